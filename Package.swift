@@ -1,0 +1,37 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Hot targets carry explicit ISA flags: the default x86-64 baseline has no FMA, and the
+// dispatcher picks one build at start-up from CPUID. `-Xcc` flags set the target features
+// of the whole module, Swift code included.
+let avx2Flags = ["-mavx2", "-mfma", "-mf16c"]
+let avx512Flags = avx2Flags + ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
+func isaSettings(_ flags: [String]) -> [SwiftSetting] {
+    [.unsafeFlags(flags.flatMap { ["-Xcc", $0] })]
+}
+
+let package = Package(
+    name: "DyDiT",
+    products: [
+        .executable(name: "dydit", targets: ["dydit"]),
+        .library(name: "DyDiTKernels", targets: ["DyDiTKernels"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "CSupport"),
+        .target(name: "DyDiTKernelABI"),
+        .target(name: "DyDiTKernelsPortable", dependencies: ["DyDiTKernelABI"]),
+        .target(name: "DyDiTKernelsAVX2", dependencies: ["DyDiTKernelABI"], swiftSettings: isaSettings(avx2Flags)),
+        .target(name: "DyDiTKernelsAVX512", dependencies: ["DyDiTKernelABI"], swiftSettings: isaSettings(avx512Flags)),
+        .target(name: "DyDiTKernels", dependencies: [
+            "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512",
+        ]),
+        .executableTarget(name: "dydit", dependencies: [
+            "DyDiTKernels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

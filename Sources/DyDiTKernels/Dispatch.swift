@@ -1,0 +1,102 @@
+@_exported import DyDiTKernelABI
+import DyDiTKernelsAVX2
+import DyDiTKernelsAVX512
+import DyDiTKernelsPortable
+
+/// The one place that maps an `ISA` to its build of each kernel. Everything above calls
+/// through here, so adding a build means adding a case in each function below.
+public enum Dispatch {
+    public static func name(_ isa: ISA) -> String {
+        switch isa {
+        case .portable: return DyDiTKernelsPortable.ISAKernels.name
+        case .avx2: return DyDiTKernelsAVX2.ISAKernels.name
+        case .avx512: return DyDiTKernelsAVX512.ISAKernels.name
+        }
+    }
+
+    /// Rows × columns of the GEMM register tile.
+    public static func tile(_ isa: ISA) -> (mr: Int, nr: Int) {
+        switch isa {
+        case .portable: return (DyDiTKernelsPortable.ISAKernels.mr, DyDiTKernelsPortable.ISAKernels.nr)
+        case .avx2: return (DyDiTKernelsAVX2.ISAKernels.mr, DyDiTKernelsAVX2.ISAKernels.nr)
+        case .avx512: return (DyDiTKernelsAVX512.ISAKernels.mr, DyDiTKernelsAVX512.ISAKernels.nr)
+        }
+    }
+
+    static func gemmScratchBytes(_ isa: ISA) -> Int {
+        let bytes: Int
+        switch isa {
+        case .portable: bytes = DyDiTKernelsPortable.ISAKernels.gemmScratchBytes
+        case .avx2: bytes = DyDiTKernelsAVX2.ISAKernels.gemmScratchBytes
+        case .avx512: bytes = DyDiTKernelsAVX512.ISAKernels.gemmScratchBytes
+        }
+        return (bytes + 63) & ~63
+    }
+
+    static func packedWeightCount(_ isa: ISA, n: Int, k: Int) -> Int {
+        switch isa {
+        case .portable: return DyDiTKernelsPortable.ISAKernels.packedWeightCount(n: n, k: k)
+        case .avx2: return DyDiTKernelsAVX2.ISAKernels.packedWeightCount(n: n, k: k)
+        case .avx512: return DyDiTKernelsAVX512.ISAKernels.packedWeightCount(n: n, k: k)
+        }
+    }
+
+    static func packWeights(_ isa: ISA, _ src: UnsafePointer<Float>, n: Int, k: Int, ld: Int,
+                            into dst: UnsafeMutablePointer<Float>) {
+        switch isa {
+        case .portable: DyDiTKernelsPortable.ISAKernels.packWeights(src, n: n, k: k, ld: ld, into: dst)
+        case .avx2: DyDiTKernelsAVX2.ISAKernels.packWeights(src, n: n, k: k, ld: ld, into: dst)
+        case .avx512: DyDiTKernelsAVX512.ISAKernels.packWeights(src, n: n, k: k, ld: ld, into: dst)
+        }
+    }
+
+    static func gemm(_ isa: ISA, _ p: GemmOperands, rows: Range<Int>, cols: Range<Int>,
+                     scratch: UnsafeMutableRawPointer) {
+        switch isa {
+        case .portable: DyDiTKernelsPortable.ISAKernels.gemm(p, rows: rows, cols: cols, scratch: scratch)
+        case .avx2: DyDiTKernelsAVX2.ISAKernels.gemm(p, rows: rows, cols: cols, scratch: scratch)
+        case .avx512: DyDiTKernelsAVX512.ISAKernels.gemm(p, rows: rows, cols: cols, scratch: scratch)
+        }
+    }
+
+    static func epilogue(_ isa: ISA, _ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int,
+                         bias: UnsafePointer<Float>?, activation: Activation) {
+        switch isa {
+        case .portable: DyDiTKernelsPortable.ISAKernels.epilogue(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: activation)
+        case .avx2: DyDiTKernelsAVX2.ISAKernels.epilogue(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: activation)
+        case .avx512: DyDiTKernelsAVX512.ISAKernels.epilogue(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: activation)
+        }
+    }
+
+    static func layerNormModulate(_ isa: ISA, _ x: UnsafePointer<Float>, ldx: Int,
+                                  _ y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int, d: Int, eps: Float,
+                                  shift: UnsafePointer<Float>?, scale: UnsafePointer<Float>?,
+                                  modStride: Int, rowsPerGroup: Int, rowOffset: Int) {
+        switch isa {
+        case .portable:
+            DyDiTKernelsPortable.ISAKernels.layerNormModulate(x, ldx: ldx, y, ldy: ldy, rows: rows, d: d, eps: eps, shift: shift, scale: scale, modStride: modStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
+        case .avx2:
+            DyDiTKernelsAVX2.ISAKernels.layerNormModulate(x, ldx: ldx, y, ldy: ldy, rows: rows, d: d, eps: eps, shift: shift, scale: scale, modStride: modStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
+        case .avx512:
+            DyDiTKernelsAVX512.ISAKernels.layerNormModulate(x, ldx: ldx, y, ldy: ldy, rows: rows, d: d, eps: eps, shift: shift, scale: scale, modStride: modStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
+        }
+    }
+
+    static func softmaxRows(_ isa: ISA, _ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float) {
+        switch isa {
+        case .portable: DyDiTKernelsPortable.ISAKernels.softmaxRows(s, ld: ld, rows: rows, cols: cols, scale: scale)
+        case .avx2: DyDiTKernelsAVX2.ISAKernels.softmaxRows(s, ld: ld, rows: rows, cols: cols, scale: scale)
+        case .avx512: DyDiTKernelsAVX512.ISAKernels.softmaxRows(s, ld: ld, rows: rows, cols: cols, scale: scale)
+        }
+    }
+
+    static func gatedResidual(_ isa: ISA, _ h: UnsafeMutablePointer<Float>, ldh: Int,
+                              _ x: UnsafePointer<Float>, ldx: Int, rows: Int, d: Int,
+                              gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int, rowOffset: Int) {
+        switch isa {
+        case .portable: DyDiTKernelsPortable.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
+        case .avx2: DyDiTKernelsAVX2.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
+        case .avx512: DyDiTKernelsAVX512.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
+        }
+    }
+}

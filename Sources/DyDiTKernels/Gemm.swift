@@ -1,0 +1,76 @@
+/// A weight matrix `[n, k]` (PyTorch's `[out, in]`) packed once, at load time, into the
+/// panel layout of one ISA's GEMM, so no multiplication repacks it.
+public final class PackedMatrix: @unchecked Sendable {
+    public let n: Int
+    public let k: Int
+    public let isa: ISA
+    let storage: AlignedBuffer<Float>
+
+    /// Packs row-major `[n, k]` weights with row stride `ld` (default `k`).
+    public init(_ weights: UnsafePointer<Float>, n: Int, k: Int, ld: Int? = nil, isa: ISA) {
+        self.n = n
+        self.k = k
+        self.isa = isa
+        storage = AlignedBuffer(count: Dispatch.packedWeightCount(isa, n: n, k: k))
+        Dispatch.packWeights(isa, weights, n: n, k: k, ld: ld ?? k, into: storage.pointer)
+    }
+
+    public static func packing(_ weights: [Float], n: Int, k: Int, isa: ISA) -> PackedMatrix {
+        precondition(weights.count == n * k, "weights hold \(weights.count) values, expected \(n)×\(k)")
+        return weights.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, n: n, k: k, isa: isa) }
+    }
+
+    /// Bytes held by the packed copy.
+    public var byteCount: Int { storage.byteCount }
+    public var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+}
+
+/// Multithreaded SGEMM on the context's ISA build.
+public enum Gemm {
+    /// Rows per task: a multiple of every build's `mr` and of the kernels' row block.
+    static let rowBlock = 144
+
+    /// Computes `p` on all threads of `ctx`. The split into tasks never changes the result.
+    public static func run(_ p: GemmOperands, ctx: ComputeContext) {
+        if p.m == 0 || p.n == 0 { return }
+        let isa = ctx.isa
+        let nr = Dispatch.tile(isa).nr
+        let threads = ctx.threadCount
+        if threads == 1 {
+            Dispatch.gemm(isa, p, rows: 0..<p.m, cols: 0..<p.n, scratch: ctx.gemmScratch(thread: 0))
+            return
+        }
+        let rowBlocks = (p.m + rowBlock - 1) / rowBlock
+        let panels = (p.n + nr - 1) / nr
+        let wanted = threads * 4
+        let colChunks = min(panels, max(1, (wanted + rowBlocks - 1) / rowBlocks))
+        let panelsPerChunk = (panels + colChunks - 1) / colChunks
+        let chunks = (panels + panelsPerChunk - 1) / panelsPerChunk
+        ctx.pool.run(tasks: rowBlocks * chunks) { task, thread in
+            let rb = task / chunks, cb = task % chunks
+            let rows = (rb * rowBlock)..<min(p.m, (rb + 1) * rowBlock)
+            let cols = (cb * panelsPerChunk * nr)..<min(p.n, (cb + 1) * panelsPerChunk * nr)
+            Dispatch.gemm(isa, p, rows: rows, cols: cols, scratch: ctx.gemmScratch(thread: thread))
+        }
+    }
+
+    /// Computes `p` on the calling thread only, with thread `thread`'s scratch: for GEMMs
+    /// inside a parallel region (one attention head per task, say).
+    public static func runSerial(_ p: GemmOperands, ctx: ComputeContext, thread: Int) {
+        Dispatch.gemm(ctx.isa, p, rows: 0..<p.m, cols: 0..<p.n, scratch: ctx.gemmScratch(thread: thread))
+    }
+
+    /// `out[m, n] = act(x[m, k] · Wᵀ + bias)` (`+ out` first when `accumulate`) with packed W.
+    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil,
+                              weight: PackedMatrix, bias: UnsafePointer<Float>?,
+                              out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
+                              activation: Activation = .none, accumulate: Bool = false,
+                              ctx: ComputeContext) {
+        precondition(weight.isa == ctx.isa, "weights packed for \(weight.isa) used with \(ctx.isa) kernels")
+        let p = GemmOperands(m: m, n: weight.n, k: weight.k, a: x, lda: ldx ?? weight.k,
+                             b: weight.pointer, ldb: weight.k, bLayout: .packed,
+                             c: out, ldc: ldo ?? weight.n, accumulate: accumulate,
+                             bias: bias, activation: activation)
+        run(p, ctx: ctx)
+    }
+}

@@ -1,0 +1,76 @@
+/// Row-wise and element-wise kernels, split over the context's threads by rows.
+/// Each task owns fixed rows, so results do not depend on the thread count.
+public enum Ops {
+    /// Below this many floats a kernel runs on the calling thread: waking workers costs more.
+    static let parallelThreshold = 1 << 15
+
+    /// Splits `rows` rows into fixed chunks and runs `body(rowRange)` over the pool.
+    @inline(__always)
+    static func forRows(_ rows: Int, width: Int, ctx: ComputeContext, _ body: (Range<Int>) -> Void) {
+        if ctx.threadCount == 1 || rows < 2 || rows * width < parallelThreshold {
+            body(0..<rows)
+            return
+        }
+        let chunks = min(rows, ctx.threadCount * 4)
+        let per = (rows + chunks - 1) / chunks
+        let tasks = (rows + per - 1) / per
+        ctx.pool.run(tasks: tasks) { task, _ in
+            body((task * per)..<min(rows, (task + 1) * per))
+        }
+    }
+
+    /// `y = LayerNorm(x)·(1 + scale[g]) + shift[g]` for `rows` rows of width `d`, where row r
+    /// is in group `g = r / rowsPerGroup` and group g's shift and scale start `g·modStride`
+    /// floats in (adaLN: one group per sample). LayerNorm has no affine parameters; nil
+    /// shift/scale mean zero.
+    public static func layerNormModulate(_ x: UnsafePointer<Float>, ldx: Int? = nil,
+                                         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil,
+                                         rows: Int, d: Int, eps: Float = 1e-6,
+                                         shift: UnsafePointer<Float>?, scale: UnsafePointer<Float>?,
+                                         modStride: Int = 0, rowsPerGroup: Int = Int.max,
+                                         ctx: ComputeContext) {
+        let ldx = ldx ?? d, ldy = ldy ?? d
+        let isa = ctx.isa
+        forRows(rows, width: d, ctx: ctx) { r in
+            Dispatch.layerNormModulate(isa, x + r.lowerBound * ldx, ldx: ldx, y + r.lowerBound * ldy, ldy: ldy,
+                                       rows: r.count, d: d, eps: eps, shift: shift, scale: scale,
+                                       modStride: modStride, rowsPerGroup: rowsPerGroup, rowOffset: r.lowerBound)
+        }
+    }
+
+    /// `h[r] += gate[g] ⊙ x[r]` (adaLN-Zero's gated residual), groups as in `layerNormModulate`.
+    public static func gatedResidual(_ h: UnsafeMutablePointer<Float>, ldh: Int? = nil,
+                                     adding x: UnsafePointer<Float>, ldx: Int? = nil, rows: Int, d: Int,
+                                     gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int,
+                                     ctx: ComputeContext) {
+        let ldh = ldh ?? d, ldx = ldx ?? d
+        let isa = ctx.isa
+        forRows(rows, width: d, ctx: ctx) { r in
+            Dispatch.gatedResidual(isa, h + r.lowerBound * ldh, ldh: ldh, x + r.lowerBound * ldx, ldx: ldx,
+                                   rows: r.count, d: d, gate: gate, gateStride: gateStride,
+                                   rowsPerGroup: rowsPerGroup, rowOffset: r.lowerBound)
+        }
+    }
+
+    /// `x = activation(x + bias)` for `rows` rows of width `cols` (bias per column, optional).
+    public static func biasActivation(_ x: UnsafeMutablePointer<Float>, ld: Int? = nil, rows: Int, cols: Int,
+                                      bias: UnsafePointer<Float>?, activation: Activation,
+                                      ctx: ComputeContext) {
+        let ld = ld ?? cols
+        let isa = ctx.isa
+        forRows(rows, width: cols, ctx: ctx) { r in
+            Dispatch.epilogue(isa, x + r.lowerBound * ld, ldc: ld, rows: r.count, cols: cols,
+                              bias: bias, activation: activation)
+        }
+    }
+
+    /// Row-wise `softmax(scale · s)` in place.
+    public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, ld: Int? = nil, rows: Int, cols: Int,
+                                   scale: Float = 1, ctx: ComputeContext) {
+        let ld = ld ?? cols
+        let isa = ctx.isa
+        forRows(rows, width: cols, ctx: ctx) { r in
+            Dispatch.softmaxRows(isa, s + r.lowerBound * ld, ld: ld, rows: r.count, cols: cols, scale: scale)
+        }
+    }
+}

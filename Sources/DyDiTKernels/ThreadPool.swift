@@ -1,0 +1,133 @@
+import CSupport
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A persistent fork-join pool: `run(tasks:)` hands task indices to the caller and
+/// `threadCount − 1` workers and returns when all are done.
+///
+/// Workers spin briefly after a region (the next one usually follows within microseconds)
+/// and then sleep on a condition variable. Tasks are handed out dynamically, so a task's
+/// result must not depend on which thread runs it: kernels give each task a fixed piece of
+/// the output, which keeps results bit-identical for any thread count.
+public final class ThreadPool: @unchecked Sendable {
+    public let threadCount: Int
+
+    private let generation = Atomic<Int>(0)
+    private let nextTask = Atomic<Int>(0)
+    private let busyWorkers = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private let inRegion = Atomic<Bool>(false)
+    private var taskCount = 0
+    private var body: ((Int, Int) -> Void)?
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let cond: UnsafeMutablePointer<pthread_cond_t>
+    private var workers: [pthread_t] = []
+
+    /// Spin iterations (PAUSE instructions, ~50 ns each) before a worker sleeps.
+    private static let spinLimit = 4000
+
+    public init(threads: Int) {
+        precondition(threads >= 1, "a thread pool needs at least one thread")
+        threadCount = threads
+        mutex = .allocate(capacity: 1)
+        cond = .allocate(capacity: 1)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+        for index in 1..<threads {
+            // Workers hold the pool unretained: deinit stops and joins them before the memory goes.
+            let box = Unmanaged.passRetained(WorkerStart(pool: Unmanaged.passUnretained(self), index: index))
+            var thread = pthread_t()
+            let rc = pthread_create(&thread, nil, { raw in
+                let start = Unmanaged<WorkerStart>.fromOpaque(raw!).takeRetainedValue()
+                start.pool._withUnsafeGuaranteedRef { $0.workerLoop(index: start.index) }
+                return nil
+            }, box.toOpaque())
+            precondition(rc == 0, "pthread_create failed (\(rc))")
+            workers.append(thread)
+        }
+    }
+
+    deinit {
+        stopping.store(true, ordering: .releasing)
+        pthread_mutex_lock(mutex)
+        generation.add(1, ordering: .releasing)
+        pthread_cond_broadcast(cond)
+        pthread_mutex_unlock(mutex)
+        for t in workers { pthread_join(t, nil) }
+        pthread_cond_destroy(cond)
+        pthread_mutex_destroy(mutex)
+        cond.deallocate()
+        mutex.deallocate()
+    }
+
+    /// Runs `body(task, thread)` for every task in `0..<tasks`, on all threads, and returns
+    /// when every task has finished. `thread` (in `0..<threadCount`) names the scratch a task
+    /// may use. Regions do not nest.
+    public func run(tasks: Int, _ body: (_ task: Int, _ thread: Int) -> Void) {
+        if tasks <= 0 { return }
+        if threadCount == 1 || tasks == 1 {
+            for t in 0..<tasks { body(t, 0) }
+            return
+        }
+        let wasInRegion = inRegion.exchange(true, ordering: .acquiring)
+        precondition(!wasInRegion, "ThreadPool.run called inside a parallel region")
+        withoutActuallyEscaping(body) { escaping in
+            self.body = escaping
+            self.taskCount = tasks
+            nextTask.store(0, ordering: .relaxed)
+            busyWorkers.store(threadCount - 1, ordering: .relaxed)
+            pthread_mutex_lock(mutex)
+            generation.add(1, ordering: .releasing)
+            pthread_cond_broadcast(cond)
+            pthread_mutex_unlock(mutex)
+            work(thread: 0)
+            while busyWorkers.load(ordering: .acquiring) != 0 { dydit_cpu_relax() }
+            self.body = nil
+        }
+        inRegion.store(false, ordering: .releasing)
+    }
+
+    private func work(thread: Int) {
+        let count = taskCount
+        guard let job = body else { return }
+        while true {
+            let task = nextTask.wrappingAdd(1, ordering: .relaxed).oldValue
+            if task >= count { break }
+            job(task, thread)
+        }
+    }
+
+    fileprivate func workerLoop(index: Int) {
+        var seen = 0
+        while true {
+            var spins = 0
+            var current = generation.load(ordering: .acquiring)
+            while current == seen {
+                if spins < Self.spinLimit {
+                    spins += 1
+                    dydit_cpu_relax()
+                } else {
+                    pthread_mutex_lock(mutex)
+                    while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(cond, mutex) }
+                    pthread_mutex_unlock(mutex)
+                }
+                current = generation.load(ordering: .acquiring)
+            }
+            seen = current
+            if stopping.load(ordering: .acquiring) { return }
+            work(thread: index)
+            busyWorkers.subtract(1, ordering: .releasing)
+        }
+    }
+}
+
+/// What a new worker thread needs.
+private final class WorkerStart {
+    let pool: Unmanaged<ThreadPool>
+    let index: Int
+    init(pool: Unmanaged<ThreadPool>, index: Int) { self.pool = pool; self.index = index }
+}

@@ -1,0 +1,22 @@
+// Build configuration of the AVX2 kernels: this target is compiled with AVX2, FMA and F16C
+// (see Package.swift). The shared templates (symlinked from DyDiTKernelsPortable) read `V`,
+// `madd` and the tile sizes from here.
+
+/// One ymm register of floats.
+typealias V = SIMD8<Float>
+typealias VInt = SIMD8<Int32>
+
+/// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
+@inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
+
+/// The kernels of one instruction set. Every ISA target declares the same surface, so the
+/// dispatcher can switch between them.
+public enum ISAKernels {
+    public static let name = "avx2"
+    /// Register tile: 6 rows × 16 columns = 12 ymm accumulators of the 16 registers.
+    public static let mr = 6
+    public static let nr = 16
+    static let kc = 256
+    static let mc = 144
+    static let ncMax = 512
+}

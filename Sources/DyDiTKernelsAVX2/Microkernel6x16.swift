@@ -1,0 +1,1 @@
+../DyDiTKernelsPortable/Microkernel6x16.swift

@@ -1,0 +1,25 @@
+// Build configuration of the AVX-512 kernels: this target is compiled with AVX-512F/BW/VL/DQ,
+// FMA and F16C (see Package.swift). The shared templates (symlinked from
+// DyDiTKernelsPortable) read `V`, `madd` and the tile sizes from here.
+
+/// One zmm register of floats.
+typealias V = SIMD16<Float>
+typealias VInt = SIMD16<Int32>
+
+/// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
+@inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
+
+/// The kernels of one instruction set. Every ISA target declares the same surface, so the
+/// dispatcher can switch between them.
+public enum ISAKernels {
+    public static let name = "avx512"
+    /// Register tile: `mr` rows of A times `nr` columns of B (24 zmm accumulators).
+    public static let mr = 6
+    public static let nr = 64
+    /// Depth of one packed block: 128×64 floats of B (32 KiB) stay in the 48 KiB L1.
+    static let kc = 128
+    /// Rows of A packed at once (144×128 floats, 72 KiB, live in L2).
+    static let mc = 144
+    /// Columns of an unpacked B packed at once.
+    static let ncMax = 512
+}

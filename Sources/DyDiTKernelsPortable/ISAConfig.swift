@@ -1,0 +1,21 @@
+// Build configuration of the portable kernels: compiled for the baseline target (x86-64
+// with SSE2, or whatever the toolchain targets), so it runs on any CPU. The shared templates
+// in this folder are symlinked into the AVX2 and AVX-512 targets and compiled again there.
+
+/// Eight floats: two xmm registers on baseline x86-64.
+typealias V = SIMD8<Float>
+typealias VInt = SIMD8<Int32>
+
+/// `a·b + c`. Not fused: without the FMA feature, `addingProduct` becomes a libm call per lane.
+@inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { a * b + c }
+
+/// The kernels of one instruction set. Every ISA target declares the same surface, so the
+/// dispatcher can switch between them.
+public enum ISAKernels {
+    public static let name = "portable"
+    public static let mr = 6
+    public static let nr = 16
+    static let kc = 256
+    static let mc = 144
+    static let ncMax = 512
+}

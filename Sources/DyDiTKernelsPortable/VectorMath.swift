@@ -1,0 +1,191 @@
+// Element-wise and row-wise float kernels (shared template, compiled once per ISA).
+
+import DyDiTKernelABI
+
+/// e^x for every lane: Cephes' expf (range reduction by ln 2 in two parts, degree-5
+/// polynomial, exponent built from the bits); within 2 ulp on [-87, 88], 0 below, +inf above.
+@inline(__always) func vexp(_ xIn: V) -> V {
+    let hi = V(repeating: 88.72283)
+    let lo = V(repeating: -87.33654)
+    let x0 = xIn.clamped(lowerBound: lo, upperBound: hi)
+    let n = (x0 * V(repeating: 1.442695041)).rounded(.toNearestOrEven)
+    var r = madd(n, V(repeating: -0.693359375), x0)
+    r = madd(n, V(repeating: 2.12194440e-4), r)
+    var y = V(repeating: 1.9875691500e-4)
+    y = madd(y, r, V(repeating: 1.3981999507e-3))
+    y = madd(y, r, V(repeating: 8.3334519073e-3))
+    y = madd(y, r, V(repeating: 4.1665795894e-2))
+    y = madd(y, r, V(repeating: 1.6666665459e-1))
+    y = madd(y, r, V(repeating: 5.0000001201e-1))
+    y = madd(y, r * r, r + V(repeating: 1))
+    // 2^n through the exponent field; n ∈ [-126, 128] after the clamp, so split it in two
+    // halves to keep each factor a normal float.
+    let ni = VInt(n)
+    let half = ni &>> 1
+    let s1 = unsafeBitCast((half &+ 127) &<< 23, to: V.self)
+    let s2 = unsafeBitCast((ni &- half &+ 127) &<< 23, to: V.self)
+    return y * s1 * s2
+}
+
+/// tanh through e^(2x): `1 − 2 / (e^(2x) + 1)`, exact at both saturations.
+@inline(__always) func vtanh(_ x: V) -> V {
+    let e = vexp(x + x)
+    return V(repeating: 1) - V(repeating: 2) / (e + V(repeating: 1))
+}
+
+/// GELU, tanh form, as PyTorch writes it: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+@inline(__always) func vgelu(_ x: V) -> V {
+    let inner = V(repeating: 0.7978845608028654) * (x + V(repeating: 0.044715) * x * x * x)
+    return V(repeating: 0.5) * x * (V(repeating: 1) + vtanh(inner))
+}
+
+/// SiLU: `x / (1 + e^(−x))`.
+@inline(__always) func vsilu(_ x: V) -> V {
+    x / (V(repeating: 1) + vexp(-x))
+}
+
+@inline(__always) func vactivate(_ v: V, _ activation: Activation) -> V {
+    switch activation {
+    case .none: return v
+    case .gelu: return vgelu(v)
+    case .silu: return vsilu(v)
+    }
+}
+
+extension ISAKernels {
+    /// Adds `bias[0..<cols]` (if any) to each of `rows` rows of `c`, then applies `activation`.
+    public static func epilogue(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int,
+                                bias: UnsafePointer<Float>?, activation: Activation) {
+        if bias == nil && activation == .none { return }
+        let w = V.scalarCount
+        for r in 0..<rows {
+            let row = c + r * ldc
+            var j = 0
+            while j + w <= cols {
+                var v = load(row + j)
+                if let bias { v += load(bias + j) }
+                store(vactivate(v, activation), row + j)
+                j += w
+            }
+            if j < cols {
+                var v = loadPartial(row + j, cols - j)
+                if let bias { v += loadPartial(bias + j, cols - j) }
+                storePartial(vactivate(v, activation), row + j, cols - j)
+            }
+        }
+    }
+
+    /// `x[i] = activation(x[i])` for `count` contiguous floats.
+    public static func activate(_ x: UnsafeMutablePointer<Float>, count: Int, _ activation: Activation) {
+        epilogue(x, ldc: count, rows: 1, cols: count, bias: nil, activation: activation)
+    }
+
+    /// adaLN's `LayerNorm(x)·(1 + scale) + shift` (no affine, biased variance, `eps` inside
+    /// the square root) for `rows` rows of width `d`. Row `r` belongs to group
+    /// `(r + rowOffset) / rowsPerGroup` (the sample), whose shift and scale start at
+    /// `shift + group·modStride`, `scale + group·modStride`; nil means zero.
+    public static func layerNormModulate(_ x: UnsafePointer<Float>, ldx: Int,
+                                         _ y: UnsafeMutablePointer<Float>, ldy: Int,
+                                         rows: Int, d: Int, eps: Float,
+                                         shift: UnsafePointer<Float>?, scale: UnsafePointer<Float>?,
+                                         modStride: Int, rowsPerGroup: Int, rowOffset: Int) {
+        let w = V.scalarCount
+        let full = d / w * w
+        let tail = d - full
+        let tailMask = laneMask(tail)
+        for r in 0..<rows {
+            let src = x + r * ldx
+            let dst = y + r * ldy
+            let group = (r + rowOffset) / rowsPerGroup
+            var acc = V()
+            var j = 0
+            while j < full { acc += load(src + j); j += w }
+            if tail > 0 { acc += loadPartial(src + full, tail) }
+            let mean = acc.sum() / Float(d)
+            let vmean = V(repeating: mean)
+            acc = V()
+            j = 0
+            while j < full { let t = load(src + j) - vmean; acc = madd(t, t, acc); j += w }
+            if tail > 0 {
+                let t = (loadPartial(src + full, tail) - vmean).replacing(with: 0, where: .!tailMask)
+                acc = madd(t, t, acc)
+            }
+            let variance = acc.sum() / Float(d)
+            let rstd = V(repeating: 1 / (variance + eps).squareRoot())
+            let sh = shift.map { $0 + group * modStride }
+            let sc = scale.map { $0 + group * modStride }
+            j = 0
+            while j < d {
+                let n = min(w, d - j)
+                let v = n == w ? load(src + j) : loadPartial(src + j, n)
+                var out = (v - vmean) * rstd
+                if let sc {
+                    let s = n == w ? load(sc + j) : loadPartial(sc + j, n)
+                    out = out * (V(repeating: 1) + s)
+                }
+                if let sh { out += n == w ? load(sh + j) : loadPartial(sh + j, n) }
+                if n == w { store(out, dst + j) } else { storePartial(out, dst + j, n) }
+                j += w
+            }
+        }
+    }
+
+    /// Row-wise softmax of `scale · s` in place, for `rows` rows of `cols` values.
+    public static func softmaxRows(_ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int,
+                                   scale: Float) {
+        let w = V.scalarCount
+        let full = cols / w * w
+        let tail = cols - full
+        let vscale = V(repeating: scale)
+        for r in 0..<rows {
+            let row = s + r * ld
+            var vmax = V(repeating: -.infinity)
+            var j = 0
+            while j < full { vmax = pointwiseMax(vmax, load(row + j)); j += w }
+            var m = vmax.max()
+            for t in full..<cols { m = Swift.max(m, row[t]) }
+            let shift = V(repeating: m * scale)
+            var acc = V()
+            j = 0
+            while j < full {
+                let e = vexp(madd(load(row + j), vscale, -shift))
+                store(e, row + j)
+                acc += e
+                j += w
+            }
+            if tail > 0 {
+                let e = vexp(madd(loadPartial(row + full, tail), vscale, -shift))
+                    .replacing(with: 0, where: .!laneMask(tail))
+                storePartial(e, row + full, tail)
+                acc += e
+            }
+            let inv = V(repeating: 1 / acc.sum())
+            j = 0
+            while j < full { store(load(row + j) * inv, row + j); j += w }
+            if tail > 0 { storePartial(loadPartial(row + full, tail) * inv, row + full, tail) }
+        }
+    }
+
+    /// `h[r] += gate[group(r)] ⊙ x[r]` for `rows` rows of width `d` (adaLN-Zero's gated
+    /// residual); group and stride as in `layerNormModulate`.
+    public static func gatedResidual(_ h: UnsafeMutablePointer<Float>, ldh: Int,
+                                     _ x: UnsafePointer<Float>, ldx: Int, rows: Int, d: Int,
+                                     gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int,
+                                     rowOffset: Int) {
+        let w = V.scalarCount
+        for r in 0..<rows {
+            let dst = h + r * ldh
+            let src = x + r * ldx
+            let g = gate + ((r + rowOffset) / rowsPerGroup) * gateStride
+            var j = 0
+            while j + w <= d {
+                store(madd(load(g + j), load(src + j), load(dst + j)), dst + j)
+                j += w
+            }
+            if j < d {
+                let n = d - j
+                storePartial(madd(loadPartial(g + j, n), loadPartial(src + j, n), loadPartial(dst + j, n)), dst + j, n)
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import XCTest
+import DyDiTKernels
+
+/// Every ISA build of the SGEMM against the scalar reference, on random shapes chosen to
+/// hit partial register tiles (M, N not multiples of mr, nr), several K blocks, every operand
+/// layout and every epilogue.
+final class GemmTests: XCTestCase {
+    /// Shapes (m, n, k): single elements, odd tails, exact tiles, more than one K/row block.
+    static let shapes: [(Int, Int, Int)] = [
+        (1, 1, 1), (1, 7, 3), (5, 1, 9), (6, 16, 8), (7, 17, 13), (6, 64, 128), (13, 65, 129),
+        (31, 100, 257), (150, 70, 300), (145, 129, 513), (2, 300, 64), (300, 3, 40),
+    ]
+
+    /// Elementwise bound for a K-term fp32 dot product against a Double reference:
+    /// |c − ref| ≤ 4·K·ε·Σ|a·b| plus the rounding of bias, C and the activation.
+    func check(_ got: [Float], _ want: [Float], bound: [Float], _ label: String) {
+        var worst: Float = 0
+        for i in got.indices {
+            let diff = abs(got[i] - want[i])
+            let tol = bound[i] + 4 * Float.ulpOfOne * abs(want[i]) + 1e-30
+            worst = max(worst, diff / tol)
+            if !(diff <= tol) {
+                XCTFail("\(label): element \(i): got \(got[i]), reference \(want[i]), tolerance \(tol)")
+                return
+            }
+        }
+    }
+
+    func testAgainstReferenceAllLayoutsAndEpilogues() {
+        var rng = TestRNG(seed: 1)
+        for isa in supportedISAs {
+            let ctx = context(isa)
+            for (m, n, k) in Self.shapes {
+                for layout in [RightOperandLayout.packed, .rowsNK, .rowsKN] {
+                    let aTransposed = rng.int(0...1) == 1
+                    let accumulate = rng.int(0...1) == 1
+                    let activation = Activation(rawValue: Int32(rng.int(0...2)))!
+                    let useBias = rng.int(0...1) == 1
+                    let a = rng.normals(m * k)
+                    let b = rng.normals(n * k)
+                    let bias = rng.normals(n)
+                    let c0 = rng.normals(m * n)
+                    let label = "\(isa) m=\(m) n=\(n) k=\(k) \(layout) aT=\(aTransposed) acc=\(accumulate) \(activation) bias=\(useBias)"
+                    var got = c0, want = c0
+                    // Bound from the pre-activation magnitude; both activations are 1-Lipschitz-ish (≤ 1.13).
+                    var bound = [Float](repeating: 0, count: m * n)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var s: Float = 0
+                            for kk in 0..<k {
+                                let av = aTransposed ? a[kk * m + i] : a[i * k + kk]
+                                let bv = layout == .rowsKN ? b[kk * n + j] : b[j * k + kk]
+                                s += abs(av * bv)
+                            }
+                            let extra = (accumulate ? abs(c0[i * n + j]) : 0) + (useBias ? abs(bias[j]) : 0)
+                            bound[i * n + j] = 1.2 * (4 * Float(k + 2) * Float.ulpOfOne * (s + extra)) + 1e-6
+                        }
+                    }
+                    let packed = layout == .packed ? PackedMatrix.packing(b, n: n, k: k, isa: isa) : nil
+                    a.withUnsafeBufferPointer { ap in
+                        b.withUnsafeBufferPointer { bp in
+                            bias.withUnsafeBufferPointer { biasp in
+                                let ldb = layout == .rowsKN ? n : k
+                                let refOps = { (c: UnsafeMutablePointer<Float>) in
+                                    GemmOperands(m: m, n: n, k: k, a: ap.baseAddress!, lda: aTransposed ? m : k,
+                                                 aTransposed: aTransposed, b: bp.baseAddress!, ldb: ldb,
+                                                 bLayout: layout == .packed ? .rowsNK : layout, c: c, ldc: n,
+                                                 accumulate: accumulate, bias: useBias ? biasp.baseAddress! : nil,
+                                                 activation: activation)
+                                }
+                                want.withUnsafeMutableBufferPointer { Reference.gemm(refOps($0.baseAddress!)) }
+                                got.withUnsafeMutableBufferPointer { cp in
+                                    var ops = refOps(cp.baseAddress!)
+                                    if let packed {
+                                        ops.b = packed.pointer
+                                        ops.bLayout = .packed
+                                    }
+                                    Gemm.run(ops, ctx: ctx)
+                                }
+                            }
+                        }
+                    }
+                    check(got, want, bound: bound, label)
+                }
+            }
+        }
+    }
+
+    /// The split into tasks must not change a single bit: 1, 2 and 3 threads agree exactly.
+    func testBitIdenticalAcrossThreadCounts() {
+        var rng = TestRNG(seed: 2)
+        for isa in supportedISAs {
+            let (m, n, k) = (301, 397, 611)
+            let a = rng.normals(m * k), w = rng.normals(n * k), bias = rng.normals(n)
+            let packed = PackedMatrix.packing(w, n: n, k: k, isa: isa)
+            var outputs: [[Float]] = []
+            for threads in [1, 2, 3] {
+                let ctx = context(isa, threads: threads)
+                var c = [Float](repeating: 0, count: m * n)
+                a.withUnsafeBufferPointer { ap in
+                    bias.withUnsafeBufferPointer { bp in
+                        c.withUnsafeMutableBufferPointer { cp in
+                            Gemm.linear(ap.baseAddress!, rows: m, weight: packed, bias: bp.baseAddress!,
+                                        out: cp.baseAddress!, activation: .gelu, ctx: ctx)
+                        }
+                    }
+                }
+                outputs.append(c)
+            }
+            XCTAssertEqual(outputs[0], outputs[1], "\(isa): 1 vs 2 threads")
+            XCTAssertEqual(outputs[0], outputs[2], "\(isa): 1 vs 3 threads")
+        }
+    }
+
+    /// K = 0 is an empty sum: C becomes bias (or keeps C when accumulating).
+    func testEmptyK() {
+        for isa in supportedISAs {
+            let ctx = context(isa)
+            var c: [Float] = [1, 2, 3, 4, 5, 6]
+            let bias: [Float] = [10, 20, 30]
+            let dummy: [Float] = [0]
+            dummy.withUnsafeBufferPointer { d in
+                bias.withUnsafeBufferPointer { bp in
+                    c.withUnsafeMutableBufferPointer { cp in
+                        Gemm.run(GemmOperands(m: 2, n: 3, k: 0, a: d.baseAddress!, lda: 1, b: d.baseAddress!, ldb: 1,
+                                              bLayout: .rowsNK, c: cp.baseAddress!, ldc: 3, accumulate: true,
+                                              bias: bp.baseAddress!), ctx: ctx)
+                    }
+                }
+            }
+            XCTAssertEqual(c, [11, 22, 33, 14, 25, 36], "\(isa)")
+        }
+    }
+}

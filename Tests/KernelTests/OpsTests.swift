@@ -1,0 +1,188 @@
+import XCTest
+import DyDiTKernels
+
+/// Row-wise kernels of every ISA build against the scalar reference, on widths that leave
+/// vector tails (odd sizes) and row counts that split unevenly over threads.
+final class OpsTests: XCTestCase {
+    static let widths = [1, 3, 8, 15, 16, 17, 33, 48, 64, 100, 384]
+
+    func testLayerNormModulate() {
+        var rng = TestRNG(seed: 3)
+        for isa in supportedISAs {
+            for threads in [1, 2] {
+                let ctx = context(isa, threads: threads)
+                for d in Self.widths {
+                    let rowsPerGroup = rng.int(1...40)
+                    let groups = rng.int(1...3)
+                    let rows = rowsPerGroup * groups
+                    let modStride = 3 * d
+                    // Offset mean and spread so a one-pass variance would fail.
+                    let x = rng.normals(rows * d, scale: 3).map { $0 + 50 }
+                    let mod = rng.normals(groups * modStride)
+                    var got = [Float](repeating: 0, count: rows * d), want = got
+                    x.withUnsafeBufferPointer { xp in
+                        mod.withUnsafeBufferPointer { mp in
+                            let shift = mp.baseAddress!, scale = mp.baseAddress! + d
+                            got.withUnsafeMutableBufferPointer {
+                                Ops.layerNormModulate(xp.baseAddress!, into: $0.baseAddress!, rows: rows, d: d,
+                                                      shift: shift, scale: scale, modStride: modStride,
+                                                      rowsPerGroup: rowsPerGroup, ctx: ctx)
+                            }
+                            want.withUnsafeMutableBufferPointer {
+                                Reference.layerNormModulate(xp.baseAddress!, $0.baseAddress!, rows: rows, d: d, eps: 1e-6,
+                                                            shift: shift, scale: scale, modStride: modStride,
+                                                            rowsPerGroup: rowsPerGroup)
+                            }
+                        }
+                    }
+                    // fp32 LayerNorm is only as good as its conditioning: rounding x and the mean
+                    // costs ~ε·max|x| absolute, divided by the row's std. Bound each element by
+                    // that condition number κ = max|x| / std (d = 1 normalises to exactly 0).
+                    for r in 0..<rows {
+                        let row = Array(x[(r * d)..<((r + 1) * d)])
+                        let mean = row.reduce(0.0) { $0 + Double($1) } / Double(d)
+                        let std = (row.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(d) + 1e-6).squareRoot()
+                        let kappa = Double(row.map { abs($0) }.max()!) / std
+                        let g = r / rowsPerGroup
+                        for j in 0..<d {
+                            let sc = Double(abs(1 + mod[g * modStride + d + j]))
+                            let tol = 8 * Double(Float.ulpOfOne) * (kappa * sc + abs(Double(want[r * d + j])) + 1)
+                            XCTAssertEqual(Double(got[r * d + j]), Double(want[r * d + j]), accuracy: tol,
+                                           "\(isa) threads=\(threads) d=\(d) row \(r) col \(j) κ=\(kappa)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testSoftmaxRows() {
+        var rng = TestRNG(seed: 4)
+        for isa in supportedISAs {
+            let ctx = context(isa, threads: 2)
+            for cols in Self.widths {
+                let rows = rng.int(1...70)
+                let s = rng.normals(rows * cols, scale: 6)
+                var got = s, want = s
+                got.withUnsafeMutableBufferPointer { Ops.softmaxRows($0.baseAddress!, rows: rows, cols: cols, scale: 0.37, ctx: ctx) }
+                want.withUnsafeMutableBufferPointer { Reference.softmaxRows($0.baseAddress!, rows: rows, cols: cols, scale: 0.37) }
+                for i in got.indices {
+                    XCTAssertEqual(got[i], want[i], accuracy: 4e-6 * max(want[i], 1e-3), "\(isa) cols=\(cols) element \(i)")
+                }
+            }
+        }
+    }
+
+    func testActivationsWithBias() {
+        var rng = TestRNG(seed: 5)
+        for isa in supportedISAs {
+            let ctx = context(isa)
+            for activation in [Activation.none, .gelu, .silu] {
+                for cols in Self.widths {
+                    let rows = rng.int(1...9)
+                    // Wide range: saturation of tanh and of the exponential on both sides.
+                    var x = rng.normals(rows * cols, scale: 8)
+                    if x.count > 2 { x[0] = 90; x[1] = -90 }
+                    let bias = rng.normals(cols)
+                    var got = x
+                    got.withUnsafeMutableBufferPointer { gp in
+                        bias.withUnsafeBufferPointer { bp in
+                            Ops.biasActivation(gp.baseAddress!, rows: rows, cols: cols, bias: bp.baseAddress!,
+                                               activation: activation, ctx: ctx)
+                        }
+                    }
+                    for r in 0..<rows {
+                        for j in 0..<cols {
+                            let want = Reference.activate(x[r * cols + j] + bias[j], activation)
+                            XCTAssertEqual(got[r * cols + j], want, accuracy: 4e-7 * max(1, abs(want)),
+                                           "\(isa) \(activation) cols=\(cols) x=\(x[r * cols + j] + bias[j])")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testGatedResidual() {
+        var rng = TestRNG(seed: 6)
+        for isa in supportedISAs {
+            let ctx = context(isa, threads: 2)
+            for d in Self.widths {
+                let rowsPerGroup = rng.int(1...300), groups = 2, rows = rowsPerGroup * groups
+                let h = rng.normals(rows * d), x = rng.normals(rows * d), gate = rng.normals(groups * 6 * d)
+                var got = h, want = h
+                x.withUnsafeBufferPointer { xp in
+                    gate.withUnsafeBufferPointer { gp in
+                        got.withUnsafeMutableBufferPointer {
+                            Ops.gatedResidual($0.baseAddress!, adding: xp.baseAddress!, rows: rows, d: d,
+                                              gate: gp.baseAddress! + 2 * d, gateStride: 6 * d,
+                                              rowsPerGroup: rowsPerGroup, ctx: ctx)
+                        }
+                        want.withUnsafeMutableBufferPointer {
+                            Reference.gatedResidual($0.baseAddress!, xp.baseAddress!, rows: rows, d: d,
+                                                    gate: gp.baseAddress! + 2 * d, gateStride: 6 * d,
+                                                    rowsPerGroup: rowsPerGroup)
+                        }
+                    }
+                }
+                XCTAssertLessThanOrEqual(relativeError(got, want), 1e-6, "\(isa) d=\(d)")
+            }
+        }
+    }
+
+    func testAttention() {
+        var rng = TestRNG(seed: 7)
+        let cases = [(1, 1, 1, 1), (2, 5, 3, 7), (1, 16, 4, 16), (3, 49, 3, 16), (2, 64, 2, 64), (1, 130, 1, 20)]
+        for isa in supportedISAs {
+            for threads in [1, 2, 3] {
+                let ctx = context(isa, threads: threads)
+                for (batch, tokens, heads, hd) in cases {
+                    let d = heads * hd
+                    let qkv = rng.normals(batch * tokens * 3 * d)
+                    var got = [Float](repeating: .nan, count: batch * tokens * d), want = got
+                    qkv.withUnsafeBufferPointer { qp in
+                        got.withUnsafeMutableBufferPointer {
+                            Attention.forward(qkv: qp.baseAddress!, ldqkv: 3 * d, batch: batch, tokens: tokens,
+                                              heads: heads, headDim: hd, out: $0.baseAddress!, ldo: d, ctx: ctx)
+                        }
+                        want.withUnsafeMutableBufferPointer {
+                            Reference.attention(qkv: qp.baseAddress!, batch: batch, tokens: tokens, heads: heads,
+                                                headDim: hd, out: $0.baseAddress!)
+                        }
+                    }
+                    XCTAssertLessThanOrEqual(relativeError(got, want), 2e-6,
+                                             "\(isa) threads=\(threads) b=\(batch) n=\(tokens) h=\(heads) hd=\(hd)")
+                }
+            }
+        }
+    }
+
+    func testPatchesMatchIndexFormulas() {
+        var rng = TestRNG(seed: 8)
+        let (b, c, h, w, p) = (2, 3, 6, 10, 2)
+        let x = rng.normals(b * c * h * w)
+        let gh = h / p, gw = w / p, n = gh * gw
+        var rows = [Float](repeating: 0, count: b * n * c * p * p)
+        x.withUnsafeBufferPointer { xp in
+            rows.withUnsafeMutableBufferPointer {
+                Patches.extract(xp.baseAddress!, batch: b, channels: c, height: h, width: w, patch: p, into: $0.baseAddress!)
+            }
+        }
+        for bi in 0..<b { for i in 0..<gh { for j in 0..<gw { for ci in 0..<c { for pq in 0..<p { for pk in 0..<p {
+            let got = rows[((bi * gh + i) * gw + j) * c * p * p + (ci * p + pq) * p + pk]
+            XCTAssertEqual(got, x[((bi * c + ci) * h + i * p + pq) * w + j * p + pk])
+        } } } } } }
+        var back = [Float](repeating: 0, count: x.count)
+        let tokensOut = rng.normals(b * n * p * p * c)
+        tokensOut.withUnsafeBufferPointer { tp in
+            back.withUnsafeMutableBufferPointer {
+                Patches.assemble(tp.baseAddress!, ld: p * p * c, batch: b, channels: c, height: h, width: w, patch: p,
+                                 into: $0.baseAddress!)
+            }
+        }
+        for bi in 0..<b { for i in 0..<gh { for j in 0..<gw { for ci in 0..<c { for pq in 0..<p { for pk in 0..<p {
+            XCTAssertEqual(back[((bi * c + ci) * h + i * p + pq) * w + j * p + pk],
+                           tokensOut[((bi * gh + i) * gw + j) * p * p * c + (pq * p + pk) * c + ci])
+        } } } } } }
+    }
+}
