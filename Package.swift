@@ -21,6 +21,10 @@ let package = Package(
     ],
     targets: [
         .target(name: "CSupport"),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "DyDiTIO", dependencies: ["CPNG", "CJSONC", "CZlib"]),
         .target(name: "DyDiTKernelABI"),
         .target(name: "DyDiTKernelsPortable", dependencies: ["DyDiTKernelABI"]),
         .target(name: "DyDiTKernelsAVX2", dependencies: ["DyDiTKernelABI"], swiftSettings: isaSettings(avx2Flags)),
@@ -32,6 +36,7 @@ let package = Package(
             "DyDiTKernels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels"]),
+        .testTarget(name: "IOTests", dependencies: ["DyDiTIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,42 @@
+import XCTest
+import DyDiTIO
+
+final class JSONTests: XCTestCase {
+    func testParsesAndKeepsKeyOrder() throws {
+        let v = try JSONParser.parse(#"{"z": 1, "a": [true, null, 2.5, "s\u00e9"], "m": {"k": -3}}"#)
+        XCTAssertEqual(v.objectValue?.keys, ["z", "a", "m"])
+        XCTAssertEqual(v["a"], .array([.bool(true), .null, .double(2.5), .string("sé")]))
+        XCTAssertEqual(v["m"]?["k"]?.intValue, -3)
+    }
+
+    func testSerialisesAndReadsBack() throws {
+        let v = JSONValue.object(JSONObject([("x", .double(0.1)), ("n", .int(3)), ("w", .double(2)), ("s", .string("a\"b\n\u{1}")),
+                                             ("e", .array([])), ("o", .object(JSONObject()))]))
+        for pretty in [false, true] {
+            XCTAssertEqual(try JSONParser.parse(v.serialized(pretty: pretty)), v)
+        }
+        XCTAssertEqual(JSONValue.double(2).serialized(), "2.0")
+    }
+
+    func testErrorsGiveLineAndColumn() {
+        XCTAssertThrowsError(try JSONParser.parse("{\n  \"a\": 1,\n  \"b\": ]\n}", path: "spec.json")) { error in
+            let e = error as! JSONParseError
+            XCTAssertEqual(e.line, 3, "\(e)")
+            XCTAssertTrue(e.description.hasPrefix("spec.json:3:"), e.description)
+        }
+        XCTAssertThrowsError(try JSONParser.parse("{\"a\": 1} x", path: "t.json")) { XCTAssertTrue("\($0)".hasPrefix("t.json:1:10:"), "\($0)") }
+        XCTAssertThrowsError(try JSONParser.parse("{\"a\": [1, 2", path: "t.json")) { XCTAssertTrue("\($0)".contains("end of input"), "\($0)") }
+        XCTAssertThrowsError(try JSONParser.parse("", path: "t.json")) { XCTAssertTrue("\($0)".contains("empty"), "\($0)") }
+    }
+
+    func testRejectsBinaryAndInvalidUTF8() {
+        let invalid: [UInt8] = Array("{\"a\": \"".utf8) + [0xC3, 0x28] + Array("\"}".utf8)
+        XCTAssertThrowsError(try invalid.withUnsafeBytes { try JSONParser.parse($0, path: "bad.json") }) { error in
+            XCTAssertEqual((error as! JSONParseError).line, 1)
+        }
+        let binary: [UInt8] = [0x7B, 0x00, 0x01, 0x02]
+        XCTAssertThrowsError(try binary.withUnsafeBytes { try JSONParser.parse($0, path: "bin.json") }) {
+            XCTAssertTrue("\($0)".contains("NUL"), "\($0)")
+        }
+    }
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Baseline timings for DyDiT.swift's benchmarks: PyTorch DiT forward passes and numpy GEMMs.
+
+    python scripts/bench_pytorch.py forward --model DiT-S/2 --input-size 32 --in-channels 4 \\
+        --batch 2 --threads 2 --warmup 3 --iters 20 --json
+    python3 scripts/bench_pytorch.py gemm --m 256 --n 1152 --k 1152 --threads 1 --json
+
+`forward` needs PyTorch (scripts/dit_pytorch.py is the model); `gemm` needs only numpy and
+never imports torch, so it runs with the system python3. Each prints one JSON object with
+--json, a readable line otherwise.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# DiT's table: size -> (depth, hidden_size, num_heads); the patch size comes from the name.
+DIT_SIZES = {"S": (12, 384, 6), "B": (12, 768, 12), "L": (24, 1024, 16), "XL": (28, 1152, 16)}
+FREQ_DIM = 256  # TimestepEmbedder's frequency_embedding_size
+
+
+def parse_model(name):
+    """'DiT-XL/2' -> (depth, hidden, heads, patch), or None if the name is not in DiT's table."""
+    size, _, patch = name.removeprefix("DiT-").partition("/")
+    if not name.startswith("DiT-") or size not in DIT_SIZES or patch not in ("2", "4", "8"):
+        return None
+    return DIT_SIZES[size] + (int(patch),)
+
+
+def dit_macs(depth, hidden, patch, input_size, in_channels, learn_sigma, mlp_ratio=4):
+    """Multiply-accumulates of one image's forward pass (METHOD.md section 5, full model)."""
+    D, p, C = hidden, patch, in_channels
+    N = (input_size // p) ** 2
+    out_c = 2 * C if learn_sigma else C
+    attn = N * D * 3 * D + N * D * D + 2 * N * N * D  # qkv, proj, q·kᵀ and softmax·v
+    mlp = 2 * N * D * int(mlp_ratio * D)
+    ada = D * 6 * D  # per block, on the conditioning vector
+    patch_embed = N * (C * p * p) * D
+    t_embed = FREQ_DIM * D + D * D  # y embedding is a table lookup: no MACs
+    final = D * 2 * D + N * D * (p * p * out_c)
+    return depth * (attn + mlp + ada) + patch_embed + t_embed + final
+
+
+def time_calls(fn, warmup, iters):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times), min(times)
+
+
+def cmd_forward(args):
+    import torch
+
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from dit_pytorch import DiT
+
+    depth, hidden, heads, patch = parse_model(args.model)
+    if args.input_size % patch:
+        sys.exit(f"error: --input-size {args.input_size} is not a multiple of the patch size {patch}")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = DiT(input_size=args.input_size, patch_size=patch, in_channels=args.in_channels, hidden_size=hidden,
+                depth=depth, num_heads=heads, num_classes=args.num_classes, learn_sigma=args.learn_sigma).eval()
+    # DiT's init zeroes the adaLN and output layers; random weights give a realistic, non-trivial pass.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.02)
+    x = torch.randn(args.batch, args.in_channels, args.input_size, args.input_size)
+    t = torch.randint(0, 1000, (args.batch,))
+    y = torch.randint(0, args.num_classes, (args.batch,))
+
+    with torch.inference_mode():
+        ms, ms_min = time_calls(lambda: model(x, t, y), args.warmup, args.iters)
+    gmacs = dit_macs(depth, hidden, patch, args.input_size, args.in_channels, args.learn_sigma) / 1e9
+    result = {"ms": ms, "ms_min": ms_min, "gmacs": gmacs, "torch": torch.__version__, "threads": args.threads,
+              "model": args.model, "batch": args.batch, "input_size": args.input_size,
+              "in_channels": args.in_channels}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        rate = 2 * gmacs * args.batch / (ms / 1e3)
+        print(f"{args.model} {args.input_size}x{args.input_size}x{args.in_channels} batch {args.batch}, "
+              f"{args.threads} threads, torch {torch.__version__}: median {ms:.2f} ms (min {ms_min:.2f}), "
+              f"{gmacs:.3f} GMACs/image, {rate:.1f} GFLOP/s")
+
+
+def openblas_core():
+    """The OpenBLAS kernel chosen at run time for this CPU (e.g. 'Haswell', 'SkylakeX').
+
+    numpy's wheels build OpenBLAS with DYNAMIC_ARCH, so the build config does not say which
+    kernel runs; OpenBLAS prints it on load with OPENBLAS_VERBOSE=2.
+    """
+    env = dict(os.environ, OPENBLAS_VERBOSE="2")
+    r = subprocess.run([sys.executable, "-c", "import numpy"], env=env, capture_output=True, text=True, timeout=60)
+    for line in (r.stdout + "\n" + r.stderr).splitlines():
+        if "Core:" in line:
+            return line.split("Core:", 1)[1].strip()
+    return None
+
+
+def blas_library(np):
+    """Name and version of the BLAS numpy was built with, from numpy.show_config."""
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas.get('name')} {blas.get('version')}".strip()
+    except (TypeError, KeyError):  # numpy older than 1.26 has no mode="dicts"
+        return None
+
+
+def cmd_gemm(args):
+    # OpenBLAS reads its thread count once, when numpy loads it.
+    os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((args.m, args.k), dtype=np.float32)
+    w = rng.standard_normal((args.n, args.k), dtype=np.float32)  # [out, in], as a Linear's weight
+    ms, ms_min = time_calls(lambda: a @ w.T, args.warmup, args.iters)
+    gflops = 2 * args.m * args.n * args.k / (ms / 1e3) / 1e9
+    result = {"ms": ms, "ms_min": ms_min, "gflops": gflops, "library": blas_library(np), "kernel": openblas_core(),
+              "threads": args.threads, "m": args.m, "n": args.n, "k": args.k, "numpy": np.__version__}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"numpy a[{args.m}x{args.k}] @ w[{args.n}x{args.k}].T float32, {args.threads} threads: "
+              f"median {ms:.3f} ms (min {ms_min:.3f}), {gflops:.1f} GFLOP/s "
+              f"({result['library']}, kernel {result['kernel']})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description="PyTorch / numpy baselines for DyDiT.swift benchmarks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    f = sub.add_parser("forward", help="time DiT forward passes in PyTorch (random weights, eval, inference_mode)")
+    f.add_argument("--model", default="DiT-S/2", help="DiT-{S,B,L,XL}/{2,4,8} (default DiT-S/2)")
+    f.add_argument("--input-size", type=int, default=32, help="latent height = width (default 32)")
+    f.add_argument("--in-channels", type=int, default=4, help="latent channels (default 4)")
+    f.add_argument("--num-classes", type=int, default=1000, help="class count (default 1000)")
+    f.add_argument("--learn-sigma", action=argparse.BooleanOptionalAction, default=True,
+                   help="2C output channels (default on)")
+    f.add_argument("--batch", type=int, default=2, help="images per forward pass (default 2)")
+
+    g = sub.add_parser("gemm", help="time numpy's float32 a @ w.T (system python3, no torch)")
+    g.add_argument("--m", type=int, default=256, help="rows of a (tokens) (default 256)")
+    g.add_argument("--n", type=int, default=1152, help="rows of w (output features) (default 1152)")
+    g.add_argument("--k", type=int, default=1152, help="shared dimension (input features) (default 1152)")
+
+    for p in (f, g):
+        p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+        p.add_argument("--warmup", type=int, default=3, help="untimed calls first (default 3)")
+        p.add_argument("--iters", type=int, default=20, help="timed calls; the median is reported (default 20)")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    args = parser.parse_args()
+    if args.iters < 1 or args.warmup < 0 or args.threads < 1:
+        parser.error("--iters and --threads must be at least 1, --warmup at least 0")
+    if args.command == "forward":
+        if parse_model(args.model) is None:
+            parser.error(f"unknown model {args.model!r}: expected DiT-{{S,B,L,XL}}/{{2,4,8}}")
+        cmd_forward(args)
+    else:
+        cmd_gemm(args)
+
+
+if __name__ == "__main__":
+    main()
