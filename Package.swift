@@ -32,11 +32,14 @@ let package = Package(
         .target(name: "DyDiTKernels", dependencies: [
             "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512",
         ]),
+        .target(name: "DyDiTModels", dependencies: ["DyDiTKernels", "DyDiTIO"]),
         .executableTarget(name: "dydit", dependencies: [
-            "DyDiTKernels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DyDiTModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels"]),
         .testTarget(name: "IOTests", dependencies: ["DyDiTIO"]),
+        .target(name: "ReferenceSupport", dependencies: ["DyDiTIO"], path: "Tests/ReferenceSupport"),
+        .testTarget(name: "ModelTests", dependencies: ["DyDiTModels", "ReferenceSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,256 @@
+import DyDiTKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Receives intermediate activations of a forward pass, by the reference files' names
+/// (`act/x_embedder`, `act/block3`, …), for parity tests and debugging.
+public typealias ActivationObserver = (_ name: String, _ shape: [Int], _ values: UnsafeBufferPointer<Float>) -> Void
+
+/// Which output channels classifier-free guidance mixes.
+public enum GuidanceChannels: String, CaseIterable, Sendable {
+    /// DiT's `forward_with_cfg`: the first 3 channels (a reproducibility quirk of the
+    /// official code; with fewer than 3 output channels, all of them).
+    case dit
+    /// The eps channels (`in_channels`), the standard form; variance channels are kept.
+    case eps
+
+    public func count(_ config: DiTConfig) -> Int {
+        switch self {
+        case .dit: return min(3, config.outChannels)
+        case .eps: return config.inChannels
+        }
+    }
+}
+
+/// A DiT (facebookresearch/DiT `models.py`) packed for inference on one compute context.
+///
+/// Per block: `h += g1·Attn(LN(h)·(1+sc1) + sh1)`, `h += g2·MLP(LN(h)·(1+sc2) + sh2)`, with
+/// the six modulations from `Linear(SiLU(c))`, `c = t-embedding + label embedding`. The
+/// adaLN linears of all blocks and of the final layer run as one GEMM, since they all read
+/// `SiLU(c)`.
+public final class DiT: @unchecked Sendable {
+    public let config: DiTConfig
+    public let ctx: ComputeContext
+    public let hasNullClass: Bool
+
+    struct Block {
+        let qkv, proj, fc1, fc2: PackedLinear
+    }
+
+    let patchEmbed: PackedLinear
+    let posEmbed: AlignedBuffer<Float>
+    let timeIn, timeOut: PackedLinear
+    let labelTable: AlignedBuffer<Float>
+    let blocks: [Block]
+    /// Every block's `adaLN_modulation.1` then the final layer's, stacked: `[(6·depth + 2)·D, D]`.
+    let modulation: PackedLinear
+    let finalLinear: PackedLinear
+    private var workspace: DiTWorkspace?
+
+    public init(_ p: DiTParameters, ctx: ComputeContext) {
+        let c = p.config, d = c.hiddenSize, isa = ctx.isa
+        config = c
+        self.ctx = ctx
+        hasNullClass = p.hasNullClass
+        func linear(_ prefix: String, out: Int, in k: Int) -> PackedLinear {
+            PackedLinear(weight: p[prefix + ".weight"], bias: p[prefix + ".bias"], out: out, in: k, isa: isa)
+        }
+        patchEmbed = linear("x_embedder.proj", out: d, in: c.patchDim)
+        posEmbed = Self.buffer(p["pos_embed"])
+        timeIn = linear("t_embedder.mlp.0", out: d, in: DiTConfig.frequencyDim)
+        timeOut = linear("t_embedder.mlp.2", out: d, in: d)
+        labelTable = Self.buffer(p["y_embedder.embedding_table.weight"])
+        blocks = (0..<c.depth).map { i in
+            Block(qkv: linear("blocks.\(i).attn.qkv", out: 3 * d, in: d),
+                  proj: linear("blocks.\(i).attn.proj", out: d, in: d),
+                  fc1: linear("blocks.\(i).mlp.fc1", out: c.mlpHidden, in: d),
+                  fc2: linear("blocks.\(i).mlp.fc2", out: d, in: c.mlpHidden))
+        }
+        let names = (0..<c.depth).map { "blocks.\($0).adaLN_modulation.1" } + ["final_layer.adaLN_modulation.1"]
+        modulation = PackedLinear(weight: names.flatMap { p[$0 + ".weight"] }, bias: names.flatMap { p[$0 + ".bias"] },
+                                  out: (6 * c.depth + 2) * d, in: d, isa: isa)
+        finalLinear = linear("final_layer.linear", out: c.finalDim, in: d)
+    }
+
+    static func buffer(_ values: [Float]) -> AlignedBuffer<Float> {
+        let b = AlignedBuffer<Float>(count: values.count)
+        values.withUnsafeBufferPointer { b.pointer.update(from: $0.baseAddress!, count: values.count) }
+        return b
+    }
+
+    /// Bytes of packed weights.
+    public var weightBytes: Int {
+        let linears = [patchEmbed, timeIn, timeOut, modulation, finalLinear] + blocks.flatMap { [$0.qkv, $0.proj, $0.fc1, $0.fc2] }
+        return linears.reduce(0) { $0 + $1.byteCount } + posEmbed.byteCount + labelTable.byteCount
+    }
+
+    /// Bytes of the activation buffers (sized for the largest batch seen so far).
+    public var workspaceBytes: Int { workspace?.byteCount ?? 0 }
+
+    /// Sizes the activation buffers for `batch` samples ahead of time.
+    public func reserve(batch: Int) {
+        if workspace.map({ $0.capacity < batch }) ?? true {
+            workspace = DiTWorkspace(config: config, capacity: batch)
+        }
+        ctx.reserveExtraScratch(bytes: Attention.scratchBytes(batch: batch, tokens: config.tokens,
+                                                              heads: config.numHeads, threads: ctx.threadCount))
+    }
+
+    /// Checks inputs before any work: counts, labels in range, finite timesteps.
+    public func validate(batch: Int, xCount: Int, t: [Float], y: [Int]) throws {
+        guard batch >= 1 else { throw ModelError.badInput("batch must be at least 1") }
+        guard xCount == batch * config.imageSize else {
+            throw ModelError.badInput("x holds \(xCount) values; a batch of \(batch) [\(config.inChannels), \(config.inputSize), \(config.inputSize)] images needs \(batch * config.imageSize)")
+        }
+        guard t.count == batch else { throw ModelError.badInput("t holds \(t.count) timesteps for a batch of \(batch)") }
+        guard y.count == batch else { throw ModelError.badInput("y holds \(y.count) labels for a batch of \(batch)") }
+        if let bad = t.first(where: { !$0.isFinite }) { throw ModelError.badInput("timestep \(bad) is not finite") }
+        let maxLabel = hasNullClass ? config.numClasses : config.numClasses - 1
+        if let bad = y.first(where: { $0 < 0 || $0 > maxLabel }) {
+            let null = hasNullClass ? " (\(config.numClasses) is the unconditional class)" : " (this model has no unconditional class)"
+            throw ModelError.badInput("label \(bad) is outside 0...\(maxLabel)\(null)")
+        }
+    }
+
+    /// `model(x, t, y)`: x `[B, C, H, W]`, t original timesteps `[B]`, y labels `[B]`;
+    /// returns `[B, outC, H, W]` (eps, then the variance interpolation `v` with learn_sigma).
+    public func forward(x: [Float], t: [Float], y: [Int], observer: ActivationObserver? = nil) throws -> [Float] {
+        let batch = t.count
+        try validate(batch: batch, xCount: x.count, t: t, y: y)
+        var out = [Float](repeating: 0, count: batch * config.outChannels * config.inputSize * config.inputSize)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                forward(x: xp.baseAddress!, t: t, y: y, out: op.baseAddress!, observer: observer)
+            }
+        }
+        return out
+    }
+
+    /// DiT's `forward_with_cfg`: runs `[x[:B/2]; x[:B/2]]` with `t`, `y` (cond labels first,
+    /// then the null class), mixes `u + scale·(c − u)` on the guided channels, writes the
+    /// result to both halves, and keeps each half's own remaining channels.
+    public func forwardWithCFG(x: [Float], t: [Float], y: [Int], scale: Float,
+                               channels: GuidanceChannels = .dit) throws -> [Float] {
+        let batch = t.count
+        guard batch % 2 == 0 else { throw ModelError.badInput("guidance needs an even batch (cond half, uncond half); got \(batch)") }
+        try validate(batch: batch, xCount: x.count, t: t, y: y)
+        let half = batch / 2 * config.imageSize
+        var out = try forward(x: Array(x[..<half] + x[..<half]), t: t, y: y)
+        Self.guide(&out, batch: batch, channels: channels.count(config), config: config, scale: scale)
+        return out
+    }
+
+    /// Mixes guided channels in place: rows `[cond; uncond]` of `[B, outC, H, W]`.
+    public static func guide(_ out: inout [Float], batch: Int, channels: Int, config: DiTConfig, scale: Float) {
+        let plane = config.inputSize * config.inputSize
+        let perSample = config.outChannels * plane
+        let half = batch / 2
+        for b in 0..<half {
+            for i in 0..<(channels * plane) {
+                let cond = out[b * perSample + i], uncond = out[(b + half) * perSample + i]
+                let mixed = uncond + scale * (cond - uncond)
+                out[b * perSample + i] = mixed
+                out[(b + half) * perSample + i] = mixed
+            }
+        }
+    }
+
+    /// The forward pass on raw buffers (no checks; see `validate`).
+    public func forward(x: UnsafePointer<Float>, t: [Float], y: [Int], out: UnsafeMutablePointer<Float>,
+                        observer: ActivationObserver? = nil) {
+        let batch = t.count
+        reserve(batch: batch)
+        let ws = workspace!
+        let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n
+        let modStride = modulation.outFeatures
+
+        func record(_ name: String, _ shape: [Int], _ p: UnsafeMutablePointer<Float>) {
+            observer?(name, shape, UnsafeBufferPointer(start: p, count: shape.reduce(1, *)))
+        }
+
+        // Patch embedding as a GEMM, then the fixed position embedding.
+        Patches.extract(x, batch: batch, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
+                        patch: c.patchSize, into: ws.patches.pointer)
+        patchEmbed(ws.patches.pointer, rows: rows, into: ws.h.pointer, ctx: ctx)
+        record("act/x_embedder", [batch, n, d], ws.h.pointer)
+        let h = ws.h.pointer, pos = posEmbed.pointer
+        for r in 0..<rows {
+            let row = h + r * d, p = pos + (r % n) * d
+            for j in 0..<d { row[j] += p[j] }
+        }
+
+        // c = MLP(freq(t)) + table[y]; every adaLN reads SiLU(c).
+        TimestepEmbedding.frequencies(t, into: ws.freq.pointer)
+        timeIn(ws.freq.pointer, rows: batch, into: ws.t1.pointer, activation: .silu, ctx: ctx)
+        timeOut(ws.t1.pointer, rows: batch, into: ws.te.pointer, ctx: ctx)
+        record("act/t_embedder", [batch, d], ws.te.pointer)
+        for b in 0..<batch {
+            ws.c.pointer.advanced(by: b * d).update(from: labelTable.pointer + y[b] * d, count: d)
+        }
+        record("act/y_embedder", [batch, d], ws.c.pointer)
+        for i in 0..<(batch * d) {
+            ws.c.pointer[i] += ws.te.pointer[i]
+            let v = ws.c.pointer[i]
+            ws.siluC.pointer[i] = v / (1 + exp(-v))
+        }
+        modulation(ws.siluC.pointer, rows: batch, into: ws.modulation.pointer, ctx: ctx)
+
+        for (l, block) in blocks.enumerated() {
+            let mod = UnsafePointer(ws.modulation.pointer + l * 6 * d)
+            runBlock(block, mod: mod, modStride: modStride, batch: batch, ws: ws)
+            record("act/block\(l)", [batch, n, d], h)
+        }
+
+        let fin = UnsafePointer(ws.modulation.pointer + c.depth * 6 * d)
+        Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: fin, scale: fin + d,
+                              modStride: modStride, rowsPerGroup: n, ctx: ctx)
+        finalLinear(ws.xn.pointer, rows: rows, into: ws.finalTokens.pointer, ctx: ctx)
+        record("act/final_layer", [batch, n, c.finalDim], ws.finalTokens.pointer)
+        Patches.assemble(ws.finalTokens.pointer, ld: c.finalDim, batch: batch, channels: c.outChannels,
+                         height: c.inputSize, width: c.inputSize, patch: c.patchSize, into: out)
+    }
+
+    /// One DiT block on `ws.h`; `mod` points at the block's six modulations of sample 0
+    /// (shift, scale, gate for attention, then for the MLP), sample b `b·modStride` further.
+    private func runBlock(_ block: Block, mod: UnsafePointer<Float>, modStride: Int, batch: Int, ws: DiTWorkspace) {
+        let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n
+        let h = ws.h.pointer
+        Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
+                              modStride: modStride, rowsPerGroup: n, ctx: ctx)
+        block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx)
+        Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
+                          headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+        block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx)
+        Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
+                          rowsPerGroup: n, ctx: ctx)
+        Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
+                              modStride: modStride, rowsPerGroup: n, ctx: ctx)
+        block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx)
+        block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx)
+        Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
+                          rowsPerGroup: n, ctx: ctx)
+    }
+}
+
+/// DiT's `TimestepEmbedder.timestep_embedding`, in float32 as PyTorch computes it:
+/// `f_k = exp(−ln(10⁴)·k/128)`, `[cos(t·f_k), sin(t·f_k)]` — cos first.
+public enum TimestepEmbedding {
+    static let frequencies: [Float] = {
+        let half = DiTConfig.frequencyDim / 2
+        let c = Float(-log(10000.0))
+        return (0..<half).map { expf(c * Float($0) / Float(half)) }
+    }()
+
+    public static func frequencies(_ t: [Float], into out: UnsafeMutablePointer<Float>) {
+        let f = frequencies, half = f.count
+        for (b, tb) in t.enumerated() {
+            let row = out + b * 2 * half
+            for k in 0..<half {
+                let arg = tb * f[k]
+                row[k] = cosf(arg)
+                row[half + k] = sinf(arg)
+            }
+        }
+    }
+}

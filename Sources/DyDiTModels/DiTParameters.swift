@@ -1,0 +1,89 @@
+import DyDiTIO
+
+/// The weights of a DiT under their official state-dict names and shapes (`[out, in]`
+/// linears), in fp32. This is what checkpoints hold and what training updates; `DiT`
+/// packs it for inference.
+public struct DiTParameters: Sendable {
+    public let config: DiTConfig
+    public var tensors: [String: [Float]]
+    /// Whether the label table has DiT's extra "null" row (index `numClasses`) used for
+    /// classifier-free guidance; it exists when the model was trained with label dropout.
+    public let hasNullClass: Bool
+
+    /// Every parameter of `config`, in state-dict order, with its shape.
+    public static func shapes(_ c: DiTConfig, nullClass: Bool = true) -> [(name: String, shape: [Int])] {
+        let d = c.hiddenSize
+        var s: [(String, [Int])] = [
+            ("x_embedder.proj.weight", [d, c.inChannels, c.patchSize, c.patchSize]),
+            ("x_embedder.proj.bias", [d]),
+            ("t_embedder.mlp.0.weight", [d, DiTConfig.frequencyDim]), ("t_embedder.mlp.0.bias", [d]),
+            ("t_embedder.mlp.2.weight", [d, d]), ("t_embedder.mlp.2.bias", [d]),
+            ("y_embedder.embedding_table.weight", [c.numClasses + (nullClass ? 1 : 0), d]),
+            ("pos_embed", [1, c.tokens, d]),
+        ]
+        for i in 0..<c.depth {
+            let b = "blocks.\(i)."
+            s += [
+                (b + "attn.qkv.weight", [3 * d, d]), (b + "attn.qkv.bias", [3 * d]),
+                (b + "attn.proj.weight", [d, d]), (b + "attn.proj.bias", [d]),
+                (b + "mlp.fc1.weight", [c.mlpHidden, d]), (b + "mlp.fc1.bias", [c.mlpHidden]),
+                (b + "mlp.fc2.weight", [d, c.mlpHidden]), (b + "mlp.fc2.bias", [d]),
+                (b + "adaLN_modulation.1.weight", [6 * d, d]), (b + "adaLN_modulation.1.bias", [6 * d]),
+            ]
+        }
+        s += [
+            ("final_layer.adaLN_modulation.1.weight", [2 * d, d]), ("final_layer.adaLN_modulation.1.bias", [2 * d]),
+            ("final_layer.linear.weight", [c.finalDim, d]), ("final_layer.linear.bias", [c.finalDim]),
+        ]
+        return s
+    }
+
+    public var parameterCount: Int { tensors.values.reduce(0) { $0 + $1.count } }
+
+    public init(config: DiTConfig, tensors: [String: [Float]], hasNullClass: Bool = true) {
+        self.config = config
+        self.tensors = tensors
+        self.hasNullClass = hasNullClass
+    }
+
+    /// Loads every DiT parameter from `file`, checking each shape against `config`.
+    /// - Parameter ignoring: extra tensors that are fine to leave unused (a DyDiT
+    ///   checkpoint's routers when the DiT alone is wanted); any other extra tensor is an
+    ///   error, since it means the file is not the model the config describes.
+    public static func load(_ file: SafeTensorsFile, config: DiTConfig,
+                            ignoring: (String) -> Bool = { _ in false }) throws -> DiTParameters {
+        let tableName = "y_embedder.embedding_table.weight"
+        let tableRows = file.entries[tableName]?.shape.first
+        let nullClass = tableRows != config.numClasses
+        var tensors: [String: [Float]] = [:]
+        for (name, shape) in shapes(config, nullClass: nullClass) {
+            guard let entry = file.entries[name] else { throw ModelError.missingTensor(file: file.path, name: name) }
+            guard entry.shape == shape else {
+                throw ModelError.shapeMismatch(file: file.path, name: name, expected: shape, actual: entry.shape)
+            }
+            guard entry.dtype.isFloatingPoint else {
+                throw ModelError.badConfig(file.path, "tensor '\(name)' is \(entry.dtype.rawValue), expected a floating-point type")
+            }
+            tensors[name] = try file.tensor(name).floats()
+        }
+        let extra = file.names.filter { tensors[$0] == nil && !ignoring($0) }
+        if !extra.isEmpty { throw ModelError.unexpectedTensors(file: file.path, names: extra) }
+        return DiTParameters(config: config, tensors: tensors, hasNullClass: nullClass)
+    }
+
+    /// The tensors as safetensors entries, in state-dict order.
+    public func namedTensors() -> [(name: String, tensor: Tensor)] {
+        Self.shapes(config, nullClass: hasNullClass).map { ($0.name, Tensor(tensors[$0.name]!, shape: $0.shape)) }
+    }
+
+    public func save(to path: String, metadata: [String: String] = [:]) throws {
+        var meta = metadata
+        meta["config"] = config.json.serialized()
+        try SafeTensorsWriter.write(namedTensors(), metadata: meta, to: path)
+    }
+
+    public subscript(name: String) -> [Float] {
+        guard let t = tensors[name] else { preconditionFailure("no parameter '\(name)'") }
+        return t
+    }
+}

@@ -1,0 +1,50 @@
+/// Errors of model construction and loading: each names the file or the name at fault,
+/// what was expected and what was found.
+public enum ModelError: Error, CustomStringConvertible, Equatable {
+    case unknownModel(String, suggestion: String?)
+    case badConfig(String, String)
+    case missingTensor(file: String, name: String)
+    case shapeMismatch(file: String, name: String, expected: [Int], actual: [Int])
+    case unexpectedTensors(file: String, names: [String])
+    case badInput(String)
+
+    public var description: String {
+        switch self {
+        case let .unknownModel(name, suggestion):
+            let hint = suggestion.map { " (did you mean \($0)?)" } ?? ""
+            return "unknown model '\(name)'\(hint); valid: \(DiTConfig.modelNames.joined(separator: ", "))"
+        case let .badConfig(source, message):
+            return "\(source): \(message)"
+        case let .missingTensor(file, name):
+            return "\(file): missing tensor '\(name)'"
+        case let .shapeMismatch(file, name, expected, actual):
+            return "\(file): tensor '\(name)' has shape \(actual), expected \(expected) for this config"
+        case let .unexpectedTensors(file, names):
+            let shown = names.prefix(5).joined(separator: ", ")
+            return "\(file): \(names.count) tensor(s) this model does not use: \(shown)\(names.count > 5 ? ", …" : "")"
+        case let .badInput(message):
+            return message
+        }
+    }
+}
+
+/// The candidate closest to `name` by edit distance, if reasonably close.
+public func closest(to name: String, in candidates: [String]) -> String? {
+    func distance(_ a: [Character], _ b: [Character]) -> Int {
+        var row = Array(0...b.count)
+        for (i, ca) in a.enumerated() {
+            var previous = row[0]
+            row[0] = i + 1
+            for (j, cb) in b.enumerated() {
+                let current = row[j + 1]
+                row[j + 1] = min(row[j + 1] + 1, row[j] + 1, previous + (ca == cb ? 0 : 1))
+                previous = current
+            }
+        }
+        return row[b.count]
+    }
+    let lower = Array(name.lowercased())
+    let scored = candidates.map { ($0, distance(lower, Array($0.lowercased()))) }
+    guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
+    return best.1 <= max(2, lower.count / 2) ? best.0 : nil
+}
