@@ -100,3 +100,22 @@ public enum Dispatch {
         }
     }
 }
+
+extension Dispatch {
+    /// Runs the register-only FMA loop; returns flops performed (and a value to keep it alive).
+    public static func peakLoop(_ isa: ISA, iterations: Int) -> (flops: Double, sink: Float) {
+        let lanes: Int, sink: Float
+        switch isa {
+        case .portable:
+            lanes = DyDiTKernelsPortable.ISAKernels.lanes
+            sink = DyDiTKernelsPortable.ISAKernels.peakLoop(iterations: iterations, seed: 1)
+        case .avx2:
+            lanes = DyDiTKernelsAVX2.ISAKernels.lanes
+            sink = DyDiTKernelsAVX2.ISAKernels.peakLoop(iterations: iterations, seed: 1)
+        case .avx512:
+            lanes = DyDiTKernelsAVX512.ISAKernels.lanes
+            sink = DyDiTKernelsAVX512.ISAKernels.peakLoop(iterations: iterations, seed: 1)
+        }
+        return (Double(iterations) * 24 * 2 * Double(lanes), sink)
+    }
+}

@@ -16,8 +16,9 @@ public enum ISAKernels {
     /// Register tile: `mr` rows of A times `nr` columns of B (24 zmm accumulators).
     public static let mr = 6
     public static let nr = 64
-    /// Depth of one packed block: 128×64 floats of B (32 KiB) stay in the 48 KiB L1.
-    static let kc = 128
+    /// Deepest K block. Blocks are balanced (K = 1152 runs as 3 × 384): fewer blocks mean
+    /// fewer passes of C through the caches, which costs more than B panels from L2.
+    static let kc = 384
     /// Rows of A packed at once (144×128 floats, 72 KiB, live in L2).
     static let mc = 144
     /// Columns of an unpacked B packed at once.

@@ -1,34 +1,46 @@
 // The AVX-512 SGEMM register tile.
 
+import CSupport
+
 extension ISAKernels {
-    /// `C[6, 64] (+)= A[6, k] · B[k, 64]` with A packed k-major (6 floats per k) and B packed
+    /// `C[6, 64] (+)= A[6, k] · B[k, 64]` with A strided (see below) and B packed
     /// k-major (64 floats per k, 64-byte aligned: split cache-line loads cost ~30%).
     /// 24 zmm accumulators; per k, 4 loads, 6 broadcasts and 24 FMAs (12 cycles on 2 ports).
     @inline(never)
-    static func microkernel(_ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+    static func microkernel(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+                            _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                            _ accumulate: Bool) {
         var c00 = V(), c01 = V(), c02 = V(), c03 = V()
         var c10 = V(), c11 = V(), c12 = V(), c13 = V()
         var c20 = V(), c21 = V(), c22 = V(), c23 = V()
         var c30 = V(), c31 = V(), c32 = V(), c33 = V()
         var c40 = V(), c41 = V(), c42 = V(), c43 = V()
         var c50 = V(), c51 = V(), c52 = V(), c53 = V()
+        // A(r, k) is at a[r·rs + k·ks]: packed panels (rs 1, ks 6) or rows in place (rs lda, ks 1).
+        let o1 = rs, o2 = 2 &* rs, o3 = 3 &* rs, o4 = 4 &* rs, o5 = 5 &* rs
         var pa = a, pb = b
+        // C is touched only at the end: start its cache lines on their way now.
+        var pc = UnsafeRawPointer(c)
+        for _ in 0..<6 {
+            dydit_prefetch_write(pc); dydit_prefetch_write(pc + 64)
+            dydit_prefetch_write(pc + 128); dydit_prefetch_write(pc + 192)
+            pc += ldc &* 4
+        }
         for _ in 0..<k {
             let b0 = load(pb), b1 = load(pb + 16), b2 = load(pb + 32), b3 = load(pb + 48)
             var x = V(repeating: pa[0])
             c00 = madd(x, b0, c00); c01 = madd(x, b1, c01); c02 = madd(x, b2, c02); c03 = madd(x, b3, c03)
-            x = V(repeating: pa[1])
+            x = V(repeating: pa[o1])
             c10 = madd(x, b0, c10); c11 = madd(x, b1, c11); c12 = madd(x, b2, c12); c13 = madd(x, b3, c13)
-            x = V(repeating: pa[2])
+            x = V(repeating: pa[o2])
             c20 = madd(x, b0, c20); c21 = madd(x, b1, c21); c22 = madd(x, b2, c22); c23 = madd(x, b3, c23)
-            x = V(repeating: pa[3])
+            x = V(repeating: pa[o3])
             c30 = madd(x, b0, c30); c31 = madd(x, b1, c31); c32 = madd(x, b2, c32); c33 = madd(x, b3, c33)
-            x = V(repeating: pa[4])
+            x = V(repeating: pa[o4])
             c40 = madd(x, b0, c40); c41 = madd(x, b1, c41); c42 = madd(x, b2, c42); c43 = madd(x, b3, c43)
-            x = V(repeating: pa[5])
+            x = V(repeating: pa[o5])
             c50 = madd(x, b0, c50); c51 = madd(x, b1, c51); c52 = madd(x, b2, c52); c53 = madd(x, b3, c53)
-            pa += 6; pb += 64
+            pa += ks; pb += 64
         }
         storeRow(c, accumulate, c00, c01, c02, c03)
         storeRow(c + ldc, accumulate, c10, c11, c12, c13)

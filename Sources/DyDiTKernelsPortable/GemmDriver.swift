@@ -8,9 +8,10 @@
 import DyDiTKernelABI
 
 extension ISAKernels {
+
     /// Bytes of per-thread scratch one `gemm` call needs (packed A, packed B, one edge tile).
     public static var gemmScratchBytes: Int {
-        (mc * kc + kc * ncMax + mr * nr) * MemoryLayout<Float>.stride + 3 * 64
+        (mc * kc + kc * ncMax + mr * nr + mr * kc) * MemoryLayout<Float>.stride + 4 * 64
     }
 
     /// Floats needed to pack a row-major `[n, k]` weight matrix for this ISA.
@@ -35,6 +36,7 @@ extension ISAKernels {
         let aPack = base.bindMemory(to: Float.self, capacity: mc * kc)
         let bPack = aPack + mc * kc
         let tile = bPack + kc * ncMax
+        let edgeA = tile + mr * nr
         if p.k == 0 {
             zeroOrKeep(p, rows: rows, cols: cols)
             return
@@ -44,9 +46,11 @@ extension ISAKernels {
         var c0 = cols.lowerBound
         while c0 < cols.upperBound {
             let c1 = min(cols.upperBound, c0 + chunk)
+            let blocks = (p.k + kc - 1) / kc
+            let kBlock = (p.k + blocks - 1) / blocks
             var k0 = 0
             while k0 < p.k {
-                let kb = min(kc, p.k - k0)
+                let kb = min(kBlock, p.k - k0)
                 let last = k0 + kb == p.k
                 let bBase: UnsafePointer<Float>
                 let panelStride: Int
@@ -63,7 +67,14 @@ extension ISAKernels {
                 var m0 = rows.lowerBound
                 while m0 < rows.upperBound {
                     let mb = min(mc, rows.upperBound - m0)
-                    packA(p, m0: m0, mb: mb, k0: k0, kb: kb, dst: aPack)
+                    // A is read in place, six row streams, except when transposed (packed
+                    // whole) and in a last partial row group (packed with zero rows).
+                    let fullGroups = mb / mr * mr
+                    if p.aTransposed {
+                        packA(p, m0: m0, mb: mb, k0: k0, kb: kb, dst: aPack)
+                    } else if fullGroups < mb {
+                        packA(p, m0: m0 + fullGroups, mb: mb - fullGroups, k0: k0, kb: kb, dst: edgeA)
+                    }
                     var j0 = c0
                     while j0 < c1 {
                         let nb = min(nr, c1 - j0)
@@ -72,11 +83,18 @@ extension ISAKernels {
                         while i0 < mb {
                             let rowsHere = min(mr, mb - i0)
                             let cTile = p.c + (m0 + i0) * p.ldc + j0
-                            let aPanel = UnsafePointer(aPack + i0 * kb)
-                            if rowsHere == mr && nb == nr {
-                                microkernel(kb, aPanel, bPanel, cTile, p.ldc, accumulate)
+                            let aPanel: UnsafePointer<Float>, rs: Int, ks: Int
+                            if p.aTransposed {
+                                (aPanel, rs, ks) = (UnsafePointer(aPack + i0 * kb), 1, mr)
+                            } else if i0 < fullGroups {
+                                (aPanel, rs, ks) = (p.a + ((m0 + i0) * p.lda + k0), p.lda, 1)
                             } else {
-                                edgeTile(kb, aPanel, bPanel, cTile, p.ldc, rowsHere, nb, accumulate, tile)
+                                (aPanel, rs, ks) = (UnsafePointer(edgeA), 1, mr)
+                            }
+                            if rowsHere == mr && nb == nr {
+                                microkernel(kb, aPanel, rowStride: rs, kStride: ks, bPanel, cTile, p.ldc, accumulate)
+                            } else {
+                                edgeTile(kb, aPanel, rs, ks, bPanel, cTile, p.ldc, rowsHere, nb, accumulate, tile)
                             }
                             if last {
                                 epilogue(cTile, ldc: p.ldc, rows: rowsHere, cols: nb,
@@ -96,13 +114,13 @@ extension ISAKernels {
 
     /// A partial register tile: computed in `tile` (ld = nr), then its valid part copied out.
     @inline(__always)
-    static func edgeTile(_ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    static func edgeTile(_ kb: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int, _ b: UnsafePointer<Float>,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
                          _ accumulate: Bool, _ tile: UnsafeMutablePointer<Float>) {
         if accumulate {
             for r in 0..<rows { (tile + r * nr).update(from: c + r * ldc, count: cols) }
         }
-        microkernel(kb, a, b, tile, nr, accumulate)
+        microkernel(kb, a, rowStride: rs, kStride: ks, b, tile, nr, accumulate)
         for r in 0..<rows { (c + r * ldc).update(from: tile + r * nr, count: cols) }
     }
 
@@ -117,31 +135,47 @@ extension ISAKernels {
     }
 
     /// Packs rows `m0 ..< m0+mb`, depth `k0 ..< k0+kb` of op(A) into `mr`-row panels, each
-    /// k-major (`mr` floats per k), zero rows past the end.
+    /// k-major (`mr` floats per k), zero rows past the end. Index arithmetic is unchecked
+    /// (`&+`, `&*`): packing is a fifth of a forward pass otherwise.
     static func packA(_ p: GemmOperands, m0: Int, mb: Int, k0: Int, kb: Int,
                       dst: UnsafeMutablePointer<Float>) {
+        let lda = p.lda
         var i0 = 0
         while i0 < mb {
-            let rowsHere = min(mr, mb - i0)
-            let panel = dst + i0 * kb
+            let rowsHere = min(mr, mb &- i0)
+            let panel = dst + (i0 &* kb)
             if p.aTransposed {
                 // op(A)[m, k] = A[k, m]: each k holds the panel's rows contiguously.
-                for kk in 0..<kb {
-                    let src = p.a + (k0 + kk) * p.lda + m0 + i0
-                    let out = panel + kk * mr
+                var src = p.a + (k0 &* lda &+ m0 &+ i0)
+                var out = panel
+                for _ in 0..<kb {
                     for r in 0..<rowsHere { out[r] = src[r] }
                     for r in rowsHere..<mr { out[r] = 0 }
+                    src += lda
+                    out += mr
+                }
+            } else if rowsHere == 6 && mr == 6 {
+                // Six row streams read in step, six contiguous stores per k.
+                let s0 = p.a + ((m0 &+ i0) &* lda &+ k0)
+                let s1 = s0 + lda, s2 = s1 + lda, s3 = s2 + lda, s4 = s3 + lda, s5 = s4 + lda
+                var out = panel
+                for kk in 0..<kb {
+                    out[0] = s0[kk]; out[1] = s1[kk]; out[2] = s2[kk]
+                    out[3] = s3[kk]; out[4] = s4[kk]; out[5] = s5[kk]
+                    out += 6
                 }
             } else {
-                for r in 0..<rowsHere {
-                    let src = p.a + (m0 + i0 + r) * p.lda + k0
-                    for kk in 0..<kb { panel[kk * mr + r] = src[kk] }
-                }
-                if rowsHere < mr {
-                    for kk in 0..<kb { for r in rowsHere..<mr { panel[kk * mr + r] = 0 } }
+                for r in 0..<mr {
+                    var out = panel + r
+                    if r < rowsHere {
+                        let src = p.a + ((m0 &+ i0 &+ r) &* lda &+ k0)
+                        for kk in 0..<kb { out.pointee = src[kk]; out += mr }
+                    } else {
+                        for _ in 0..<kb { out.pointee = 0; out += mr }
+                    }
                 }
             }
-            i0 += mr
+            i0 &+= mr
         }
     }
 
@@ -152,24 +186,42 @@ extension ISAKernels {
                       dst: UnsafeMutablePointer<Float>, panelStride: Int) {
         var j0 = 0
         while j0 < nb {
-            let cols = min(nr, nb - j0)
-            let panel = dst + (j0 / nr) * panelStride
+            let cols = min(nr, nb &- j0)
+            let panel = dst + ((j0 / nr) &* panelStride)
             if layout == .rowsKN {
-                for kk in 0..<kb {
-                    let out = panel + kk * nr
-                    out.update(from: b + (k0 + kk) * ldb + n0 + j0, count: cols)
-                    if cols < nr { (out + cols).update(repeating: 0, count: nr - cols) }
+                var src = b + (k0 &* ldb &+ n0 &+ j0)
+                var out = panel
+                for _ in 0..<kb {
+                    out.update(from: src, count: cols)
+                    if cols < nr { (out + cols).update(repeating: 0, count: nr &- cols) }
+                    src += ldb
+                    out += nr
                 }
             } else {
-                for j in 0..<cols {
-                    let src = b + (n0 + j0 + j) * ldb + k0
-                    for kk in 0..<kb { panel[kk * nr + j] = src[kk] }
+                // Transposing copy, four source rows at a time so stores come in runs of four.
+                var j = 0
+                while j &+ 4 <= cols {
+                    let s0 = b + ((n0 &+ j0 &+ j) &* ldb &+ k0)
+                    let s1 = s0 + ldb, s2 = s1 + ldb, s3 = s2 + ldb
+                    var out = panel + j
+                    for kk in 0..<kb {
+                        out[0] = s0[kk]; out[1] = s1[kk]; out[2] = s2[kk]; out[3] = s3[kk]
+                        out += nr
+                    }
+                    j &+= 4
+                }
+                while j < cols {
+                    let src = b + ((n0 &+ j0 &+ j) &* ldb &+ k0)
+                    var out = panel + j
+                    for kk in 0..<kb { out.pointee = src[kk]; out += nr }
+                    j &+= 1
                 }
                 if cols < nr {
-                    for kk in 0..<kb { (panel + kk * nr + cols).update(repeating: 0, count: nr - cols) }
+                    var out = panel + cols
+                    for _ in 0..<kb { out.update(repeating: 0, count: nr &- cols); out += nr }
                 }
             }
-            j0 += nr
+            j0 &+= nr
         }
     }
 }

@@ -2,24 +2,27 @@
 // DyDiTKernelsAVX2, where V is one ymm register).
 
 extension ISAKernels {
-    /// `C[6, 16] (+)= A[6, k] · B[k, 16]` with A packed k-major (6 floats per k) and B packed
+    /// `C[6, 16] (+)= A[6, k] · B[k, 16]` with A strided (see below) and B packed
     /// k-major (16 floats per k). 12 accumulators, 2 loads and 6 broadcasts per k: the
     /// classic 6×16 Haswell tile (16 ymm registers).
     @inline(never)
-    static func microkernel(_ k: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                            _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+    static func microkernel(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+                            _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                            _ accumulate: Bool) {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        // A(r, k) is at a[r·rs + k·ks]: packed panels (rs 1, ks 6) or rows in place (rs lda, ks 1).
+        let o1 = rs, o2 = 2 &* rs, o3 = 3 &* rs, o4 = 4 &* rs, o5 = 5 &* rs
         var pa = a, pb = b
         for _ in 0..<k {
             let b0 = load(pb), b1 = load(pb + 8)
             var x = V(repeating: pa[0]); c00 = madd(x, b0, c00); c01 = madd(x, b1, c01)
-            x = V(repeating: pa[1]); c10 = madd(x, b0, c10); c11 = madd(x, b1, c11)
-            x = V(repeating: pa[2]); c20 = madd(x, b0, c20); c21 = madd(x, b1, c21)
-            x = V(repeating: pa[3]); c30 = madd(x, b0, c30); c31 = madd(x, b1, c31)
-            x = V(repeating: pa[4]); c40 = madd(x, b0, c40); c41 = madd(x, b1, c41)
-            x = V(repeating: pa[5]); c50 = madd(x, b0, c50); c51 = madd(x, b1, c51)
-            pa += 6; pb += 16
+            x = V(repeating: pa[o1]); c10 = madd(x, b0, c10); c11 = madd(x, b1, c11)
+            x = V(repeating: pa[o2]); c20 = madd(x, b0, c20); c21 = madd(x, b1, c21)
+            x = V(repeating: pa[o3]); c30 = madd(x, b0, c30); c31 = madd(x, b1, c31)
+            x = V(repeating: pa[o4]); c40 = madd(x, b0, c40); c41 = madd(x, b1, c41)
+            x = V(repeating: pa[o5]); c50 = madd(x, b0, c50); c51 = madd(x, b1, c51)
+            pa += ks; pb += 16
         }
         storeRow(c, accumulate, c00, c01)
         storeRow(c + ldc, accumulate, c10, c11)

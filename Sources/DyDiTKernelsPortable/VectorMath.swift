@@ -2,13 +2,21 @@
 
 import DyDiTKernelABI
 
+/// Lane-wise minimum and maximum as compare + blend. The standard library's
+/// `pointwiseMin`/`pointwiseMax` (and so `clamped`) go lane by lane for floats.
+@inline(__always) func vmin(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
+@inline(__always) func vmax(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .> a) }
+
 /// e^x for every lane: Cephes' expf (range reduction by ln 2 in two parts, degree-5
 /// polynomial, exponent built from the bits); within 2 ulp on [-87, 88], 0 below, +inf above.
 @inline(__always) func vexp(_ xIn: V) -> V {
-    let hi = V(repeating: 88.72283)
-    let lo = V(repeating: -87.33654)
-    let x0 = xIn.clamped(lowerBound: lo, upperBound: hi)
-    let n = (x0 * V(repeating: 1.442695041)).rounded(.toNearestOrEven)
+    let x0 = vmin(vmax(xIn, V(repeating: -87.33654)), V(repeating: 88.72283))
+    // Round x·log2(e) to the nearest integer with the 1.5·2²³ trick: the sum's low mantissa
+    // bits are that integer (SIMD `rounded` and Int conversion are not vectorised in Swift).
+    let magic = V(repeating: 12_582_912)
+    let shifted = x0 * V(repeating: 1.442695041) + magic
+    let n = shifted - magic
+    let ni = unsafeBitCast(shifted, to: VInt.self) &- VInt(repeating: 0x4B40_0000)
     var r = madd(n, V(repeating: -0.693359375), x0)
     r = madd(n, V(repeating: 2.12194440e-4), r)
     var y = V(repeating: 1.9875691500e-4)
@@ -20,7 +28,6 @@ import DyDiTKernelABI
     y = madd(y, r * r, r + V(repeating: 1))
     // 2^n through the exponent field; n ∈ [-126, 128] after the clamp, so split it in two
     // halves to keep each factor a normal float.
-    let ni = VInt(n)
     let half = ni &>> 1
     let s1 = unsafeBitCast((half &+ 127) &<< 23, to: V.self)
     let s2 = unsafeBitCast((ni &- half &+ 127) &<< 23, to: V.self)
@@ -139,10 +146,10 @@ extension ISAKernels {
         let vscale = V(repeating: scale)
         for r in 0..<rows {
             let row = s + r * ld
-            var vmax = V(repeating: -.infinity)
+            var rowMax = V(repeating: -.infinity)
             var j = 0
-            while j < full { vmax = pointwiseMax(vmax, load(row + j)); j += w }
-            var m = vmax.max()
+            while j < full { rowMax = vmax(rowMax, load(row + j)); j += w }
+            var m = rowMax.max()
             for t in full..<cols { m = Swift.max(m, row[t]) }
             let shift = V(repeating: m * scale)
             var acc = V()
@@ -188,4 +195,30 @@ extension ISAKernels {
             }
         }
     }
+}
+
+extension ISAKernels {
+    /// `iterations` rounds of 24 independent vector multiply-adds on registers only: the
+    /// arithmetic peak of one core for this build (2·24·lanes flops per round).
+    @inline(never)
+    public static func peakLoop(iterations: Int, seed: Float) -> Float {
+        let a = V(repeating: 1.000_000_1), b = V(repeating: seed * 1e-7)
+        var r0 = V(repeating: seed), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0, r7 = r0
+        var r8 = r0, r9 = r0, r10 = r0, r11 = r0, r12 = r0, r13 = r0, r14 = r0, r15 = r0
+        var r16 = r0, r17 = r0, r18 = r0, r19 = r0, r20 = r0, r21 = r0, r22 = r0, r23 = r0
+        for _ in 0..<iterations {
+            r0 = madd(r0, a, b); r1 = madd(r1, a, b); r2 = madd(r2, a, b); r3 = madd(r3, a, b)
+            r4 = madd(r4, a, b); r5 = madd(r5, a, b); r6 = madd(r6, a, b); r7 = madd(r7, a, b)
+            r8 = madd(r8, a, b); r9 = madd(r9, a, b); r10 = madd(r10, a, b); r11 = madd(r11, a, b)
+            r12 = madd(r12, a, b); r13 = madd(r13, a, b); r14 = madd(r14, a, b); r15 = madd(r15, a, b)
+            r16 = madd(r16, a, b); r17 = madd(r17, a, b); r18 = madd(r18, a, b); r19 = madd(r19, a, b)
+            r20 = madd(r20, a, b); r21 = madd(r21, a, b); r22 = madd(r22, a, b); r23 = madd(r23, a, b)
+        }
+        let s = r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7 + r8 + r9 + r10 + r11
+            + r12 + r13 + r14 + r15 + r16 + r17 + r18 + r19 + r20 + r21 + r22 + r23
+        return s.sum()
+    }
+
+    /// Lanes of one vector register in this build.
+    public static var lanes: Int { V.scalarCount }
 }

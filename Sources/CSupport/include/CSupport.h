@@ -15,4 +15,10 @@ static inline void dydit_cpu_relax(void) {
 #endif
 }
 
+/// Hint that the cache line at `p` will be written soon (PREFETCHW where the CPU has it).
+static inline void dydit_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
+
+/// Hint that the cache line at `p` will be read soon.
+static inline void dydit_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
+
 #endif

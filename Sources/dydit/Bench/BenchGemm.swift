@@ -1,0 +1,86 @@
+import ArgumentParser
+import DyDiTIO
+import DyDiTKernels
+import Foundation
+
+struct BenchGemm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "Time C[M,N] = A[M,K]·Wᵀ with W [N,K] packed as model weights are.")
+
+    @Option var m: Int = 256
+    @Option var n: Int = 1152
+    @Option var k: Int = 1152
+    @Option(help: "Weight precision (fp32; fp16 and int8 come with the precision issue).")
+    var precision: String = "fp32"
+    @OptionGroup var compute: ComputeOptions
+    @OptionGroup var repetitions: RepetitionOptions
+
+    func run() throws {
+        try reportingErrors {
+            guard m >= 1, n >= 1, k >= 1 else { throw ValidationError("--m, --n and --k must be at least 1") }
+            guard precision == "fp32" else {
+                throw ValidationError("precision '\(precision)' is not available yet; valid: fp32")
+            }
+            let ctx = try compute.context()
+            var rng = RandomGenerator(seed: 0)
+            let a = AlignedBuffer<Float>(count: m * k)
+            for i in 0..<(m * k) { a.pointer[i] = rng.normal() }
+            let w = rng.normals(n * k)
+            let packed = PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa)
+            let c = AlignedBuffer<Float>(count: m * n)
+            let times = repetitions.measure {
+                Gemm.linear(a.pointer, rows: m, weight: packed, bias: nil, out: c.pointer, ctx: ctx)
+            }
+            let ms = median(times)
+            let gflops = 2 * Double(m) * Double(n) * Double(k) / (ms * 1e6)
+            if repetitions.json {
+                print(jsonLine([("ms", .double(ms)), ("ms_min", .double(times.min()!)), ("gflops", .double(gflops)),
+                                ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount))),
+                                ("precision", .string(precision)), ("m", .int(Int64(m))), ("n", .int(Int64(n))),
+                                ("k", .int(Int64(k))), ("iters", .int(Int64(times.count)))]))
+            } else {
+                print(String(format: "gemm %d×%d×%d fp32 on %@, %d thread(s): median %.3f ms, %.1f GFLOP/s",
+                             m, n, k, ctx.isa.rawValue, ctx.threadCount, ms, gflops))
+            }
+        }
+    }
+}
+
+struct BenchPeak: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peak",
+        abstract: "Measure the arithmetic fp32 peak: independent vector FMAs on registers, every thread.")
+
+    @OptionGroup var compute: ComputeOptions
+    @Flag(help: "Print one JSON object instead of text.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let ctx = try compute.context()
+            let iterations = 20_000_000
+            var best = 0.0
+            for _ in 0..<3 {
+                let clock = ContinuousClock()
+                var flops = 0.0
+                let elapsed = clock.measure {
+                    let perThread = UnsafeMutablePointer<Double>.allocate(capacity: ctx.threadCount)
+                    defer { perThread.deallocate() }
+                    ctx.pool.run(tasks: ctx.threadCount) { task, _ in
+                        perThread[task] = Dispatch.peakLoop(ctx.isa, iterations: iterations).flops
+                    }
+                    flops = (0..<ctx.threadCount).reduce(0) { $0 + perThread[$1] }
+                }
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+                best = max(best, flops / seconds / 1e9)
+            }
+            if json {
+                print(jsonLine([("gflops", .double(best)), ("gflops_per_thread", .double(best / Double(ctx.threadCount))),
+                                ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount)))]))
+            } else {
+                print(String(format: "fp32 peak on %@, %d thread(s): %.1f GFLOP/s (%.1f per thread)",
+                             ctx.isa.rawValue, ctx.threadCount, best, best / Double(ctx.threadCount)))
+            }
+        }
+    }
+}

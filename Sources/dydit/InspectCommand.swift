@@ -1,0 +1,36 @@
+import ArgumentParser
+import DyDiTIO
+import DyDiTModels
+import Foundation
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Print a weights file's config, parameter count and MACs per forward.")
+
+    @Argument(help: "A .safetensors weights file (official state-dict names, config in the metadata).")
+    var weights: String
+
+    func run() throws {
+        try reportingErrors {
+            let ckpt = try Checkpoint(path: weights)
+            let c = ckpt.config
+            let total = ckpt.file.names.reduce(0) { $0 + ckpt.file.entries[$1]!.shape.reduce(1, *) }
+            print("file:        \(weights)")
+            print("model:       \(ckpt.isDyDiT ? "DyDiT" : "DiT") — \(c)")
+            print("parameters:  \(formatCount(total)) (\(total))\(ckpt.isDyDiT ? ", of which routers \(formatCount(ckpt.routerTensors.reduce(0) { $0 + ckpt.file.entries[$1]!.shape.reduce(1, *) }))" : "")")
+            let macs = MACs(c)
+            print("MACs per forward, per image (dense):")
+            for (name, value) in macs.summary {
+                print("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(String(format: "%10.4f", value / 1e9)) G")
+            }
+            if let note = ckpt.file.metadata["source"] { print("source:      \(note)") }
+        }
+    }
+}
+
+func formatCount(_ n: Int) -> String {
+    if n >= 1_000_000 { return String(format: "%.2f M", Double(n) / 1e6) }
+    if n >= 1_000 { return String(format: "%.1f K", Double(n) / 1e3) }
+    return "\(n)"
+}
