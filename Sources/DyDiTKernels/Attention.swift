@@ -1,52 +1,64 @@
-/// Multi-head softmax attention on a fused qkv projection, one (sample, head, query block)
-/// per task: `S = Q·Kᵀ` and `O = softmax(S/√hd)·V` as two single-thread GEMMs on the
-/// task's scratch, written straight into the head's columns of the output.
+/// Multi-head softmax attention on a fused qkv projection. One task per (sample, head):
+/// the head's keys and values are packed once into the GEMM's panel layout, then queries go
+/// through in blocks small enough that a block of scores stays in cache:
+/// `S = Q·Kᵀ`, `S = softmax(S/√hd)`, `O = S·V`, written straight into the head's columns.
 public enum Attention {
-    /// Rows of queries per task, chosen so there are enough tasks for the threads.
-    static func queryChunk(batch: Int, tokens: Int, heads: Int, threads: Int) -> Int {
-        let units = batch * heads
-        if threads == 1 || units >= 2 * threads { return tokens }
-        let split = (2 * threads + units - 1) / units
-        return max(6, ((tokens + split - 1) / split + 5) / 6 * 6)
+    /// Queries per block: 8 register tiles, so 48 × tokens scores (48 KiB at 256 tokens).
+    static let queryBlock = 48
+
+    /// Per-thread scratch floats `forward` needs: packed K and V, and one block of scores.
+    static func scratchFloats(tokens: Int, headDim: Int, isa: ISA) -> Int {
+        let nr = Dispatch.tile(isa).nr
+        let packedK = Dispatch.packedWeightCount(isa, n: tokens, k: headDim)
+        let packedV = ((headDim + nr - 1) / nr) * nr * tokens
+        return packedK + packedV + queryBlock * tokens + 2 * 16
     }
 
-    /// Per-thread scratch bytes `forward` needs (one block of scores).
-    public static func scratchBytes(batch: Int, tokens: Int, heads: Int, threads: Int) -> Int {
-        queryChunk(batch: batch, tokens: tokens, heads: heads, threads: threads) * tokens * MemoryLayout<Float>.stride
+    /// Per-thread scratch bytes `forward` needs.
+    public static func scratchBytes(tokens: Int, headDim: Int, isa: ISA) -> Int {
+        scratchFloats(tokens: tokens, headDim: headDim, isa: isa) * MemoryLayout<Float>.stride
     }
 
     /// - Parameters:
     ///   - qkv: `[batch·tokens, ldqkv]`, each row `[q heads | k heads | v heads]`, each head
     ///     `headDim` contiguous values (timm's `qkv` Linear before its reshape).
-    ///   - heads: which heads to compute; the output columns of the others are not written.
     ///   - out: `[batch·tokens, ldo]`; head h goes to columns `h·headDim ..< (h+1)·headDim`.
     public static func forward(qkv: UnsafePointer<Float>, ldqkv: Int, batch: Int, tokens: Int,
                                heads: Int, headDim: Int,
                                out: UnsafeMutablePointer<Float>, ldo: Int, ctx: ComputeContext) {
         let d = heads * headDim
-        let chunk = queryChunk(batch: batch, tokens: tokens, heads: heads, threads: ctx.threadCount)
-        ctx.reserveExtraScratch(bytes: chunk * tokens * MemoryLayout<Float>.stride)
-        let chunks = (tokens + chunk - 1) / chunk
-        let scale = 1 / Float(headDim).squareRoot()
         let isa = ctx.isa
-        ctx.pool.run(tasks: batch * heads * chunks) { task, thread in
-            let qc = task % chunks
-            let h = (task / chunks) % heads
-            let b = task / (chunks * heads)
-            let q0 = qc * chunk
-            let qn = min(chunk, tokens - q0)
+        let nr = Dispatch.tile(isa).nr
+        ctx.reserveExtraScratch(bytes: scratchBytes(tokens: tokens, headDim: headDim, isa: isa))
+        let packedKCount = Dispatch.packedWeightCount(isa, n: tokens, k: headDim)
+        // Both packed blocks start on a 64-byte boundary.
+        let packedVOffset = (packedKCount + 15) / 16 * 16
+        let scoresOffset = packedVOffset + (((headDim + nr - 1) / nr) * nr * tokens + 15) / 16 * 16
+        let scale = 1 / Float(headDim).squareRoot()
+        ctx.pool.run(tasks: batch * heads) { task, thread in
+            let h = task % heads, b = task / heads
             let rows = qkv + b * tokens * ldqkv
-            let scores = ctx.extraScratch(thread: thread).assumingMemoryBound(to: Float.self)
-            Gemm.runSerial(GemmOperands(m: qn, n: tokens, k: headDim,
-                                        a: rows + q0 * ldqkv + h * headDim, lda: ldqkv,
-                                        b: rows + d + h * headDim, ldb: ldqkv, bLayout: .rowsNK,
-                                        c: scores, ldc: tokens), ctx: ctx, thread: thread)
-            Dispatch.softmaxRows(isa, scores, ld: tokens, rows: qn, cols: tokens, scale: scale)
-            Gemm.runSerial(GemmOperands(m: qn, n: headDim, k: tokens,
-                                        a: scores, lda: tokens,
-                                        b: rows + 2 * d + h * headDim, ldb: ldqkv, bLayout: .rowsKN,
-                                        c: out + (b * tokens + q0) * ldo + h * headDim, ldc: ldo),
-                           ctx: ctx, thread: thread)
+            let scratch = ctx.extraScratch(thread: thread).assumingMemoryBound(to: Float.self)
+            let packedK = scratch, packedV = scratch + packedVOffset, scores = scratch + scoresOffset
+            Dispatch.packRightOperand(isa, rows + d + h * headDim, layout: .rowsNK, n: tokens, k: headDim,
+                                      ld: ldqkv, into: packedK)
+            Dispatch.packRightOperand(isa, rows + 2 * d + h * headDim, layout: .rowsKN, n: headDim, k: tokens,
+                                      ld: ldqkv, into: packedV)
+            var q0 = 0
+            while q0 < tokens {
+                let qn = min(queryBlock, tokens - q0)
+                Gemm.runSerial(GemmOperands(m: qn, n: tokens, k: headDim,
+                                            a: rows + q0 * ldqkv + h * headDim, lda: ldqkv,
+                                            b: packedK, ldb: headDim, bLayout: .packed,
+                                            c: scores, ldc: tokens), ctx: ctx, thread: thread)
+                Dispatch.softmaxRows(isa, scores, ld: tokens, rows: qn, cols: tokens, scale: scale)
+                Gemm.runSerial(GemmOperands(m: qn, n: headDim, k: tokens,
+                                            a: scores, lda: tokens,
+                                            b: packedV, ldb: tokens, bLayout: .packed,
+                                            c: out + (b * tokens + q0) * ldo + h * headDim, ldc: ldo),
+                               ctx: ctx, thread: thread)
+                q0 += qn
+            }
         }
     }
 }

@@ -50,6 +50,15 @@ public enum Dispatch {
         }
     }
 
+    static func packRightOperand(_ isa: ISA, _ src: UnsafePointer<Float>, layout: RightOperandLayout,
+                                 n: Int, k: Int, ld: Int, into dst: UnsafeMutablePointer<Float>) {
+        switch isa {
+        case .portable: DyDiTKernelsPortable.ISAKernels.packRightOperand(src, layout: layout, n: n, k: k, ld: ld, into: dst)
+        case .avx2: DyDiTKernelsAVX2.ISAKernels.packRightOperand(src, layout: layout, n: n, k: k, ld: ld, into: dst)
+        case .avx512: DyDiTKernelsAVX512.ISAKernels.packRightOperand(src, layout: layout, n: n, k: k, ld: ld, into: dst)
+        }
+    }
+
     static func gemm(_ isa: ISA, _ p: GemmOperands, rows: Range<Int>, cols: Range<Int>,
                      scratch: UnsafeMutableRawPointer) {
         switch isa {

@@ -27,6 +27,10 @@ extension ISAKernels {
             pc += ldc &* 4
         }
         for _ in 0..<k {
+            // B streams from L2 when the panel outgrows L1: fetch 8 rows ahead.
+            let ahead = UnsafeRawPointer(pb + 512)
+            dydit_prefetch_read(ahead); dydit_prefetch_read(ahead + 64)
+            dydit_prefetch_read(ahead + 128); dydit_prefetch_read(ahead + 192)
             let b0 = load(pb), b1 = load(pb + 16), b2 = load(pb + 32), b3 = load(pb + 48)
             var x = V(repeating: pa[0])
             c00 = madd(x, b0, c00); c01 = madd(x, b1, c01); c02 = madd(x, b2, c02); c03 = madd(x, b3, c03)

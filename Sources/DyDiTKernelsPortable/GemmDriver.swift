@@ -27,6 +27,13 @@ extension ISAKernels {
         packB(src, ldb: ld, layout: .rowsNK, n0: 0, nb: n, k0: 0, kb: k, dst: dst, panelStride: k * nr)
     }
 
+    /// Packs a whole right operand — `[n, k]` (`.rowsNK`) or `[k, n]` (`.rowsKN`), row stride
+    /// `ld` — into the layout of `packWeights`, so several products can share one packing.
+    public static func packRightOperand(_ src: UnsafePointer<Float>, layout: RightOperandLayout, n: Int, k: Int,
+                                        ld: Int, into dst: UnsafeMutablePointer<Float>) {
+        packB(src, ldb: ld, layout: layout, n0: 0, nb: n, k0: 0, kb: k, dst: dst, panelStride: k * nr)
+    }
+
     /// Computes rows `rows` and columns `cols` of the product described by `p`.
     /// With a packed B, `cols.lowerBound` must be a multiple of `nr`.
     public static func gemm(_ p: GemmOperands, rows: Range<Int>, cols: Range<Int>,

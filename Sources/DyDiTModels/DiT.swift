@@ -93,8 +93,7 @@ public final class DiT: @unchecked Sendable {
         if workspace.map({ $0.capacity < batch }) ?? true {
             workspace = DiTWorkspace(config: config, capacity: batch)
         }
-        ctx.reserveExtraScratch(bytes: Attention.scratchBytes(batch: batch, tokens: config.tokens,
-                                                              heads: config.numHeads, threads: ctx.threadCount))
+        ctx.reserveExtraScratch(bytes: Attention.scratchBytes(tokens: config.tokens, headDim: config.headDim, isa: ctx.isa))
     }
 
     /// Checks inputs before any work: counts, labels in range, finite timesteps.

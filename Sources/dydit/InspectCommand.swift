@@ -22,7 +22,7 @@ struct InspectCommand: ParsableCommand {
             let macs = MACs(c)
             print("MACs per forward, per image (dense):")
             for (name, value) in macs.summary {
-                print("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(String(format: "%10.4f", value / 1e9)) G")
+                print("  \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(formatMACs(value))")
             }
             if let note = ckpt.file.metadata["source"] { print("source:      \(note)") }
         }
@@ -33,4 +33,11 @@ func formatCount(_ n: Int) -> String {
     if n >= 1_000_000 { return String(format: "%.2f M", Double(n) / 1e6) }
     if n >= 1_000 { return String(format: "%.1f K", Double(n) / 1e3) }
     return "\(n)"
+}
+
+/// MACs with a unit that keeps three or more significant digits.
+func formatMACs(_ v: Double) -> String {
+    if v >= 1e9 { return String(format: "%10.3f G", v / 1e9) }
+    if v >= 1e6 { return String(format: "%10.3f M", v / 1e6) }
+    return String(format: "%10.3f K", v / 1e3)
 }
