@@ -47,6 +47,8 @@ public final class DiT: @unchecked Sendable {
     let modulation: PackedLinear
     let finalLinear: PackedLinear
     private var workspace: DiTWorkspace?
+    /// When set, every operation of `forward` adds its wall time here.
+    public var profiler: OpProfiler?
 
     public init(_ p: DiTParameters, ctx: ComputeContext) {
         let c = p.config, d = c.hiddenSize, isa = ctx.isa
@@ -159,6 +161,10 @@ public final class DiT: @unchecked Sendable {
     public func forward(x: UnsafePointer<Float>, t: [Float], y: [Int], out: UnsafeMutablePointer<Float>,
                         observer: ActivationObserver? = nil) {
         let batch = t.count
+        let prof = profiler
+        @inline(__always) func op(_ name: String, _ body: () -> Void) {
+            if let prof { prof.time(name, body) } else { body() }
+        }
         reserve(batch: batch)
         let ws = workspace!
         let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n
@@ -169,66 +175,86 @@ public final class DiT: @unchecked Sendable {
         }
 
         // Patch embedding as a GEMM, then the fixed position embedding.
-        Patches.extract(x, batch: batch, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
-                        patch: c.patchSize, into: ws.patches.pointer)
-        patchEmbed(ws.patches.pointer, rows: rows, into: ws.h.pointer, ctx: ctx)
+        op("embed") {
+            Patches.extract(x, batch: batch, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
+                            patch: c.patchSize, into: ws.patches.pointer)
+            patchEmbed(ws.patches.pointer, rows: rows, into: ws.h.pointer, ctx: ctx)
+        }
         record("act/x_embedder", [batch, n, d], ws.h.pointer)
         let h = ws.h.pointer, pos = posEmbed.pointer
-        for r in 0..<rows {
-            let row = h + r * d, p = pos + (r % n) * d
-            for j in 0..<d { row[j] += p[j] }
+        op("embed") {
+            for r in 0..<rows {
+                let row = h + r * d, p = pos + (r % n) * d
+                for j in 0..<d { row[j] += p[j] }
+            }
+            // c = MLP(freq(t)) + table[y]; every adaLN reads SiLU(c).
+            TimestepEmbedding.frequencies(t, into: ws.freq.pointer)
+            timeIn(ws.freq.pointer, rows: batch, into: ws.t1.pointer, activation: .silu, ctx: ctx)
+            timeOut(ws.t1.pointer, rows: batch, into: ws.te.pointer, ctx: ctx)
         }
-
-        // c = MLP(freq(t)) + table[y]; every adaLN reads SiLU(c).
-        TimestepEmbedding.frequencies(t, into: ws.freq.pointer)
-        timeIn(ws.freq.pointer, rows: batch, into: ws.t1.pointer, activation: .silu, ctx: ctx)
-        timeOut(ws.t1.pointer, rows: batch, into: ws.te.pointer, ctx: ctx)
         record("act/t_embedder", [batch, d], ws.te.pointer)
         for b in 0..<batch {
             ws.c.pointer.advanced(by: b * d).update(from: labelTable.pointer + y[b] * d, count: d)
         }
         record("act/y_embedder", [batch, d], ws.c.pointer)
-        for i in 0..<(batch * d) {
-            ws.c.pointer[i] += ws.te.pointer[i]
-            let v = ws.c.pointer[i]
-            ws.siluC.pointer[i] = v / (1 + exp(-v))
+        op("adaLN") {
+            for i in 0..<(batch * d) {
+                ws.c.pointer[i] += ws.te.pointer[i]
+                let v = ws.c.pointer[i]
+                ws.siluC.pointer[i] = v / (1 + exp(-v))
+            }
+            modulation(ws.siluC.pointer, rows: batch, into: ws.modulation.pointer, ctx: ctx)
         }
-        modulation(ws.siluC.pointer, rows: batch, into: ws.modulation.pointer, ctx: ctx)
 
         for (l, block) in blocks.enumerated() {
             let mod = UnsafePointer(ws.modulation.pointer + l * 6 * d)
-            runBlock(block, mod: mod, modStride: modStride, batch: batch, ws: ws)
+            runBlock(block, mod: mod, modStride: modStride, batch: batch, ws: ws, op: op)
             record("act/block\(l)", [batch, n, d], h)
         }
 
         let fin = UnsafePointer(ws.modulation.pointer + c.depth * 6 * d)
-        Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: fin, scale: fin + d,
-                              modStride: modStride, rowsPerGroup: n, ctx: ctx)
-        finalLinear(ws.xn.pointer, rows: rows, into: ws.finalTokens.pointer, ctx: ctx)
+        op("final layer") {
+            Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: fin, scale: fin + d,
+                                  modStride: modStride, rowsPerGroup: n, ctx: ctx)
+            finalLinear(ws.xn.pointer, rows: rows, into: ws.finalTokens.pointer, ctx: ctx)
+        }
         record("act/final_layer", [batch, n, c.finalDim], ws.finalTokens.pointer)
-        Patches.assemble(ws.finalTokens.pointer, ld: c.finalDim, batch: batch, channels: c.outChannels,
-                         height: c.inputSize, width: c.inputSize, patch: c.patchSize, into: out)
+        op("final layer") {
+            Patches.assemble(ws.finalTokens.pointer, ld: c.finalDim, batch: batch, channels: c.outChannels,
+                             height: c.inputSize, width: c.inputSize, patch: c.patchSize, into: out)
+        }
     }
 
     /// One DiT block on `ws.h`; `mod` points at the block's six modulations of sample 0
     /// (shift, scale, gate for attention, then for the MLP), sample b `b·modStride` further.
-    private func runBlock(_ block: Block, mod: UnsafePointer<Float>, modStride: Int, batch: Int, ws: DiTWorkspace) {
+    private func runBlock(_ block: Block, mod: UnsafePointer<Float>, modStride: Int, batch: Int, ws: DiTWorkspace,
+                          op: (String, () -> Void) -> Void) {
         let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n
         let h = ws.h.pointer
-        Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
-                              modStride: modStride, rowsPerGroup: n, ctx: ctx)
-        block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx)
-        Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
-                          headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
-        block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx)
-        Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
-                          rowsPerGroup: n, ctx: ctx)
-        Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
-                              modStride: modStride, rowsPerGroup: n, ctx: ctx)
-        block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx)
-        block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx)
-        Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
-                          rowsPerGroup: n, ctx: ctx)
+        op("norm+modulate") {
+            Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
+                                  modStride: modStride, rowsPerGroup: n, ctx: ctx)
+        }
+        op("qkv") { block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx) }
+        op("attention") {
+            Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
+                              headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+        }
+        op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+        op("gated residual") {
+            Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
+                              rowsPerGroup: n, ctx: ctx)
+        }
+        op("norm+modulate") {
+            Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
+                                  modStride: modStride, rowsPerGroup: n, ctx: ctx)
+        }
+        op("fc1+gelu") { block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
+        op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+        op("gated residual") {
+            Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
+                              rowsPerGroup: n, ctx: ctx)
+        }
     }
 }
 

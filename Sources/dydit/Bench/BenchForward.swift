@@ -18,6 +18,8 @@ struct BenchForward: ParsableCommand {
     @Option var batch: Int = 2
     @Option(help: "Weight precision (fp32; fp16 and int8 come with the precision issue).")
     var precision: String = "fp32"
+    @Flag(help: "Also print the time of each operation kind (per forward, summed over blocks).")
+    var profile = false
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var repetitions: RepetitionOptions
 
@@ -39,6 +41,18 @@ struct BenchForward: ParsableCommand {
             let out = AlignedBuffer<Float>(count: batch * config.outChannels * config.inputSize * config.inputSize)
             dit.reserve(batch: batch)
             let times = repetitions.measure { dit.forward(x: x.pointer, t: t, y: y, out: out.pointer) }
+            if profile {
+                let profiler = OpProfiler()
+                dit.profiler = profiler
+                for _ in 0..<repetitions.iters { dit.forward(x: x.pointer, t: t, y: y, out: out.pointer) }
+                dit.profiler = nil
+                let total = profiler.totals.values.reduce(0, +)
+                for name in profiler.order {
+                    let v = profiler.totals[name]! / Double(repetitions.iters)
+                    let label = name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                    printError(label + String(format: " %8.2f ms  %5.1f%%", v, 100 * profiler.totals[name]! / total))
+                }
+            }
             let ms = median(times)
             let gmacs = MACs(config).total / 1e9
             let gflops = 2 * gmacs * Double(batch) / ms * 1e3
