@@ -29,6 +29,8 @@ public final class PackedMatrix: @unchecked Sendable {
 public enum Gemm {
     /// Rows per task before balancing: about one packed row block of the kernels.
     static let rowBlock = 144
+    /// Above this size a right operand is treated as streaming from memory.
+    static let cachedWeightBytes = 8 << 20
 
     /// Computes `p` on all threads of `ctx`. The split into tasks never changes the result.
     public static func run(_ p: GemmOperands, ctx: ComputeContext) {
@@ -43,12 +45,15 @@ public enum Gemm {
         // Balanced pieces: row blocks of whole register tiles, columns in whole panels,
         // about four per thread so that uneven pieces (and a core slowed by a neighbour on
         // this shared machine) even out. Measured against fewer, taller pieces and against
-        // traffic-minimising shapes, in the same process: none was faster in the DiT forward,
-        // and this one scales best on the isolated GEMM.
+        // traffic-minimising shapes, in the same process: none was faster in the DiT-S
+        // forward, and this one scales best on the isolated GEMM. Weights too large to stay
+        // in cache (DiT-XL's 16–21 MB layers) are split by columns only, so each weight is
+        // read from memory once per product instead of once per row block.
         let mr = Dispatch.tile(isa).mr
-        let rowBlocks = (p.m + rowBlock - 1) / rowBlock
-        let rowsPerBlock = ((p.m + mr - 1) / mr + rowBlocks - 1) / rowBlocks * mr
         let panels = (p.n + nr - 1) / nr
+        let streamsWeights = p.n * p.k * MemoryLayout<Float>.stride > Self.cachedWeightBytes
+        let rowBlocks = streamsWeights ? 1 : (p.m + rowBlock - 1) / rowBlock
+        let rowsPerBlock = ((p.m + mr - 1) / mr + rowBlocks - 1) / rowBlocks * mr
         let colChunks = min(panels, max(1, (threads * 4 + rowBlocks - 1) / rowBlocks))
         ctx.pool.run(tasks: rowBlocks * colChunks) { task, thread in
             let rb = task / colChunks, cb = task % colChunks
