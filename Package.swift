@@ -40,6 +40,7 @@ let package = Package(
         .testTarget(name: "IOTests", dependencies: ["DyDiTIO"]),
         .target(name: "ReferenceSupport", dependencies: ["DyDiTIO"], path: "Tests/ReferenceSupport"),
         .testTarget(name: "ModelTests", dependencies: ["DyDiTModels", "ReferenceSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["DyDiTIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

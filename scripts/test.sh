@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== swift test (release)"
+echo "== swift build and test (release)"
+swift build -c release
 swift test -c release 2>&1 | tee .build/swift-test.log | grep -vE "^Test (Case|Suite) '.*' (started|passed)" || true
 grep -qE "Executed [0-9]+ tests?, with 0 failures" .build/swift-test.log
 if grep -qE "with [1-9][0-9]* failures?|error:|Fatal error|Program crashed" .build/swift-test.log; then

@@ -15,10 +15,15 @@ struct InspectCommand: ParsableCommand {
         try reportingErrors {
             let ckpt = try Checkpoint(path: weights)
             let c = ckpt.config
-            let total = ckpt.file.names.reduce(0) { $0 + ckpt.file.entries[$1]!.shape.reduce(1, *) }
+            func count(_ names: [String]) -> Int { names.reduce(0) { $0 + ckpt.file.entries[$1]!.shape.reduce(1, *) } }
+            let total = count(ckpt.file.names)
+            let fixed = count(ckpt.file.names.filter { $0 == "pos_embed" })
+            let routers = count(ckpt.routerTensors)
             print("file:        \(weights)")
             print("model:       \(ckpt.isDyDiT ? "DyDiT" : "DiT") — \(c)")
-            print("parameters:  \(formatCount(total)) (\(total))\(ckpt.isDyDiT ? ", of which routers \(formatCount(ckpt.routerTensors.reduce(0) { $0 + ckpt.file.entries[$1]!.shape.reduce(1, *) }))" : "")")
+            var line = "parameters:  \(formatCount(total - fixed)) trainable (\(total - fixed)) + fixed pos_embed \(fixed)"
+            if ckpt.isDyDiT { line += "; routers \(formatCount(routers))" }
+            print(line)
             let macs = MACs(c)
             print("MACs per forward, per image (dense):")
             for (name, value) in macs.summary {

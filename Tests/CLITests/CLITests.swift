@@ -1,0 +1,108 @@
+import DyDiTIO
+import Foundation
+import XCTest
+
+/// The `dydit` binary on bad input: a clear message on stderr naming what is wrong, a
+/// non-zero exit, and never a partial output file.
+final class CLITests: XCTestCase {
+    var dir = ""
+    let reference = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/reference").path
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "dydit-cli-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// The binary built beside the test bundle (`swift build` before `swift test`; scripts/test.sh does).
+    func binary() throws -> String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dydit").path
+        for candidate in [beside, Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("dydit").path]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        throw IOError(beside, "the dydit binary is not built; run `swift build -c release` before `swift test -c release`")
+    }
+
+    func run(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: try binary())
+        p.arguments = args
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    func expectFailure(_ args: [String], env: [String: String] = [:], mentions: [String], line: UInt = #line) throws {
+        let r = try run(args, env: env)
+        XCTAssertNotEqual(r.status, 0, "exit status for \(args)", line: line)
+        for m in mentions { XCTAssertTrue(r.stderr.contains(m), "stderr lacks '\(m)': \(r.stderr)", line: line) }
+        XCTAssertFalse(r.stderr.contains("Fatal error") || r.stderr.contains("crashed"), r.stderr, line: line)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir).filter { !$0.hasPrefix("in") && !$0.hasPrefix("w") }, [],
+                       "a failed run left files behind", line: line)
+    }
+
+    func testForwardWritesOutputs() throws {
+        let r = try run(["forward", "--weights", "\(reference)/dit_tiny_p2_ls.weights.safetensors",
+                         "--inputs", "\(reference)/dit_tiny_p2_ls.io.safetensors", "--out", "\(dir)/o.safetensors", "--threads", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let file = try SafeTensorsFile(path: "\(dir)/o.safetensors")
+        XCTAssertEqual(Set(file.names), ["out", "cfg/out"])
+        XCTAssertEqual(try file.tensor("out").shape, [4, 8, 8, 8])
+    }
+
+    func testBadInputsFailCleanly() throws {
+        let w = "\(reference)/dit_tiny_p2_ls.weights.safetensors", io = "\(reference)/dit_tiny_p2_ls.io.safetensors"
+        let out = "\(dir)/out.safetensors"
+        try expectFailure(["forward", "--weights", "\(dir)/missing.safetensors", "--inputs", io, "--out", out],
+                          mentions: ["missing.safetensors", "cannot open"])
+        // A truncated weights file.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: w))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: "\(dir)/w-truncated.safetensors"))
+        try expectFailure(["forward", "--weights", "\(dir)/w-truncated.safetensors", "--inputs", io, "--out", out],
+                          mentions: ["w-truncated.safetensors", "truncated"])
+        // Inputs whose x has the wrong shape, and inputs without y.
+        try SafeTensorsWriter.write([("x", Tensor([Float](repeating: 0, count: 4 * 4 * 4 * 4), shape: [4, 4, 4, 4])),
+                                     ("t", Tensor([Int64](repeating: 1, count: 4), shape: [4])),
+                                     ("y", Tensor([Int64](repeating: 1, count: 4), shape: [4]))], to: "\(dir)/in-shape.safetensors")
+        try expectFailure(["forward", "--weights", w, "--inputs", "\(dir)/in-shape.safetensors", "--out", out],
+                          mentions: ["in-shape.safetensors", "'x'", "[4, 4, 4, 4]", "expected [4, 4, 8, 8]"])
+        try SafeTensorsWriter.write([("x", Tensor([Float](repeating: 0, count: 256), shape: [1, 4, 8, 8])),
+                                     ("t", Tensor([Int64(1)], shape: [1]))], to: "\(dir)/in-noy.safetensors")
+        try expectFailure(["forward", "--weights", w, "--inputs", "\(dir)/in-noy.safetensors", "--out", out],
+                          mentions: ["in-noy.safetensors", "no tensor 'y'"])
+        try SafeTensorsWriter.write([("x", Tensor([Float](repeating: 0, count: 256), shape: [1, 4, 8, 8])),
+                                     ("t", Tensor([Int64(1)], shape: [1])), ("y", Tensor([Int64(11)], shape: [1]))],
+                                    to: "\(dir)/in-label.safetensors")
+        try expectFailure(["forward", "--weights", w, "--inputs", "\(dir)/in-label.safetensors", "--out", out],
+                          mentions: ["label 11 is outside 0...10"])
+    }
+
+    func testUnknownNamesListTheValidOnes() throws {
+        try expectFailure(["bench", "forward", "--model", "DiT-XS/2", "--iters", "1"], mentions: ["did you mean DiT-S/2", "DiT-XL/8"])
+        try expectFailure(["bench", "gemm", "--precision", "fp8", "--iters", "1"], mentions: ["fp8", "valid: fp32"])
+        try expectFailure(["bench", "gemm", "--isa", "sse9", "--iters", "1"], mentions: ["sse9", "avx512"])
+        try expectFailure(["bench", "gemm", "--iters", "1"], env: ["DYDIT_ISA": "neon"], mentions: ["DYDIT_ISA", "neon", "portable"])
+        try expectFailure(["bench", "gemm", "--threads", "0"], mentions: ["--threads"])
+    }
+
+    func testBenchPrintsOneJSONObject() throws {
+        let r = try run(["bench", "gemm", "--m", "7", "--n", "9", "--k", "5", "--threads", "2", "--iters", "2", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let v = try JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        for key in ["ms", "gflops", "isa", "threads"] { XCTAssertNotNil(v[key], "missing \(key) in \(r.stdout)") }
+        let f = try run(["bench", "forward", "--model", "DiT-S/8", "--batch", "1", "--iters", "1", "--warmup", "0", "--json"])
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let fv = try JSONParser.parse(f.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertNotNil(fv["ms"])
+        // DiT-S/8 at 32×32: 16 tokens; 12 blocks × (9.63 M attention + 18.87 M MLP + 0.88 M adaLN) + embeddings and final layer.
+        XCTAssertEqual(fv["gmacs"]?.doubleValue ?? 0, 0.35797, accuracy: 0.0001)
+    }
+}

@@ -1,0 +1,74 @@
+import DyDiTIO
+import DyDiTModels
+import XCTest
+
+final class DiTConfigTests: XCTestCase {
+    /// METHOD.md's table: trainable parameters (p = 2, 32×32×4 latents, 1000 classes, learn_sigma) and
+    /// dense GMACs per forward. MACs: per block N·D·3D + N·D·D + 2·N²·D (attention) +
+    /// 2·N·D·4D (MLP) + 6D² (adaLN), plus patch embed N·D·C·p², timestep MLP 256·D + D²,
+    /// final adaLN 2D² and final linear N·D·p²·2C.
+    func testTableFigures() throws {
+        let expected: [(String, Double, Double)] = [
+            ("DiT-S/2", 32.9e6, 6.06), ("DiT-B/2", 130.3e6, 23.0), ("DiT-L/2", 457.8e6, 80.7), ("DiT-XL/2", 674.8e6, 118.6),
+        ]
+        for (name, params, gmacs) in expected {
+            let c = try DiTConfig.named(name)
+            // The table counts trainable parameters: pos_embed is a fixed buffer (requires_grad=False).
+            let count = DiTParameters.shapes(c).filter { $0.name != "pos_embed" }.reduce(0) { $0 + $1.shape.reduce(1, *) }
+            XCTAssertEqual(Double(count), params, accuracy: 0.05e6, "\(name) parameters")
+            let macs = MACs(c)
+            XCTAssertEqual(macs.total / 1e9, gmacs, accuracy: 0.05, "\(name) GMACs")
+            print(String(format: "%@: %.1f M parameters, %.3f GMACs (attention %.3f, mlp %.3f, rest %.3f)", name,
+                         Double(count) / 1e6, macs.total / 1e9, macs.attention / 1e9, macs.mlp / 1e9,
+                         (macs.total - macs.blocks) / 1e9))
+        }
+    }
+
+    func testNamedConfigs() throws {
+        let xl4 = try DiTConfig.named("dit-xl/4", inputSize: 64, inChannels: 3, numClasses: 10)
+        XCTAssertEqual([xl4.depth, xl4.hiddenSize, xl4.numHeads, xl4.patchSize, xl4.tokens], [28, 1152, 16, 4, 256])
+        XCTAssertEqual(try DiTConfig.named("DyDiT-S/8").patchSize, 8)
+        XCTAssertEqual(DiTConfig.modelNames.count, 12)
+        XCTAssertThrowsError(try DiTConfig.named("DiT-XS/2")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("did you mean DiT-S/2") && text.contains("DiT-XL/8"), text)
+        }
+    }
+
+    func testConfigErrorsNameTheProblem() {
+        func check(_ json: String, _ fragment: String, line: UInt = #line) {
+            XCTAssertThrowsError(try DiTConfig(json: try JSONParser.parse(json), source: "w.safetensors"), line: line) { error in
+                let text = "\(error)"
+                XCTAssertTrue(text.hasPrefix("w.safetensors: ") && text.contains(fragment), text, line: line)
+            }
+        }
+        let good = #""input_size": 8, "patch_size": 2, "in_channels": 4, "hidden_size": 64, "depth": 2, "num_classes": 10, "learn_sigma": true"#
+        XCTAssertNoThrow(try DiTConfig(json: try JSONParser.parse("{\(good), \"num_heads\": 4}"), source: "w"))
+        check("{\(good)}", "no 'num_heads'")
+        check("{\(good), \"num_heads\": 3}", "not a multiple of num_heads")
+        check("{\(good), \"num_heads\": \"4\"}", "'num_heads' is \"4\"")
+        check("{\(good), \"num_heads\": 4, \"heads\": 4}", "unknown key 'heads'")
+        check("{\(good), \"num_heads\": 4, \"mlp_ratio\": 4.01}", "mlp_ratio")
+        check(#"{"input_size": 9, "patch_size": 2, "in_channels": 4, "hidden_size": 64, "depth": 2, "num_classes": 10, "learn_sigma": true, "num_heads": 4}"#,
+              "not a multiple of patch_size")
+        check("[1]", "expected an object")
+    }
+
+    func testPositionEmbeddingMatchesStoredOne() throws {
+        // The reference weights store DiT's fixed sin-cos table; ours must equal it.
+        let file = try SafeTensorsFile(path: ReferenceFiles.path("dit_tiny_p4_gray.weights.safetensors"))
+        let c = try DiTConfig(file: file)
+        let stored = try file.tensor("pos_embed").floats()
+        let ours = PositionEmbedding.sinCos2D(hidden: c.hiddenSize, grid: c.gridSize)
+        for i in stored.indices { XCTAssertEqual(ours[i], stored[i], accuracy: 1e-6, "element \(i)") }
+    }
+}
+
+/// Files of the committed reference copy (tests of loading, not parity: those read the
+/// whole folder through ReferenceVectors).
+enum ReferenceFiles {
+    static func path(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/reference/\(name)").path
+    }
+}
