@@ -10,18 +10,25 @@ import Darwin
 /// `threadCount − 1` workers and returns when all are done.
 ///
 /// Workers spin briefly after a region (the next one usually follows within microseconds)
-/// and then sleep on a condition variable. Tasks are handed out dynamically, so a task's
-/// result must not depend on which thread runs it: kernels give each task a fixed piece of
-/// the output, which keeps results bit-identical for any thread count.
+/// and then sleep on a condition variable.
+///
+/// Scheduling: thread i owns the i-th contiguous share of the task indices and runs it in
+/// order; a thread that finishes early takes the remaining tasks of the others. Kernels
+/// number their tasks by rows, so consecutive operations on the same rows mostly land on
+/// the same core and find their data in its cache (2–7% faster on the DiT-S forward than
+/// handing every task to whichever thread asks next, measured in one process), while stealing still evens out a core
+/// slowed by a neighbour. A task's result must not depend on which thread runs it: kernels
+/// give each task a fixed piece of the output, so results are bit-identical for any thread
+/// count.
 public final class ThreadPool: @unchecked Sendable {
     public let threadCount: Int
 
     private let generation = Atomic<Int>(0)
-    private let nextTask = Atomic<Int>(0)
+    /// Thread i's share of the current region: next unclaimed index and end.
+    private let shares: [TaskShare]
     private let busyWorkers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let inRegion = Atomic<Bool>(false)
-    private var taskCount = 0
     private var body: ((Int, Int) -> Void)?
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
@@ -33,6 +40,7 @@ public final class ThreadPool: @unchecked Sendable {
     public init(threads: Int) {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         threadCount = threads
+        shares = (0..<threads).map { _ in TaskShare() }
         mutex = .allocate(capacity: 1)
         cond = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -77,8 +85,10 @@ public final class ThreadPool: @unchecked Sendable {
         precondition(!wasInRegion, "ThreadPool.run called inside a parallel region")
         withoutActuallyEscaping(body) { escaping in
             self.body = escaping
-            self.taskCount = tasks
-            nextTask.store(0, ordering: .relaxed)
+            for (i, share) in shares.enumerated() {
+                share.next.store(i * tasks / threadCount, ordering: .relaxed)
+                share.end = (i + 1) * tasks / threadCount
+            }
             busyWorkers.store(threadCount - 1, ordering: .relaxed)
             pthread_mutex_lock(mutex)
             generation.add(1, ordering: .releasing)
@@ -92,12 +102,15 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     private func work(thread: Int) {
-        let count = taskCount
         guard let job = body else { return }
-        while true {
-            let task = nextTask.wrappingAdd(1, ordering: .relaxed).oldValue
-            if task >= count { break }
-            job(task, thread)
+        for offset in 0..<threadCount {
+            let share = shares[(thread + offset) % threadCount]
+            let end = share.end
+            while true {
+                let task = share.next.wrappingAdd(1, ordering: .relaxed).oldValue
+                if task >= end { break }
+                job(task, thread)
+            }
         }
     }
 
@@ -123,6 +136,12 @@ public final class ThreadPool: @unchecked Sendable {
             busyWorkers.subtract(1, ordering: .releasing)
         }
     }
+}
+
+/// One thread's contiguous range of task indices; others claim from it when idle.
+private final class TaskShare {
+    let next = Atomic<Int>(0)
+    var end = 0
 }
 
 /// What a new worker thread needs.
