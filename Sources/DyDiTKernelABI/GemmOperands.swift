@@ -10,6 +10,8 @@ public enum Activation: Int32, Sendable {
     case gelu = 1
     /// SiLU (`x·sigmoid(x)`).
     case silu = 2
+    /// ReLU (`max(x, 0)`), the hidden layer of DyDiT's token router.
+    case relu = 3
 }
 
 /// How the right-hand operand of a GEMM is stored.

@@ -101,11 +101,12 @@ public enum Dispatch {
 
     static func gatedResidual(_ isa: ISA, _ h: UnsafeMutablePointer<Float>, ldh: Int,
                               _ x: UnsafePointer<Float>, ldx: Int, rows: Int, d: Int,
-                              gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int, rowOffset: Int) {
+                              gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int, rowOffset: Int,
+                              rowMask: UnsafePointer<Float>?) {
         switch isa {
-        case .portable: DyDiTKernelsPortable.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
-        case .avx2: DyDiTKernelsAVX2.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
-        case .avx512: DyDiTKernelsAVX512.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset)
+        case .portable: DyDiTKernelsPortable.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset, rowMask: rowMask)
+        case .avx2: DyDiTKernelsAVX2.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset, rowMask: rowMask)
+        case .avx512: DyDiTKernelsAVX512.ISAKernels.gatedResidual(h, ldh: ldh, x, ldx: ldx, rows: rows, d: d, gate: gate, gateStride: gateStride, rowsPerGroup: rowsPerGroup, rowOffset: rowOffset, rowMask: rowMask)
         }
     }
 }

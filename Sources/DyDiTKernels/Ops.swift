@@ -38,17 +38,19 @@ public enum Ops {
         }
     }
 
-    /// `h[r] += gate[g] ⊙ x[r]` (adaLN-Zero's gated residual), groups as in `layerNormModulate`.
+    /// `h[r] += rowMask[r] · gate[g] ⊙ x[r]` (adaLN-Zero's gated residual; the mask is DyDiT's
+    /// token selection, all ones when nil), groups as in `layerNormModulate`.
     public static func gatedResidual(_ h: UnsafeMutablePointer<Float>, ldh: Int? = nil,
                                      adding x: UnsafePointer<Float>, ldx: Int? = nil, rows: Int, d: Int,
                                      gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int,
-                                     ctx: ComputeContext) {
+                                     rowMask: UnsafePointer<Float>? = nil, ctx: ComputeContext) {
         let ldh = ldh ?? d, ldx = ldx ?? d
         let isa = ctx.isa
         forRows(rows, width: d, ctx: ctx) { r in
             Dispatch.gatedResidual(isa, h + r.lowerBound * ldh, ldh: ldh, x + r.lowerBound * ldx, ldx: ldx,
                                    rows: r.count, d: d, gate: gate, gateStride: gateStride,
-                                   rowsPerGroup: rowsPerGroup, rowOffset: r.lowerBound)
+                                   rowsPerGroup: rowsPerGroup, rowOffset: r.lowerBound,
+                                   rowMask: rowMask.map { $0 + r.lowerBound })
         }
     }
 
@@ -71,6 +73,25 @@ public enum Ops {
         let isa = ctx.isa
         forRows(rows, width: cols, ctx: ctx) { r in
             Dispatch.softmaxRows(isa, s + r.lowerBound * ld, ld: ld, rows: r.count, cols: cols, scale: scale)
+        }
+    }
+
+    /// Multiplies, in each row, column group `j` (`groupWidth` columns from `j·groupWidth`) by
+    /// `mask[sample·maskStride + j]`, where a row's sample is `row / rowsPerSample`: DyDiT's
+    /// masked reference path for heads (after attention) and MLP channel groups.
+    public static func scaleColumnGroups(_ x: UnsafeMutablePointer<Float>, ld: Int, rows: Int, rowsPerSample: Int,
+                                         groupWidth: Int, groups: Int, mask: UnsafePointer<Float>, maskStride: Int) {
+        for r in 0..<rows {
+            let m = mask + (r / rowsPerSample) * maskStride
+            let row = x + r * ld
+            for j in 0..<groups where m[j] != 1 {
+                let seg = row + j * groupWidth
+                if m[j] == 0 {
+                    seg.update(repeating: 0, count: groupWidth)
+                } else {
+                    for e in 0..<groupWidth { seg[e] *= m[j] }
+                }
+            }
         }
     }
 }

@@ -31,6 +31,7 @@ public enum Reference {
         case .none: return x
         case .gelu: return gelu(x)
         case .silu: return silu(x)
+        case .relu: return max(x, 0)
         }
     }
 

@@ -56,6 +56,7 @@ import DyDiTKernelABI
     case .none: return v
     case .gelu: return vgelu(v)
     case .silu: return vsilu(v)
+    case .relu: return v.replacing(with: 0, where: v .< 0)
     }
 }
 
@@ -173,25 +174,31 @@ extension ISAKernels {
         }
     }
 
-    /// `h[r] += gate[group(r)] ⊙ x[r]` for `rows` rows of width `d` (adaLN-Zero's gated
-    /// residual); group and stride as in `layerNormModulate`.
+    /// `h[r] += m[r] · gate[group(r)] ⊙ x[r]` for `rows` rows of width `d` (adaLN-Zero's gated
+    /// residual; `m` is DyDiT's token mask, 1 when nil; rows with m = 0 are left untouched);
+    /// group and stride as in `layerNormModulate`.
     public static func gatedResidual(_ h: UnsafeMutablePointer<Float>, ldh: Int,
                                      _ x: UnsafePointer<Float>, ldx: Int, rows: Int, d: Int,
                                      gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int,
-                                     rowOffset: Int) {
+                                     rowOffset: Int, rowMask: UnsafePointer<Float>?) {
         let w = V.scalarCount
         for r in 0..<rows {
+            let m = rowMask?[r] ?? 1
+            if m == 0 { continue }
             let dst = h + r * ldh
             let src = x + r * ldx
             let g = gate + ((r + rowOffset) / rowsPerGroup) * gateStride
+            let scale = V(repeating: m)
             var j = 0
             while j + w <= d {
-                store(madd(load(g + j), load(src + j), load(dst + j)), dst + j)
+                let gv = m == 1 ? load(g + j) : load(g + j) * scale
+                store(madd(gv, load(src + j), load(dst + j)), dst + j)
                 j += w
             }
             if j < d {
                 let n = d - j
-                storePartial(madd(loadPartial(g + j, n), loadPartial(src + j, n), loadPartial(dst + j, n)), dst + j, n)
+                let gv = m == 1 ? loadPartial(g + j, n) : loadPartial(g + j, n) * scale
+                storePartial(madd(gv, loadPartial(src + j, n), loadPartial(dst + j, n)), dst + j, n)
             }
         }
     }

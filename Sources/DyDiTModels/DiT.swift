@@ -98,6 +98,19 @@ public final class DiT: @unchecked Sendable {
         ctx.reserveExtraScratch(bytes: Attention.scratchBytes(tokens: config.tokens, headDim: config.headDim, isa: ctx.isa))
     }
 
+    /// The timestep embeddings `te = MLP(freq(t))`, `[t.count, D]`: what the width routers
+    /// read, so their decisions for a whole schedule can be computed ahead of sampling.
+    public func timestepEmbeddings(_ t: [Float]) -> [Float] {
+        let d = config.hiddenSize
+        let freq = AlignedBuffer<Float>(count: t.count * DiTConfig.frequencyDim)
+        let hidden = AlignedBuffer<Float>(count: t.count * d)
+        var te = [Float](repeating: 0, count: t.count * d)
+        TimestepEmbedding.frequencies(t, into: freq.pointer)
+        timeIn(freq.pointer, rows: t.count, into: hidden.pointer, activation: .silu, ctx: ctx)
+        te.withUnsafeMutableBufferPointer { timeOut(hidden.pointer, rows: t.count, into: $0.baseAddress!, ctx: ctx) }
+        return te
+    }
+
     /// Checks inputs before any work: counts, labels in range, finite timesteps.
     public func validate(batch: Int, xCount: Int, t: [Float], y: [Int]) throws {
         guard batch >= 1 else { throw ModelError.badInput("batch must be at least 1") }
@@ -116,13 +129,15 @@ public final class DiT: @unchecked Sendable {
 
     /// `model(x, t, y)`: x `[B, C, H, W]`, t original timesteps `[B]`, y labels `[B]`;
     /// returns `[B, outC, H, W]` (eps, then the variance interpolation `v` with learn_sigma).
-    public func forward(x: [Float], t: [Float], y: [Int], observer: ActivationObserver? = nil) throws -> [Float] {
+    public func forward(x: [Float], t: [Float], y: [Int], routing: Routing = Routing(), record: RoutingRecord? = nil,
+                        observer: ActivationObserver? = nil) throws -> [Float] {
         let batch = t.count
         try validate(batch: batch, xCount: x.count, t: t, y: y)
         var out = [Float](repeating: 0, count: batch * config.outChannels * config.inputSize * config.inputSize)
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
-                forward(x: xp.baseAddress!, t: t, y: y, out: op.baseAddress!, observer: observer)
+                forward(x: xp.baseAddress!, t: t, y: y, out: op.baseAddress!, routing: routing, record: record,
+                        observer: observer)
             }
         }
         return out
@@ -132,12 +147,12 @@ public final class DiT: @unchecked Sendable {
     /// then the null class), mixes `u + scale·(c − u)` on the guided channels, writes the
     /// result to both halves, and keeps each half's own remaining channels.
     public func forwardWithCFG(x: [Float], t: [Float], y: [Int], scale: Float,
-                               channels: GuidanceChannels = .dit) throws -> [Float] {
+                               channels: GuidanceChannels = .dit, routing: Routing = Routing()) throws -> [Float] {
         let batch = t.count
         guard batch % 2 == 0 else { throw ModelError.badInput("guidance needs an even batch (cond half, uncond half); got \(batch)") }
         try validate(batch: batch, xCount: x.count, t: t, y: y)
         let half = batch / 2 * config.imageSize
-        var out = try forward(x: Array(x[..<half] + x[..<half]), t: t, y: y)
+        var out = try forward(x: Array(x[..<half] + x[..<half]), t: t, y: y, routing: routing)
         Self.guide(&out, batch: batch, channels: channels.count(config), config: config, scale: scale)
         return out
     }
@@ -158,7 +173,13 @@ public final class DiT: @unchecked Sendable {
     }
 
     /// The forward pass on raw buffers (no checks; see `validate`).
+    ///
+    /// With routers (`routing`), this is DyDiT's masked reference path, as the official code
+    /// computes it: every head and channel runs and the masks multiply the head outputs (before
+    /// `proj`), the fc1 outputs (by group) and the MLP branch of each token. `record` receives
+    /// the decisions.
     public func forward(x: UnsafePointer<Float>, t: [Float], y: [Int], out: UnsafeMutablePointer<Float>,
+                        routing: Routing = Routing(), record: RoutingRecord? = nil,
                         observer: ActivationObserver? = nil) {
         let batch = t.count
         let prof = profiler
@@ -170,7 +191,7 @@ public final class DiT: @unchecked Sendable {
         let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n
         let modStride = modulation.outFeatures
 
-        func record(_ name: String, _ shape: [Int], _ p: UnsafeMutablePointer<Float>) {
+        func observe(_ name: String, _ shape: [Int], _ p: UnsafeMutablePointer<Float>) {
             observer?(name, shape, UnsafeBufferPointer(start: p, count: shape.reduce(1, *)))
         }
 
@@ -180,7 +201,7 @@ public final class DiT: @unchecked Sendable {
                             patch: c.patchSize, into: ws.patches.pointer)
             patchEmbed(ws.patches.pointer, rows: rows, into: ws.h.pointer, ctx: ctx)
         }
-        record("act/x_embedder", [batch, n, d], ws.h.pointer)
+        observe("act/x_embedder", [batch, n, d], ws.h.pointer)
         let h = ws.h.pointer, pos = posEmbed.pointer
         op("embed") {
             for r in 0..<rows {
@@ -192,11 +213,11 @@ public final class DiT: @unchecked Sendable {
             timeIn(ws.freq.pointer, rows: batch, into: ws.t1.pointer, activation: .silu, ctx: ctx)
             timeOut(ws.t1.pointer, rows: batch, into: ws.te.pointer, ctx: ctx)
         }
-        record("act/t_embedder", [batch, d], ws.te.pointer)
+        observe("act/t_embedder", [batch, d], ws.te.pointer)
         for b in 0..<batch {
             ws.c.pointer.advanced(by: b * d).update(from: labelTable.pointer + y[b] * d, count: d)
         }
-        record("act/y_embedder", [batch, d], ws.c.pointer)
+        observe("act/y_embedder", [batch, d], ws.c.pointer)
         op("adaLN") {
             for i in 0..<(batch * d) {
                 ws.c.pointer[i] += ws.te.pointer[i]
@@ -205,11 +226,20 @@ public final class DiT: @unchecked Sendable {
             }
             modulation(ws.siluC.pointer, rows: batch, into: ws.modulation.pointer, ctx: ctx)
         }
+        if let width = routing.width {
+            op("routers") {
+                width.decide(te: ws.te.pointer, t: t, attn: ws.attnMask.pointer, mlp: ws.mlpMask.pointer,
+                             logits: record != nil ? (ws.attnLogits.pointer, ws.mlpLogits.pointer) : nil, ctx: ctx)
+            }
+            if let record { record.storeWidth(ws: ws) }
+        }
+        routing.token?.reserve(rows: rows)
 
         for (l, block) in blocks.enumerated() {
             let mod = UnsafePointer(ws.modulation.pointer + l * 6 * d)
-            runBlock(block, mod: mod, modStride: modStride, batch: batch, ws: ws, op: op)
-            record("act/block\(l)", [batch, n, d], h)
+            runBlock(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
+                     record: record, op: op)
+            observe("act/block\(l)", [batch, n, d], h)
         }
 
         let fin = UnsafePointer(ws.modulation.pointer + c.depth * 6 * d)
@@ -218,7 +248,7 @@ public final class DiT: @unchecked Sendable {
                                   modStride: modStride, rowsPerGroup: n, ctx: ctx)
             finalLinear(ws.xn.pointer, rows: rows, into: ws.finalTokens.pointer, ctx: ctx)
         }
-        record("act/final_layer", [batch, n, c.finalDim], ws.finalTokens.pointer)
+        observe("act/final_layer", [batch, n, c.finalDim], ws.finalTokens.pointer)
         op("final layer") {
             Patches.assemble(ws.finalTokens.pointer, ld: c.finalDim, batch: batch, channels: c.outChannels,
                              height: c.inputSize, width: c.inputSize, patch: c.patchSize, into: out)
@@ -227,10 +257,12 @@ public final class DiT: @unchecked Sendable {
 
     /// One DiT block on `ws.h`; `mod` points at the block's six modulations of sample 0
     /// (shift, scale, gate for attention, then for the MLP), sample b `b·modStride` further.
-    private func runBlock(_ block: Block, mod: UnsafePointer<Float>, modStride: Int, batch: Int, ws: DiTWorkspace,
+    private func runBlock(_ block: Block, index l: Int, mod: UnsafePointer<Float>, modStride: Int, batch: Int,
+                          ws: DiTWorkspace, routing: Routing, record: RoutingRecord?,
                           op: (String, () -> Void) -> Void) {
-        let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n
+        let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n, nh = c.numHeads
         let h = ws.h.pointer
+        let widthStride = c.depth * nh
         op("norm+modulate") {
             Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
                                   modStride: modStride, rowsPerGroup: n, ctx: ctx)
@@ -239,21 +271,60 @@ public final class DiT: @unchecked Sendable {
         op("attention") {
             Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
                               headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+            if routing.width != nil {
+                Ops.scaleColumnGroups(ws.attn.pointer, ld: d, rows: rows, rowsPerSample: n, groupWidth: c.headDim,
+                                      groups: nh, mask: ws.attnMask.pointer + l * nh, maskStride: widthStride)
+            }
         }
         op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
         op("gated residual") {
             Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
                               rowsPerGroup: n, ctx: ctx)
         }
+        if let token = routing.token {
+            op("routers") {
+                token.select(block: l, h: h, rows: rows, tokens: n, mask: ws.tokenMask.pointer,
+                             logits: record != nil ? ws.tokenLogits.pointer : nil, ctx: ctx)
+            }
+            record?.storeTokens(block: l, ws: ws)
+        }
         op("norm+modulate") {
             Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
                                   modStride: modStride, rowsPerGroup: n, ctx: ctx)
         }
-        op("fc1+gelu") { block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
+        op("fc1+gelu") {
+            block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx)
+            // Masking after GELU equals the reference's masking before it: GELU(0) = 0.
+            if routing.width != nil {
+                Ops.scaleColumnGroups(ws.hidden.pointer, ld: c.mlpHidden, rows: rows, rowsPerSample: n,
+                                      groupWidth: c.mlpHidden / nh, groups: nh, mask: ws.mlpMask.pointer + l * nh,
+                                      maskStride: widthStride)
+            }
+        }
         op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
         op("gated residual") {
             Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
-                              rowsPerGroup: n, ctx: ctx)
+                              rowsPerGroup: n, rowMask: routing.token != nil ? UnsafePointer(ws.tokenMask.pointer) : nil,
+                              ctx: ctx)
+        }
+    }
+}
+
+extension RoutingRecord {
+    func storeWidth(ws: DiTWorkspace) {
+        let n = batch * depth * heads
+        attnMasks = Array(UnsafeBufferPointer(start: ws.attnMask.pointer, count: n))
+        mlpMasks = Array(UnsafeBufferPointer(start: ws.mlpMask.pointer, count: n))
+        attnLogits = Array(UnsafeBufferPointer(start: ws.attnLogits.pointer, count: attnLogits.count))
+        mlpLogits = Array(UnsafeBufferPointer(start: ws.mlpLogits.pointer, count: mlpLogits.count))
+    }
+
+    func storeTokens(block l: Int, ws: DiTWorkspace) {
+        for b in 0..<batch {
+            for i in 0..<tokens {
+                tokenMasks[(b * depth + l) * tokens + i] = ws.tokenMask.pointer[b * tokens + i]
+                tokenLogits[(b * depth + l) * tokens + i] = ws.tokenLogits.pointer[b * tokens + i]
+            }
         }
     }
 }

@@ -8,6 +8,9 @@ final class DiTWorkspace {
     let freq, t1, te, c, siluC: AlignedBuffer<Float>
     /// `[capacity, (6·depth + 2)·D]`: every block's six modulations, then the final layer's two.
     let modulation: AlignedBuffer<Float>
+    /// DyDiT decisions of the current forward: `[capacity, depth, NH]` width masks and logits
+    /// (R ≤ NH outputs per block), `[capacity·N]` token mask and logits of the current block.
+    let attnMask, mlpMask, attnLogits, mlpLogits, tokenMask, tokenLogits: AlignedBuffer<Float>
 
     init(config: DiTConfig, capacity: Int) {
         let n = config.tokens, d = config.hiddenSize, rows = capacity * n
@@ -26,10 +29,18 @@ final class DiTWorkspace {
         c = AlignedBuffer(count: capacity * d)
         siluC = AlignedBuffer(count: capacity * d)
         modulation = AlignedBuffer(count: capacity * (6 * config.depth + 2) * d)
+        let widthCount = capacity * config.depth * config.numHeads
+        attnMask = AlignedBuffer(count: widthCount)
+        mlpMask = AlignedBuffer(count: widthCount)
+        attnLogits = AlignedBuffer(count: widthCount)
+        mlpLogits = AlignedBuffer(count: widthCount)
+        tokenMask = AlignedBuffer(count: rows)
+        tokenLogits = AlignedBuffer(count: rows)
     }
 
     var byteCount: Int {
-        [patches, h, xn, qkv, attn, branch, hidden, finalTokens, freq, t1, te, c, siluC, modulation]
+        [patches, h, xn, qkv, attn, branch, hidden, finalTokens, freq, t1, te, c, siluC, modulation,
+         attnMask, mlpMask, attnLogits, mlpLogits, tokenMask, tokenLogits]
             .reduce(0) { $0 + $1.byteCount }
     }
 }

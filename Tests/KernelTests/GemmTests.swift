@@ -34,7 +34,7 @@ final class GemmTests: XCTestCase {
                 for layout in [RightOperandLayout.packed, .rowsNK, .rowsKN] {
                     let aTransposed = rng.int(0...1) == 1
                     let accumulate = rng.int(0...1) == 1
-                    let activation = Activation(rawValue: Int32(rng.int(0...2)))!
+                    let activation = Activation(rawValue: Int32(rng.int(0...3)))!
                     let useBias = rng.int(0...1) == 1
                     let a = rng.normals(m * k)
                     let b = rng.normals(n * k)

@@ -77,7 +77,7 @@ final class OpsTests: XCTestCase {
         var rng = TestRNG(seed: 5)
         for isa in supportedISAs {
             let ctx = context(isa)
-            for activation in [Activation.none, .gelu, .silu] {
+            for activation in [Activation.none, .gelu, .silu, .relu] {
                 for cols in Self.widths {
                     let rows = rng.int(1...9)
                     // Wide range: saturation of tanh and of the exponential on both sides.

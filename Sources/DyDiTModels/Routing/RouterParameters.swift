@@ -1,0 +1,96 @@
+import DyDiTIO
+
+/// DyDiT's router weights (official names), per block:
+/// `attn_rate.router` and `mlp_rate.router`: `Linear(D, R)` on the timestep embedding, where
+/// R = NH − 1 (current release: a forced 1 is prepended, so head / group 0 is always on) or
+/// R = NH (the early release: no forced unit);
+/// `token_selection.mlp_head.{0,2}`: `Linear(D, D/16) → ReLU → Linear(D/16, 1)` on each token.
+public struct RouterParameters: Sendable {
+    public enum Format: String, Sendable {
+        /// `NH − 1` outputs and a forced first unit.
+        case current
+        /// `NH` outputs, no forced unit.
+        case early
+    }
+
+    public let config: DiTConfig
+    public let format: Format
+    public var tensors: [String: [Float]]
+
+    /// Router outputs per block for `format`.
+    public static func outputs(_ c: DiTConfig, _ format: Format) -> Int {
+        format == .current ? c.numHeads - 1 : c.numHeads
+    }
+
+    /// Hidden width of the token router.
+    public static func tokenHidden(_ c: DiTConfig) -> Int { c.hiddenSize / 16 }
+
+    public static func shapes(_ c: DiTConfig, _ format: Format) -> [(name: String, shape: [Int])] {
+        let d = c.hiddenSize, r = outputs(c, format), h = tokenHidden(c)
+        return (0..<c.depth).flatMap { i -> [(String, [Int])] in
+            let b = "blocks.\(i)."
+            return [
+                (b + "attn_rate.router.weight", [r, d]), (b + "attn_rate.router.bias", [r]),
+                (b + "mlp_rate.router.weight", [r, d]), (b + "mlp_rate.router.bias", [r]),
+                (b + "token_selection.mlp_head.0.weight", [h, d]), (b + "token_selection.mlp_head.0.bias", [h]),
+                (b + "token_selection.mlp_head.2.weight", [1, h]), (b + "token_selection.mlp_head.2.bias", [1]),
+            ]
+        }
+    }
+
+    public init(config: DiTConfig, format: Format, tensors: [String: [Float]]) {
+        self.config = config
+        self.format = format
+        self.tensors = tensors
+    }
+
+    /// Loads the routers of a DyDiT checkpoint, telling the format from the router shapes.
+    public static func load(_ file: SafeTensorsFile, config c: DiTConfig) throws -> RouterParameters {
+        let probe = "blocks.0.attn_rate.router.weight"
+        guard let entry = file.entries[probe] else { throw ModelError.missingTensor(file: file.path, name: probe) }
+        let format: Format
+        switch entry.shape {
+        case [c.numHeads - 1, c.hiddenSize]: format = .current
+        case [c.numHeads, c.hiddenSize]: format = .early
+        default:
+            throw ModelError.badConfig(file.path, "router '\(probe)' has shape \(entry.shape); a DyDiT with \(c.numHeads) heads and hidden size \(c.hiddenSize) has [\(c.numHeads - 1), \(c.hiddenSize)] (current release) or [\(c.numHeads), \(c.hiddenSize)] (early release)")
+        }
+        var tensors: [String: [Float]] = [:]
+        for (name, shape) in shapes(c, format) {
+            guard let e = file.entries[name] else { throw ModelError.missingTensor(file: file.path, name: name) }
+            guard e.shape == shape else {
+                throw ModelError.shapeMismatch(file: file.path, name: name, expected: shape, actual: e.shape)
+            }
+            tensors[name] = try file.tensor(name).floats()
+        }
+        return RouterParameters(config: c, format: format, tensors: tensors)
+    }
+
+    /// Routers at DyDiT's fine-tuning initialisation, for a plain DiT: xavier-uniform
+    /// weights, width-router bias 15 and token-router output bias 35 (everything on at first),
+    /// other biases 0 (as `nn.Linear` under DiT's `_basic_init`).
+    public static func initialized(_ c: DiTConfig, seed: UInt64, format: Format = .current) -> RouterParameters {
+        var rng = RandomGenerator(seed: seed)
+        var tensors: [String: [Float]] = [:]
+        for (name, shape) in shapes(c, format) {
+            let count = shape.reduce(1, *)
+            if name.hasSuffix(".bias") {
+                let value: Float = name.contains("_rate.") ? 15 : (name.contains("mlp_head.2") ? 35 : 0)
+                tensors[name] = [Float](repeating: value, count: count)
+            } else {
+                let bound = Float((6 / Double(shape[0] + shape[1])).squareRoot())
+                tensors[name] = (0..<count).map { _ in Float(2 * rng.uniform() - 1) * bound }
+            }
+        }
+        return RouterParameters(config: c, format: format, tensors: tensors)
+    }
+
+    public subscript(name: String) -> [Float] {
+        guard let t = tensors[name] else { preconditionFailure("no router parameter '\(name)'") }
+        return t
+    }
+
+    public func namedTensors() -> [(name: String, tensor: Tensor)] {
+        Self.shapes(config, format).map { ($0.name, Tensor(tensors[$0.name]!, shape: $0.shape)) }
+    }
+}
