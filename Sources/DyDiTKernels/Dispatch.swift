@@ -91,6 +91,30 @@ public enum Dispatch {
         }
     }
 
+    static func layerNormModulateGathered(_ isa: ISA, _ x: UnsafePointer<Float>, ldx: Int, rowIndex: UnsafePointer<Int32>,
+                                          rowGroup: UnsafePointer<Int32>, _ y: UnsafeMutablePointer<Float>, ldy: Int,
+                                          count: Int, d: Int, eps: Float, shift: UnsafePointer<Float>?,
+                                          scale: UnsafePointer<Float>?, modStride: Int) {
+        switch isa {
+        case .portable:
+            DyDiTKernelsPortable.ISAKernels.layerNormModulateGathered(x, ldx: ldx, rowIndex: rowIndex, rowGroup: rowGroup, y, ldy: ldy, count: count, d: d, eps: eps, shift: shift, scale: scale, modStride: modStride)
+        case .avx2:
+            DyDiTKernelsAVX2.ISAKernels.layerNormModulateGathered(x, ldx: ldx, rowIndex: rowIndex, rowGroup: rowGroup, y, ldy: ldy, count: count, d: d, eps: eps, shift: shift, scale: scale, modStride: modStride)
+        case .avx512:
+            DyDiTKernelsAVX512.ISAKernels.layerNormModulateGathered(x, ldx: ldx, rowIndex: rowIndex, rowGroup: rowGroup, y, ldy: ldy, count: count, d: d, eps: eps, shift: shift, scale: scale, modStride: modStride)
+        }
+    }
+
+    static func scatterGatedResidual(_ isa: ISA, _ h: UnsafeMutablePointer<Float>, ldh: Int, _ x: UnsafePointer<Float>,
+                                     ldx: Int, count: Int, d: Int, gate: UnsafePointer<Float>, gateStride: Int,
+                                     rowIndex: UnsafePointer<Int32>, rowGroup: UnsafePointer<Int32>) {
+        switch isa {
+        case .portable: DyDiTKernelsPortable.ISAKernels.scatterGatedResidual(h, ldh: ldh, x, ldx: ldx, count: count, d: d, gate: gate, gateStride: gateStride, rowIndex: rowIndex, rowGroup: rowGroup)
+        case .avx2: DyDiTKernelsAVX2.ISAKernels.scatterGatedResidual(h, ldh: ldh, x, ldx: ldx, count: count, d: d, gate: gate, gateStride: gateStride, rowIndex: rowIndex, rowGroup: rowGroup)
+        case .avx512: DyDiTKernelsAVX512.ISAKernels.scatterGatedResidual(h, ldh: ldh, x, ldx: ldx, count: count, d: d, gate: gate, gateStride: gateStride, rowIndex: rowIndex, rowGroup: rowGroup)
+        }
+    }
+
     static func softmaxRows(_ isa: ISA, _ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float) {
         switch isa {
         case .portable: DyDiTKernelsPortable.ISAKernels.softmaxRows(s, ld: ld, rows: rows, cols: cols, scale: scale)

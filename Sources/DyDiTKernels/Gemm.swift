@@ -20,6 +20,30 @@ public final class PackedMatrix: @unchecked Sendable {
         return weights.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, n: n, k: k, isa: isa) }
     }
 
+    /// The element `(row, column)` of the original `[n, k]` matrix.
+    public func element(_ row: Int, _ column: Int) -> Float {
+        let nr = Dispatch.tile(isa).nr
+        return storage.pointer[(row / nr) * k * nr + column * nr + row % nr]
+    }
+
+    /// The matrix made of rows `rows` (output features, in that order) and columns `columns`
+    /// (input features; nil = all) of this one, packed for the same ISA: DyDiT's sliced
+    /// weights, read from the packed copy so no fp32 original has to be kept.
+    public func sliced(rows: [Int]?, columns: [Int]?) -> PackedMatrix {
+        let rs = rows ?? Array(0..<n), cs = columns ?? Array(0..<k)
+        let nr = Dispatch.tile(isa).nr
+        let src = storage.pointer
+        var dense = [Float](repeating: 0, count: rs.count * cs.count)
+        dense.withUnsafeMutableBufferPointer { out in
+            for (i, r) in rs.enumerated() {
+                let panel = src + (r / nr) * k * nr + r % nr
+                let row = out.baseAddress! + i * cs.count
+                for (j, c) in cs.enumerated() { row[j] = panel[c * nr] }
+            }
+        }
+        return PackedMatrix.packing(dense, n: rs.count, k: cs.count, isa: isa)
+    }
+
     /// Bytes held by the packed copy.
     public var byteCount: Int { storage.byteCount }
     public var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }

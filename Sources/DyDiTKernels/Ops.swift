@@ -94,4 +94,36 @@ public enum Ops {
             }
         }
     }
+
+    /// LayerNorm + modulate of gathered rows: output row i is `x[rowIndex[i]]` normalised
+    /// with group `rowGroup[i]`'s shift and scale. Split over threads by output rows.
+    public static func layerNormModulateGathered(_ x: UnsafePointer<Float>, ldx: Int? = nil, rowIndex: UnsafePointer<Int32>,
+                                                 rowGroup: UnsafePointer<Int32>, into y: UnsafeMutablePointer<Float>,
+                                                 ldy: Int? = nil, count: Int, d: Int, eps: Float = 1e-6,
+                                                 shift: UnsafePointer<Float>?, scale: UnsafePointer<Float>?,
+                                                 modStride: Int, ctx: ComputeContext) {
+        let ldx = ldx ?? d, ldy = ldy ?? d
+        let isa = ctx.isa
+        forRows(count, width: d, ctx: ctx) { r in
+            Dispatch.layerNormModulateGathered(isa, x, ldx: ldx, rowIndex: rowIndex + r.lowerBound,
+                                               rowGroup: rowGroup + r.lowerBound, y + r.lowerBound * ldy, ldy: ldy,
+                                               count: r.count, d: d, eps: eps, shift: shift, scale: scale,
+                                               modStride: modStride)
+        }
+    }
+
+    /// `h[rowIndex[i]] += gate[rowGroup[i]] ⊙ x[i]`: scatters gathered rows back. Indices
+    /// must be distinct (each task owns its rows).
+    public static func scatterGatedResidual(_ h: UnsafeMutablePointer<Float>, ldh: Int? = nil, adding x: UnsafePointer<Float>,
+                                            ldx: Int? = nil, count: Int, d: Int, gate: UnsafePointer<Float>, gateStride: Int,
+                                            rowIndex: UnsafePointer<Int32>, rowGroup: UnsafePointer<Int32>,
+                                            ctx: ComputeContext) {
+        let ldh = ldh ?? d, ldx = ldx ?? d
+        let isa = ctx.isa
+        forRows(count, width: d, ctx: ctx) { r in
+            Dispatch.scatterGatedResidual(isa, h, ldh: ldh, x + r.lowerBound * ldx, ldx: ldx, count: r.count, d: d,
+                                          gate: gate, gateStride: gateStride, rowIndex: rowIndex + r.lowerBound,
+                                          rowGroup: rowGroup + r.lowerBound)
+        }
+    }
 }

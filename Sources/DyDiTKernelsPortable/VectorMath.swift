@@ -97,44 +97,63 @@ extension ISAKernels {
                                          rows: Int, d: Int, eps: Float,
                                          shift: UnsafePointer<Float>?, scale: UnsafePointer<Float>?,
                                          modStride: Int, rowsPerGroup: Int, rowOffset: Int) {
+        let tailMask = laneMask(d % V.scalarCount)
+        for r in 0..<rows {
+            let group = (r + rowOffset) / rowsPerGroup
+            normalizeRow(x + r * ldx, y + r * ldy, d: d, eps: eps, shift: shift.map { $0 + group * modStride },
+                         scale: scale.map { $0 + group * modStride }, tailMask: tailMask)
+        }
+    }
+
+    /// `layerNormModulate` on gathered rows: output row `i` normalises `x[rowIndex[i]]` with
+    /// the modulation of group `rowGroup[i]` (DyDiT's token gather: each selected token keeps
+    /// its own sample's shift and scale).
+    public static func layerNormModulateGathered(_ x: UnsafePointer<Float>, ldx: Int, rowIndex: UnsafePointer<Int32>,
+                                                 rowGroup: UnsafePointer<Int32>,
+                                                 _ y: UnsafeMutablePointer<Float>, ldy: Int, count: Int, d: Int, eps: Float,
+                                                 shift: UnsafePointer<Float>?, scale: UnsafePointer<Float>?, modStride: Int) {
+        let tailMask = laneMask(d % V.scalarCount)
+        for i in 0..<count {
+            let group = Int(rowGroup[i])
+            normalizeRow(x + Int(rowIndex[i]) * ldx, y + i * ldy, d: d, eps: eps, shift: shift.map { $0 + group * modStride },
+                         scale: scale.map { $0 + group * modStride }, tailMask: tailMask)
+        }
+    }
+
+    @inline(__always)
+    static func normalizeRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, d: Int, eps: Float,
+                             shift sh: UnsafePointer<Float>?, scale sc: UnsafePointer<Float>?,
+                             tailMask: SIMDMask<VInt.MaskStorage>) {
         let w = V.scalarCount
         let full = d / w * w
         let tail = d - full
-        let tailMask = laneMask(tail)
-        for r in 0..<rows {
-            let src = x + r * ldx
-            let dst = y + r * ldy
-            let group = (r + rowOffset) / rowsPerGroup
-            var acc = V()
-            var j = 0
-            while j < full { acc += load(src + j); j += w }
-            if tail > 0 { acc += loadPartial(src + full, tail) }
-            let mean = acc.sum() / Float(d)
-            let vmean = V(repeating: mean)
-            acc = V()
-            j = 0
-            while j < full { let t = load(src + j) - vmean; acc = madd(t, t, acc); j += w }
-            if tail > 0 {
-                let t = (loadPartial(src + full, tail) - vmean).replacing(with: 0, where: .!tailMask)
-                acc = madd(t, t, acc)
+        var acc = V()
+        var j = 0
+        while j < full { acc += load(src + j); j += w }
+        if tail > 0 { acc += loadPartial(src + full, tail) }
+        let mean = acc.sum() / Float(d)
+        let vmean = V(repeating: mean)
+        acc = V()
+        j = 0
+        while j < full { let t = load(src + j) - vmean; acc = madd(t, t, acc); j += w }
+        if tail > 0 {
+            let t = (loadPartial(src + full, tail) - vmean).replacing(with: 0, where: .!tailMask)
+            acc = madd(t, t, acc)
+        }
+        let variance = acc.sum() / Float(d)
+        let rstd = V(repeating: 1 / (variance + eps).squareRoot())
+        j = 0
+        while j < d {
+            let n = min(w, d - j)
+            let v = n == w ? load(src + j) : loadPartial(src + j, n)
+            var out = (v - vmean) * rstd
+            if let sc {
+                let s = n == w ? load(sc + j) : loadPartial(sc + j, n)
+                out = out * (V(repeating: 1) + s)
             }
-            let variance = acc.sum() / Float(d)
-            let rstd = V(repeating: 1 / (variance + eps).squareRoot())
-            let sh = shift.map { $0 + group * modStride }
-            let sc = scale.map { $0 + group * modStride }
-            j = 0
-            while j < d {
-                let n = min(w, d - j)
-                let v = n == w ? load(src + j) : loadPartial(src + j, n)
-                var out = (v - vmean) * rstd
-                if let sc {
-                    let s = n == w ? load(sc + j) : loadPartial(sc + j, n)
-                    out = out * (V(repeating: 1) + s)
-                }
-                if let sh { out += n == w ? load(sh + j) : loadPartial(sh + j, n) }
-                if n == w { store(out, dst + j) } else { storePartial(out, dst + j, n) }
-                j += w
-            }
+            if let sh { out += n == w ? load(sh + j) : loadPartial(sh + j, n) }
+            if n == w { store(out, dst + j) } else { storePartial(out, dst + j, n) }
+            j += w
         }
     }
 
@@ -181,25 +200,38 @@ extension ISAKernels {
                                      _ x: UnsafePointer<Float>, ldx: Int, rows: Int, d: Int,
                                      gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int,
                                      rowOffset: Int, rowMask: UnsafePointer<Float>?) {
-        let w = V.scalarCount
         for r in 0..<rows {
             let m = rowMask?[r] ?? 1
             if m == 0 { continue }
-            let dst = h + r * ldh
-            let src = x + r * ldx
-            let g = gate + ((r + rowOffset) / rowsPerGroup) * gateStride
-            let scale = V(repeating: m)
-            var j = 0
-            while j + w <= d {
-                let gv = m == 1 ? load(g + j) : load(g + j) * scale
-                store(madd(gv, load(src + j), load(dst + j)), dst + j)
-                j += w
-            }
-            if j < d {
-                let n = d - j
-                let gv = m == 1 ? loadPartial(g + j, n) : loadPartial(g + j, n) * scale
-                storePartial(madd(gv, loadPartial(src + j, n), loadPartial(dst + j, n)), dst + j, n)
-            }
+            residualRow(h + r * ldh, x + r * ldx, gate + ((r + rowOffset) / rowsPerGroup) * gateStride, m, d)
+        }
+    }
+
+    /// The scatter of DyDiT's token gather: `h[rowIndex[i]] += gate[rowGroup[i]] ⊙ x[i]`.
+    public static func scatterGatedResidual(_ h: UnsafeMutablePointer<Float>, ldh: Int,
+                                            _ x: UnsafePointer<Float>, ldx: Int, count: Int, d: Int,
+                                            gate: UnsafePointer<Float>, gateStride: Int,
+                                            rowIndex: UnsafePointer<Int32>, rowGroup: UnsafePointer<Int32>) {
+        for i in 0..<count {
+            residualRow(h + Int(rowIndex[i]) * ldh, x + i * ldx, gate + Int(rowGroup[i]) * gateStride, 1, d)
+        }
+    }
+
+    @inline(__always)
+    static func residualRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, _ g: UnsafePointer<Float>,
+                            _ m: Float, _ d: Int) {
+        let w = V.scalarCount
+        let scale = V(repeating: m)
+        var j = 0
+        while j + w <= d {
+            let gv = m == 1 ? load(g + j) : load(g + j) * scale
+            store(madd(gv, load(src + j), load(dst + j)), dst + j)
+            j += w
+        }
+        if j < d {
+            let n = d - j
+            let gv = m == 1 ? loadPartial(g + j, n) : loadPartial(g + j, n) * scale
+            storePartial(madd(gv, loadPartial(src + j, n), loadPartial(dst + j, n)), dst + j, n)
         }
     }
 }

@@ -34,7 +34,7 @@ public final class DiT: @unchecked Sendable {
     public let ctx: ComputeContext
     public let hasNullClass: Bool
 
-    struct Block {
+    struct Block: Sendable {
         let qkv, proj, fc1, fc2: PackedLinear
     }
 
@@ -49,8 +49,12 @@ public final class DiT: @unchecked Sendable {
     private var workspace: DiTWorkspace?
     /// When set, every operation of `forward` adds its wall time here.
     public var profiler: OpProfiler?
+    /// Sliced weights of the fast path, per block and mask pattern.
+    public let slices: SliceCache
 
-    public init(_ p: DiTParameters, ctx: ComputeContext) {
+    /// - Parameter sliceBudgetBytes: memory the fast path may keep in sliced weights
+    ///   (default: as much as the blocks' own weights).
+    public init(_ p: DiTParameters, ctx: ComputeContext, sliceBudgetBytes: Int? = nil) {
         let c = p.config, d = c.hiddenSize, isa = ctx.isa
         config = c
         self.ctx = ctx
@@ -73,6 +77,9 @@ public final class DiT: @unchecked Sendable {
         modulation = PackedLinear(weight: names.flatMap { p[$0 + ".weight"] }, bias: names.flatMap { p[$0 + ".bias"] },
                                   out: (6 * c.depth + 2) * d, in: d, isa: isa)
         finalLinear = linear("final_layer.linear", out: c.finalDim, in: d)
+        slices = SliceCache(budgetBytes: sliceBudgetBytes ?? blocks.reduce(0) {
+            $0 + $1.qkv.byteCount + $1.proj.byteCount + $1.fc1.byteCount + $1.fc2.byteCount
+        })
     }
 
     static func buffer(_ values: [Float]) -> AlignedBuffer<Float> {
@@ -237,8 +244,13 @@ public final class DiT: @unchecked Sendable {
 
         for (l, block) in blocks.enumerated() {
             let mod = UnsafePointer(ws.modulation.pointer + l * 6 * d)
-            runBlock(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
-                     record: record, op: op)
+            if routing.fast && !routing.isDense {
+                runBlockFast(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
+                             record: record, op: op)
+            } else {
+                runBlock(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
+                         record: record, op: op)
+            }
             observe("act/block\(l)", [batch, n, d], h)
         }
 

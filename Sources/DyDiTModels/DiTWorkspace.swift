@@ -11,6 +11,8 @@ final class DiTWorkspace {
     /// DyDiT decisions of the current forward: `[capacity, depth, NH]` width masks and logits
     /// (R ≤ NH outputs per block), `[capacity·N]` token mask and logits of the current block.
     let attnMask, mlpMask, attnLogits, mlpLogits, tokenMask, tokenLogits: AlignedBuffer<Float>
+    /// The fast path's token gather: source row and sample of each gathered row.
+    let rowIndex, rowGroup: AlignedBuffer<Int32>
 
     init(config: DiTConfig, capacity: Int) {
         let n = config.tokens, d = config.hiddenSize, rows = capacity * n
@@ -36,11 +38,13 @@ final class DiTWorkspace {
         mlpLogits = AlignedBuffer(count: widthCount)
         tokenMask = AlignedBuffer(count: rows)
         tokenLogits = AlignedBuffer(count: rows)
+        rowIndex = AlignedBuffer(count: rows)
+        rowGroup = AlignedBuffer(count: rows)
     }
 
     var byteCount: Int {
         [patches, h, xn, qkv, attn, branch, hidden, finalTokens, freq, t1, te, c, siluC, modulation,
          attnMask, mlpMask, attnLogits, mlpLogits, tokenMask, tokenLogits]
-            .reduce(0) { $0 + $1.byteCount }
+            .reduce(0) { $0 + $1.byteCount } + rowIndex.byteCount + rowGroup.byteCount
     }
 }

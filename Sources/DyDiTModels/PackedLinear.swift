@@ -15,6 +15,19 @@ public struct PackedLinear: @unchecked Sendable {
         bias.withUnsafeBufferPointer { self.bias.pointer.update(from: $0.baseAddress!, count: out) }
     }
 
+    init(weight: PackedMatrix, bias: [Float]) {
+        self.weight = weight
+        self.bias = AlignedBuffer(count: bias.count)
+        bias.withUnsafeBufferPointer { self.bias.pointer.update(from: $0.baseAddress!, count: bias.count) }
+    }
+
+    /// The layer restricted to output features `rows` (weights and bias) and input features
+    /// `columns` (weights only; the bias stays whole, as DyDiT keeps `proj.bias`, `fc2.bias`).
+    public func sliced(rows: [Int]?, columns: [Int]?) -> PackedLinear {
+        let b = rows.map { $0.map { bias.pointer[$0] } } ?? Array(UnsafeBufferPointer(start: bias.pointer, count: outFeatures))
+        return PackedLinear(weight: weight.sliced(rows: rows, columns: columns), bias: b)
+    }
+
     /// `out[rows, outFeatures] = activation(x · Wᵀ + b)`.
     @inline(__always)
     public func callAsFunction(_ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil,

@@ -4,10 +4,15 @@ import DyDiTKernels
 public struct Routing {
     public var width: WidthRouter?
     public var token: TokenRouter?
+    /// true: run each block as the smaller dense network its masks leave (sliced weights,
+    /// gathered tokens), the fast path; false: DyDiT's masked reference path (full width,
+    /// masks multiplied in), which the official code and training use.
+    public var fast: Bool
 
-    public init(width: WidthRouter? = nil, token: TokenRouter? = nil) {
+    public init(width: WidthRouter? = nil, token: TokenRouter? = nil, fast: Bool = true) {
         self.width = width
         self.token = token
+        self.fast = fast
     }
 
     public var isDense: Bool { width == nil && token == nil }
