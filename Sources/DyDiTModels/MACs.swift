@@ -43,3 +43,51 @@ public struct MACs: Equatable, Sendable {
          ("attention", attention), ("mlp", mlp), ("final layer", finalLayer), ("total", total)]
     }
 }
+
+/// MACs of a DyDiT forward pass as its routers decided (METHOD.md §5), per image.
+///
+/// For sample b and block l, with `a` the fraction of heads, `g` of MLP channel groups and
+/// `k` of tokens that ran: `F_b = Σ_l (a·attn + g·k·mlp)`; the FLOPs ratio is
+/// `mean_b F_b / (depth·(attn + mlp))`. The full-model count adds the parts no router
+/// touches (embeddings, adaLN, final layer) and the routers' own cost.
+public struct DynamicMACs: Sendable {
+    /// Mean over the batch of each block's attention and MLP MACs.
+    public var attentionPerBlock: [Double]
+    public var mlpPerBlock: [Double]
+    /// `F_b` for each sample.
+    public var blocksPerSample: [Double]
+    /// Routers' MACs per image (width routers on the timestep embedding, token routers on every token).
+    public var routers: Double
+    public let dense: MACs
+
+    public var blocks: Double { blocksPerSample.reduce(0, +) / Double(max(1, blocksPerSample.count)) }
+    /// The paper's ratio: dynamic block MACs over dense block MACs.
+    public var ratio: Double { blocks / dense.blocks }
+    /// Full-model MACs per image: static parts + dynamic blocks + routers.
+    public var total: Double { dense.total - dense.blocks + blocks + routers }
+
+    public init(config c: DiTConfig, record r: RoutingRecord, widthRouted: Bool, tokenRouted: Bool) {
+        dense = MACs(c)
+        let attn = MACs.attentionPerBlock(c), mlp = MACs.mlpPerBlock(c)
+        attentionPerBlock = [Double](repeating: 0, count: c.depth)
+        mlpPerBlock = attentionPerBlock
+        blocksPerSample = [Double](repeating: 0, count: r.batch)
+        for b in 0..<r.batch {
+            for l in 0..<c.depth {
+                func mean(_ v: [Float], _ n: Int) -> Double {
+                    let start = (b * c.depth + l) * n
+                    return Double(v[start..<(start + n)].reduce(0, +)) / Double(n)
+                }
+                let a = mean(r.attnMasks, c.numHeads), g = mean(r.mlpMasks, c.numHeads), k = mean(r.tokenMasks, c.tokens)
+                let fa = a * attn, fm = g * k * mlp
+                attentionPerBlock[l] += fa / Double(r.batch)
+                mlpPerBlock[l] += fm / Double(r.batch)
+                blocksPerSample[b] += fa + fm
+            }
+        }
+        let d = Double(c.hiddenSize), depth = Double(c.depth)
+        let hidden = Double(RouterParameters.tokenHidden(c))
+        routers = (widthRouted ? depth * 2 * d * Double(c.numHeads - 1) : 0)
+            + (tokenRouted ? depth * Double(c.tokens) * (d * hidden + hidden) : 0)
+    }
+}

@@ -1,7 +1,10 @@
 /// The smaller dense layers DyDiT's fast path runs: for one block and one mask pattern,
 /// the qkv rows and proj columns of the active heads (any subset, not a prefix), or the fc1
 /// rows and fc2 columns of the active MLP groups. Built on first use from the packed full
-/// weights and kept while they fit in `budgetBytes`; the least recently used go first.
+/// weights and kept while they fit in `budgetBytes`. A slice that does not fit is built,
+/// used and dropped, and nothing is evicted: a sampling loop visits its patterns in the
+/// same order every image, which would make any eviction order thrash (least-recently-used
+/// would evict exactly the slice needed next).
 public final class SliceCache {
     public enum Kind: Hashable, Sendable { case attention, mlp }
 
@@ -15,16 +18,15 @@ public final class SliceCache {
     struct Entry {
         let first: PackedLinear
         let second: PackedLinear
-        var lastUse: Int
         var bytes: Int { first.byteCount + second.byteCount }
     }
 
     public let budgetBytes: Int
     public private(set) var bytes = 0
     public private(set) var builds = 0
-    public private(set) var evictions = 0
+    /// Slices built but not kept for lack of budget.
+    public private(set) var uncached = 0
     private var entries: [Key: Entry] = [:]
-    private var clock = 0
 
     public init(budgetBytes: Int) { self.budgetBytes = budgetBytes }
 
@@ -33,25 +35,16 @@ public final class SliceCache {
     /// The two sliced layers for `(block, kind, pattern)`, built by `make` when missing.
     func layers(block: Int, kind: Kind, pattern: UInt64,
                 make: () -> (PackedLinear, PackedLinear)) -> (PackedLinear, PackedLinear) {
-        clock += 1
         let key = Key(block: block, kind: kind, pattern: pattern)
-        if var e = entries[key] {
-            e.lastUse = clock
-            entries[key] = e
-            return (e.first, e.second)
-        }
+        if let e = entries[key] { return (e.first, e.second) }
         let (a, b) = make()
-        let entry = Entry(first: a, second: b, lastUse: clock)
+        let entry = Entry(first: a, second: b)
         builds += 1
-        // Evict before inserting; a single entry over the budget is still used, not cached.
-        while bytes + entry.bytes > budgetBytes, let victim = entries.min(by: { $0.value.lastUse < $1.value.lastUse }) {
-            bytes -= victim.value.bytes
-            entries[victim.key] = nil
-            evictions += 1
-        }
-        if entry.bytes <= budgetBytes {
+        if bytes + entry.bytes <= budgetBytes {
             entries[key] = entry
             bytes += entry.bytes
+        } else {
+            uncached += 1
         }
         return (a, b)
     }

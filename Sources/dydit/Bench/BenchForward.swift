@@ -20,6 +20,10 @@ struct BenchForward: ParsableCommand {
     var precision: String = "fp32"
     @Flag(help: "Also print the time of each operation kind (per forward, summed over blocks).")
     var profile = false
+    @Option(help: "DyDiT width keep ratio in (0, 1]: also time the model with random TDW masks keeping this share of heads and MLP groups (fast path).")
+    var widthKeep: Double?
+    @Option(help: "DyDiT token keep ratio in (0, 1]: also time the model with random SDT masks keeping this share of tokens (fast path).")
+    var tokenKeep: Double?
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var repetitions: RepetitionOptions
 
@@ -36,22 +40,22 @@ struct BenchForward: ParsableCommand {
             var rng = RandomGenerator(seed: 1)
             let x = AlignedBuffer<Float>(count: batch * config.imageSize)
             for i in 0..<x.count { x.pointer[i] = rng.normal() }
-            let t = (0..<batch).map { _ in Float(rng.below(1000)) }
+            // One timestep for the whole batch, as in a sampling step.
+            let t = [Float](repeating: Float(rng.below(1000)), count: batch)
             let y = (0..<batch).map { _ in rng.below(config.numClasses) }
             let out = AlignedBuffer<Float>(count: batch * config.outChannels * config.inputSize * config.inputSize)
             dit.reserve(batch: batch)
+            if widthKeep != nil || tokenKeep != nil {
+                try runDynamic(dit: dit, config: config, ctx: ctx, x: x.pointer, t: t, y: y, out: out.pointer)
+                return
+            }
             let times = repetitions.measure { dit.forward(x: x.pointer, t: t, y: y, out: out.pointer) }
             if profile {
                 let profiler = OpProfiler()
                 dit.profiler = profiler
                 for _ in 0..<repetitions.iters { dit.forward(x: x.pointer, t: t, y: y, out: out.pointer) }
                 dit.profiler = nil
-                let total = profiler.totals.values.reduce(0, +)
-                for name in profiler.order {
-                    let v = profiler.totals[name]! / Double(repetitions.iters)
-                    let label = name.padding(toLength: 16, withPad: " ", startingAt: 0)
-                    printError(label + String(format: " %8.2f ms  %5.1f%%", v, 100 * profiler.totals[name]! / total))
-                }
+                printProfile(profiler, iterations: repetitions.iters)
             }
             let ms = median(times)
             let gmacs = MACs(config).total / 1e9
@@ -67,6 +71,61 @@ struct BenchForward: ParsableCommand {
                 print(String(format: "%@ forward, batch %d, %@ on %@, %d thread(s): median %.2f ms, %.3f GMACs/image, %.1f GFLOP/s",
                              model, batch, precision, ctx.isa.rawValue, ctx.threadCount, ms, gmacs, gflops))
             }
+        }
+    }
+
+    /// Dense and dynamic forwards alternate, so both see the same machine; one JSON object.
+    func runDynamic(dit: DiT, config: DiTConfig, ctx: ComputeContext, x: UnsafePointer<Float>, t: [Float], y: [Int],
+                    out: UnsafeMutablePointer<Float>) throws {
+        for (name, keep) in [("--width-keep", widthKeep), ("--token-keep", tokenKeep)] {
+            if let keep, !(keep > 0 && keep <= 1) { throw ValidationError("\(name) \(keep) is outside (0, 1]") }
+        }
+        let width = try widthKeep.map { try RandomWidthRouter(config: config, keep: $0, seed: 7) }
+        let token = try tokenKeep.map { try RandomTokenRouter(keep: $0, seed: 8) }
+        let routing = Routing(width: width, token: token, fast: true)
+        let record = RoutingRecord(batch: batch, config: config, routerOutputs: config.numHeads - 1)
+        dit.forward(x: x, t: t, y: y, out: out, routing: routing, record: record)
+        let dynamic = DynamicMACs(config: config, record: record, widthRouted: false, tokenRouted: false)
+        var dense: [Double] = [], routed: [Double] = []
+        let clock = ContinuousClock()
+        func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15 }
+        for i in 0..<(repetitions.warmup + repetitions.iters) {
+            let a = clock.measure { dit.forward(x: x, t: t, y: y, out: out) }
+            let b = clock.measure { dit.forward(x: x, t: t, y: y, out: out, routing: routing) }
+            if i >= repetitions.warmup { dense.append(ms(a)); routed.append(ms(b)) }
+        }
+        if profile {
+            let profiler = OpProfiler()
+            dit.profiler = profiler
+            for _ in 0..<repetitions.iters { dit.forward(x: x, t: t, y: y, out: out, routing: routing) }
+            dit.profiler = nil
+            printProfile(profiler, iterations: repetitions.iters)
+        }
+        let denseMs = median(dense), dynamicMs = median(routed)
+        let denseG = dynamic.dense.total / 1e9, dynamicG = dynamic.total / 1e9
+        let speedup = denseMs / dynamicMs
+        if repetitions.json {
+            print(jsonLine([("dense_ms", .double(denseMs)), ("dynamic_ms", .double(dynamicMs)),
+                            ("dense_gmacs", .double(denseG)), ("dynamic_gmacs", .double(dynamicG)),
+                            ("speedup", .double(speedup)), ("macs_ratio", .double(denseG / dynamicG)),
+                            ("speedup_over_macs_ratio", .double(speedup / (denseG / dynamicG))),
+                            ("flops_ratio", .double(dynamic.ratio)), ("width_keep", widthKeep.map { .double($0) } ?? .null),
+                            ("token_keep", tokenKeep.map { .double($0) } ?? .null), ("model", .string(model)),
+                            ("batch", .int(Int64(batch))), ("isa", .string(ctx.isa.rawValue)),
+                            ("threads", .int(Int64(ctx.threadCount))), ("precision", .string(precision)),
+                            ("slice_cache_bytes", .int(Int64(dit.slices.bytes))), ("iters", .int(Int64(dense.count)))]))
+        } else {
+            print(String(format: "%@ batch %d, %d thread(s): dense %.2f ms (%.3f GMACs/image), dynamic %.2f ms (%.3f GMACs/image, FLOPs ratio %.3f): speed-up %.2f× for %.2f× fewer MACs",
+                         model, batch, ctx.threadCount, denseMs, denseG, dynamicMs, dynamicG, dynamic.ratio, speedup, denseG / dynamicG))
+        }
+    }
+
+    func printProfile(_ profiler: OpProfiler, iterations: Int) {
+        let total = profiler.totals.values.reduce(0, +)
+        for name in profiler.order {
+            let v = profiler.totals[name]! / Double(iterations)
+            let label = name.padding(toLength: 16, withPad: " ", startingAt: 0)
+            printError(label + String(format: " %8.2f ms  %5.1f%%", v, 100 * profiler.totals[name]! / total))
         }
     }
 }
