@@ -9,8 +9,11 @@ struct ForwardCommand: ParsableCommand {
         abstract: "Run the model on x, t, y from a safetensors file and write its output.",
         discussion: """
         Reads x [B, C, H, W], t [B] and y [B] from --inputs and writes `out`. When the inputs also hold \
-        cfg/x, cfg/t, cfg/y and cfg/scale, writes `cfg/out` (DiT's forward_with_cfg) too. The output \
-        file is written atomically: on any error no file is left behind.
+        cfg/x, cfg/t, cfg/y and cfg/scale, writes `cfg/out` (DiT's forward_with_cfg) too. On a DyDiT \
+        checkpoint `out` is the masked reference path, and the file also gets `out_fast` (sliced \
+        weights, gathered tokens), `attn_masks`, `mlp_masks` [B, depth, NH], `token_masks`, \
+        `token_logits` [B, depth, N] and `complete_out` (every mask on). The output file is written \
+        atomically: on any error no file is left behind.
         """)
 
     @Option(help: "Weights (.safetensors with the config in its metadata).")
@@ -48,15 +51,29 @@ struct ForwardCommand: ParsableCommand {
             let (x, t, y) = try batchInputs("")
             let shape = [t.count, c.outChannels, c.inputSize, c.inputSize]
             var outputs: [(String, Tensor)] = []
-            let name = ckpt.isDyDiT ? "complete_out" : "out"
-            if ckpt.isDyDiT {
-                printError("note: DyDiT routers are not applied yet; writing complete_out (every mask on)")
+            var routing = Routing()
+            if let routers = ckpt.routers {
+                // DyDiT: the masked reference path as `out`, the fast path as `out_fast`, the
+                // decisions, and the dense model as `complete_out` (the reference files' keys).
+                let isa = model.ctx.isa
+                let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers, isa: isa)
+                let record = RoutingRecord(batch: t.count, config: c, routerOutputs: width.outputs)
+                routing = Routing(width: width, token: token, fast: false)
+                outputs.append(("out", Tensor(try model.forward(x: x, t: t, y: y, routing: routing, record: record), shape: shape)))
+                routing.fast = true
+                outputs.append(("out_fast", Tensor(try model.forward(x: x, t: t, y: y, routing: routing), shape: shape)))
+                outputs.append(("attn_masks", Tensor(record.attnMasks, shape: [t.count, c.depth, c.numHeads])))
+                outputs.append(("mlp_masks", Tensor(record.mlpMasks, shape: [t.count, c.depth, c.numHeads])))
+                outputs.append(("token_masks", Tensor(record.tokenMasks, shape: [t.count, c.depth, c.tokens])))
+                outputs.append(("token_logits", Tensor(record.tokenLogits, shape: [t.count, c.depth, c.tokens])))
+                outputs.append(("complete_out", Tensor(try model.forward(x: x, t: t, y: y), shape: shape)))
+            } else {
+                outputs.append(("out", Tensor(try model.forward(x: x, t: t, y: y), shape: shape)))
             }
-            outputs.append((name, Tensor(try model.forward(x: x, t: t, y: y), shape: shape)))
             if io.contains("cfg/x") {
                 let (cx, ct, cy) = try batchInputs("cfg/")
                 let scale = try io.floats("cfg/scale", shape: [1])[0]
-                let guided = try model.forwardWithCFG(x: cx, t: ct, y: cy, scale: scale, channels: channels)
+                let guided = try model.forwardWithCFG(x: cx, t: ct, y: cy, scale: scale, channels: channels, routing: routing)
                 outputs.append(("cfg/out", Tensor(guided, shape: [ct.count, c.outChannels, c.inputSize, c.inputSize])))
             }
             try SafeTensorsWriter.write(outputs, metadata: ["config": c.json.serialized(), "weights": weights], to: out)

@@ -58,6 +58,23 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try file.tensor("out").shape, [4, 8, 8, 8])
     }
 
+    func testForwardOnDyDiTWritesBothPathsAndDecisions() throws {
+        let r = try run(["forward", "--weights", "\(reference)/dydit_tiny_p2.weights.safetensors",
+                         "--inputs", "\(reference)/dydit_tiny_p2.io.safetensors", "--out", "\(dir)/d.safetensors"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let file = try SafeTensorsFile(path: "\(dir)/d.safetensors")
+        let ref = try SafeTensorsFile(path: "\(reference)/dydit_tiny_p2.io.safetensors")
+        XCTAssertEqual(Set(file.names), ["out", "out_fast", "attn_masks", "mlp_masks", "token_masks", "token_logits", "complete_out"])
+        for (key, refKey) in [("out", "out"), ("out_fast", "out"), ("complete_out", "complete_out")] {
+            let got = try file.tensor(key).floats(), want = try ref.tensor(refKey).floats()
+            let err = zip(got, want).map { abs($0 - $1) }.max()! / want.map(abs).max()!
+            XCTAssertLessThanOrEqual(err, 1e-5, key)
+        }
+        for key in ["attn_masks", "mlp_masks", "token_masks"] {
+            XCTAssertEqual(try file.tensor(key).floats(), try ref.tensor(key).floats(), key)
+        }
+    }
+
     func testBadInputsFailCleanly() throws {
         let w = "\(reference)/dit_tiny_p2_ls.weights.safetensors", io = "\(reference)/dit_tiny_p2_ls.io.safetensors"
         let out = "\(dir)/out.safetensors"
