@@ -33,14 +33,16 @@ let package = Package(
             "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512",
         ]),
         .target(name: "DyDiTModels", dependencies: ["DyDiTKernels", "DyDiTIO"]),
+        .target(name: "DyDiTDiffusion", dependencies: ["DyDiTModels", "DyDiTIO"]),
         .executableTarget(name: "dydit", dependencies: [
-            "DyDiTModels", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DyDiTModels", "DyDiTDiffusion", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels"]),
         .testTarget(name: "IOTests", dependencies: ["DyDiTIO"]),
         .target(name: "ReferenceSupport", dependencies: ["DyDiTIO"], path: "Tests/ReferenceSupport"),
         .testTarget(name: "ModelTests", dependencies: ["DyDiTModels", "ReferenceSupport"]),
         .testTarget(name: "CLITests", dependencies: ["DyDiTIO"]),
+        .testTarget(name: "DiffusionTests", dependencies: ["DyDiTDiffusion", "ReferenceSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

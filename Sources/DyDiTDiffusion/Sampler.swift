@@ -1,0 +1,25 @@
+/// A sampler: the timesteps it evaluates the model at, and one update of the sample per
+/// model evaluation. DDPM, DDIM and DPM-Solver(++) in DiT's and diffusers' conventions all
+/// conform; the sampling loop is the same for every one.
+///
+/// State and arithmetic are Double; the model sees the sample rounded to float32.
+public protocol Sampler: AnyObject {
+    /// The registry name (`ddpm`, `ddim`, `dpm-solver++`, …) with its convention.
+    var name: String { get }
+    /// Original timesteps (0…T−1, what the model and DyDiT's routers receive), in order.
+    var timesteps: [Int] { get }
+    /// Whether step `k` uses a noise draw (`variance_noise`): the caller supplies one
+    /// `[B, C, H, W]` tensor per such step, or the loop draws it from the seeded generator.
+    func drawsNoise(atStep k: Int) -> Bool
+    /// Forgets multistep history, for a new trajectory.
+    func reset()
+    /// Advances `x [B, C, H, W]` by step `k`. `eps` is the model's noise prediction (same
+    /// shape); `v` its variance interpolation values when the model learns sigma.
+    func step(_ k: Int, eps: [Float], v: [Float]?, x: inout [Double], noise: [Float]?)
+}
+
+extension Sampler {
+    public var steps: Int { timesteps.count }
+    /// How many noise tensors a whole trajectory uses.
+    public var noiseDraws: Int { (0..<steps).filter { drawsNoise(atStep: $0) }.count }
+}

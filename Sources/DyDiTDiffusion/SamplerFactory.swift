@@ -1,0 +1,15 @@
+import DyDiTIO
+
+extension DiffusersConfig {
+    /// The scheduler's training ᾱ table (float32 values, as diffusers holds it).
+    public var alphasCumprod: [Double] { DiffusersSchedule(self).alphasCumprod }
+
+    /// The scheduler this config describes, set to `steps` inference steps.
+    public func makeSampler(steps: Int) throws -> Sampler {
+        switch kind {
+        case .ddpm: return try DiffusersDDPM(self, steps: steps)
+        case .ddim: return try DiffusersDDIM(self, steps: steps)
+        case .dpmMultistep, .dpmSinglestep: return try DPMSolver(self, steps: steps)
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import DyDiTIO
+import DyDiTKernels
+import DyDiTModels
+import Foundation
+
+/// Classifier-free guidance inside the sampling loop: cond and uncond halves in one forward.
+public struct Guidance: Sendable {
+    public var scale: Float
+    public var channels: GuidanceChannels
+    public init(scale: Float, channels: GuidanceChannels = .dit) {
+        self.scale = scale
+        self.channels = channels
+    }
+}
+
+/// Where the noise a stochastic sampler adds comes from.
+public enum NoiseSource {
+    /// The project's generator (`RandomGenerator`), seeded: same seed, same samples.
+    case seeded(UInt64)
+    /// The caller's tensors, one per noise draw of the sampler, in order (diffusers'
+    /// `variance_noise`); each `[state batch, C, H, W]`.
+    case supplied([[Float]])
+}
+
+/// One step's report, for progress lines and logs.
+public struct StepReport: Sendable {
+    public let step: Int
+    public let steps: Int
+    public let timestep: Int
+    public let seconds: Double
+    /// Mean fraction of heads, MLP groups and tokens that ran (1 for the dense model).
+    public let heads: Double
+    public let groups: Double
+    public let tokens: Double
+    /// The paper's FLOPs ratio of this step's blocks (1 for the dense model).
+    public let flopsRatio: Double
+    /// Full-model MACs of this step per image.
+    public let macs: Double
+}
+
+/// Runs a sampler with a DiT/DyDiT: per step, one forward (cond and uncond batched under
+/// guidance), the routers' decisions, and one sampler update. Guidance keeps the doubled
+/// batch as its state, as DiT's `sample.py` does, and returns the conditional half.
+public final class SamplingLoop {
+    public let model: DiT
+    public let sampler: Sampler
+    public var routing: Routing
+    public let guidance: Guidance?
+
+    public init(model: DiT, sampler: Sampler, routing: Routing = Routing(), guidance: Guidance? = nil) {
+        self.model = model
+        self.sampler = sampler
+        self.routing = routing
+        self.guidance = guidance
+    }
+
+    /// Rows of the state: the images, twice under guidance.
+    public func stateBatch(images: Int) -> Int { guidance == nil ? images : 2 * images }
+
+    /// Checks everything a run needs before any work: labels, the noise tensors' count and
+    /// shapes, the sampler's variance needs.
+    public func validate(images: Int, labels: [Int], noise: NoiseSource) throws {
+        let c = model.config
+        guard images >= 1 else { throw SamplerError("sampling needs at least one image") }
+        guard labels.count == images else { throw SamplerError("\(labels.count) class labels for \(images) images") }
+        let maxLabel = model.hasNullClass ? c.numClasses : c.numClasses - 1
+        if let bad = labels.first(where: { $0 < 0 || $0 > maxLabel }) {
+            throw SamplerError("class \(bad) is outside 0...\(maxLabel)")
+        }
+        if guidance != nil && !model.hasNullClass {
+            throw SamplerError("guidance needs the unconditional class, and this model's label table has none (trained without label dropout)")
+        }
+        if let ddpm = sampler as? DiffusersDDPM, ddpm.needsLearnedVariance, !c.learnSigma {
+            throw SamplerError("variance_type '\(ddpm.varianceType)' reads the model's variance channels, but this model does not learn sigma")
+        }
+        if let dit = sampler as? DiTDDPM, dit.diffusion.varianceType == .learnedRange, !c.learnSigma {
+            throw SamplerError("learned-range variance needs a model with learn_sigma")
+        }
+        if case let .supplied(tensors) = noise {
+            let size = stateBatch(images: images) * c.imageSize
+            guard tensors.count == sampler.noiseDraws else {
+                throw SamplerError("\(tensors.count) noise tensors supplied; \(sampler.name) with \(sampler.steps) steps draws \(sampler.noiseDraws)")
+            }
+            if let bad = tensors.firstIndex(where: { $0.count != size }) {
+                throw SamplerError("noise tensor \(bad) holds \(tensors[bad].count) values, expected \(size) ([\(stateBatch(images: images)), \(c.inChannels), \(c.inputSize), \(c.inputSize)])")
+            }
+        }
+    }
+
+    /// Samples from `xT [images, C, H, W]` (the state's first half under guidance) with class
+    /// `labels`. Returns the final sample `[images, C, H, W]`.
+    /// `observer` sees the state after each step (the whole state, both halves under guidance).
+    public func run(xT: [Float], labels: [Int], noise: NoiseSource,
+                    progress: ((StepReport) -> Void)? = nil, observer: (([Double]) -> Void)? = nil) throws -> [Float] {
+        let c = model.config
+        let images = labels.count
+        try validate(images: images, labels: labels, noise: noise)
+        guard xT.count == images * c.imageSize else {
+            throw SamplerError("xT holds \(xT.count) values, expected \(images * c.imageSize)")
+        }
+        let rows = stateBatch(images: images)
+        let plane = c.inputSize * c.inputSize
+        let channels = c.inChannels, outChannels = c.outChannels
+        var x = (guidance == nil ? xT : xT + xT).map(Double.init)
+        let y = guidance == nil ? labels : labels + [Int](repeating: c.numClasses, count: images)
+        var rng: RandomGenerator?
+        var supplied: [[Float]] = []
+        switch noise {
+        case let .seeded(seed): rng = RandomGenerator(seed: seed)
+        case let .supplied(t): supplied = t
+        }
+        var draws = 0
+        sampler.reset()
+        model.reserve(batch: rows)
+        let widthOutputs = (routing.width as? LearnedWidthRouter)?.outputs ?? c.numHeads
+        let record = RoutingRecord(batch: rows, config: c, routerOutputs: widthOutputs)
+        let clock = ContinuousClock()
+        var input = [Float](repeating: 0, count: x.count)
+        var out = [Float](repeating: 0, count: rows * outChannels * plane)
+        var eps = [Float](repeating: 0, count: x.count)
+        var v: [Float]? = outChannels > channels ? [Float](repeating: 0, count: x.count) : nil
+        for k in 0..<sampler.steps {
+            let start = clock.now
+            let t = sampler.timesteps[k]
+            for i in x.indices { input[i] = Float(x[i]) }
+            let tt = [Float](repeating: Float(t), count: rows)
+            input.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    model.forward(x: xp.baseAddress!, t: tt, y: y, out: op.baseAddress!, routing: routing,
+                                  record: routing.isDense ? nil : record)
+                }
+            }
+            if let guidance {
+                DiT.guide(&out, batch: rows, channels: guidance.channels.count(c), config: c, scale: guidance.scale)
+            }
+            for b in 0..<rows {
+                let src = b * outChannels * plane, dst = b * channels * plane
+                for i in 0..<(channels * plane) { eps[dst + i] = out[src + i] }
+                if v != nil { for i in 0..<(channels * plane) { v![dst + i] = out[src + channels * plane + i] } }
+            }
+            var z: [Float]?
+            if sampler.drawsNoise(atStep: k) {
+                if var g = rng {
+                    z = g.normals(x.count)
+                    rng = g
+                } else {
+                    z = supplied[draws]
+                }
+                draws += 1
+            }
+            sampler.step(k, eps: eps, v: v, x: &x, noise: z)
+            observer?(x)
+            let elapsed = clock.now - start
+            if let progress {
+                progress(Self.report(step: k, steps: sampler.steps, timestep: t, elapsed: elapsed, config: c,
+                                     record: routing.isDense ? nil : record, routing: routing))
+            }
+        }
+        return x.prefix(images * c.imageSize).map { Float($0) }
+    }
+
+    static func report(step: Int, steps: Int, timestep: Int, elapsed: Duration, config c: DiTConfig,
+                       record: RoutingRecord?, routing: Routing) -> StepReport {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        guard let record else {
+            return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds, heads: 1, groups: 1,
+                              tokens: 1, flopsRatio: 1, macs: MACs(c).total)
+        }
+        let mean = { (v: [Float]) in Double(v.reduce(0, +)) / Double(max(1, v.count)) }
+        let dynamic = DynamicMACs(config: c, record: record, widthRouted: routing.width is LearnedWidthRouter,
+                                  tokenRouted: routing.token is LearnedTokenRouter)
+        return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds,
+                          heads: mean(record.attnMasks), groups: mean(record.mlpMasks),
+                          tokens: routing.token == nil ? 1 : mean(record.tokenMasks),
+                          flopsRatio: dynamic.ratio, macs: dynamic.total)
+    }
+}
