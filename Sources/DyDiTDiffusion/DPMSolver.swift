@@ -6,7 +6,7 @@ public final class DPMSolver: Sampler {
     public let name: String
     public let timesteps: [Int]
     /// σ at each step, then the final σ (0 or σ_min); float32 values, as diffusers keeps them.
-    let sigmas: [Double]
+    public let sigmas: [Double]
     let multistep: Bool
     let order: Int
     let plusPlus: Bool
@@ -21,17 +21,10 @@ public final class DPMSolver: Sampler {
     private var lowerOrderNums = 0
     private var cachedSample: [Double] = []
 
-    public init(_ config: DiffusersConfig, steps n: Int) throws {
+    public convenience init(_ config: DiffusersConfig, steps n: Int) throws {
         try SamplerSteps.check(n, config.numTrainTimesteps)
-        multistep = config.kind == .dpmMultistep
-        order = config.int("solver_order")
-        let algorithm = config.string("algorithm_type")!
-        plusPlus = algorithm != "dpmsolver"
-        heun = config.string("solver_type") == "heun"
-        eulerAtFinal = multistep && config.bool("euler_at_final")
-        finalZero = config.string("final_sigmas_type") == "zero"
-        name = "\(plusPlus ? "dpm-solver++" : "dpm-solver") (diffusers, \(multistep ? "multistep" : "singlestep"), order \(order))"
-
+        let multistep = config.kind == .dpmMultistep
+        let finalZero = config.string("final_sigmas_type") == "zero"
         let schedule = DiffusersSchedule(config)
         let ac = schedule.alphasCumprodF32
         let t = config.numTrainTimesteps
@@ -73,17 +66,39 @@ public final class DPMSolver: Sampler {
             sig = ts.map { Double(sig32[$0]) }
         }
         sig.append(finalZero ? 0 : Double(sig32[0]))
-        sigmas = sig.map { Double(Float($0)) }
-        timesteps = ts
 
+        let order = config.int("solver_order")
         var lof = config.bool("lower_order_final")
-        if !multistep {
-            // set_timesteps forces lower_order_final when the steps do not divide into the
-            // order or the final σ is zero (diffusers' register_to_config).
-            if !lof && (n % order != 0 || finalZero) { lof = true }
+        // Singlestep set_timesteps forces lower_order_final when the steps do not divide into
+        // the order or the final σ is zero (diffusers' register_to_config).
+        if !multistep && !lof && (n % order != 0 || finalZero) { lof = true }
+        try self.init(sigmas: sig.map { Double(Float($0)) }, timesteps: ts, order: order,
+                      plusPlus: config.string("algorithm_type") != "dpmsolver", heun: config.string("solver_type") == "heun",
+                      multistep: multistep, lowerOrderFinal: lof,
+                      eulerAtFinal: multistep && config.bool("euler_at_final"), finalZero: finalZero)
+    }
+
+    /// A solver on an explicit grid of noise levels `sigmas` (one more than `timesteps`),
+    /// e.g. uniform in λ; the other parameters mean what diffusers' options of the same names do.
+    public init(sigmas: [Double], timesteps: [Int], order: Int, plusPlus: Bool = true, heun: Bool = false,
+                multistep: Bool = true, lowerOrderFinal: Bool = false, eulerAtFinal: Bool = false,
+                finalZero: Bool = false) throws {
+        guard (1...3).contains(order) else { throw SamplerError("solver_order must be 1, 2 or 3 (got \(order))") }
+        guard sigmas.count == timesteps.count + 1, !timesteps.isEmpty else {
+            throw SamplerError("a DPM-Solver grid needs one more σ than timesteps (got \(sigmas.count) and \(timesteps.count))")
         }
-        lowerOrderFinal = lof
-        orderList = multistep ? [] : Self.singlestepOrders(steps: ts.count, order: order, lowerOrderFinal: lof, finalZero: finalZero)
+        self.sigmas = sigmas
+        self.timesteps = timesteps
+        self.order = order
+        self.plusPlus = plusPlus
+        self.heun = heun
+        self.multistep = multistep
+        self.lowerOrderFinal = lowerOrderFinal
+        self.eulerAtFinal = eulerAtFinal
+        self.finalZero = finalZero
+        name = "\(plusPlus ? "dpm-solver++" : "dpm-solver") (\(multistep ? "multistep" : "singlestep"), order \(order))"
+        orderList = multistep ? [] : Self.singlestepOrders(steps: timesteps.count, order: order,
+                                                           lowerOrderFinal: lowerOrderFinal, finalZero: finalZero)
         history = Array(repeating: nil, count: order)
     }
 
@@ -141,10 +156,10 @@ public final class DPMSolver: Sampler {
         return (a, st, log(a) - log(st))
     }
 
-    public func step(_ k: Int, eps: [Float], v: [Float]?, x: inout [Double], noise: [Float]?) {
+    public func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?) {
         // convert_model_output: the data prediction for DPM-Solver++, eps itself otherwise.
         let (a0, s0, _) = levels(k)
-        let m: [Double] = plusPlus ? x.indices.map { (x[$0] - s0 * Double(eps[$0])) / a0 } : eps.map(Double.init)
+        let m: [Double] = plusPlus ? x.indices.map { (x[$0] - s0 * eps[$0]) / a0 } : eps
         history.removeFirst()
         history.append(m)
         let n = timesteps.count

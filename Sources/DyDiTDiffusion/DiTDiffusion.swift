@@ -138,10 +138,10 @@ public final class DiTDDPM: Sampler {
     public func drawsNoise(atStep k: Int) -> Bool { true }
     public func reset() {}
 
-    public func step(_ k: Int, eps: [Float], v: [Float]?, x: inout [Double], noise: [Float]?) {
+    public func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?) {
         let i = timesteps.count - 1 - k
         for e in x.indices {
-            let (mean, logVar, _) = diffusion.meanVariance(i, x: x[e], eps: Double(eps[e]), v: v.map { Double($0[e]) }, clip: clipDenoised)
+            let (mean, logVar, _) = diffusion.meanVariance(i, x: x[e], eps: eps[e], v: v.map { $0[e] }, clip: clipDenoised)
             x[e] = i != 0 ? mean + exp(0.5 * logVar) * Double(noise?[e] ?? 0) : mean
         }
     }
@@ -167,7 +167,7 @@ public final class DiTDDIM: Sampler {
     public func drawsNoise(atStep k: Int) -> Bool { true }
     public func reset() {}
 
-    public func step(_ k: Int, eps: [Float], v: [Float]?, x: inout [Double], noise: [Float]?) {
+    public func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?) {
         let i = timesteps.count - 1 - k
         let d = diffusion
         let alphaBar = DiTDiffusion.f32(d.alphasCumprod[i]), alphaBarPrev = DiTDiffusion.f32(d.alphasCumprodPrev[i])
@@ -175,7 +175,7 @@ public final class DiTDDIM: Sampler {
         let direction = (1 - alphaBarPrev - sigma * sigma).squareRoot()
         let recip = DiTDiffusion.f32(d.sqrtRecipAlphasCumprod[i]), recipm1 = DiTDiffusion.f32(d.sqrtRecipm1AlphasCumprod[i])
         for e in x.indices {
-            let (_, _, x0) = d.meanVariance(i, x: x[e], eps: Double(eps[e]), v: v.map { Double($0[e]) }, clip: clipDenoised)
+            let (_, _, x0) = d.meanVariance(i, x: x[e], eps: eps[e], v: v.map { $0[e] }, clip: clipDenoised)
             let epsilon = (recip * x[e] - x0) / recipm1
             var next = x0 * alphaBarPrev.squareRoot() + direction * epsilon
             if i != 0 { next += sigma * Double(noise?[e] ?? 0) }

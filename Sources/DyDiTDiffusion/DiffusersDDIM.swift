@@ -25,7 +25,7 @@ public final class DiffusersDDIM: Sampler {
     public func drawsNoise(atStep k: Int) -> Bool { eta > 0 }
     public func reset() {}
 
-    public func step(_ k: Int, eps: [Float], v: [Float]?, x: inout [Double], noise: [Float]?) {
+    public func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?) {
         let t = timesteps[k], prevT = t - stride
         let ac = schedule.alphasCumprod
         let alphaProd = ac[t], alphaProdPrev = prevT >= 0 ? ac[prevT] : finalAlphaCumprod
@@ -34,9 +34,9 @@ public final class DiffusersDDIM: Sampler {
         let std = eta * variance.squareRoot()
         let direction = (1 - alphaProdPrev - std * std).squareRoot()
         for i in x.indices {
-            var x0 = (x[i] - betaProd.squareRoot() * Double(eps[i])) / alphaProd.squareRoot()
+            var x0 = (x[i] - betaProd.squareRoot() * eps[i]) / alphaProd.squareRoot()
             if let clip { x0 = min(max(x0, -clip), clip) }
-            let e = useClippedModelOutput ? (x[i] - alphaProd.squareRoot() * x0) / betaProd.squareRoot() : Double(eps[i])
+            let e = useClippedModelOutput ? (x[i] - alphaProd.squareRoot() * x0) / betaProd.squareRoot() : eps[i]
             var next = alphaProdPrev.squareRoot() * x0 + direction * e
             if eta > 0, let noise { next += std * Double(noise[i]) }
             x[i] = next

@@ -24,7 +24,7 @@ public final class DiffusersDDPM: Sampler {
     public func drawsNoise(atStep k: Int) -> Bool { timesteps[k] > 0 }
     public func reset() {}
 
-    public func step(_ k: Int, eps: [Float], v: [Float]?, x: inout [Double], noise: [Float]?) {
+    public func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?) {
         let t = timesteps[k]
         let prevT = k + 1 < timesteps.count ? timesteps[k + 1] : -1
         let ac = schedule.alphasCumprod
@@ -36,7 +36,7 @@ public final class DiffusersDDPM: Sampler {
         // _get_variance: the posterior variance, clamped before any use.
         let variance = max((1 - alphaProdPrev) / (1 - alphaProd) * currentBeta, 1e-20)
         for i in x.indices {
-            var x0 = (x[i] - betaProd.squareRoot() * Double(eps[i])) / alphaProd.squareRoot()
+            var x0 = (x[i] - betaProd.squareRoot() * eps[i]) / alphaProd.squareRoot()
             if let clip { x0 = min(max(x0, -clip), clip) }
             var next = x0Coeff * x0 + xCoeff * x[i]
             if t > 0, let noise {
@@ -44,9 +44,9 @@ public final class DiffusersDDPM: Sampler {
                 switch varianceType {
                 case "fixed_small_log": std = exp(0.5 * log(variance))
                 case "fixed_large": std = currentBeta.squareRoot()
-                case "learned" where v != nil: std = Double(v![i]).squareRoot()
+                case "learned" where v != nil: std = v![i].squareRoot()
                 case "learned_range" where v != nil:
-                    let frac = (Double(v![i]) + 1) / 2
+                    let frac = (v![i] + 1) / 2
                     std = exp(0.5 * (frac * log(currentBeta) + (1 - frac) * log(variance)))
                 default: std = variance.squareRoot()
                 }

@@ -15,7 +15,7 @@ public protocol Sampler: AnyObject {
     func reset()
     /// Advances `x [B, C, H, W]` by step `k`. `eps` is the model's noise prediction (same
     /// shape); `v` its variance interpolation values when the model learns sigma.
-    func step(_ k: Int, eps: [Float], v: [Float]?, x: inout [Double], noise: [Float]?)
+    func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?)
 }
 
 extension Sampler {

@@ -117,8 +117,8 @@ public final class SamplingLoop {
         let clock = ContinuousClock()
         var input = [Float](repeating: 0, count: x.count)
         var out = [Float](repeating: 0, count: rows * outChannels * plane)
-        var eps = [Float](repeating: 0, count: x.count)
-        var v: [Float]? = outChannels > channels ? [Float](repeating: 0, count: x.count) : nil
+        var eps = [Double](repeating: 0, count: x.count)
+        var v: [Double]? = outChannels > channels ? [Double](repeating: 0, count: x.count) : nil
         for k in 0..<sampler.steps {
             let start = clock.now
             let t = sampler.timesteps[k]
@@ -135,8 +135,8 @@ public final class SamplingLoop {
             }
             for b in 0..<rows {
                 let src = b * outChannels * plane, dst = b * channels * plane
-                for i in 0..<(channels * plane) { eps[dst + i] = out[src + i] }
-                if v != nil { for i in 0..<(channels * plane) { v![dst + i] = out[src + channels * plane + i] } }
+                for i in 0..<(channels * plane) { eps[dst + i] = Double(out[src + i]) }
+                if v != nil { for i in 0..<(channels * plane) { v![dst + i] = Double(out[src + channels * plane + i]) } }
             }
             var z: [Float]?
             if sampler.drawsNoise(atStep: k) {

@@ -11,9 +11,9 @@ final class SchedulerParityTests: XCTestCase {
 
     /// The analytic model: data ~ N(mu, s²·I), so `eps(x, t) = σ_t (x − α_t mu) / (α_t² s² + σ_t²)`
     /// with α_t, σ_t from the scheduler's own ᾱ; rounded to float32 as a model output is.
-    static func analyticEps(_ x: [Double], t: Int, alphasCumprod: [Double], mu: Double, s: Double) -> [Float] {
+    static func analyticEps(_ x: [Double], t: Int, alphasCumprod: [Double], mu: Double, s: Double) -> [Double] {
         let a = alphasCumprod[t].squareRoot(), sg = (1 - alphasCumprod[t]).squareRoot()
-        return x.map { Float(sg * ($0 - a * mu) / (a * a * s * s + sg * sg)) }
+        return x.map { Double(Float(sg * ($0 - a * mu) / (a * a * s * s + sg * sg))) }
     }
 
     func testEveryCaseMatchesDiffusers() throws {
