@@ -43,8 +43,8 @@ func reportingErrors(_ body: () throws -> Void) throws {
     }
 }
 
-func printError(_ message: String) {
-    var text = message + "\n"
+func printError(_ message: String, newline: Bool = true) {
+    var text = message + (newline ? "\n" : "")
     text.withUTF8 { _ = fwrite($0.baseAddress, 1, $0.count, stderr) }
 }
 

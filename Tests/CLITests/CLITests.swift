@@ -75,6 +75,26 @@ final class CLITests: XCTestCase {
         }
     }
 
+    func testSampleWritesGridAndSamples() throws {
+        let r = try run(["sample", "--weights", "\(reference)/dit_tiny_p4_gray.weights.safetensors", "--sampler", "ddim",
+                         "--steps", "5", "--classes", "0,1,2", "--out", "\(dir)/g.png", "--threads", "2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let png = try PNGFile.read("\(dir)/g.png")
+        XCTAssertEqual(png.channels, 1)
+        XCTAssertEqual(png.width, 2 * 28 + 2 * 2 + 2, "2 columns of 28 pixels and 3 margins")
+        let samples = try SafeTensorsFile(path: "\(dir)/g.safetensors")
+        XCTAssertEqual(try samples.tensor("samples").shape, [3, 1, 28, 28])
+        XCTAssertEqual(try samples.tensor("classes").integers(), [0, 1, 2])
+        // Four channels are latents: no PNG, and the user is told why.
+        let l = try run(["sample", "--weights", "\(reference)/dit_tiny_p2_ls.weights.safetensors", "--steps", "3",
+                         "--classes", "1", "--out", "\(dir)/l.png", "--routers", "tdw,sdt"])
+        XCTAssertEqual(l.status, 0, l.stderr)
+        XCTAssertTrue(l.stderr.contains("VAE"), l.stderr)
+        XCTAssertTrue(l.stdout.contains("mean FLOPs ratio") && l.stdout.contains("speed-up"), l.stdout)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/l.png"))
+        XCTAssertNoThrow(try SafeTensorsFile(path: "\(dir)/l.safetensors"))
+    }
+
     func testBadInputsFailCleanly() throws {
         let w = "\(reference)/dit_tiny_p2_ls.weights.safetensors", io = "\(reference)/dit_tiny_p2_ls.io.safetensors"
         let out = "\(dir)/out.safetensors"
@@ -108,6 +128,11 @@ final class CLITests: XCTestCase {
         try expectFailure(["bench", "gemm", "--isa", "sse9", "--iters", "1"], mentions: ["sse9", "avx512"])
         try expectFailure(["bench", "gemm", "--iters", "1"], env: ["DYDIT_ISA": "neon"], mentions: ["DYDIT_ISA", "neon", "portable"])
         try expectFailure(["bench", "gemm", "--threads", "0"], mentions: ["--threads"])
+        let w = "\(reference)/dit_tiny_p4_gray.weights.safetensors"
+        try expectFailure(["sample", "--weights", w, "--sampler", "dpm-solver+", "--out", "\(dir)/x.png"], mentions: ["did you mean 'dpm-solver'"])
+        try expectFailure(["sample", "--weights", w, "--steps", "0", "--out", "\(dir)/x.png"], mentions: ["steps must be at least 1"])
+        try expectFailure(["sample", "--weights", w, "--option", "solver_order=4", "--out", "\(dir)/x.png"], mentions: ["solver_order", "1, 2 or 3"])
+        try expectFailure(["sample", "--weights", w, "--routers", "tdx", "--out", "\(dir)/x.png"], mentions: ["unknown router 'tdx'"])
     }
 
     func testBenchPrintsOneJSONObject() throws {

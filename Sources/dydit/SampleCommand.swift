@@ -1,0 +1,178 @@
+import ArgumentParser
+import DyDiTDiffusion
+import DyDiTIO
+import DyDiTKernels
+import DyDiTModels
+import Foundation
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Sample images (or latents) from a DiT/DyDiT with any sampler, optionally with routers.",
+        discussion: """
+        Writes the raw samples as safetensors (`samples` [N, C, H, W], `classes` [N]) beside --out, and \
+        for 1- or 3-channel models a PNG grid at --out (values mapped from [-1, 1]). 4-channel models \
+        sample VAE latents: only the safetensors file is written (decoding needs a VAE).
+
+        Samplers: \(SamplerRegistry.names.joined(separator: ", ")). Options by diffusers' names with \
+        --option key=value (repeatable), or a whole diffusers scheduler_config.json with --scheduler-config.
+        """)
+
+    @Option(help: "Weights (.safetensors with the config in its metadata).")
+    var weights: String
+    @Option(help: "Sampler: \(SamplerRegistry.names.joined(separator: ", ")).")
+    var sampler: String = "dpm-solver++"
+    @Option(help: "Sampling steps.")
+    var steps: Int = 20
+    @Option(name: .customLong("option"), help: "A sampler option, key=value (JSON value; repeatable), e.g. solver_order=3.")
+    var options: [String] = []
+    @Option(help: "A diffusers scheduler_config.json; its _class_name picks the scheduler.")
+    var schedulerConfig: String?
+    @Option(help: "Classifier-free guidance scale (1 = no guidance).")
+    var cfg: Float = 1.5
+    @Option(help: "Guided channels: dit (first 3, the official quirk) or eps (all in_channels).")
+    var guidance: String = GuidanceChannels.dit.rawValue
+    @Option(help: "Class labels, comma-separated (default: the first min(8, classes)).")
+    var classes: String?
+    @Option(help: "Seed of the documented generator (xT and every noise draw).")
+    var seed: UInt64 = 0
+    @Option(help: "Output PNG grid (the safetensors samples go beside it).")
+    var out: String = "samples.png"
+    @Option(help: "Grid columns (default: about the square root of the count).")
+    var columns: Int?
+    @Option(help: "DyDiT routers: none, tdw, sdt, tdw,sdt, random (random width and tokens at --width-keep/--token-keep).")
+    var routers: String = "none"
+    @Option(help: "Keep ratio of random width routers.")
+    var widthKeep: Double = 0.5
+    @Option(help: "Keep ratio of random token routers.")
+    var tokenKeep: Double = 0.6
+    @Flag(inversion: .prefixedNo, help: "With routers, also sample with the dense model to compare time per image.")
+    var denseBaseline = true
+    @OptionGroup var compute: ComputeOptions
+
+    func run() throws {
+        try reportingErrors {
+            guard let channels = GuidanceChannels(rawValue: guidance) else {
+                throw ValidationError("unknown --guidance '\(guidance)'; valid: dit, eps")
+            }
+            let ckpt = try Checkpoint(path: weights)
+            let c = ckpt.config
+            let labels = try parseClasses(c)
+            let images = labels.count
+            let sampler = try makeSampler(c)
+            let ctx = try compute.context()
+            let model = DiT(ckpt.parameters, ctx: ctx)
+            let routing = try makeRouting(ckpt, isa: ctx.isa)
+            let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels)
+            let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide)
+            try loop.validate(images: images, labels: labels, noise: .seeded(seed))
+            let stem = out.hasSuffix(".png") ? String(out.dropLast(4)) : out
+            if c.inChannels != 1 && c.inChannels != 3 {
+                printError("note: the model has \(c.inChannels) channels (VAE latents): writing \(stem).safetensors only; decoding to pixels needs a VAE")
+            }
+            printError("sampling \(images) image(s) of \(c.inputSize)×\(c.inputSize)×\(c.inChannels) with \(sampler.name), \(sampler.steps) steps, cfg \(cfg), seed \(seed), routers \(routers), \(ctx.threadCount) thread(s) on \(ctx.isa)")
+
+            var rng = RandomGenerator(seed: seed)
+            let xT = rng.normals(images * c.imageSize)
+            // The loop draws its noise from the seed after xT: one generator for the whole run.
+            let noiseSeed = rng.next()
+            let (samples, routedSeconds, meanRatio) = try timedRun(loop, xT: xT, labels: labels, noiseSeed: noiseSeed, label: "step")
+            var summary = String(format: "%.2f s per image", routedSeconds / Double(images))
+            if !routing.isDense {
+                summary += String(format: ", mean FLOPs ratio %.3f", meanRatio)
+                if denseBaseline {
+                    let dense = SamplingLoop(model: model, sampler: sampler, routing: Routing(), guidance: guide)
+                    let (_, denseSeconds, _) = try timedRun(dense, xT: xT, labels: labels, noiseSeed: noiseSeed, label: "dense step")
+                    summary += String(format: "; dense model %.2f s per image: speed-up %.2f×", denseSeconds / Double(images), denseSeconds / routedSeconds)
+                }
+            }
+            try SafeTensorsWriter.write([("samples", Tensor(samples, shape: [images, c.inChannels, c.inputSize, c.inputSize])),
+                                         ("classes", Tensor(labels.map { Int64($0) }, shape: [images]))],
+                                        metadata: ["config": c.json.serialized(), "weights": weights, "sampler": sampler.name,
+                                                   "steps": "\(sampler.steps)", "cfg": "\(cfg)", "seed": "\(seed)", "routers": routers],
+                                        to: "\(stem).safetensors")
+            var written = ["\(stem).safetensors"]
+            if c.inChannels == 1 || c.inChannels == 3 {
+                let cols = columns ?? Int(Double(images).squareRoot().rounded(.up))
+                try PNGFile.write(ImageGrid.compose(samples, count: images, channels: c.inChannels, height: c.inputSize,
+                                                    width: c.inputSize, columns: cols), to: out)
+                written.insert(out, at: 0)
+            }
+            print("\(summary); wrote \(written.joined(separator: ", "))")
+        }
+    }
+
+    func timedRun(_ loop: SamplingLoop, xT: [Float], labels: [Int], noiseSeed: UInt64, label: String) throws
+        -> (samples: [Float], seconds: Double, meanRatio: Double) {
+        let progress = ProgressLine(label: label, total: loop.sampler.steps)
+        var ratios: [Double] = []
+        let clock = ContinuousClock()
+        var samples: [Float] = []
+        let elapsed = try clock.measure {
+            samples = try loop.run(xT: xT, labels: labels, noise: .seeded(noiseSeed)) { r in
+                ratios.append(r.flopsRatio)
+                let detail = loop.routing.isDense ? "t=\(r.timestep)"
+                    : String(format: "t=%d heads %.2f groups %.2f tokens %.2f FLOPs %.3f", r.timestep, r.heads, r.groups, r.tokens, r.flopsRatio)
+                progress.update(r.step + 1, detail: detail)
+            }
+        }
+        return (samples, seconds(elapsed), ratios.reduce(0, +) / Double(max(1, ratios.count)))
+    }
+
+    func parseClasses(_ c: DiTConfig) throws -> [Int] {
+        guard let classes else { return Array(0..<min(8, c.numClasses)) }
+        return try classes.split(separator: ",").map { part in
+            guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else {
+                throw ValidationError("--classes: '\(part)' is not an integer")
+            }
+            return v
+        }
+    }
+
+    func makeSampler(_ c: DiTConfig) throws -> Sampler {
+        if let schedulerConfig {
+            let bytes = try FileReader.read(schedulerConfig)
+            let json = try bytes.withUnsafeBytes { try JSONParser.parse($0, path: schedulerConfig) }
+            return try DiffusersConfig(json: json, source: schedulerConfig).makeSampler(steps: steps)
+        }
+        var object = JSONObject()
+        for option in options {
+            guard let eq = option.firstIndex(of: "=") else { throw ValidationError("--option '\(option)': expected key=value") }
+            let key = String(option[..<eq]), text = String(option[option.index(after: eq)...])
+            object[key] = Self.scalar(text)
+        }
+        return try SamplerRegistry.make(sampler, steps: steps, options: object, config: c, source: "--sampler \(sampler)")
+    }
+
+    /// A command-line value as JSON: numbers, true/false, null, JSON arrays/objects, else a string.
+    static func scalar(_ text: String) -> JSONValue {
+        if let i = Int64(text) { return .int(i) }
+        if let d = Double(text) { return .double(d) }
+        switch text {
+        case "true": return .bool(true)
+        case "false": return .bool(false)
+        case "null": return .null
+        default: break
+        }
+        if text.hasPrefix("[") || text.hasPrefix("{"), let v = try? JSONParser.parse(text) { return v }
+        return .string(text)
+    }
+
+    func makeRouting(_ ckpt: Checkpoint, isa: ISA) throws -> Routing {
+        let names = Set(routers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        let valid: Set = ["none", "tdw", "sdt", "random"]
+        if let bad = names.first(where: { !valid.contains($0) }) {
+            throw ValidationError("--routers: unknown router '\(bad)'; valid: none, tdw, sdt, random (comma-separated)")
+        }
+        if names.contains("random") {
+            return Routing(width: try RandomWidthRouter(config: ckpt.config, keep: widthKeep, seed: seed),
+                           token: try RandomTokenRouter(keep: tokenKeep, seed: seed &+ 1))
+        }
+        let params = ckpt.routersOrInitialized()
+        if ckpt.routers == nil && !names.isDisjoint(with: ["tdw", "sdt"]) {
+            printError("note: \(weights) has no DyDiT routers; using them at their fine-tuning initialisation (everything on)")
+        }
+        return Routing(width: names.contains("tdw") ? LearnedWidthRouter(params, isa: isa) : nil,
+                       token: names.contains("sdt") ? LearnedTokenRouter(params, isa: isa) : nil)
+    }
+}

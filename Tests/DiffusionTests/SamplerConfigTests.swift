@@ -1,0 +1,92 @@
+import DyDiTDiffusion
+import DyDiTIO
+import DyDiTKernels
+import DyDiTModels
+import XCTest
+
+/// Bad sampler input is a clear error before any work: names, options, step counts, noise.
+final class SamplerConfigTests: XCTestCase {
+    let config = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 4, hiddenSize: 32, depth: 1, numHeads: 2, numClasses: 4)
+
+    func expect(_ fragments: [String], line: UInt = #line, _ body: () throws -> Void) {
+        XCTAssertThrowsError(try body(), line: line) { error in
+            let text = "\(error)"
+            for f in fragments { XCTAssertTrue(text.contains(f), "'\(f)' missing in: \(text)", line: line) }
+        }
+    }
+
+    func testNamesOptionsAndSteps() {
+        expect(["unknown sampler 'dpm-solver+'", "did you mean 'dpm-solver'", "ddpm, ddim"]) {
+            _ = try SamplerRegistry.make("dpm-solver+", steps: 10, config: config)
+        }
+        expect(["unknown option 'solver_ordr'", "did you mean 'solver_order'"]) {
+            _ = try SamplerRegistry.make("dpm-solver++", steps: 10, options: JSONObject([("solver_ordr", .int(3))]), config: config)
+        }
+        expect(["solver_order", "1, 2 or 3"]) {
+            _ = try SamplerRegistry.make("dpm-solver++", steps: 10, options: JSONObject([("solver_order", .int(4))]), config: config)
+        }
+        expect(["steps must be at least 1"]) { _ = try SamplerRegistry.make("ddim", steps: 0, config: config) }
+        expect(["at most the 1000"]) { _ = try SamplerRegistry.make("ddim", steps: 1001, config: config) }
+        expect(["between 1 and the 1000"]) {
+            _ = try SamplerRegistry.make("ddim", steps: 2000, options: JSONObject([("convention", .string("diffusers"))]), config: config)
+        }
+        expect(["unknown option 'etaa'", "did you mean 'eta'"]) {
+            _ = try SamplerRegistry.make("ddim", steps: 10, options: JSONObject([("etaa", .double(1))]), config: config)
+        }
+        expect(["prediction_type", "epsilon"]) {
+            _ = try DiffusersConfig(json: try JSONParser.parse(#"{"_class_name": "DDIMScheduler", "prediction_type": "v_prediction"}"#), source: "c.json")
+        }
+        expect(["c.json", "unsupported scheduler 'EulerDiscreteScheduler'"]) {
+            _ = try DiffusersConfig(json: try JSONParser.parse(#"{"_class_name": "EulerDiscreteScheduler"}"#), source: "c.json")
+        }
+        expect(["final_sigmas_type 'zero' needs algorithm_type dpmsolver++"]) {
+            _ = try DiffusersConfig(kind: .dpmMultistep, options: [("algorithm_type", .string("dpmsolver"))])
+        }
+    }
+
+    func testDiffusersConfigFileLoadsAsIs() throws {
+        // A scheduler_config.json as diffusers saves it, private keys and all.
+        let json = #"{"_class_name": "DPMSolverMultistepScheduler", "_diffusers_version": "0.42.1", "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085, "num_train_timesteps": 1000, "solver_order": 2, "steps_offset": 1, "timestep_spacing": "leading", "use_karras_sigmas": true}"#
+        let sampler = try DiffusersConfig(json: try JSONParser.parse(json), source: "scheduler_config.json").makeSampler(steps: 25)
+        XCTAssertEqual(sampler.steps, 25)
+        XCTAssertEqual(sampler.noiseDraws, 0)
+    }
+
+    func testRespacingAsDiT() throws {
+        XCTAssertEqual(try DiTDiffusion.spaceTimesteps(1000, "10").sorted(), [0, 111, 222, 333, 444, 555, 666, 777, 888, 999])
+        XCTAssertEqual(try DiTDiffusion.spaceTimesteps(1000, "ddim25").sorted().prefix(3), [0, 40, 80])
+        XCTAssertEqual(try DiTDiffusion.spaceTimesteps(1000, "250").count, 250)
+        XCTAssertEqual(try DiTDiffusion.spaceTimesteps(100, "10,5").sorted(), [0, 5, 11, 16, 22, 27, 33, 38, 44, 49, 50, 62, 74, 87, 99])
+        XCTAssertThrowsError(try DiTDiffusion.spaceTimesteps(1000, "ddim999"), "no integer stride gives 999 of 1000 steps")
+    }
+
+    func testNoiseIsCheckedBeforeWork() throws {
+        let model = DiT(DiTParameters.initialized(config, seed: 0, .random), ctx: try ComputeContext(threads: 1))
+        let sampler = try SamplerRegistry.make("ddpm", steps: 5, config: config)
+        let loop = SamplingLoop(model: model, sampler: sampler, guidance: Guidance(scale: 2))
+        let size = 2 * 2 * config.imageSize
+        expect(["3 noise tensors", "draws 5"]) {
+            try loop.validate(images: 2, labels: [0, 1], noise: .supplied(Array(repeating: [Float](repeating: 0, count: size), count: 3)))
+        }
+        expect(["noise tensor 0 holds 10", "expected \(size)"]) {
+            try loop.validate(images: 2, labels: [0, 1], noise: .supplied(Array(repeating: [Float](repeating: 0, count: 10), count: 5)))
+        }
+        expect(["class 7 is outside 0...4"]) { try loop.validate(images: 2, labels: [0, 7], noise: .seeded(1)) }
+    }
+
+    /// Same seed and thread count: bit-identical samples, with guidance and stochastic samplers.
+    func testSeededSamplingIsDeterministic() throws {
+        for threads in [1, 2] {
+            let model = DiT(DiTParameters.initialized(config, seed: 3, .random), ctx: try ComputeContext(threads: threads))
+            var runs: [[Float]] = []
+            for _ in 0..<2 {
+                let loop = SamplingLoop(model: model, sampler: try SamplerRegistry.make("ddpm", steps: 8, config: config),
+                                        guidance: Guidance(scale: 3))
+                var rng = RandomGenerator(seed: 5)
+                runs.append(try loop.run(xT: rng.normals(2 * config.imageSize), labels: [1, 2], noise: .seeded(9)))
+            }
+            XCTAssertEqual(runs[0], runs[1], "\(threads) thread(s)")
+            XCTAssertFalse(runs[0].contains { !$0.isFinite })
+        }
+    }
+}
