@@ -21,10 +21,12 @@ public enum SamplerRegistry {
         case "ddpm":
             return [("convention", .string("dit"), "dit | diffusers"),
                     ("variance_type", .null, "dit: learned_range | fixed_large | fixed_small (default: from the model)"),
-                    ("clip_denoised", .bool(false), "dit: clip predicted x0 to [-1, 1]")]
+                    ("clip_denoised", .bool(false), "dit: clip predicted x0 to [-1, 1]"),
+                    ("beta_schedule", .string("linear"), "dit: linear | squaredcos_cap_v2")]
         case "ddim":
             return [("convention", .string("dit"), "dit | diffusers"), ("eta", .double(0), "noise scale η ≥ 0"),
-                    ("clip_denoised", .bool(false), "dit: clip predicted x0 to [-1, 1]")]
+                    ("clip_denoised", .bool(false), "dit: clip predicted x0 to [-1, 1]"),
+                    ("beta_schedule", .string("linear"), "dit: linear | squaredcos_cap_v2")]
         default:
             return [("multistep", .bool(true), "multistep or singlestep solver")]
         }
@@ -69,6 +71,7 @@ public enum SamplerRegistry {
                 }
                 variance = parsed
             }
+            let schedule = take("beta_schedule")?.stringValue ?? "linear"
             var eta = 0.0
             if name == "ddim", let v = take("eta") {
                 guard let e = v.doubleValue, e >= 0 else { throw SamplerError("\(source): eta must be a number ≥ 0 (got \(v.serialized()))") }
@@ -80,7 +83,7 @@ public enum SamplerRegistry {
                 throw SamplerError("\(source): unknown option '\(unknown)' for \(name) in DiT's convention\(hint); options: \(known.joined(separator: ", ")) (or convention: diffusers for diffusers' options)")
             }
             guard steps <= 1000 else { throw SamplerError("\(source): steps must be at most the 1000 training timesteps (got \(steps))") }
-            let diffusion = try DiTDiffusion(respacing: "\(steps)", varianceType: variance)
+            let diffusion = try DiTDiffusion(respacing: "\(steps)", schedule: schedule, varianceType: variance)
             return name == "ddpm" ? DiTDDPM(diffusion, clipDenoised: clip) : try DiTDDIM(diffusion, eta: eta, clipDenoised: clip)
         default:
             let multistep = take("multistep")?.boolValue ?? true

@@ -5,5 +5,5 @@ struct DyDiTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dydit",
         abstract: "Dynamic Diffusion Transformers on the CPU: inspect, run and benchmark DiT/DyDiT models.",
-        subcommands: [InspectCommand.self, ForwardCommand.self, SampleCommand.self, BenchCommand.self])
+        subcommands: [InspectCommand.self, ForwardCommand.self, SampleCommand.self, RoutersCommand.self, BenchCommand.self])
 }

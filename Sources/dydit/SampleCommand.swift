@@ -40,8 +40,10 @@ struct SampleCommand: ParsableCommand {
     var out: String = "samples.png"
     @Option(help: "Grid columns (default: about the square root of the count).")
     var columns: Int?
-    @Option(help: "DyDiT routers: none, tdw, sdt, tdw,sdt, random (random width and tokens at --width-keep/--token-keep).")
+    @Option(help: "DyDiT routers, comma-separated: none; tdw (learned width); sdt (learned tokens); layer-skip (whole MLP layers, from the SDT router); random (width and tokens at --width-keep/--token-keep); static (masks from --static-masks).")
     var routers: String = "none"
+    @Option(help: "Static masks (.safetensors: attn_masks_all_t and mlp_masks_all_t [T, depth, NH], optionally token_masks [depth, N]), for --routers static.")
+    var staticMasks: String?
     @Option(help: "Keep ratio of random width routers.")
     var widthKeep: Double = 0.5
     @Option(help: "Keep ratio of random token routers.")
@@ -160,19 +162,29 @@ struct SampleCommand: ParsableCommand {
 
     func makeRouting(_ ckpt: Checkpoint, isa: ISA) throws -> Routing {
         let names = Set(routers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        let valid: Set = ["none", "tdw", "sdt", "random"]
+        let valid = ["none", "tdw", "sdt", "layer-skip", "random", "static"]
         if let bad = names.first(where: { !valid.contains($0) }) {
-            throw ValidationError("--routers: unknown router '\(bad)'; valid: none, tdw, sdt, random (comma-separated)")
+            throw ValidationError("--routers: unknown router '\(bad)'; valid: \(valid.joined(separator: ", ")) (comma-separated)")
+        }
+        if names.contains("sdt") && names.contains("layer-skip") {
+            throw ValidationError("--routers: sdt and layer-skip both decide the MLP tokens; pick one")
         }
         if names.contains("random") {
             return Routing(width: try RandomWidthRouter(config: ckpt.config, keep: widthKeep, seed: seed),
                            token: try RandomTokenRouter(keep: tokenKeep, seed: seed &+ 1))
         }
+        if names.contains("static") {
+            guard let staticMasks else { throw ValidationError("--routers static needs --static-masks FILE") }
+            let file = try SafeTensorsFile(path: staticMasks)
+            return Routing(width: try StaticWidthRouter(file: file, config: ckpt.config),
+                           token: file.contains("token_masks") ? try StaticTokenRouter(file: file, config: ckpt.config) : nil)
+        }
         let params = ckpt.routersOrInitialized()
-        if ckpt.routers == nil && !names.isDisjoint(with: ["tdw", "sdt"]) {
+        if ckpt.routers == nil && !names.isDisjoint(with: ["tdw", "sdt", "layer-skip"]) {
             printError("note: \(weights) has no DyDiT routers; using them at their fine-tuning initialisation (everything on)")
         }
+        let sdt = LearnedTokenRouter(params, isa: isa)
         return Routing(width: names.contains("tdw") ? LearnedWidthRouter(params, isa: isa) : nil,
-                       token: names.contains("sdt") ? LearnedTokenRouter(params, isa: isa) : nil)
+                       token: names.contains("sdt") ? sdt : names.contains("layer-skip") ? try LayerSkipRouter(inner: sdt) : nil)
     }
 }
