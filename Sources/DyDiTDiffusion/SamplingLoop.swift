@@ -46,6 +46,9 @@ public final class SamplingLoop {
     public let sampler: Sampler
     public var routing: Routing
     public let guidance: Guidance?
+    /// After `run`: distinct width patterns of the schedule and bytes of sliced weights built
+    /// for them before the first step (nil without width routers or on the masked path).
+    public private(set) var preparedSlices: (patterns: Int, cachedBytes: Int)?
 
     public init(model: DiT, sampler: Sampler, routing: Routing = Routing(), guidance: Guidance? = nil) {
         self.model = model
@@ -111,6 +114,9 @@ public final class SamplingLoop {
         }
         var draws = 0
         sampler.reset()
+        if routing.fast, let width = routing.width {
+            preparedSlices = model.prepareSlices(router: width, timesteps: sampler.timesteps)
+        }
         model.reserve(batch: rows)
         let widthOutputs = (routing.width as? LearnedWidthRouter)?.outputs ?? c.numHeads
         let record = RoutingRecord(batch: rows, config: c, routerOutputs: widthOutputs)

@@ -21,6 +21,34 @@ extension DiT {
         (0..<count).filter { pattern & (1 << UInt64($0)) != 0 }
     }
 
+    /// Evaluates `router` at every timestep of a schedule (all samples share a timestep in a
+    /// sampling step) and builds the sliced weights of every pattern it uses, before sampling,
+    /// as far as the slice budget allows. Returns the distinct patterns (blocks × kinds) and
+    /// the bytes the cache holds.
+    @discardableResult
+    public func prepareSlices(router: WidthRouter, timesteps: [Int]) -> (patterns: Int, cachedBytes: Int) {
+        let c = config, nh = c.numHeads, hd = c.headDim, gw = c.mlpHidden / nh
+        let all: UInt64 = nh == 64 ? .max : (1 << UInt64(nh)) - 1
+        let (attn, mlp) = WidthMaskExport.masks(router: router, model: self, timesteps: timesteps)
+        var seen = Set<SliceCache.Key>()
+        for i in timesteps.indices {
+            for l in 0..<c.depth {
+                let block = blocks[l]
+                let pa = attn.withUnsafeBufferPointer { Self.pattern($0.baseAddress!, sample: i, block: l, depth: c.depth, units: nh) }
+                let pm = mlp.withUnsafeBufferPointer { Self.pattern($0.baseAddress!, sample: i, block: l, depth: c.depth, units: nh) }
+                if pa != all && pa != 0, seen.insert(.init(block: l, kind: .attention, pattern: pa)).inserted {
+                    _ = slices.layers(block: l, kind: .attention, pattern: pa) {
+                        Self.attentionSlices(block, heads: Self.units(pa, nh), hidden: c.hiddenSize, headDim: hd)
+                    }
+                }
+                if pm != all && pm != 0, seen.insert(.init(block: l, kind: .mlp, pattern: pm)).inserted {
+                    _ = slices.layers(block: l, kind: .mlp, pattern: pm) { Self.mlpSlices(block, groups: Self.units(pm, nh), groupWidth: gw) }
+                }
+            }
+        }
+        return (seen.count, slices.bytes)
+    }
+
     /// qkv rows `[q | k | v]` of the active heads, and proj's columns of those heads.
     static func attentionSlices(_ block: Block, heads: [Int], hidden d: Int, headDim hd: Int) -> (PackedLinear, PackedLinear) {
         var rows: [Int] = []

@@ -50,6 +50,8 @@ struct SampleCommand: ParsableCommand {
     var tokenKeep: Double = 0.6
     @Flag(inversion: .prefixedNo, help: "With routers, also sample with the dense model to compare time per image.")
     var denseBaseline = true
+    @Option(help: "Memory for the fast path's sliced weights, in MB (default: as much as the blocks' weights).")
+    var sliceBudgetMb: Int?
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
@@ -63,7 +65,8 @@ struct SampleCommand: ParsableCommand {
             let images = labels.count
             let sampler = try makeSampler(c)
             let ctx = try compute.context()
-            let model = DiT(ckpt.parameters, ctx: ctx)
+            if let mb = sliceBudgetMb, mb < 0 { throw ValidationError("--slice-budget-mb must be ≥ 0") }
+            let model = DiT(ckpt.parameters, ctx: ctx, sliceBudgetBytes: sliceBudgetMb.map { $0 << 20 })
             let routing = try makeRouting(ckpt, isa: ctx.isa)
             let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels)
             let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide)
@@ -82,6 +85,11 @@ struct SampleCommand: ParsableCommand {
             var summary = String(format: "%.2f s per image", routedSeconds / Double(images))
             if !routing.isDense {
                 summary += String(format: ", mean FLOPs ratio %.3f", meanRatio)
+                if let prepared = loop.preparedSlices {
+                    printError(String(format: "fast path: %d width patterns (blocks × attention/MLP) over the schedule; %.1f MB of sliced weights cached (budget %.1f MB); %d slices built on use for lack of budget",
+                                      prepared.patterns, Double(prepared.cachedBytes) / 1e6, Double(model.slices.budgetBytes) / 1e6,
+                                      model.slices.uncached))
+                }
                 if denseBaseline {
                     let dense = SamplingLoop(model: model, sampler: sampler, routing: Routing(), guidance: guide)
                     let (_, denseSeconds, _) = try timedRun(dense, xT: xT, labels: labels, noiseSeed: noiseSeed, label: "dense step")

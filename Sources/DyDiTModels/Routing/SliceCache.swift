@@ -8,11 +8,16 @@
 public final class SliceCache {
     public enum Kind: Hashable, Sendable { case attention, mlp }
 
-    struct Key: Hashable {
+    public struct Key: Hashable, Sendable {
         let block: Int
         let kind: Kind
         /// Bit u set = unit u (head or MLP group) active.
         let pattern: UInt64
+        public init(block: Int, kind: Kind, pattern: UInt64) {
+            self.block = block
+            self.kind = kind
+            self.pattern = pattern
+        }
     }
 
     struct Entry {
