@@ -72,3 +72,23 @@ enum ReferenceFiles {
             .appendingPathComponent("Fixtures/reference/\(name)").path
     }
 }
+
+final class DynamicMACsTests: XCTestCase {
+    /// METHOD.md §5 by hand: with half the heads, all MLP groups and half the tokens in every
+    /// block, `F_b = Σ_l (½·attn + 1·½·mlp)`, so the ratio is ½; the full-model count replaces
+    /// the dense blocks by that and adds nothing else (random routers cost no MACs).
+    func testRatioAndFullModelCount() throws {
+        let c = try DiTConfig.named("DiT-S/2")
+        let r = RoutingRecord(batch: 2, config: c, routerOutputs: c.numHeads - 1)
+        for i in r.attnMasks.indices { r.attnMasks[i] = i % 2 == 0 ? 1 : 0 }
+        for i in r.tokenMasks.indices { r.tokenMasks[i] = i % 2 == 0 ? 1 : 0 }
+        let d = DynamicMACs(config: c, record: r, widthRouted: false, tokenRouted: false)
+        XCTAssertEqual(d.ratio, 0.5, accuracy: 1e-12)
+        XCTAssertEqual(d.total, d.dense.total - d.dense.blocks / 2, accuracy: 1)
+        XCTAssertEqual(d.attentionPerBlock[3], MACs.attentionPerBlock(c) / 2, accuracy: 1)
+        XCTAssertEqual(d.mlpPerBlock[3], MACs.mlpPerBlock(c) / 2, accuracy: 1)
+        // Learned routers add their own work: 2·D·(NH−1) per block on te, and D·D/16 + D/16 per token.
+        let routed = DynamicMACs(config: c, record: r, widthRouted: true, tokenRouted: true)
+        XCTAssertEqual(routed.routers, 12 * (2 * 384 * 5 + 256 * (384 * 24 + 24)))
+    }
+}
