@@ -34,8 +34,9 @@ let package = Package(
         ]),
         .target(name: "DyDiTModels", dependencies: ["DyDiTKernels", "DyDiTIO"]),
         .target(name: "DyDiTDiffusion", dependencies: ["DyDiTModels", "DyDiTIO"]),
+        .target(name: "DyDiTPlayground", dependencies: ["DyDiTDiffusion", "DyDiTModels", "DyDiTIO"]),
         .executableTarget(name: "dydit", dependencies: [
-            "DyDiTModels", "DyDiTDiffusion", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DyDiTModels", "DyDiTDiffusion", "DyDiTPlayground", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels"]),
         .testTarget(name: "IOTests", dependencies: ["DyDiTIO"]),

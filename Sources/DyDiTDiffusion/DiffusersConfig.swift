@@ -22,7 +22,7 @@ public struct DiffusersConfig: Sendable {
         ("thresholding", .bool(false)), ("dynamic_thresholding_ratio", .double(0.995)), ("sample_max_value", .double(1.0)),
     ]
 
-    static func defaults(_ kind: Kind) -> [(String, JSONValue)] {
+    public static func defaults(_ kind: Kind) -> [(String, JSONValue)] {
         switch kind {
         case .ddpm:
             return common + [("variance_type", .string("fixed_small")), ("clip_sample", .bool(true)),

@@ -5,5 +5,6 @@ struct DyDiTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dydit",
         abstract: "Dynamic Diffusion Transformers on the CPU: inspect, run and benchmark DiT/DyDiT models.",
-        subcommands: [InspectCommand.self, ForwardCommand.self, SampleCommand.self, RoutersCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, SummarizeCommand.self, SampleCommand.self,
+                      InspectCommand.self, ForwardCommand.self, RoutersCommand.self, BenchCommand.self])
 }

@@ -1,0 +1,186 @@
+import DyDiTDiffusion
+import DyDiTIO
+import DyDiTKernels
+import DyDiTModels
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a runner reports while it works.
+public struct RunEvents {
+    /// A log line (also written to the run's `log.txt`).
+    public var message: (String) -> Void
+    /// One sampling step: the phase ("sample", "dense"), the batch of the run, and the step.
+    public var step: (_ phase: String, _ batch: Int, _ batches: Int, _ report: StepReport) -> Void
+
+    public init(message: @escaping (String) -> Void, step: @escaping (String, Int, Int, StepReport) -> Void) {
+        self.message = message
+        self.step = step
+    }
+}
+
+/// Executes runs of an experiment into a `RunStore`: builds the backbone, routers and sampler
+/// from the registry, samples `eval.samples` images, measures, and writes the run's files.
+/// Models are reused between consecutive runs with the same backbone.
+public final class ExperimentRunner {
+    public let store: RunStore
+    private var cached: (key: String, model: DiT, routers: RouterParameters, randomInit: Bool)?
+
+    public init(store: RunStore) { self.store = store }
+
+    /// Runs one run and returns its metrics (also written to `metrics.json`, last).
+    @discardableResult
+    public func execute(_ run: SpecFile.Run, events: RunEvents) throws -> JSONValue {
+        let spec = run.spec
+        let dir = store.runDirectory(run.id)
+        var log: [String] = []
+        func say(_ line: String) {
+            log.append(line)
+            events.message(line)
+        }
+        try store.begin(run.id, resolved: spec.resolved)
+        do {
+            let metrics = try perform(run, dir: dir, say: say, events: events)
+            try AtomicFile.write(log.joined(separator: "\n") + "\n", to: "\(dir)/log.txt")
+            try AtomicFile.write(metrics.serialized(pretty: true) + "\n", to: "\(dir)/metrics.json")
+            return metrics
+        } catch {
+            log.append("error: \(error)")
+            try? AtomicFile.write(log.joined(separator: "\n") + "\n", to: "\(dir)/log.txt")
+            throw error
+        }
+    }
+
+    private func model(for spec: ExperimentSpec, say: (String) -> Void) throws -> (DiT, RouterParameters, Bool) {
+        let isa = try spec.isa.map { name -> ISA in
+            guard let isa = ISA(rawValue: name) else { throw KernelError.unknownISA(name, source: "compute.isa") }
+            guard CPUFeatures.current.supports(isa) else { throw KernelError.unsupportedISA(isa, source: "compute.isa", cpu: .current) }
+            return isa
+        }
+        let key = spec.resolved["backbone"]!.serialized() + "|\(spec.seed)|\(spec.threads)|\(spec.isa ?? "auto")"
+        if let cached, cached.key == key { return (cached.model, cached.routers, cached.randomInit) }
+        cached = nil
+        let ctx = try ComputeContext(threads: spec.threads, isa: isa)
+        let params: DiTParameters, routers: RouterParameters, randomInit: Bool
+        if let checkpoint = spec.backbone.checkpoint {
+            let ckpt = try Checkpoint(path: spec.resolvePath(checkpoint))
+            params = ckpt.parameters
+            routers = ckpt.routersOrInitialized(seed: spec.seed)
+            randomInit = false
+            say("loaded \(checkpoint): \(ckpt.config)")
+        } else {
+            params = DiTParameters.initialized(spec.backbone.config, seed: spec.seed, spec.backbone.initialization)
+            routers = RouterParameters.initialized(spec.backbone.config, seed: spec.seed)
+            randomInit = true
+            say("note: no checkpoint: a randomly initialised \(spec.backbone.model ?? "DiT") (\(spec.backbone.config)); its samples are noise, and this run measures FLOPs, time and memory only")
+        }
+        let model = DiT(params, ctx: ctx)
+        cached = (key, model, routers, randomInit)
+        return (model, routers, randomInit)
+    }
+
+    private func perform(_ run: SpecFile.Run, dir: String, say: (String) -> Void, events: RunEvents) throws -> JSONValue {
+        let spec = run.spec
+        let (model, routerParams, randomInit) = try model(for: spec, say: say)
+        let c = model.config
+        let context = PluginContext(config: c, routers: routerParams, isa: model.ctx.isa, seed: spec.seed, resolvePath: spec.resolvePath)
+        let width = try Registry.widthRouter(spec.width.type)!.make(spec.width.options, context)
+        let token = try Registry.tokenRouter(spec.token.type)!.make(spec.token.options, context)
+        let routing = Routing(width: width, token: token)
+        let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
+        let guidance = spec.guidanceScale == 1 ? nil : Guidance(scale: Float(spec.guidanceScale), channels: spec.guidanceChannels)
+        say("run \(run.id): \(spec.backbone.type) \(spec.backbone.model ?? ""), routers \(spec.width.type)/\(spec.token.type), \(sampler.name) \(sampler.steps) steps, guidance \(spec.guidanceScale), \(spec.eval.samples) samples, \(model.ctx.threadCount) thread(s) on \(model.ctx.isa)")
+
+        let labels = (0..<spec.eval.samples).map { spec.eval.classes[$0 % spec.eval.classes.count] }
+        var rng = RandomGenerator(seed: spec.seed)
+        let xT = rng.normals(labels.count * c.imageSize)
+        let noiseSeed = rng.next()
+        let batches = stride(from: 0, to: labels.count, by: spec.eval.batch).map { $0..<min(labels.count, $0 + spec.eval.batch) }
+
+        func sample(_ routing: Routing, phase: String) throws -> (samples: [Float], seconds: Double, reports: [StepReport], loop: SamplingLoop) {
+            let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
+            var out: [Float] = [], reports: [StepReport] = []
+            let clock = ContinuousClock()
+            let elapsed = try clock.measure {
+                for (i, range) in batches.enumerated() {
+                    let x = Array(xT[(range.lowerBound * c.imageSize)..<(range.upperBound * c.imageSize)])
+                    out += try loop.run(xT: x, labels: Array(labels[range]), noise: .seeded(noiseSeed &+ UInt64(i))) { r in
+                        reports.append(r)
+                        events.step(phase, i, batches.count, r)
+                    }
+                }
+            }
+            return (out, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18, reports, loop)
+        }
+
+        let (samples, seconds, reports, loop) = try sample(routing, phase: "sample")
+        let routed = !routing.isDense
+        var dense: Double?
+        if routed && spec.eval.denseBaseline {
+            dense = try sample(Routing(), phase: "dense").seconds
+        }
+        let images = Double(labels.count)
+        let forwardsPerImage = Double(sampler.steps) * (guidance == nil ? 1 : 2)
+        let mean = { (v: [Double]) in v.reduce(0, +) / Double(max(1, v.count)) }
+        var summary = String(format: "%.3f s per image", seconds / images)
+        if let dense { summary += String(format: ", dense %.3f s per image: speed-up %.2f×", dense / images, dense / seconds) }
+        if routed { summary += String(format: ", FLOPs ratio %.3f", mean(reports.map(\.flopsRatio))) }
+        say(summary)
+
+        // Files: samples, grid, masks over the schedule.
+        try SafeTensorsWriter.write([("samples", Tensor(samples, shape: [labels.count, c.inChannels, c.inputSize, c.inputSize])),
+                                     ("classes", Tensor(labels.map { Int64($0) }, shape: [labels.count]))],
+                                    metadata: ["spec": spec.resolved.serialized(), "run": run.id], to: "\(dir)/samples.safetensors")
+        if spec.grid && (c.inChannels == 1 || c.inChannels == 3) {
+            let cols = Int(Double(labels.count).squareRoot().rounded(.up))
+            try PNGFile.write(ImageGrid.compose(samples, count: labels.count, channels: c.inChannels, height: c.inputSize,
+                                                width: c.inputSize, columns: cols), to: "\(dir)/samples.png")
+        }
+        if let width {
+            let (attn, mlp) = WidthMaskExport.masks(router: width, model: model, timesteps: sampler.timesteps)
+            try AtomicFile.write(WidthMaskExport.csv(timesteps: sampler.timesteps, attn: attn, mlp: mlp, depth: c.depth, heads: c.numHeads),
+                                 to: "\(dir)/masks.csv")
+        }
+
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let macs = MACs(c)
+        var metrics = JSONObject()
+        metrics["run"] = .string(run.id)
+        metrics["overrides"] = .object(JSONObject(run.overrides.map { ($0.path, $0.value) }))
+        metrics["random_init"] = .bool(randomInit)
+        if spec.eval.metrics.contains("flops") {
+            metrics["flops"] = .object(JSONObject([
+                ("gmacs_per_image_forward", .double(mean(reports.map(\.macs)) / 1e9)),
+                ("dense_gmacs_per_image_forward", .double(macs.total / 1e9)),
+                ("flops_ratio", .double(mean(reports.map(\.flopsRatio)))),
+                ("heads_active", .double(mean(reports.map(\.heads)))),
+                ("mlp_groups_active", .double(mean(reports.map(\.groups)))),
+                ("tokens_active", .double(mean(reports.map(\.tokens)))),
+                ("forwards_per_image", .double(forwardsPerImage)),
+                ("gmacs_per_image", .double(mean(reports.map(\.macs)) * forwardsPerImage / 1e9)),
+            ]))
+        }
+        if spec.eval.metrics.contains("latency") {
+            var latency = JSONObject([("seconds", .double(seconds)), ("seconds_per_image", .double(seconds / images)),
+                                      ("steps", .int(Int64(sampler.steps)))])
+            if let dense {
+                latency["dense_seconds_per_image"] = .double(dense / images)
+                latency["speedup"] = .double(dense / seconds)
+            }
+            metrics["latency"] = .object(latency)
+        }
+        if spec.eval.metrics.contains("memory") {
+            metrics["memory"] = .object(JSONObject([
+                ("weight_bytes", .int(Int64(model.weightBytes))), ("workspace_bytes", .int(Int64(model.workspaceBytes))),
+                ("slice_cache_bytes", .int(Int64(model.slices.bytes))),
+                ("slice_patterns", loop.preparedSlices.map { .int(Int64($0.patterns)) } ?? .null),
+                ("peak_rss_bytes", .int(Int64(usage.ru_maxrss) * 1024)),
+            ]))
+        }
+        metrics["quality"] = .null
+        metrics["quality_note"] = .string("no quality metric yet: it needs a trained model and a feature extractor (training, issue 7)")
+        return .object(metrics)
+    }
+}

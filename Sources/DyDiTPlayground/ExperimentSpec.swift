@@ -1,0 +1,306 @@
+import Foundation
+import DyDiTDiffusion
+import DyDiTIO
+import DyDiTModels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One experiment, typed and validated, with every default filled in. Built from the JSON of
+/// a spec file (after sweep overrides); `resolved` is what each run saves as `spec.json`.
+public struct ExperimentSpec {
+    public struct Backbone {
+        public var type: String
+        /// A named config (`DiT-S/2`), or nil when `config` or the checkpoint gives the sizes.
+        public var model: String?
+        public var config: DiTConfig
+        public var checkpoint: String?
+        public var initialization: DiTParameters.Initialization
+    }
+
+    public struct PluginChoice {
+        public var type: String
+        public var options: PluginOptions
+    }
+
+    public struct Eval {
+        public var metrics: [String]
+        public var samples: Int
+        public var classes: [Int]
+        public var batch: Int
+        public var denseBaseline: Bool
+    }
+
+    public var name: String
+    public var seed: UInt64
+    public var backbone: Backbone
+    public var width: PluginChoice
+    public var token: PluginChoice
+    public var precision: String
+    public var sampler: String
+    public var steps: Int
+    public var samplerOptions: JSONObject
+    public var guidanceScale: Double
+    public var guidanceChannels: GuidanceChannels
+    public var eval: Eval
+    public var threads: Int
+    public var isa: String?
+    public var outputDir: String
+    public var grid: Bool
+    /// The spec with every default filled in, as each run saves it.
+    public var resolved: JSONValue
+    /// The spec file's folder: relative paths in the spec are relative to it.
+    public var baseDirectory: String
+
+    public static let topLevelKeys = ["name", "seed", "backbone", "routers", "precision", "sampler", "guidance", "eval",
+                                      "compute", "output", "train", "sweep", "description"]
+
+    public func resolvePath(_ path: String) -> String {
+        path.hasPrefix("/") || baseDirectory.isEmpty ? path : "\(baseDirectory)/\(path)"
+    }
+
+    /// Decodes `json` (one run: no sweep left in it), recording every problem in `d`.
+    /// Returns nil when there were problems.
+    public static func decode(_ json: JSONValue, _ d: SpecDecoder, baseDirectory: String,
+                              checkFiles: Bool = true) -> ExperimentSpec? {
+        let before = d.issues.count
+        guard let root = d.object(json, "$", allowed: topLevelKeys) else { return nil }
+        var resolved = JSONObject()
+
+        // name, seed
+        let name = d.string(root, "name", "$", default: "")
+        if name.isEmpty {
+            d.error("$.name", "is missing; give the experiment a name (letters, digits, '.', '_', '-')")
+        } else if !name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) {
+            d.error("$.name", "'\(name)' may only hold letters, digits, '.', '_' and '-' (it names the output folder)")
+        }
+        let seed = d.int(root, "seed", "$", default: 0, range: 0...Int(Int32.max))
+        resolved["name"] = .string(name)
+        if let description = root["description"] { resolved["description"] = description }
+        resolved["seed"] = .int(Int64(seed))
+
+        // backbone
+        let bPath = "$.backbone"
+        let b = d.object(root["backbone"], bPath, allowed: ["type", "model", "config", "input_size", "in_channels",
+                                                             "num_classes", "learn_sigma", "checkpoint", "init"])
+        let type = d.string(b, "type", bPath, default: "dit", allowed: Registry.backbones.map(\.name))
+        let checkpoint = d.optionalString(b, "checkpoint", bPath)
+        let baseDir = baseDirectory
+        let resolve = { (p: String) in p.hasPrefix("/") || baseDir.isEmpty ? p : "\(baseDir)/\(p)" }
+        var config = DiTConfig(hiddenSize: 384, depth: 12, numHeads: 6)
+        var model: String? = nil
+        var routersInFile = false
+        if let checkpoint {
+            for key in ["model", "config", "input_size", "in_channels", "num_classes", "learn_sigma"] where b?[key] != nil {
+                d.error(JSONLocator.child(bPath, key), "cannot be set with a checkpoint: the sizes come from the checkpoint's config")
+            }
+            let path = resolve(checkpoint)
+            if checkFiles {
+                do {
+                    let file = try SafeTensorsFile(path: path)
+                    config = try DiTConfig(file: file)
+                    routersInFile = file.names.contains(where: Checkpoint.isRouterTensor)
+                } catch {
+                    d.error(JSONLocator.child(bPath, "checkpoint"), "\(error)")
+                }
+            }
+        } else {
+            let inputSize = d.int(b, "input_size", bPath, default: 32, range: 1...4096)
+            let inChannels = d.int(b, "in_channels", bPath, default: 4, range: 1...64)
+            let numClasses = d.int(b, "num_classes", bPath, default: 1000, range: 1...1_000_000)
+            let learnSigma = d.bool(b, "learn_sigma", bPath, default: true)
+            if let c = b?["config"], c != .null {
+                if b?["model"] != nil { d.error(JSONLocator.child(bPath, "model"), "give either model or config, not both") }
+                var sizes = c.objectValue ?? JSONObject()
+                for (key, value) in [("input_size", inputSize), ("in_channels", inChannels), ("num_classes", numClasses)] where sizes[key] == nil {
+                    sizes[key] = .int(Int64(value))
+                }
+                if sizes["learn_sigma"] == nil { sizes["learn_sigma"] = .bool(learnSigma) }
+                do { config = try DiTConfig(json: .object(sizes), source: d.file) } catch {
+                    d.error(JSONLocator.child(bPath, "config"), "\(error)".replacingOccurrences(of: "\(d.file): ", with: ""))
+                }
+            } else {
+                let named = d.string(b, "model", bPath, default: "DiT-S/2")
+                do {
+                    config = try DiTConfig.named(named, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses,
+                                                 learnSigma: learnSigma)
+                    model = named
+                    if let problem = config.problems().first { d.error(bPath, problem) }
+                } catch {
+                    d.error(JSONLocator.child(bPath, "model"), "\(error)")
+                }
+            }
+        }
+        let initName = d.string(b, "init", bPath, default: "random", allowed: ["random", "dit"])
+        if checkpoint != nil && b?["init"] != nil { d.error(JSONLocator.child(bPath, "init"), "applies only without a checkpoint") }
+        var backboneJSON = JSONObject([("type", .string(type))])
+        if let checkpoint {
+            backboneJSON["checkpoint"] = .string(checkpoint)
+        } else {
+            if let model { backboneJSON["model"] = .string(model) }
+            backboneJSON["config"] = config.json
+            backboneJSON["init"] = .string(initName)
+        }
+        resolved["backbone"] = .object(backboneJSON)
+
+        // routers
+        let rPath = "$.routers"
+        let r = d.object(root["routers"], rPath, allowed: ["width", "token"])
+        let width = plugin(r?["width"], JSONLocator.child(rPath, "width"), d,
+                           default: type == "dydit" ? "tdw" : "none",
+                           names: Registry.widthRouterNames, options: Registry.widthRouterOptions)
+        let token = plugin(r?["token"], JSONLocator.child(rPath, "token"), d,
+                           default: type == "dydit" ? "sdt" : "none",
+                           names: Registry.tokenRouterNames, options: Registry.tokenRouterOptions)
+        if type == "dit" && (width.type != "none" || token.type != "none") {
+            d.error(rPath, "routers need backbone.type 'dydit' (a dit backbone runs dense)")
+        }
+        if type == "dydit" && checkpoint != nil && checkFiles && !routersInFile && (width.type == "tdw" || token.type == "sdt" || token.type == "layer-skip") {
+            // Allowed (routers start at their init), but worth saying in the resolved spec.
+            resolved["note"] = .string("the checkpoint has no DyDiT routers: learned routers start at their fine-tuning init (everything on)")
+        }
+        resolved["routers"] = .object(JSONObject([("width", .object(JSONObject([("type", .string(width.type))] + width.options.values.pairs.map { ($0.key, $0.value) }))),
+                                                  ("token", .object(JSONObject([("type", .string(token.type))] + token.options.values.pairs.map { ($0.key, $0.value) })))]))
+        if checkFiles {
+            for (choice, path) in [(width, "width"), (token, "token")] {
+                if let file = choice.options.string("file"), !FileReader.exists(resolve(file)) {
+                    d.error("\(rPath).\(path).file", "'\(file)' does not exist (paths are relative to the spec's folder)")
+                }
+            }
+        }
+
+        // precision
+        let precision = d.string(root, "precision", "$", default: "fp32", allowed: Registry.precisions.map(\.name))
+        resolved["precision"] = .string(precision)
+
+        // sampler
+        let sPath = "$.sampler"
+        var s = d.object(root["sampler"], sPath, allowed: ["type", "steps"] + allSamplerOptionNames()) ?? JSONObject()
+        let samplerName = d.string(s, "type", sPath, default: "dpm-solver++", allowed: SamplerRegistry.names)
+        let steps = d.int(s, "steps", sPath, default: 20, range: 1...1000)
+        s["type"] = nil
+        s["steps"] = nil
+        do {
+            _ = try SamplerRegistry.make(samplerName, steps: steps, options: s, config: config, source: "sampler")
+        } catch {
+            d.error(sPath, "\(error)".replacingOccurrences(of: "sampler: ", with: "").replacingOccurrences(of: "sampler (", with: "("))
+        }
+        resolved["sampler"] = .object(JSONObject([("type", .string(samplerName)), ("steps", .int(Int64(steps)))] + s.pairs.map { ($0.key, $0.value) }))
+
+        // guidance
+        let gPath = "$.guidance"
+        let g = d.object(root["guidance"], gPath, allowed: ["scale", "channels"])
+        let scale = d.double(g, "scale", gPath, default: 1.5, check: ({ $0 >= 0 }, "a number ≥ 0 (1 = no guidance)"))
+        let channels = d.string(g, "channels", gPath, default: "dit", allowed: GuidanceChannels.allCases.map(\.rawValue))
+        resolved["guidance"] = .object(JSONObject([("scale", .double(scale)), ("channels", .string(channels))]))
+
+        // eval
+        let ePath = "$.eval"
+        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline"])
+        let metrics = d.stringArray(e, "metrics", ePath, default: Registry.metrics.map(\.name), allowed: Registry.metrics.map(\.name))
+        let samples = d.int(e, "samples", ePath, default: 8, range: 1...100_000)
+        let maxLabel = config.numClasses - 1
+        var classes = d.intArray(e, "classes", ePath, default: nil) ?? Array(0..<min(samples, config.numClasses))
+        if classes.isEmpty { d.error(JSONLocator.child(ePath, "classes"), "is empty; give at least one class"); classes = [0] }
+        for (i, label) in classes.enumerated() where label < 0 || label > maxLabel {
+            d.error(JSONLocator.element(JSONLocator.child(ePath, "classes"), i), "class \(label) is outside 0…\(maxLabel)")
+        }
+        let batch = d.int(e, "batch", ePath, default: min(samples, 8), range: 1...4096)
+        let dense = d.bool(e, "dense_baseline", ePath, default: width.type != "none" || token.type != "none")
+        resolved["eval"] = .object(JSONObject([("metrics", .array(metrics.map { .string($0) })), ("samples", .int(Int64(samples))),
+                                               ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
+                                               ("dense_baseline", .bool(dense))]))
+
+        // compute
+        let cPath = "$.compute"
+        let c = d.object(root["compute"], cPath, allowed: ["threads", "isa"])
+        let threads = d.int(c, "threads", cPath, default: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), range: 1...1024)
+        let isa = d.optionalString(c, "isa", cPath)
+        if let isa, !["portable", "avx2", "avx512"].contains(isa) {
+            d.error("\(cPath).isa", "'\(isa)' is not one of portable, avx2, avx512 (or null: the best this CPU runs)")
+        }
+        resolved["compute"] = .object(JSONObject([("threads", .int(Int64(threads))), ("isa", isa.map { .string($0) } ?? .null)]))
+
+        // output
+        let oPath = "$.output"
+        let o = d.object(root["output"], oPath, allowed: ["dir", "grid"])
+        let dir = d.string(o, "dir", oPath, default: "runs/\(name)")
+        let grid = d.bool(o, "grid", oPath, default: true)
+        resolved["output"] = .object(JSONObject([("dir", .string(dir)), ("grid", .bool(grid))]))
+
+        // train: reserved for the training issue
+        if let t = root["train"], t != .null {
+            d.error("$.train", "training is not available yet (issue 7): remove the train section to run this spec")
+        }
+        if root["sweep"] != nil { d.error("$.sweep", "is expanded before decoding; a single run cannot hold one") }
+
+        guard d.issues.count == before else { return nil }
+        return ExperimentSpec(name: name, seed: UInt64(seed),
+                              backbone: Backbone(type: type, model: model, config: config, checkpoint: checkpoint,
+                                                 initialization: initName == "dit" ? .dit : .random),
+                              width: width, token: token, precision: precision, sampler: samplerName, steps: steps,
+                              samplerOptions: s, guidanceScale: scale, guidanceChannels: GuidanceChannels(rawValue: channels)!,
+                              eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense),
+                              threads: threads, isa: isa, outputDir: dir, grid: grid,
+                              resolved: .object(resolved), baseDirectory: baseDirectory)
+    }
+
+    /// Every option name any sampler accepts (the sampler itself checks which apply).
+    static func allSamplerOptionNames() -> [String] {
+        Array(Set(SamplerRegistry.names.flatMap { Registry.samplerOptions($0).map(\.name) } + ["multistep"])).sorted()
+    }
+
+    /// A `{"type": name, …options}` object for a plug-in, validated against its options.
+    static func plugin(_ value: JSONValue?, _ path: String, _ d: SpecDecoder, default name: String, names: [String],
+                       options: (String) -> [PluginOption]) -> PluginChoice {
+        guard let value, value != .null else { return PluginChoice(type: name, options: PluginOptions(values: JSONObject(options(name).map { ($0.name, $0.defaultValue) }))) }
+        let type: String
+        var given = JSONObject()
+        if let s = value.stringValue {
+            type = s
+        } else if let o = value.objectValue {
+            type = o["type"]?.stringValue ?? name
+            given = o
+            given["type"] = nil
+        } else {
+            d.error(path, "is \(value.typeName) \(value.serialized()), expected {\"type\": …} or a name")
+            return PluginChoice(type: name, options: PluginOptions(values: JSONObject()))
+        }
+        guard names.contains(type) else {
+            let hint = closest(to: type, in: names).map { " (did you mean '\($0)'?)" } ?? ""
+            d.error(JSONLocator.child(path, "type"), "unknown type '\(type)'\(hint); valid: \(names.joined(separator: ", "))")
+            return PluginChoice(type: name, options: PluginOptions(values: JSONObject()))
+        }
+        let known = options(type)
+        var values = JSONObject(known.map { ($0.name, $0.defaultValue) })
+        for (key, v) in given {
+            guard let option = known.first(where: { $0.name == key }) else {
+                let hint = closest(to: key, in: known.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+                let list = known.isEmpty ? "none" : known.map(\.name).joined(separator: ", ")
+                d.error(JSONLocator.child(path, key), "unknown option '\(key)' for \(type)\(hint); options: \(list)")
+                continue
+            }
+            if !sameKind(v, option.defaultValue) {
+                d.error(JSONLocator.child(path, key), "is \(v.typeName) \(v.serialized()); \(option.name): \(option.help)")
+                continue
+            }
+            if let x = v.doubleValue, key == "keep" || key == "threshold", !(x > 0 && x <= 1) {
+                d.error(JSONLocator.child(path, key), "\(v.serialized()) is outside (0, 1]")
+                continue
+            }
+            values[key] = v
+        }
+        return PluginChoice(type: type, options: PluginOptions(values: values))
+    }
+
+    /// Whether `v` fits an option whose default is `d` (null defaults take strings or integers).
+    static func sameKind(_ v: JSONValue, _ d: JSONValue) -> Bool {
+        switch d {
+        case .null: return v == .null || v.stringValue != nil || v.intValue != nil
+        case .bool: return v.boolValue != nil
+        case .int, .double: return v.doubleValue != nil
+        case .string: return v.stringValue != nil
+        default: return true
+        }
+    }
+}

@@ -1,0 +1,103 @@
+import DyDiTModels
+import DyDiTDiffusion
+import DyDiTIO
+
+/// Every plug-in kind, by name, in one place: the only map from a spec's `"type"` strings to
+/// types. Registering a new width or token router is one line in the lists below (see the
+/// README's worked example); samplers come from `SamplerRegistry`.
+public enum Registry {
+    public static let widthRouters: [WidthRouterPlugin.Type] = [
+        NoWidthRouting.self, LearnedWidthRouter.self, RandomWidthRouter.self, StaticWidthRouter.self,
+    ]
+
+    public static let tokenRouters: [TokenRouterPlugin.Type] = [
+        NoTokenRouting.self, LearnedTokenRouter.self, RandomTokenRouter.self, StaticTokenRouter.self, LayerSkipRouter.self,
+    ]
+
+    /// Backbones: a dense DiT, or a DyDiT (a DiT with routers).
+    public static let backbones: [(name: String, summary: String)] = [
+        ("dit", "the DiT of facebookresearch/DiT; routers must be none"),
+        ("dydit", "a DiT with DyDiT's routers (the checkpoint's, or their fine-tuning init for a plain DiT)"),
+    ]
+
+    public static let precisions: [(name: String, summary: String)] = [
+        ("fp32", "fp32 weights and arithmetic on the SIMD kernels"),
+    ]
+
+    public static let metrics: [(name: String, summary: String)] = [
+        ("flops", "MACs per image and forward (full model), the paper's FLOPs ratio, per-block means"),
+        ("latency", "seconds per image of the whole sampling loop, and against the dense model when eval.dense_baseline"),
+        ("memory", "bytes of weights, activations and sliced weights, and the process's peak resident memory"),
+    ]
+
+    /// Datasets arrive with training (issue 7); none is registered yet.
+    public static let datasets: [(name: String, summary: String)] = []
+
+    public static func widthRouter(_ name: String) -> WidthRouterPlugin.Type? { widthRouters.first { $0.name == name } }
+    public static func tokenRouter(_ name: String) -> TokenRouterPlugin.Type? { tokenRouters.first { $0.name == name } }
+
+    public static var widthRouterNames: [String] {
+        var names: [String] = []
+        for plugin in widthRouters { names.append(plugin.name) }
+        return names
+    }
+
+    public static var tokenRouterNames: [String] {
+        var names: [String] = []
+        for plugin in tokenRouters { names.append(plugin.name) }
+        return names
+    }
+
+    static func widthRouterOptions(_ name: String) -> [PluginOption] {
+        for plugin in widthRouters where plugin.name == name { return plugin.options }
+        return []
+    }
+
+    static func tokenRouterOptions(_ name: String) -> [PluginOption] {
+        for plugin in tokenRouters where plugin.name == name { return plugin.options }
+        return []
+    }
+
+    /// Options of sampler `name`, with defaults: its own, then its diffusers scheduler's.
+    public static func samplerOptions(_ name: String) -> [PluginOption] {
+        var options = SamplerRegistry.ownOptions(name).map { PluginOption($0.0, $0.1, $0.2) }
+        let kind: DiffusersConfig.Kind? = name == "ddpm" ? .ddpm : name == "ddim" ? .ddim : .dpmMultistep
+        if let kind {
+            let via = name.hasPrefix("dpm") ? "diffusers" : "diffusers (convention: diffusers)"
+            let own = Set(options.map(\.name))
+            options += DiffusersConfig.defaults(kind).filter { !own.contains($0.0) }.map { PluginOption($0.0, $0.1, via) }
+        }
+        return options
+    }
+
+    /// `dydit list`: every plug-in kind with names, options and defaults.
+    public static func listing() -> String {
+        var out = ""
+        func section(_ title: String, _ rows: [(String, String, [PluginOption])]) {
+            out += "\(title)\n"
+            if rows.isEmpty { out += "  (none registered yet)\n" }
+            for (name, summary, options) in rows {
+                out += "  \(name)  — \(summary)\n"
+                for o in options { out += "      \(o.name) = \(o.defaultValue.serialized())  \(o.help)\n" }
+            }
+            out += "\n"
+        }
+        section("backbone (backbone.type)", backbones.map { ($0.name, $0.summary, []) })
+        section("width router (routers.width.type)", widthRouters.map { ($0.name, $0.summary, $0.options) })
+        section("token router (routers.token.type)", tokenRouters.map { ($0.name, $0.summary, $0.options) })
+        section("sampler (sampler.type; steps in sampler.steps)", SamplerRegistry.names.map { ($0, samplerSummary($0), samplerOptions($0)) })
+        section("precision (precision)", precisions.map { ($0.name, $0.summary, []) })
+        section("metric (eval.metrics)", metrics.map { ($0.name, $0.summary, []) })
+        section("dataset (train.dataset; training arrives with issue 7)", datasets.map { ($0.name, $0.summary, []) })
+        return out
+    }
+
+    static func samplerSummary(_ name: String) -> String {
+        switch name {
+        case "ddpm": return "ancestral sampling; DiT's respaced loop by default, diffusers' DDPMScheduler with convention diffusers"
+        case "ddim": return "DDIM with eta; DiT's respaced loop by default, diffusers' DDIMScheduler with convention diffusers"
+        case "dpm-solver": return "diffusers' DPMSolverMultistep/SinglestepScheduler, algorithm dpmsolver"
+        default: return "diffusers' DPMSolverMultistep/SinglestepScheduler, algorithm dpmsolver++"
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import DyDiTIO
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The output folder of an experiment: one sub-folder per run, written so that a crash or
+/// Ctrl-C never leaves a run that looks finished, a finished run is never redone or
+/// overwritten, and two processes never write the same folder at once.
+///
+/// A run is complete when its `metrics.json` exists (written last, atomically) next to a
+/// `spec.json` equal to the run's resolved spec. A folder holding a different spec under the
+/// same run id is refused.
+public final class RunStore {
+    public let directory: String
+    private var lockFD: Int32 = -1
+
+    public enum State: Equatable {
+        case pending
+        case complete
+        case conflict(String)
+    }
+
+    public init(directory: String) throws {
+        self.directory = directory
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw IOError(directory, "cannot create the output folder: \(error.localizedDescription)")
+        }
+        guard access(directory, W_OK) == 0 else { throw IOError(directory, "the output folder is not writable") }
+    }
+
+    deinit { unlock() }
+
+    var lockPath: String { "\(directory)/.dydit.lock" }
+
+    /// Takes the folder's lock (a file created exclusively, holding our pid). A lock left by a
+    /// process that no longer runs is taken over.
+    public func lock() throws {
+        for _ in 0..<2 {
+            let fd = open(lockPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 {
+                let text = "\(getpid())\n"
+                _ = text.withCString { write(fd, $0, strlen($0)) }
+                lockFD = fd
+                return
+            }
+            guard errno == EEXIST else { throw IOError(lockPath, "cannot create the lock: \(String(cString: strerror(errno)))") }
+            let owner = (try? String(contentsOfFile: lockPath, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if let owner, owner != getpid(), kill(owner, 0) == 0 || errno == EPERM {
+                throw IOError(directory, "another dydit process (pid \(owner)) is writing this folder; wait for it or use another --out")
+            }
+            unlink(lockPath)
+        }
+        throw IOError(lockPath, "cannot take the lock")
+    }
+
+    public func unlock() {
+        if lockFD >= 0 {
+            close(lockFD)
+            unlink(lockPath)
+            lockFD = -1
+        }
+    }
+
+    public func runDirectory(_ id: String) -> String { "\(directory)/\(id)" }
+
+    public func state(of id: String, resolved: JSONValue) -> State {
+        let dir = runDirectory(id)
+        guard let saved = try? FileReader.read("\(dir)/spec.json") else { return .pending }
+        let savedSpec = try? saved.withUnsafeBytes { try JSONParser.parse($0, path: "\(dir)/spec.json") }
+        guard savedSpec == resolved else {
+            return .conflict("\(dir) holds a different spec under the same run id; delete that folder or write to another --out")
+        }
+        return FileReader.exists("\(dir)/metrics.json") ? .complete : .pending
+    }
+
+    /// Creates the run's folder and records its spec (before any work).
+    public func begin(_ id: String, resolved: JSONValue) throws {
+        let dir = runDirectory(id)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw IOError(dir, "cannot create the run folder: \(error.localizedDescription)")
+        }
+        try AtomicFile.write(resolved.serialized(pretty: true) + "\n", to: "\(dir)/spec.json")
+    }
+
+    /// Every run folder with a `metrics.json` (any shard), by id.
+    public func completedRuns() -> [(id: String, metrics: JSONValue, spec: JSONValue)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.sorted().compactMap { id in
+            let dir = runDirectory(id)
+            guard let m = try? FileReader.read("\(dir)/metrics.json"), let s = try? FileReader.read("\(dir)/spec.json"),
+                  let metrics = try? m.withUnsafeBytes({ try JSONParser.parse($0, path: "\(dir)/metrics.json") }),
+                  let spec = try? s.withUnsafeBytes({ try JSONParser.parse($0, path: "\(dir)/spec.json") }) else { return nil }
+            return (id, metrics, spec)
+        }
+    }
+}

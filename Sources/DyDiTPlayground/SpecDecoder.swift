@@ -1,0 +1,158 @@
+import DyDiTIO
+
+/// One problem in a spec: where (file, line and column when known, JSON path) and what.
+public struct SpecIssue: Error, CustomStringConvertible, Equatable, Sendable {
+    public let file: String
+    public let path: String
+    public let position: JSONLocator.Position?
+    public let message: String
+
+    public var description: String {
+        let place = position.map { "\(file):\($0.line):\($0.column)" } ?? file
+        return "\(place): \(path): \(message)"
+    }
+}
+
+/// All the problems of a spec, reported together.
+public struct SpecErrors: Error, CustomStringConvertible, Sendable {
+    public let issues: [SpecIssue]
+    public var description: String {
+        "\(issues.count) problem\(issues.count == 1 ? "" : "s") in the spec:\n" + issues.map { "  " + $0.description }.joined(separator: "\n")
+    }
+}
+
+/// Typed reading of a JSON spec that records every problem (with its JSON path and, when the
+/// text is known, its line and column) instead of stopping at the first.
+public final class SpecDecoder {
+    public let file: String
+    let locator: JSONLocator?
+    public private(set) var issues: [SpecIssue] = []
+
+    public init(file: String, locator: JSONLocator?) {
+        self.file = file
+        self.locator = locator
+    }
+
+    public func error(_ path: String, _ message: String) {
+        issues.append(SpecIssue(file: file, path: path, position: locator?.position(of: path), message: message))
+    }
+
+    /// Throws every recorded problem at once.
+    public func finish() throws {
+        if !issues.isEmpty { throw SpecErrors(issues: issues) }
+    }
+
+    /// The object at `path`, checking its keys against `allowed` (unknown keys are errors with a
+    /// suggestion). nil (with an error) when it is not an object.
+    public func object(_ value: JSONValue?, _ path: String, allowed: [String]) -> JSONObject? {
+        guard let value else { return JSONObject() }
+        guard case let .object(o) = value else {
+            error(path, "is \(value.typeName) \(value.serialized()), expected an object")
+            return nil
+        }
+        for key in o.keys where !allowed.contains(key) {
+            let hint = closest(to: key, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+            error(JSONLocator.child(path, key), "unknown key '\(key)'\(hint); allowed: \(allowed.joined(separator: ", "))")
+        }
+        return o
+    }
+
+    public func string(_ o: JSONObject?, _ key: String, _ path: String, default d: String, allowed: [String]? = nil) -> String {
+        guard let v = o?[key], v != .null else { return d }
+        let p = JSONLocator.child(path, key)
+        guard let s = v.stringValue else {
+            error(p, "is \(v.typeName) \(v.serialized()), expected a string")
+            return d
+        }
+        if let allowed, !allowed.contains(s) {
+            let hint = closest(to: s, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+            error(p, "'\(s)' is not allowed\(hint); allowed: \(allowed.joined(separator: ", "))")
+            return d
+        }
+        return s
+    }
+
+    public func optionalString(_ o: JSONObject?, _ key: String, _ path: String) -> String? {
+        guard let v = o?[key], v != .null else { return nil }
+        guard let s = v.stringValue else {
+            error(JSONLocator.child(path, key), "is \(v.typeName) \(v.serialized()), expected a string or null")
+            return nil
+        }
+        return s
+    }
+
+    public func int(_ o: JSONObject?, _ key: String, _ path: String, default d: Int, range: ClosedRange<Int>? = nil) -> Int {
+        guard let v = o?[key], v != .null else { return d }
+        let p = JSONLocator.child(path, key)
+        guard let i = v.intValue, i >= Int64(Int32.min), i <= Int64(Int32.max) else {
+            error(p, "is \(v.typeName) \(v.serialized()), expected an integer")
+            return d
+        }
+        if let range, !range.contains(Int(i)) {
+            error(p, "\(i) is out of range; allowed: \(range.lowerBound)…\(range.upperBound)")
+            return d
+        }
+        return Int(i)
+    }
+
+    public func double(_ o: JSONObject?, _ key: String, _ path: String, default d: Double,
+                       check: ((Double) -> Bool, String)? = nil) -> Double {
+        guard let v = o?[key], v != .null else { return d }
+        let p = JSONLocator.child(path, key)
+        guard let x = v.doubleValue, x.isFinite else {
+            error(p, "is \(v.typeName) \(v.serialized()), expected a number")
+            return d
+        }
+        if let (ok, allowed) = check, !ok(x) {
+            error(p, "\(v.serialized()) is not allowed; allowed: \(allowed)")
+            return d
+        }
+        return x
+    }
+
+    public func bool(_ o: JSONObject?, _ key: String, _ path: String, default d: Bool) -> Bool {
+        guard let v = o?[key], v != .null else { return d }
+        guard let b = v.boolValue else {
+            error(JSONLocator.child(path, key), "is \(v.typeName) \(v.serialized()), expected true or false")
+            return d
+        }
+        return b
+    }
+
+    public func intArray(_ o: JSONObject?, _ key: String, _ path: String, default d: [Int]?) -> [Int]? {
+        guard let v = o?[key], v != .null else { return d }
+        let p = JSONLocator.child(path, key)
+        guard let a = v.arrayValue else {
+            error(p, "is \(v.typeName) \(v.serialized()), expected a list of integers")
+            return d
+        }
+        var out: [Int] = []
+        for (i, e) in a.enumerated() {
+            guard let x = e.intValue else {
+                error(JSONLocator.element(p, i), "is \(e.typeName) \(e.serialized()), expected an integer")
+                continue
+            }
+            out.append(Int(x))
+        }
+        return out
+    }
+
+    public func stringArray(_ o: JSONObject?, _ key: String, _ path: String, default d: [String], allowed: [String]) -> [String] {
+        guard let v = o?[key], v != .null else { return d }
+        let p = JSONLocator.child(path, key)
+        guard let a = v.arrayValue else {
+            error(p, "is \(v.typeName) \(v.serialized()), expected a list of strings")
+            return d
+        }
+        var out: [String] = []
+        for (i, e) in a.enumerated() {
+            guard let s = e.stringValue, allowed.contains(s) else {
+                let hint = e.stringValue.flatMap { closest(to: $0, in: allowed) }.map { " (did you mean '\($0)'?)" } ?? ""
+                error(JSONLocator.element(p, i), "\(e.serialized()) is not allowed\(hint); allowed: \(allowed.joined(separator: ", "))")
+                continue
+            }
+            out.append(s)
+        }
+        return out
+    }
+}

@@ -1,0 +1,175 @@
+import DyDiTIO
+import Foundation
+
+/// A spec file: its JSON, where each value sits in the text, and its expansion into runs.
+public struct SpecFile {
+    public let path: String
+    public let raw: JSONValue
+    let locator: JSONLocator
+
+    /// One run of an experiment: a stable, readable id, the sweep values that made it, and the
+    /// decoded spec.
+    public struct Run {
+        public let index: Int
+        public let id: String
+        public let overrides: [(path: String, value: JSONValue)]
+        public let spec: ExperimentSpec
+    }
+
+    public static func load(_ path: String) throws -> SpecFile {
+        let bytes = try FileReader.read(path)
+        guard String(validating: bytes, as: UTF8.self) != nil else {
+            throw SpecErrors(issues: [SpecIssue(file: path, path: "$", position: nil,
+                                                message: "is not UTF-8 text (a binary file?); a spec is a JSON text file")])
+        }
+        let raw: JSONValue
+        do {
+            raw = try bytes.withUnsafeBytes { try JSONParser.parse($0, path: path) }
+        } catch let e as JSONParseError {
+            throw SpecErrors(issues: [SpecIssue(file: path, path: "$", position: .init(line: e.line, column: e.column), message: e.reason)])
+        }
+        return SpecFile(path: path, raw: raw, locator: JSONLocator(bytes))
+    }
+
+    public init(path: String, raw: JSONValue, locator: JSONLocator) {
+        self.path = path
+        self.raw = raw
+        self.locator = locator
+    }
+
+    public init(text: String, path: String = "<spec>") throws {
+        let raw: JSONValue
+        do { raw = try JSONParser.parse(text, path: path) } catch let e as JSONParseError {
+            throw SpecErrors(issues: [SpecIssue(file: path, path: "$", position: .init(line: e.line, column: e.column), message: e.reason)])
+        }
+        self.init(path: path, raw: raw, locator: JSONLocator(text))
+    }
+
+    var baseDirectory: String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return String(path[..<slash])
+    }
+
+    /// Every run of the spec, in order. All problems of every run are reported together.
+    public func expand(checkFiles: Bool = true) throws -> [Run] {
+        let d = SpecDecoder(file: path, locator: locator)
+        guard case var .object(base) = raw else {
+            d.error("$", "is \(raw.typeName), expected an object")
+            try d.finish()
+            return []
+        }
+        let sweep = base["sweep"]
+        base["sweep"] = nil
+        let combos = Self.combinations(sweep, d)
+        try d.finish()
+        var runs: [Run] = []
+        var seenIssues = Set<String>()
+        var issues: [SpecIssue] = []
+        let ids = Self.runIDs(combos, name: base["name"]?.stringValue ?? "run")
+        for (i, combo) in combos.enumerated() {
+            var json = JSONValue.object(base)
+            for o in combo { Self.set(&json, path: o.path, value: o.value) }
+            let runDecoder = SpecDecoder(file: path, locator: locator)
+            let spec = ExperimentSpec.decode(json, runDecoder, baseDirectory: baseDirectory, checkFiles: checkFiles)
+            for issue in runDecoder.issues {
+                // A problem at a swept value points at that value in the sweep.
+                let owner = combo.first { issue.path == "$." + $0.path || issue.path.hasPrefix("$." + $0.path + ".") }
+                let position = owner.flatMap { locator.position(of: $0.source) } ?? issue.position
+                let prefix = combos.count > 1 ? "run \(ids[i]): " : ""
+                let adjusted = SpecIssue(file: issue.file, path: issue.path, position: position, message: prefix + issue.message)
+                if seenIssues.insert(issue.description).inserted || owner != nil { issues.append(adjusted) }
+            }
+            if let spec { runs.append(Run(index: i, id: ids[i], overrides: combo.map { ($0.path, $0.value) }, spec: spec)) }
+        }
+        if !issues.isEmpty { throw SpecErrors(issues: issues) }
+        return runs
+    }
+
+    /// One swept value: its spec path, value and where it is written in the sweep.
+    struct Override {
+        let path: String
+        let value: JSONValue
+        let source: String
+    }
+
+    /// grid × zip: every grid combination (keys in order, last varying fastest), each with every
+    /// zip row. No sweep: one run without overrides.
+    static func combinations(_ sweep: JSONValue?, _ d: SpecDecoder) -> [[Override]] {
+        guard let sweep, sweep != .null else { return [[]] }
+        guard let s = d.object(sweep, "$.sweep", allowed: ["grid", "zip"]) else { return [[]] }
+        func lists(_ key: String) -> [(String, [JSONValue], String)] {
+            let p = JSONLocator.child("$.sweep", key)
+            guard let o = d.object(s[key], p, allowed: s[key]?.objectValue?.keys ?? []) else { return [] }
+            var out: [(String, [JSONValue], String)] = []
+            for (specPath, values) in o {
+                let vp = JSONLocator.child(p, specPath)
+                if specPath.hasPrefix("sweep") || specPath.isEmpty || specPath.split(separator: ".", omittingEmptySubsequences: false).contains("") {
+                    d.error(vp, "'\(specPath)' is not a spec path like \"sampler.steps\"")
+                    continue
+                }
+                guard let a = values.arrayValue, !a.isEmpty else {
+                    d.error(vp, "is \(values.typeName) \(values.serialized()), expected a non-empty list of values")
+                    continue
+                }
+                out.append((specPath, a, vp))
+            }
+            return out
+        }
+        let grid = lists("grid"), zip = lists("zip")
+        if let first = zip.first, let bad = zip.first(where: { $0.1.count != first.1.count }) {
+            d.error(bad.2, "has \(bad.1.count) values but '\(first.0)' has \(first.1.count): zip lists must be as long as each other")
+        }
+        let paths = grid.map(\.0) + zip.map(\.0)
+        if let dup = paths.first(where: { p in paths.filter { $0 == p }.count > 1 }) {
+            d.error("$.sweep", "'\(dup)' is swept twice")
+        }
+        var combos: [[Override]] = [[]]
+        for (p, values, source) in grid {
+            combos = combos.flatMap { c in values.enumerated().map { c + [Override(path: p, value: $1, source: JSONLocator.element(source, $0))] } }
+        }
+        if let rows = zip.first?.1.count {
+            combos = combos.flatMap { c in (0..<rows).map { r in c + zip.map { Override(path: $0.0, value: $0.1[r], source: JSONLocator.element($0.2, r)) } } }
+        }
+        return combos
+    }
+
+    /// Readable, stable run ids: `NN-key=value-…` from the swept values (the last path component
+    /// names a key unless two swept paths share it), or the spec name for a single run.
+    static func runIDs(_ combos: [[Override]], name: String) -> [String] {
+        guard combos.count > 1 else { return [name] }
+        let paths = combos[0].map(\.path)
+        let lasts = paths.map { String($0.split(separator: ".").last!) }
+        let keys = paths.indices.map { i in lasts.filter { $0 == lasts[i] }.count > 1 ? paths[i] : lasts[i] }
+        let width = String(combos.count - 1).count
+        return combos.enumerated().map { i, combo in
+            let index = String(repeating: "0", count: width - String(i).count) + String(i)
+            let parts = zip(keys, combo).map { "\($0)=\(sanitize($1.value))" }
+            return ([index] + parts).joined(separator: "-")
+        }
+    }
+
+    static func sanitize(_ v: JSONValue) -> String {
+        let text = v.stringValue ?? v.serialized()
+        let mapped = text.map { $0.isLetter || $0.isNumber || "._+".contains($0) ? $0 : "_" }
+        return String(mapped.prefix(40))
+    }
+
+    /// Sets `path` (dot-separated keys) in `json`, creating objects on the way.
+    static func set(_ json: inout JSONValue, path: String, value: JSONValue) {
+        let keys = path.split(separator: ".").map(String.init)
+        func assign(_ node: inout JSONValue, _ i: Int) {
+            var o = node.objectValue ?? JSONObject()
+            if i == keys.count - 1 {
+                o[keys[i]] = value
+            } else {
+                var child = o[keys[i]] ?? .object(JSONObject())
+                // A plug-in given by name becomes {"type": name} so that options can be added.
+                if let name = child.stringValue { child = .object(JSONObject([("type", .string(name))])) }
+                assign(&child, i + 1)
+                o[keys[i]] = child
+            }
+            node = .object(o)
+        }
+        assign(&json, 0)
+    }
+}

@@ -1,0 +1,50 @@
+import DyDiTIO
+import Foundation
+
+/// The table across runs: `summary.csv` and `summary.md` from every complete run folder
+/// (all shards), one row per run, the swept values as columns.
+public enum Summary {
+    static let columns: [(String, String, (JSONValue) -> JSONValue?)] = [
+        ("gmacs_per_image", "GMACs / image", { $0["flops"]?["gmacs_per_image"] }),
+        ("flops_ratio", "FLOPs ratio", { $0["flops"]?["flops_ratio"] }),
+        ("seconds_per_image", "s / image", { $0["latency"]?["seconds_per_image"] }),
+        ("dense_seconds_per_image", "dense s / image", { $0["latency"]?["dense_seconds_per_image"] }),
+        ("speedup", "speed-up", { $0["latency"]?["speedup"] }),
+        ("peak_rss_mb", "peak RSS MB", { $0["memory"]?["peak_rss_bytes"]?.doubleValue.map { .double($0 / 1e6) } }),
+        ("quality", "quality", { $0["quality"] }),
+    ]
+
+    /// Writes both files into the store's folder; returns the number of runs.
+    @discardableResult
+    public static func write(_ store: RunStore) throws -> Int {
+        let runs = store.completedRuns()
+        var swept: [String] = []
+        for r in runs {
+            for key in r.metrics["overrides"]?.objectValue?.keys ?? [] where !swept.contains(key) { swept.append(key) }
+        }
+        func cell(_ v: JSONValue?, digits: Int = 4) -> String {
+            guard let v, v != .null else { return "" }
+            if case let .double(d) = v { return String(format: "%.\(digits)g", d) }
+            return v.stringValue ?? v.serialized()
+        }
+        var csv = (["run"] + swept + columns.map(\.0)).joined(separator: ",") + "\n"
+        var md = "| " + (["run"] + swept + columns.map(\.1)).joined(separator: " | ") + " |\n"
+        md += "|" + String(repeating: "---|", count: 1 + swept.count + columns.count) + "\n"
+        for r in runs {
+            let sweptCells = swept.map { cell(r.metrics["overrides"]?[$0]) }
+            let values = columns.map { cell($0.2(r.metrics)) }
+            csv += ([r.id] + sweptCells + values).map(csvField).joined(separator: ",") + "\n"
+            md += "| " + ([r.id] + sweptCells + values).joined(separator: " | ") + " |\n"
+        }
+        if runs.contains(where: { $0.metrics["random_init"]?.boolValue == true }) {
+            md += "\nRuns marked random_init used randomly initialised weights: their samples are noise; FLOPs, time and memory are real.\n"
+        }
+        try AtomicFile.write(csv, to: "\(store.directory)/summary.csv")
+        try AtomicFile.write(md, to: "\(store.directory)/summary.md")
+        return runs.count
+    }
+
+    static func csvField(_ s: String) -> String {
+        s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+    }
+}

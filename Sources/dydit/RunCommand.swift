@@ -1,0 +1,153 @@
+import ArgumentParser
+import DyDiTIO
+import DyDiTPlayground
+import Foundation
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run an experiment spec (every run of its sweep), resuming where it stopped.",
+        discussion: """
+        Writes one folder per run under the output folder (the spec's output.dir, or --out): spec.json \
+        (the resolved spec), metrics.json (written last: a run is complete when it exists), samples \
+        (.safetensors, and a .png grid for 1- or 3-channel models), masks.csv (width routers) and \
+        log.txt; and across runs summary.csv and summary.md. Complete runs are skipped, so an \
+        interrupted experiment resumes where it stopped. --shard i/n runs runs i, i+n, i+2n, … \
+        (i from 0), for batch schedulers; `dydit summarize DIR` then merges the shards' tables.
+        """)
+
+    @Argument(help: "The experiment spec (.json).")
+    var spec: String
+    @Option(help: "Output folder (default: the spec's output.dir).")
+    var out: String?
+    @Option(help: "Run only this shard, i/n with 0 ≤ i < n: runs i, i+n, i+2n, …")
+    var shard: String?
+    @Flag(help: "Print the expanded runs and their state, run nothing.")
+    var dryRun = false
+
+    func run() throws {
+        try reportingErrors {
+            let file = try SpecFile.load(spec)
+            let runs = try file.expand()
+            let (index, count) = try parseShard()
+            let mine = runs.filter { $0.index % count == index }
+            let dirs = Set(runs.map(\.spec.outputDir))
+            guard out != nil || dirs.count == 1 else {
+                throw ValidationError("the runs of \(spec) write to different output.dir values (\(dirs.sorted().joined(separator: ", "))); sweep something else or pass --out")
+            }
+            let directory = out ?? runs[0].spec.outputDir
+            if dryRun {
+                print("\(runs.count) run(s) in \(spec), output \(directory)\(count > 1 ? ", shard \(index)/\(count): \(mine.count) run(s)" : ""):")
+                let store = FileReader.isDirectory(directory) ? try RunStore(directory: directory) : nil
+                for r in mine {
+                    let state = store.map { describe($0.state(of: r.id, resolved: r.spec.resolved)) } ?? "pending"
+                    let values = r.overrides.map { "\($0.path)=\($0.value.serialized())" }.joined(separator: " ")
+                    print("  \(r.id)  [\(state)]  \(values)")
+                }
+                return
+            }
+            let store = try RunStore(directory: directory)
+            try store.lock()
+            defer { store.unlock() }
+            // Refuse before any work if a folder holds another spec under a run's id.
+            for r in mine {
+                if case let .conflict(why) = store.state(of: r.id, resolved: r.spec.resolved) { throw IOError(store.runDirectory(r.id), why) }
+            }
+            let runner = ExperimentRunner(store: store)
+            var done = 0, skipped = 0
+            for (k, r) in mine.enumerated() {
+                let header = "[\(k + 1)/\(mine.count)] \(r.id)"
+                if store.state(of: r.id, resolved: r.spec.resolved) == .complete {
+                    printError("\(header): already complete, skipped")
+                    skipped += 1
+                    continue
+                }
+                printError(header)
+                var progress: ProgressLine?
+                var current = ""
+                try runner.execute(r, events: RunEvents(
+                    message: { printError("  " + $0) },
+                    step: { phase, batch, batches, report in
+                        let label = "  \(phase) batch \(batch + 1)/\(batches) step"
+                        if label != current {
+                            progress = ProgressLine(label: label, total: report.steps)
+                            current = label
+                        }
+                        let detail = report.flopsRatio < 1 ? String(format: "FLOPs %.3f", report.flopsRatio) : "t=\(report.timestep)"
+                        progress?.update(report.step + 1, detail: detail)
+                    }))
+                done += 1
+            }
+            let total = try Summary.write(store)
+            print("\(done) run(s) done, \(skipped) already complete; \(total) complete run(s) in \(directory)/summary.md")
+            if let table = try? String(contentsOfFile: "\(directory)/summary.md", encoding: .utf8) { print(table) }
+        }
+    }
+
+    func describe(_ state: RunStore.State) -> String {
+        switch state {
+        case .pending: return "pending"
+        case .complete: return "complete"
+        case .conflict: return "CONFLICT: a different spec is stored under this id"
+        }
+    }
+
+    func parseShard() throws -> (Int, Int) {
+        guard let shard else { return (0, 1) }
+        let parts = shard.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
+            throw ValidationError("--shard '\(shard)': expected i/n with 0 ≤ i < n (e.g. 0/4)")
+        }
+        return (i, n)
+    }
+}
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check a spec as a run would (every sweep value, option, file) without running it.")
+
+    @Argument(help: "Experiment specs (.json).")
+    var specs: [String]
+
+    func run() throws {
+        var failed = 0
+        for spec in specs {
+            do {
+                let runs = try SpecFile.load(spec).expand()
+                print("\(spec): OK, \(runs.count) run(s): \(runs.map(\.id).joined(separator: ", "))")
+            } catch {
+                printError("\(error)")
+                failed += 1
+            }
+        }
+        if failed > 0 { throw ExitCode(1) }
+    }
+}
+
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Every plug-in a spec can name (backbones, routers, samplers, precisions, metrics, datasets), with options and defaults.")
+
+    func run() throws { print(Registry.listing(), terminator: "") }
+}
+
+struct SummarizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "summarize",
+        abstract: "Rebuild summary.csv and summary.md of an output folder from its complete runs (e.g. after sharded runs).")
+
+    @Argument(help: "The experiment's output folder.")
+    var directory: String
+
+    func run() throws {
+        try reportingErrors {
+            guard FileReader.isDirectory(directory) else { throw IOError(directory, "is not a folder") }
+            let store = try RunStore(directory: directory)
+            let count = try Summary.write(store)
+            print("\(count) complete run(s) in \(directory)/summary.md")
+            if let table = try? String(contentsOfFile: "\(directory)/summary.md", encoding: .utf8) { print(table) }
+        }
+    }
+}
