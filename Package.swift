@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "dydit", targets: ["dydit"]),
         .library(name: "DyDiTKernels", targets: ["DyDiTKernels"]),
+        .plugin(name: "ExperimentPlugin", targets: ["ExperimentPlugin"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -38,12 +39,16 @@ let package = Package(
         .executableTarget(name: "dydit", dependencies: [
             "DyDiTModels", "DyDiTDiffusion", "DyDiTPlayground", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .plugin(name: "ExperimentPlugin",
+                capability: .command(intent: .custom(verb: "experiment", description: "Build dydit (release) and run an experiment spec")),
+                dependencies: ["dydit"]),
         .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels"]),
         .testTarget(name: "IOTests", dependencies: ["DyDiTIO"]),
         .target(name: "ReferenceSupport", dependencies: ["DyDiTIO"], path: "Tests/ReferenceSupport"),
         .testTarget(name: "ModelTests", dependencies: ["DyDiTModels", "ReferenceSupport"]),
         .testTarget(name: "CLITests", dependencies: ["DyDiTIO"]),
         .testTarget(name: "DiffusionTests", dependencies: ["DyDiTDiffusion", "ReferenceSupport"]),
+        .testTarget(name: "PlaygroundTests", dependencies: ["DyDiTPlayground", "DyDiTDiffusion", "DyDiTIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

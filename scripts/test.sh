@@ -50,4 +50,10 @@ for key in ("out", "cfg/out"):
     print(f"dydit forward {key}: max|a-b|/max|b| = {err:.2e}")
     assert err <= 1e-5, key
 PY
+echo "== experiment specs"
+"$dydit" validate Experiments/*.json Notebooks/*.json
+
+echo "== notebooks (headless, nbclient)"
+scripts/run_notebooks.sh
+
 echo "== all tests passed"

@@ -49,6 +49,9 @@ public final class SamplingLoop {
     /// After `run`: distinct width patterns of the schedule and bytes of sliced weights built
     /// for them before the first step (nil without width routers or on the masked path).
     public private(set) var preparedSlices: (patterns: Int, cachedBytes: Int)?
+    /// Seconds the last `run` spent building sliced weights before its first step (0 when
+    /// they were already cached): a once-per-schedule cost, kept out of per-step times.
+    public private(set) var preparationSeconds = 0.0
 
     public init(model: DiT, sampler: Sampler, routing: Routing = Routing(), guidance: Guidance? = nil) {
         self.model = model
@@ -114,8 +117,12 @@ public final class SamplingLoop {
         }
         var draws = 0
         sampler.reset()
+        preparationSeconds = 0
         if routing.fast, let width = routing.width {
-            preparedSlices = model.prepareSlices(router: width, timesteps: sampler.timesteps)
+            let elapsed = ContinuousClock().measure {
+                preparedSlices = model.prepareSlices(router: width, timesteps: sampler.timesteps)
+            }
+            preparationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
         model.reserve(batch: rows)
         let widthOutputs = (routing.width as? LearnedWidthRouter)?.outputs ?? c.numHeads

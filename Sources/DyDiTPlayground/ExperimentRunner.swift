@@ -98,9 +98,13 @@ public final class ExperimentRunner {
         let noiseSeed = rng.next()
         let batches = stride(from: 0, to: labels.count, by: spec.eval.batch).map { $0..<min(labels.count, $0 + spec.eval.batch) }
 
-        func sample(_ routing: Routing, phase: String) throws -> (samples: [Float], seconds: Double, reports: [StepReport], loop: SamplingLoop) {
+        /// Sampling time excludes building the schedule's sliced weights, a once-per-schedule
+        /// cost reported on its own (`slice_build_seconds`).
+        func sample(_ routing: Routing, phase: String) throws
+            -> (samples: [Float], seconds: Double, preparation: Double, reports: [StepReport], loop: SamplingLoop) {
             let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
             var out: [Float] = [], reports: [StepReport] = []
+            var preparation = 0.0
             let clock = ContinuousClock()
             let elapsed = try clock.measure {
                 for (i, range) in batches.enumerated() {
@@ -109,12 +113,14 @@ public final class ExperimentRunner {
                         reports.append(r)
                         events.step(phase, i, batches.count, r)
                     }
+                    preparation += loop.preparationSeconds
                 }
             }
-            return (out, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18, reports, loop)
+            let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            return (out, total - preparation, preparation, reports, loop)
         }
 
-        let (samples, seconds, reports, loop) = try sample(routing, phase: "sample")
+        let (samples, seconds, preparation, reports, loop) = try sample(routing, phase: "sample")
         let routed = !routing.isDense
         var dense: Double?
         if routed && spec.eval.denseBaseline {
@@ -164,7 +170,7 @@ public final class ExperimentRunner {
         }
         if spec.eval.metrics.contains("latency") {
             var latency = JSONObject([("seconds", .double(seconds)), ("seconds_per_image", .double(seconds / images)),
-                                      ("steps", .int(Int64(sampler.steps)))])
+                                      ("steps", .int(Int64(sampler.steps))), ("slice_build_seconds", .double(preparation))])
             if let dense {
                 latency["dense_seconds_per_image"] = .double(dense / images)
                 latency["speedup"] = .double(dense / seconds)
@@ -176,7 +182,8 @@ public final class ExperimentRunner {
                 ("weight_bytes", .int(Int64(model.weightBytes))), ("workspace_bytes", .int(Int64(model.workspaceBytes))),
                 ("slice_cache_bytes", .int(Int64(model.slices.bytes))),
                 ("slice_patterns", loop.preparedSlices.map { .int(Int64($0.patterns)) } ?? .null),
-                ("peak_rss_bytes", .int(Int64(usage.ru_maxrss) * 1024)),
+                // getrusage's peak is the process's: in a sweep it includes earlier runs.
+                ("process_peak_rss_bytes", .int(Int64(usage.ru_maxrss) * 1024)),
             ]))
         }
         metrics["quality"] = .null

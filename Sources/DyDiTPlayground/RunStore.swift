@@ -6,14 +6,15 @@ import Glibc
 
 /// The output folder of an experiment: one sub-folder per run, written so that a crash or
 /// Ctrl-C never leaves a run that looks finished, a finished run is never redone or
-/// overwritten, and two processes never write the same folder at once.
+/// overwritten, and two processes never write the same run at once (each run has its own
+/// lock, so shards of a sweep can share the folder).
 ///
 /// A run is complete when its `metrics.json` exists (written last, atomically) next to a
 /// `spec.json` equal to the run's resolved spec. A folder holding a different spec under the
 /// same run id is refused.
 public final class RunStore {
     public let directory: String
-    private var lockFD: Int32 = -1
+    private var locks: [String: Int32] = [:]
 
     public enum State: Equatable {
         case pending
@@ -31,36 +32,36 @@ public final class RunStore {
         guard access(directory, W_OK) == 0 else { throw IOError(directory, "the output folder is not writable") }
     }
 
-    deinit { unlock() }
+    deinit { for id in Array(locks.keys) { unlock(id) } }
 
-    var lockPath: String { "\(directory)/.dydit.lock" }
+    public func lockPath(_ id: String) -> String { "\(directory)/.\(id).lock" }
 
-    /// Takes the folder's lock (a file created exclusively, holding our pid). A lock left by a
+    /// Takes run `id`'s lock (a file created exclusively, holding our pid). A lock left by a
     /// process that no longer runs is taken over.
-    public func lock() throws {
+    public func lock(_ id: String) throws {
+        let path = lockPath(id)
         for _ in 0..<2 {
-            let fd = open(lockPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 {
                 let text = "\(getpid())\n"
                 _ = text.withCString { write(fd, $0, strlen($0)) }
-                lockFD = fd
+                locks[id] = fd
                 return
             }
-            guard errno == EEXIST else { throw IOError(lockPath, "cannot create the lock: \(String(cString: strerror(errno)))") }
-            let owner = (try? String(contentsOfFile: lockPath, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            guard errno == EEXIST else { throw IOError(path, "cannot create the lock: \(String(cString: strerror(errno)))") }
+            let owner = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
             if let owner, owner != getpid(), kill(owner, 0) == 0 || errno == EPERM {
-                throw IOError(directory, "another dydit process (pid \(owner)) is writing this folder; wait for it or use another --out")
+                throw IOError(runDirectory(id), "another dydit process (pid \(owner)) is writing this run; wait for it or use another --out")
             }
-            unlink(lockPath)
+            unlink(path)
         }
-        throw IOError(lockPath, "cannot take the lock")
+        throw IOError(path, "cannot take the lock")
     }
 
-    public func unlock() {
-        if lockFD >= 0 {
-            close(lockFD)
-            unlink(lockPath)
-            lockFD = -1
+    public func unlock(_ id: String) {
+        if let fd = locks.removeValue(forKey: id) {
+            close(fd)
+            unlink(lockPath(id))
         }
     }
 
@@ -89,7 +90,7 @@ public final class RunStore {
 
     /// Every run folder with a `metrics.json` (any shard), by id.
     public func completedRuns() -> [(id: String, metrics: JSONValue, spec: JSONValue)] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { !$0.hasPrefix(".") }
         return names.sorted().compactMap { id in
             let dir = runDirectory(id)
             guard let m = try? FileReader.read("\(dir)/metrics.json"), let s = try? FileReader.read("\(dir)/spec.json"),

@@ -96,6 +96,7 @@ public struct SpecFile {
     /// zip row. No sweep: one run without overrides.
     static func combinations(_ sweep: JSONValue?, _ d: SpecDecoder) -> [[Override]] {
         guard let sweep, sweep != .null else { return [[]] }
+        let before = d.issues.count
         guard let s = d.object(sweep, "$.sweep", allowed: ["grid", "zip"]) else { return [[]] }
         func lists(_ key: String) -> [(String, [JSONValue], String)] {
             let p = JSONLocator.child("$.sweep", key)
@@ -123,6 +124,7 @@ public struct SpecFile {
         if let dup = paths.first(where: { p in paths.filter { $0 == p }.count > 1 }) {
             d.error("$.sweep", "'\(dup)' is swept twice")
         }
+        if d.issues.count > before { return [[]] }
         var combos: [[Override]] = [[]]
         for (p, values, source) in grid {
             combos = combos.flatMap { c in values.enumerated().map { c + [Override(path: p, value: $1, source: JSONLocator.element(source, $0))] } }
@@ -148,10 +150,19 @@ public struct SpecFile {
         }
     }
 
+    /// A value as part of a folder name: strings and numbers as they are, a plug-in object as
+    /// its type and options (`random+keep=0.25`); anything else reduced to safe characters.
     static func sanitize(_ v: JSONValue) -> String {
-        let text = v.stringValue ?? v.serialized()
-        let mapped = text.map { $0.isLetter || $0.isNumber || "._+".contains($0) ? $0 : "_" }
-        return String(mapped.prefix(40))
+        var text: String
+        if let o = v.objectValue {
+            let type = o["type"]?.stringValue
+            let rest = o.pairs.filter { $0.key != "type" }.map { "\($0.key)=\(sanitize($0.value))" }
+            text = ([type].compactMap { $0 } + rest).joined(separator: "+")
+        } else {
+            text = v.stringValue ?? v.serialized()
+        }
+        let mapped = text.map { $0.isLetter || $0.isNumber || "._+=-".contains($0) ? $0 : "_" }
+        return String(mapped.prefix(48))
     }
 
     /// Sets `path` (dot-separated keys) in `json`, creating objects on the way.

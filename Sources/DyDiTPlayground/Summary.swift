@@ -10,14 +10,16 @@ public enum Summary {
         ("seconds_per_image", "s / image", { $0["latency"]?["seconds_per_image"] }),
         ("dense_seconds_per_image", "dense s / image", { $0["latency"]?["dense_seconds_per_image"] }),
         ("speedup", "speed-up", { $0["latency"]?["speedup"] }),
-        ("peak_rss_mb", "peak RSS MB", { $0["memory"]?["peak_rss_bytes"]?.doubleValue.map { .double($0 / 1e6) } }),
+        ("weights_mb", "weights MB", { $0["memory"]?["weight_bytes"]?.doubleValue.map { .double($0 / 1e6) } }),
+        ("process_peak_rss_mb", "process peak RSS MB", { $0["memory"]?["process_peak_rss_bytes"]?.doubleValue.map { .double($0 / 1e6) } }),
         ("quality", "quality", { $0["quality"] }),
     ]
 
-    /// Writes both files into the store's folder; returns the number of runs.
+    /// Writes both files into the store's folder; returns the number of runs. With `name`, only
+    /// the runs of that experiment (a folder may hold several).
     @discardableResult
-    public static func write(_ store: RunStore) throws -> Int {
-        let runs = store.completedRuns()
+    public static func write(_ store: RunStore, name: String? = nil) throws -> Int {
+        let runs = store.completedRuns().filter { name == nil || $0.spec["name"]?.stringValue == name }
         var swept: [String] = []
         for r in runs {
             for key in r.metrics["overrides"]?.objectValue?.keys ?? [] where !swept.contains(key) { swept.append(key) }

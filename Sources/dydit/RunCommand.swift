@@ -47,8 +47,6 @@ struct RunCommand: ParsableCommand {
                 return
             }
             let store = try RunStore(directory: directory)
-            try store.lock()
-            defer { store.unlock() }
             // Refuse before any work if a folder holds another spec under a run's id.
             for r in mine {
                 if case let .conflict(why) = store.state(of: r.id, resolved: r.spec.resolved) { throw IOError(store.runDirectory(r.id), why) }
@@ -57,6 +55,8 @@ struct RunCommand: ParsableCommand {
             var done = 0, skipped = 0
             for (k, r) in mine.enumerated() {
                 let header = "[\(k + 1)/\(mine.count)] \(r.id)"
+                try store.lock(r.id)
+                defer { store.unlock(r.id) }
                 if store.state(of: r.id, resolved: r.spec.resolved) == .complete {
                     printError("\(header): already complete, skipped")
                     skipped += 1
@@ -78,7 +78,7 @@ struct RunCommand: ParsableCommand {
                     }))
                 done += 1
             }
-            let total = try Summary.write(store)
+            let total = try Summary.write(store, name: runs[0].spec.name)
             print("\(done) run(s) done, \(skipped) already complete; \(total) complete run(s) in \(directory)/summary.md")
             if let table = try? String(contentsOfFile: "\(directory)/summary.md", encoding: .utf8) { print(table) }
         }
@@ -146,6 +146,7 @@ struct SummarizeCommand: ParsableCommand {
             guard FileReader.isDirectory(directory) else { throw IOError(directory, "is not a folder") }
             let store = try RunStore(directory: directory)
             let count = try Summary.write(store)
+            // Every experiment in the folder: shards of one, or several sharing a folder.
             print("\(count) complete run(s) in \(directory)/summary.md")
             if let table = try? String(contentsOfFile: "\(directory)/summary.md", encoding: .utf8) { print(table) }
         }

@@ -95,6 +95,33 @@ final class CLITests: XCTestCase {
         XCTAssertNoThrow(try SafeTensorsFile(path: "\(dir)/l.safetensors"))
     }
 
+    func testRunShardsAndSummarize() throws {
+        let spec = """
+        {"name": "cli", "backbone": {"type": "dydit", "config": {"hidden_size": 32, "depth": 1, "num_heads": 2, "patch_size": 4},
+                                     "input_size": 8, "in_channels": 1, "num_classes": 3},
+         "routers": {"width": "random", "token": "none"}, "sampler": {"type": "ddim", "steps": 2},
+         "eval": {"samples": 1}, "compute": {"threads": 1},
+         "sweep": {"grid": {"routers.width.keep": [0.25, 0.5, 1]}}}
+        """
+        try spec.write(toFile: "\(dir)/spec.json", atomically: true, encoding: .utf8)
+        let dry = try run(["run", "\(dir)/spec.json", "--out", "\(dir)/runs", "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.stderr)
+        XCTAssertTrue(dry.stdout.contains("3 run(s)") && dry.stdout.contains("0-keep=0.25  [pending]"), dry.stdout)
+        let a = try run(["run", "\(dir)/spec.json", "--out", "\(dir)/runs", "--shard", "0/2"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let b = try run(["run", "\(dir)/spec.json", "--out", "\(dir)/runs", "--shard", "1/2"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let s = try run(["summarize", "\(dir)/runs"])
+        XCTAssertTrue(s.stdout.contains("3 complete run(s)"), s.stdout)
+        let again = try run(["run", "\(dir)/spec.json", "--out", "\(dir)/runs"])
+        XCTAssertTrue(again.stdout.contains("0 run(s) done, 3 already complete"), again.stdout)
+        let v = try run(["validate", "\(dir)/spec.json"])
+        XCTAssertEqual(v.status, 0, v.stderr)
+        let bad = try run(["run", "\(dir)/spec.json", "--shard", "2/2"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--shard '2/2'"), bad.stderr)
+    }
+
     func testBadInputsFailCleanly() throws {
         let w = "\(reference)/dit_tiny_p2_ls.weights.safetensors", io = "\(reference)/dit_tiny_p2_ls.io.safetensors"
         let out = "\(dir)/out.safetensors"

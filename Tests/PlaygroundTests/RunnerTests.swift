@@ -1,0 +1,79 @@
+import DyDiTIO
+import DyDiTPlayground
+import Foundation
+import XCTest
+
+/// Running specs: files per run, resume without redoing, refusal of a different spec under
+/// the same id, the folder lock, shards and their merged summary.
+final class RunnerTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "dydit-runs-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// A tiny model: one block, 4 tokens, 2 samples, 3 steps.
+    func spec(sweep: String = "", steps: Int = 3) -> String {
+        """
+        {"name": "tiny", "seed": 1,
+         "backbone": {"type": "dydit", "config": {"hidden_size": 32, "depth": 1, "num_heads": 2, "patch_size": 4},
+                      "input_size": 8, "in_channels": 1, "num_classes": 3},
+         "routers": {"width": {"type": "random", "keep": 0.5}, "token": {"type": "random", "keep": 0.5}},
+         "sampler": {"type": "ddim", "steps": \(steps)}, "guidance": {"scale": 2},
+         "eval": {"samples": 2, "batch": 2}, "compute": {"threads": 1},
+         "output": {"dir": "\(dir)/out"}\(sweep)}
+        """
+    }
+
+    func events() -> RunEvents { RunEvents(message: { _ in }, step: { _, _, _, _ in }) }
+
+    func testRunWritesFilesAndResumesWithoutRedoing() throws {
+        let runs = try SpecFile(text: spec(sweep: #", "sweep": {"grid": {"routers.width.keep": [0.5, 1]}}"#)).expand()
+        XCTAssertEqual(runs.map(\.id), ["0-keep=0.5", "1-keep=1"])
+        let store = try RunStore(directory: "\(dir)/out")
+        let runner = ExperimentRunner(store: store)
+        let metrics = try runner.execute(runs[0], events: events())
+        let runDir = store.runDirectory(runs[0].id)
+        for file in ["spec.json", "metrics.json", "samples.safetensors", "samples.png", "masks.csv", "log.txt"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(runDir)/\(file)"), file)
+        }
+        XCTAssertEqual(metrics["random_init"], .bool(true))
+        XCTAssertNotNil(metrics["latency"]?["speedup"]?.doubleValue)
+        XCTAssertLessThan(metrics["flops"]?["flops_ratio"]?.doubleValue ?? 1, 1)
+        XCTAssertEqual(store.state(of: runs[0].id, resolved: runs[0].spec.resolved), .complete)
+        XCTAssertEqual(store.state(of: runs[1].id, resolved: runs[1].spec.resolved), .pending)
+        // An interrupted run (spec written, no metrics) is pending, not complete.
+        try store.begin(runs[1].id, resolved: runs[1].spec.resolved)
+        XCTAssertEqual(store.state(of: runs[1].id, resolved: runs[1].spec.resolved), .pending)
+        // The same id with another spec is refused, not overwritten.
+        let changed = try SpecFile(text: spec(sweep: #", "sweep": {"grid": {"routers.width.keep": [0.5, 1]}}"#, steps: 4)).expand()
+        guard case .conflict = store.state(of: changed[0].id, resolved: changed[0].spec.resolved) else {
+            return XCTFail("a changed spec under an existing id must be a conflict")
+        }
+        XCTAssertEqual(try Summary.write(store), 1)
+        let csv = try String(contentsOfFile: "\(dir)/out/summary.csv", encoding: .utf8)
+        XCTAssertTrue(csv.hasPrefix("run,routers.width.keep,gmacs_per_image"), csv)
+    }
+
+    func testLockRefusesALiveOwnerAndTakesOverAStaleOne() throws {
+        let store = try RunStore(directory: "\(dir)/locked")
+        // pid 1 is alive (init): another process holds the run.
+        try "1\n".write(toFile: store.lockPath("r"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try store.lock("r")) { XCTAssertTrue("\($0)".contains("pid 1"), "\($0)") }
+        XCTAssertNoThrow(try store.lock("other"), "other runs of the folder stay free")
+        // A pid that cannot exist: the lock is stale.
+        try "2147483646\n".write(toFile: store.lockPath("r"), atomically: true, encoding: .utf8)
+        XCTAssertNoThrow(try store.lock("r"))
+        store.unlock("r")
+        store.unlock("other")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: store.lockPath("r")))
+    }
+
+    func testUnwritableOutputIsAClearError() throws {
+        try "x".write(toFile: "\(dir)/file", atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try RunStore(directory: "\(dir)/file/sub")) { XCTAssertTrue("\($0)".contains("cannot create the output folder"), "\($0)") }
+    }
+}

@@ -1,0 +1,130 @@
+import DyDiTDiffusion
+import DyDiTIO
+import DyDiTPlayground
+import XCTest
+
+final class SpecTests: XCTestCase {
+    func issues(_ text: String, file: String = "spec.json") -> [SpecIssue] {
+        do {
+            _ = try SpecFile(text: text, path: file).expand(checkFiles: false)
+            return []
+        } catch let e as SpecErrors {
+            return e.issues
+        } catch {
+            XCTFail("unexpected \(error)")
+            return []
+        }
+    }
+
+    /// Every problem of a file at once, each with its line, column, JSON path, value and what is allowed.
+    func testAllProblemsAtOnceWithPositions() {
+        let text = """
+        {
+          "name": "t",
+          "sampeler": {"type": "ddim"},
+          "sampler": {"type": "ddim", "steps": 0},
+          "backbone": {"type": "dydit", "model": "DiT-S/4", "num_classes": 10},
+          "routers": {"width": {"type": "tdx"}},
+          "eval": {"classes": [1, 12]},
+          "guidance": {"scale": "high"}
+        }
+        """
+        let found = issues(text)
+        let byPath = Dictionary(found.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        XCTAssertEqual(found.count, 5, found.map(\.description).joined(separator: "\n"))
+        XCTAssertTrue(byPath["$.sampeler"]!.message.contains("did you mean 'sampler'"))
+        XCTAssertEqual(byPath["$.sampeler"]!.position, .init(line: 3, column: 15))
+        XCTAssertTrue(byPath["$.sampler.steps"]!.message.contains("0 is out of range"))
+        XCTAssertEqual(byPath["$.sampler.steps"]!.position?.line, 4)
+        XCTAssertTrue(byPath["$.routers.width.type"]!.message.contains("unknown type 'tdx'") && byPath["$.routers.width.type"]!.message.contains("did you mean 'tdw'"))
+        XCTAssertTrue(byPath["$.eval.classes[1]"]!.message.contains("class 12 is outside 0…9"))
+        XCTAssertEqual(byPath["$.eval.classes[1]"]!.position, .init(line: 7, column: 27))
+        XCTAssertTrue(byPath["$.guidance.scale"]!.description.hasPrefix("spec.json:8:"))
+    }
+
+    /// The JSON Schema beside the specs names exactly the keys the decoder accepts.
+    func testSchemaMatchesTheDecoder() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Experiments/schema/spec.schema.json").path
+        let schema = try SpecFile.load(path).raw
+        XCTAssertEqual(Set(schema["properties"]?.objectValue?.keys ?? []), Set(ExperimentSpec.topLevelKeys))
+        let samplers = schema["properties"]?["sampler"]?["properties"]?["type"]?["enum"]?.arrayValue?.compactMap(\.stringValue)
+        XCTAssertEqual(samplers, SamplerRegistry.names)
+    }
+
+    func testSyntaxAndEncodingErrors() throws {
+        let syntax = issues("{\n  \"name\": \"x\",\n  \"seed\": ]\n}")
+        XCTAssertEqual(syntax.first?.position?.line, 3)
+        let dir = NSTemporaryDirectory() + "dydit-spec-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data([0x7B, 0x22, 0xFF, 0xFE, 0x22, 0x7D]).write(to: URL(fileURLWithPath: "\(dir)/bin.json"))
+        XCTAssertThrowsError(try SpecFile.load("\(dir)/bin.json")) { XCTAssertTrue("\($0)".contains("not UTF-8"), "\($0)") }
+        try Data([0x00, 0x01, 0x02]).write(to: URL(fileURLWithPath: "\(dir)/nul.json"))
+        XCTAssertThrowsError(try SpecFile.load("\(dir)/nul.json"))
+    }
+
+    func testDefaultsAreFilledAndSaved() throws {
+        let runs = try SpecFile(text: #"{"name": "d", "backbone": {"type": "dydit", "model": "DiT-S/8", "num_classes": 3}}"#).expand(checkFiles: false)
+        let r = runs[0].spec.resolved
+        XCTAssertEqual(r["routers"]?["width"]?["type"], .string("tdw"), "a dydit backbone defaults to learned routers")
+        XCTAssertEqual(r["sampler"]?["type"], .string("dpm-solver++"))
+        XCTAssertEqual(r["sampler"]?["steps"], .int(20))
+        XCTAssertEqual(r["eval"]?["classes"], .array([.int(0), .int(1), .int(2)]))
+        XCTAssertEqual(r["output"]?["dir"], .string("runs/d"))
+        XCTAssertEqual(r["backbone"]?["config"]?["hidden_size"], .int(384))
+        XCTAssertEqual(runs[0].id, "d")
+    }
+
+    func testSweepsExpandToStableReadableRuns() throws {
+        let text = """
+        {"name": "s", "backbone": {"type": "dydit", "model": "DiT-S/8", "num_classes": 3},
+         "sweep": {"grid": {"routers.width.type": ["none", "tdw"], "sampler.steps": [5, 10]},
+                   "zip": {"routers.token.type": ["random", "random"], "routers.token.keep": [1, 0.5]}}}
+        """
+        let runs = try SpecFile(text: text).expand(checkFiles: false)
+        XCTAssertEqual(runs.count, 8)
+        // Two swept paths end in "type", so those keys keep their whole path.
+        XCTAssertEqual(runs[0].id, "0-routers.width.type=none-steps=5-routers.token.type=random-keep=1")
+        XCTAssertEqual(runs[7].id, "7-routers.width.type=tdw-steps=10-routers.token.type=random-keep=0.5")
+        XCTAssertEqual(runs[7].spec.steps, 10)
+        XCTAssertEqual(runs[7].spec.token.options.double("keep"), 0.5)
+        XCTAssertEqual(Set(runs.map(\.id)).count, 8)
+    }
+
+    func testOptionsMustFitTheirPlugin() {
+        let found = issues(#"{"name": "x", "backbone": {"type": "dydit"}, "routers": {"token": {"type": "none", "keep": 0.5}, "width": {"type": "random", "keep": 2}}}"#)
+        XCTAssertTrue(found.contains { $0.path == "$.routers.token.keep" && $0.message.contains("unknown option 'keep' for none") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.path == "$.routers.width.keep" && $0.message.contains("outside (0, 1]") }, "\(found)")
+    }
+
+    func testSweepProblems() {
+        let mismatch = issues(#"{"name": "s", "sweep": {"zip": {"seed": [1, 2], "sampler.steps": [5]}}}"#)
+        XCTAssertTrue(mismatch.contains { $0.message.contains("zip lists must be as long as each other") }, "\(mismatch)")
+        // A bad swept value is reported at its place in the sweep.
+        let text = "{\"name\": \"s\",\n \"sweep\": {\"grid\": {\"sampler.steps\": [5,\n 0]}}}"
+        let bad = issues(text)
+        XCTAssertEqual(bad.count, 1, "\(bad)")
+        XCTAssertEqual(bad.first?.position, .init(line: 3, column: 2))
+        XCTAssertTrue(bad.first?.message.contains("run 1-steps=0") ?? false, "\(bad)")
+        let empty = issues(#"{"name": "s", "sweep": {"grid": {"seed": []}}}"#)
+        XCTAssertTrue(empty.contains { $0.message.contains("non-empty list") })
+    }
+
+    func testRoutersNeedADyDiTAndTrainingIsReserved() {
+        let found = issues(#"{"name": "x", "routers": {"width": "tdw"}, "train": {"steps": 10}}"#)
+        XCTAssertTrue(found.contains { $0.message.contains("routers need backbone.type 'dydit'") })
+        XCTAssertTrue(found.contains { $0.path == "$.train" && $0.message.contains("issue 7") })
+    }
+
+    func testEveryCommittedExperimentValidates() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Experiments").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".json") }
+        XCTAssertTrue(files.contains("quickstart.json"))
+        for f in files.sorted() {
+            let runs = try SpecFile.load("\(dir)/\(f)").expand()
+            print("Experiments/\(f): \(runs.count) run(s)")
+        }
+    }
+}
