@@ -48,7 +48,7 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["DyDiTModels", "ReferenceSupport"]),
         .testTarget(name: "CLITests", dependencies: ["DyDiTIO"]),
         .testTarget(name: "DiffusionTests", dependencies: ["DyDiTDiffusion", "ReferenceSupport"]),
-        .testTarget(name: "PlaygroundTests", dependencies: ["DyDiTPlayground", "DyDiTDiffusion", "DyDiTIO"]),
+        .testTarget(name: "PlaygroundTests", dependencies: ["DyDiTPlayground", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -17,6 +17,7 @@ public struct PluginOption: Sendable {
 /// The validated options of a plug-in, defaults filled in.
 public struct PluginOptions: Sendable {
     public let values: JSONObject
+    public init(values: JSONObject) { self.values = values }
     public subscript(_ key: String) -> JSONValue { values[key] ?? .null }
     public func double(_ key: String) -> Double { values[key]?.doubleValue ?? .nan }
     public func int(_ key: String) -> Int { Int(values[key]?.intValue ?? 0) }
@@ -32,6 +33,14 @@ public struct PluginContext {
     public let seed: UInt64
     /// Resolves a path in a spec relative to the spec's folder.
     public let resolvePath: (String) -> String
+
+    public init(config: DiTConfig, routers: RouterParameters, isa: ISA, seed: UInt64, resolvePath: @escaping (String) -> String) {
+        self.config = config
+        self.routers = routers
+        self.isa = isa
+        self.seed = seed
+        self.resolvePath = resolvePath
+    }
 }
 
 /// A width router selectable by name from a spec: `"routers": {"width": {"type": name, …options}}`.
