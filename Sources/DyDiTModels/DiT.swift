@@ -289,17 +289,8 @@ public final class DiT: @unchecked Sendable {
             }
         }
         op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
-        op("gated residual") {
-            Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
-                              rowsPerGroup: n, ctx: ctx)
-        }
-        if let token = routing.token {
-            op("routers") {
-                token.select(block: l, h: h, rows: rows, tokens: n, mask: ws.tokenMask.pointer,
-                             logits: record != nil ? ws.tokenLogits.pointer : nil, ctx: ctx)
-            }
-            record?.storeTokens(block: l, ws: ws)
-        }
+        attentionResidualAndTokens(block: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
+                                    record: record, op: op)
         op("norm+modulate") {
             Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
                                   modStride: modStride, rowsPerGroup: n, ctx: ctx)
@@ -318,6 +309,26 @@ public final class DiT: @unchecked Sendable {
             Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
                               rowsPerGroup: n, rowMask: routing.token != nil ? UnsafePointer(ws.tokenMask.pointer) : nil,
                               ctx: ctx)
+        }
+    }
+}
+
+extension DiT {
+    /// `h += g1 ⊙ proj-output` (the branch in `ws.branch`), then the token router's decisions
+    /// on the updated `h`: shared by the masked and fast paths.
+    func attentionResidualAndTokens(block l: Int, mod: UnsafePointer<Float>, modStride: Int, batch: Int, ws: DiTWorkspace,
+                                    routing: Routing, record: RoutingRecord?, op: (String, () -> Void) -> Void) {
+        let d = config.hiddenSize, n = config.tokens, rows = batch * n
+        op("gated residual") {
+            Ops.gatedResidual(ws.h.pointer, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
+                              rowsPerGroup: n, ctx: ctx)
+        }
+        if let token = routing.token {
+            op("routers") {
+                token.select(block: l, h: ws.h.pointer, rows: rows, tokens: n, mask: ws.tokenMask.pointer,
+                             logits: record != nil ? ws.tokenLogits.pointer : nil, ctx: ctx)
+            }
+            record?.storeTokens(block: l, ws: ws)
         }
     }
 }

@@ -105,18 +105,8 @@ extension DiT {
             }
             b0 = b1
         }
-        op("gated residual") {
-            Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
-                              rowsPerGroup: n, ctx: ctx)
-        }
-
-        if let token = routing.token {
-            op("routers") {
-                token.select(block: l, h: h, rows: rows, tokens: n, mask: ws.tokenMask.pointer,
-                             logits: record != nil ? ws.tokenLogits.pointer : nil, ctx: ctx)
-            }
-            record?.storeTokens(block: l, ws: ws)
-        }
+        attentionResidualAndTokens(block: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
+                                    record: record, op: op)
 
         // MLP, per group of samples sharing a channel-group pattern (in order of first sample).
         var groups: [(pattern: UInt64, samples: [Int])] = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DyDiTIO
 import DyDiTKernels
+import DyDiTModels
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -52,3 +53,5 @@ func printError(_ message: String, newline: Bool = true) {
 func jsonLine(_ pairs: [(String, JSONValue)]) -> String {
     JSONValue.object(JSONObject(pairs)).serialized()
 }
+
+extension GuidanceChannels: ExpressibleByArgument {}

@@ -26,15 +26,13 @@ struct ForwardCommand: ParsableCommand {
     var out: String
 
     @Option(help: "Guided channels for cfg/out: dit (first 3, the official quirk) or eps (all in_channels).")
-    var guidance: String = GuidanceChannels.dit.rawValue
+    var guidance: GuidanceChannels = .dit
 
     @OptionGroup var compute: ComputeOptions
 
     func run() throws {
         try reportingErrors {
-            guard let channels = GuidanceChannels(rawValue: guidance) else {
-                throw ValidationError("unknown --guidance '\(guidance)'; valid: dit, eps")
-            }
+            let channels = guidance
             let ckpt = try Checkpoint(path: weights)
             let io = try SafeTensorsFile(path: inputs)
             let c = ckpt.config

@@ -31,7 +31,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Classifier-free guidance scale (1 = no guidance).")
     var cfg: Float = 1.5
     @Option(help: "Guided channels: dit (first 3, the official quirk) or eps (all in_channels).")
-    var guidance: String = GuidanceChannels.dit.rawValue
+    var guidance: GuidanceChannels = .dit
     @Option(help: "Class labels, comma-separated (default: the first min(8, classes)).")
     var classes: String?
     @Option(help: "Seed of the documented generator (xT and every noise draw).")
@@ -56,9 +56,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard let channels = GuidanceChannels(rawValue: guidance) else {
-                throw ValidationError("unknown --guidance '\(guidance)'; valid: dit, eps")
-            }
+            let channels = guidance
             let ckpt = try Checkpoint(path: weights)
             let c = ckpt.config
             let labels = try parseClasses(c)
