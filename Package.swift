@@ -35,6 +35,7 @@ let package = Package(
         ]),
         .target(name: "DyDiTModels", dependencies: ["DyDiTKernels", "DyDiTIO"]),
         .target(name: "DyDiTDiffusion", dependencies: ["DyDiTModels", "DyDiTIO"]),
+        .target(name: "DyDiTTraining", dependencies: ["DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO", "CZlib"]),
         .target(name: "DyDiTPlayground", dependencies: ["DyDiTDiffusion", "DyDiTModels", "DyDiTIO"]),
         .executableTarget(name: "dydit", dependencies: [
             "DyDiTModels", "DyDiTDiffusion", "DyDiTPlayground", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -48,6 +49,8 @@ let package = Package(
         .testTarget(name: "ModelTests", dependencies: ["DyDiTModels", "ReferenceSupport"]),
         .testTarget(name: "CLITests", dependencies: ["DyDiTIO"]),
         .testTarget(name: "DiffusionTests", dependencies: ["DyDiTDiffusion", "ReferenceSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["DyDiTTraining", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels",
+                                                          "DyDiTIO", "ReferenceSupport"]),
         .testTarget(name: "PlaygroundTests", dependencies: ["DyDiTPlayground", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO"]),
     ],
     swiftLanguageModes: [.v5]

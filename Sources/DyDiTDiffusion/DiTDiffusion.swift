@@ -17,16 +17,19 @@ public struct DiTDiffusion: Sendable {
     /// Original timestep of each respaced index (increasing).
     public let timestepMap: [Int]
     public let varianceType: VarianceType
-    let betas: [Double]
-    let alphasCumprod: [Double]
-    let alphasCumprodPrev: [Double]
-    let sqrtRecipAlphasCumprod: [Double]
-    let sqrtRecipm1AlphasCumprod: [Double]
-    let posteriorLogVarianceClipped: [Double]
-    let posteriorMeanCoef1: [Double]
-    let posteriorMeanCoef2: [Double]
-    let logBetas: [Double]
-    let fixedLargeLogVariance: [Double]
+    public let betas: [Double]
+    public let alphasCumprod: [Double]
+    public let alphasCumprodPrev: [Double]
+    public let sqrtRecipAlphasCumprod: [Double]
+    public let sqrtRecipm1AlphasCumprod: [Double]
+    public let posteriorLogVarianceClipped: [Double]
+    public let posteriorMeanCoef1: [Double]
+    public let posteriorMeanCoef2: [Double]
+    public let logBetas: [Double]
+    public let fixedLargeLogVariance: [Double]
+    /// `√ᾱ` and `√(1 − ᾱ)`, for `q_sample`.
+    public var sqrtAlphasCumprod: [Double] { alphasCumprod.map { $0.squareRoot() } }
+    public var sqrtOneMinusAlphasCumprod: [Double] { alphasCumprod.map { (1 - $0).squareRoot() } }
 
     /// - Parameters:
     ///   - respacing: DiT's `timestep_respacing`: a step count ("250"), comma-separated section
@@ -99,7 +102,7 @@ public struct DiTDiffusion: Sendable {
     }
 
     /// A table entry as `_extract_into_tensor` yields it: rounded to float32.
-    @inline(__always) static func f32(_ v: Double) -> Double { Double(Float(v)) }
+    @inline(__always) public static func f32(_ v: Double) -> Double { Double(Float(v)) }
 
     /// The model's mean and log-variance for respaced index `i`, per element, and the
     /// predicted x0 (`p_mean_variance`, `clip_denoised` off as DiT samples latents).

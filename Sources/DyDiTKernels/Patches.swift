@@ -45,4 +45,26 @@ public enum Patches {
             }
         }
     }
+
+    /// The adjoint of `assemble` (its gradient): `x [B, C, H, W]` → rows `[B·N, ld]` holding
+    /// `(pq, pk, c)` with the channel fastest.
+    public static func disassemble(_ x: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int,
+                                   patch p: Int, into rows: UnsafeMutablePointer<Float>, ld: Int) {
+        let gh = height / p, gw = width / p
+        for b in 0..<batch {
+            for i in 0..<gh {
+                for j in 0..<gw {
+                    let row = rows + ((b * gh + i) * gw + j) * ld
+                    for pq in 0..<p {
+                        for pk in 0..<p {
+                            for c in 0..<channels {
+                                row[(pq * p + pk) * channels + c] =
+                                    x[((b * channels + c) * height + i * p + pq) * width + j * p + pk]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -184,5 +184,14 @@ final class OpsTests: XCTestCase {
             XCTAssertEqual(back[((bi * c + ci) * h + i * p + pq) * w + j * p + pk],
                            tokensOut[((bi * gh + i) * gw + j) * p * p * c + (pq * p + pk) * c + ci])
         } } } } } }
+        // disassemble is assemble's inverse on whole images (each pixel in exactly one patch).
+        var again = [Float](repeating: .nan, count: tokensOut.count)
+        back.withUnsafeBufferPointer { bp in
+            again.withUnsafeMutableBufferPointer {
+                Patches.disassemble(bp.baseAddress!, batch: b, channels: c, height: h, width: w, patch: p,
+                                    into: $0.baseAddress!, ld: p * p * c)
+            }
+        }
+        XCTAssertEqual(again, tokensOut)
     }
 }

@@ -1,0 +1,145 @@
+import DyDiTIO
+import DyDiTKernels
+import DyDiTModels
+
+/// A DiT (and, with routers, a DyDiT) in training form: parameters and gradients in flat
+/// `ParameterSet`s under their official names, a forward pass that keeps what the backward
+/// pass needs, and the backward pass itself, all on the GEMM and row kernels.
+///
+/// DyDiT in training follows the official code: routers decide with the Gumbel-sigmoid
+/// straight-through estimator (`soft = sigmoid((logit + L)/τ)`, forward `1[soft > 0.5]`,
+/// backward through `soft`), masks multiply the head outputs, the fc1 outputs before GELU and
+/// each token's MLP branch; the complete model (`routerNoise == nil`) runs without routers.
+public final class TrainableDiT: @unchecked Sendable {
+    public let config: DiTConfig
+    public let hasNullClass: Bool
+    public let routerFormat: RouterParameters.Format?
+    public let parameters: ParameterSet
+    public let gradients: ParameterSet
+    public let ctx: ComputeContext
+    /// Gumbel-sigmoid temperature τ.
+    public var temperature: Float = 5
+
+    /// Offsets of one linear layer's weight `[out, in]` and bias in the parameter set.
+    struct LinearSlot {
+        let weight: Int, bias: Int, outFeatures: Int, inFeatures: Int
+    }
+
+    struct BlockSlots {
+        let qkv, proj, fc1, fc2, adaLN: LinearSlot
+        let attnRouter, mlpRouter, tokenHidden, tokenOut: LinearSlot?
+    }
+
+    let blocks: [BlockSlots]
+    let patchEmbed, timeIn, timeOut, finalAdaLN, finalLinear: LinearSlot
+    let labelTable: Int, posEmbed: Int
+    var workspace: TrainingWorkspace?
+    /// What the last forward pass saved: batch size, labels, and whether routers ran.
+    var saved: (batch: Int, y: [Int], dynamic: Bool)?
+
+    public init(_ p: DiTParameters, routers: RouterParameters? = nil, ctx: ComputeContext) throws {
+        let c = p.config
+        if let routers, routers.config != c {
+            throw ModelError.badConfig("routers", "the routers are for \(routers.config), the model is \(c)")
+        }
+        config = c
+        hasNullClass = p.hasNullClass
+        routerFormat = routers?.format
+        self.ctx = ctx
+        var layout = DiTParameters.shapes(c, nullClass: p.hasNullClass).map { ($0.name, $0.shape, $0.name != "pos_embed") }
+        if let routers { layout += RouterParameters.shapes(c, routers.format).map { ($0.name, $0.shape, true) } }
+        parameters = ParameterSet(layout: layout)
+        gradients = parameters.zerosLike()
+        for (name, _, _) in layout {
+            parameters[name] = p.tensors[name] ?? routers![name]
+        }
+        let set = parameters
+        func slot(_ prefix: String) -> LinearSlot {
+            let w = set.entry(prefix + ".weight")
+            return LinearSlot(weight: w.offset, bias: set.entry(prefix + ".bias").offset, outFeatures: w.shape[0],
+                              inFeatures: w.shape.dropFirst().reduce(1, *))
+        }
+        blocks = (0..<c.depth).map { i in
+            let b = "blocks.\(i)."
+            let dynamic = routers != nil
+            return BlockSlots(qkv: slot(b + "attn.qkv"), proj: slot(b + "attn.proj"), fc1: slot(b + "mlp.fc1"),
+                              fc2: slot(b + "mlp.fc2"), adaLN: slot(b + "adaLN_modulation.1"),
+                              attnRouter: dynamic ? slot(b + "attn_rate.router") : nil,
+                              mlpRouter: dynamic ? slot(b + "mlp_rate.router") : nil,
+                              tokenHidden: dynamic ? slot(b + "token_selection.mlp_head.0") : nil,
+                              tokenOut: dynamic ? slot(b + "token_selection.mlp_head.2") : nil)
+        }
+        patchEmbed = slot("x_embedder.proj")
+        timeIn = slot("t_embedder.mlp.0")
+        timeOut = slot("t_embedder.mlp.2")
+        finalAdaLN = slot("final_layer.adaLN_modulation.1")
+        finalLinear = slot("final_layer.linear")
+        labelTable = set.entry("y_embedder.embedding_table.weight").offset
+        posEmbed = set.entry("pos_embed").offset
+    }
+
+    /// Router outputs per block (NH − 1 with the forced unit, NH for the early release).
+    var routerOutputs: Int { routerFormat.map { RouterParameters.outputs(config, $0) } ?? 0 }
+
+    /// The current DiT weights.
+    public func ditParameters() -> DiTParameters {
+        Self.ditParameters(from: parameters, config: config, hasNullClass: hasNullClass)
+    }
+
+    /// The DiT weights of any set with this model's layout (the EMA copy, say).
+    public static func ditParameters(from set: ParameterSet, config: DiTConfig, hasNullClass: Bool) -> DiTParameters {
+        var tensors: [String: [Float]] = [:]
+        for (name, _) in DiTParameters.shapes(config, nullClass: hasNullClass) { tensors[name] = set[name] }
+        return DiTParameters(config: config, tensors: tensors, hasNullClass: hasNullClass)
+    }
+
+    /// The current router weights (nil for a plain DiT).
+    public func routerParameters() -> RouterParameters? {
+        Self.routerParameters(from: parameters, config: config, format: routerFormat)
+    }
+
+    public static func routerParameters(from set: ParameterSet, config: DiTConfig,
+                                        format: RouterParameters.Format?) -> RouterParameters? {
+        guard let format else { return nil }
+        var tensors: [String: [Float]] = [:]
+        for (name, _) in RouterParameters.shapes(config, format) { tensors[name] = set[name] }
+        return RouterParameters(config: config, format: format, tensors: tensors)
+    }
+
+    func reserve(batch: Int) -> TrainingWorkspace {
+        if let ws = workspace, ws.capacity >= batch { return ws }
+        workspace = nil
+        let ws = TrainingWorkspace(config: config, capacity: batch)
+        workspace = ws
+        ctx.reserveExtraScratch(bytes: Attention.backwardScratchBytes(tokens: config.tokens))
+        return ws
+    }
+
+    /// Bytes of saved activations and gradient scratch (for the largest batch so far).
+    public var workspaceBytes: Int { workspace?.byteCount ?? 0 }
+
+    // MARK: Linear layers on the flat parameters
+
+    /// `y = x·Wᵀ + b`, then `activation`.
+    func linear(_ s: LinearSlot, _ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>,
+                ldy: Int? = nil, activation: Activation = .none) {
+        let p = UnsafePointer(parameters.pointer)
+        Gemm.run(GemmOperands(m: rows, n: s.outFeatures, k: s.inFeatures, a: x, lda: ldx ?? s.inFeatures,
+                              b: p + s.weight, ldb: s.inFeatures, bLayout: .rowsNK, c: y, ldc: ldy ?? s.outFeatures,
+                              bias: p + s.bias, activation: activation), ctx: ctx)
+    }
+
+    /// Accumulates `dW += dyᵀ·x`, `db += Σ dy` and writes (or adds, with `accumulate`) `dx = dy·W`.
+    func linearBackward(_ s: LinearSlot, x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, dy: UnsafePointer<Float>,
+                        lddy: Int? = nil, dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
+        let p = UnsafePointer(parameters.pointer), g = gradients.pointer
+        let o = s.outFeatures, i = s.inFeatures, lddy = lddy ?? o
+        Gemm.run(GemmOperands(m: o, n: i, k: rows, a: dy, lda: lddy, aTransposed: true, b: x, ldb: ldx ?? i,
+                              bLayout: .rowsKN, c: g + s.weight, ldc: i, accumulate: true), ctx: ctx)
+        Backward.addColumnSums(dy, ld: lddy, rows: rows, cols: o, into: g + s.bias, ctx: ctx)
+        if let dx {
+            Gemm.run(GemmOperands(m: rows, n: i, k: o, a: dy, lda: lddy, b: p + s.weight, ldb: i, bLayout: .rowsKN,
+                                  c: dx, ldc: i, accumulate: accumulate), ctx: ctx)
+        }
+    }
+}

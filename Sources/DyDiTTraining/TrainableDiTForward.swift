@@ -1,0 +1,165 @@
+import DyDiTKernels
+import DyDiTModels
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Supplies the logistic noise `L` of one router call (`call` counts from 0 in call order:
+/// per block the attention-width router, the token router, the MLP-width router).
+public typealias RouterNoise = (_ call: Int, _ noise: UnsafeMutableBufferPointer<Float>) -> Void
+
+/// DyDiT's Gumbel-sigmoid with the straight-through estimator, in float32 as PyTorch computes it.
+enum GumbelGate {
+    @inline(__always)
+    static func soft(logit: Float, noise: Float, temperature: Float) -> Float {
+        1 / (1 + expf(-((logit + noise) / temperature)))
+    }
+
+    /// d soft / d logit: the gradient the hard decision passes back.
+    @inline(__always)
+    static func slope(soft: Float, temperature: Float) -> Float {
+        soft * (1 - soft) / temperature
+    }
+}
+
+extension TrainableDiT {
+    /// `model(x, t, y)` in training mode, keeping activations for `backward`. With
+    /// `routerNoise` (and routers) this is DyDiT's dynamic pass; without, the complete model.
+    /// - Returns: `[B, outC, H, W]`.
+    public func forward(x: [Float], t: [Float], y: [Int], routerNoise: RouterNoise? = nil) -> [Float] {
+        precondition(x.count == t.count * config.imageSize && y.count == t.count, "inconsistent batch")
+        var out = [Float](repeating: 0, count: t.count * config.outChannels * config.inputSize * config.inputSize)
+        x.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { forward(x: xp.baseAddress!, t: t, y: y, routerNoise: routerNoise, out: $0.baseAddress!) }
+        }
+        return out
+    }
+
+    public func forward(x: UnsafePointer<Float>, t: [Float], y: [Int], routerNoise: RouterNoise?,
+                        out: UnsafeMutablePointer<Float>) {
+        let c = config, batch = t.count, d = c.hiddenSize, n = c.tokens, rows = batch * n
+        let ws = reserve(batch: batch)
+        let dynamic = routerNoise != nil && routerFormat != nil
+        let p = UnsafePointer(parameters.pointer)
+        let modWidth = (6 * c.depth + 2) * d
+        let mod = ws.modulation.pointer
+        saved = (batch, y, dynamic)
+
+        // Patch embedding plus the fixed position embedding.
+        Patches.extract(x, batch: batch, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
+                        patch: c.patchSize, into: ws.patches.pointer)
+        let h0 = ws.stream[0].pointer
+        linear(patchEmbed, ws.patches.pointer, rows: rows, into: h0)
+        for r in 0..<rows {
+            let row = h0 + r * d, pos = p + posEmbed + (r % n) * d
+            for j in 0..<d { row[j] += pos[j] }
+        }
+        // c = MLP(freq(t)) + table[y]; the adaLN linears all read SiLU(c).
+        TimestepEmbedding.frequencies(t, into: ws.freq.pointer)
+        linear(timeIn, ws.freq.pointer, rows: batch, into: ws.tPre.pointer)
+        for i in 0..<(batch * d) { ws.tAct.pointer[i] = Self.silu(ws.tPre.pointer[i]) }
+        linear(timeOut, ws.tAct.pointer, rows: batch, into: ws.te.pointer)
+        for b in 0..<batch {
+            let cb = ws.c.pointer + b * d, table = p + labelTable + y[b] * d, te = ws.te.pointer + b * d
+            for j in 0..<d {
+                cb[j] = te[j] + table[j]
+                ws.siluC.pointer[b * d + j] = Self.silu(cb[j])
+            }
+        }
+        for (l, s) in blocks.enumerated() {
+            linear(s.adaLN, ws.siluC.pointer, rows: batch, into: mod + l * 6 * d, ldy: modWidth)
+        }
+        linear(finalAdaLN, ws.siluC.pointer, rows: batch, into: mod + c.depth * 6 * d, ldy: modWidth)
+
+        var call = 0
+        func noise(_ count: Int) -> UnsafeMutablePointer<Float> {
+            routerNoise!(call, UnsafeMutableBufferPointer(start: ws.noise.pointer, count: count))
+            call += 1
+            return ws.noise.pointer
+        }
+        for (l, s) in blocks.enumerated() {
+            let keep = ws.blocks[l]
+            let hIn = ws.stream[l].pointer, hOut = ws.stream[l + 1].pointer, h1 = keep.h1.pointer
+            let m = mod + l * 6 * d
+            if dynamic { decideWidth(s.attnRouter!, block: l, batch: batch, noise: noise(batch * routerOutputs),
+                                     logits: ws.attnLogits.pointer, soft: ws.attnSoft.pointer, mask: ws.attnMask.pointer) }
+            Ops.layerNormModulate(hIn, into: keep.xn1.pointer, rows: rows, d: d, shift: m, scale: m + d, modStride: modWidth,
+                                  rowsPerGroup: n, ctx: ctx)
+            linear(s.qkv, keep.xn1.pointer, rows: rows, into: keep.qkv.pointer)
+            Attention.forwardKeepingProbabilities(qkv: keep.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n,
+                                                  heads: c.numHeads, headDim: c.headDim,
+                                                  probabilities: keep.probabilities.pointer, out: keep.attention.pointer,
+                                                  ldo: d, ctx: ctx)
+            var projIn = keep.attention.pointer
+            if dynamic {
+                Backward.maskedActivation(keep.attention.pointer, into: keep.maskedAttention.pointer, batch: batch,
+                                          rowsPerSample: n, cols: d, groups: c.numHeads, mask: ws.attnMask.pointer + l * c.numHeads,
+                                          maskStride: c.depth * c.numHeads, activation: .none, ctx: ctx)
+                projIn = keep.maskedAttention.pointer
+            }
+            linear(s.proj, projIn, rows: rows, into: keep.projOut.pointer)
+            h1.update(from: hIn, count: rows * d)
+            Ops.gatedResidual(h1, adding: keep.projOut.pointer, rows: rows, d: d, gate: m + 2 * d, gateStride: modWidth,
+                              rowsPerGroup: n, ctx: ctx)
+            if dynamic {
+                linear(s.tokenHidden!, h1, rows: rows, into: keep.tokenHidden.pointer, activation: .relu)
+                linear(s.tokenOut!, keep.tokenHidden.pointer, rows: rows, into: keep.tokenLogit.pointer)
+                let tokenNoise = noise(rows)
+                for r in 0..<rows {
+                    let soft = GumbelGate.soft(logit: keep.tokenLogit.pointer[r], noise: tokenNoise[r], temperature: temperature)
+                    keep.tokenSoft.pointer[r] = soft
+                    keep.tokenMask.pointer[r] = soft > 0.5 ? 1 : 0
+                }
+                decideWidth(s.mlpRouter!, block: l, batch: batch, noise: noise(batch * routerOutputs),
+                            logits: ws.mlpLogits.pointer, soft: ws.mlpSoft.pointer, mask: ws.mlpMask.pointer)
+            }
+            Ops.layerNormModulate(h1, into: keep.xn2.pointer, rows: rows, d: d, shift: m + 3 * d, scale: m + 4 * d,
+                                  modStride: modWidth, rowsPerGroup: n, ctx: ctx)
+            linear(s.fc1, keep.xn2.pointer, rows: rows, into: keep.pre.pointer)
+            Backward.maskedActivation(keep.pre.pointer, into: keep.act.pointer, batch: batch, rowsPerSample: n,
+                                      cols: c.mlpHidden, groups: c.numHeads,
+                                      mask: dynamic ? UnsafePointer(ws.mlpMask.pointer + l * c.numHeads) : nil,
+                                      maskStride: c.depth * c.numHeads, activation: .gelu, ctx: ctx)
+            linear(s.fc2, keep.act.pointer, rows: rows, into: keep.mlpOut.pointer)
+            hOut.update(from: h1, count: rows * d)
+            Ops.gatedResidual(hOut, adding: keep.mlpOut.pointer, rows: rows, d: d, gate: m + 5 * d, gateStride: modWidth,
+                              rowsPerGroup: n, rowMask: dynamic ? UnsafePointer(keep.tokenMask.pointer) : nil, ctx: ctx)
+        }
+
+        let fin = mod + c.depth * 6 * d
+        Ops.layerNormModulate(ws.stream[c.depth].pointer, into: ws.xnFinal.pointer, rows: rows, d: d, shift: fin,
+                              scale: fin + d, modStride: modWidth, rowsPerGroup: n, ctx: ctx)
+        linear(finalLinear, ws.xnFinal.pointer, rows: rows, into: ws.finalTokens.pointer)
+        Patches.assemble(ws.finalTokens.pointer, ld: c.finalDim, batch: batch, channels: c.outChannels,
+                         height: c.inputSize, width: c.inputSize, patch: c.patchSize, into: out)
+    }
+
+    /// A width router of block `l`: logits `[B, R]` from `te`, soft decisions, and masks
+    /// `[B, depth, NH]` with the forced leading units set to 1.
+    private func decideWidth(_ s: LinearSlot, block l: Int, batch: Int, noise: UnsafeMutablePointer<Float>,
+                             logits: UnsafeMutablePointer<Float>, soft: UnsafeMutablePointer<Float>,
+                             mask: UnsafeMutablePointer<Float>) {
+        let c = config, r = routerOutputs, nh = c.numHeads, forced = nh - r
+        let ws = workspace!
+        linear(s, ws.te.pointer, rows: batch, into: logits + l * r, ldy: c.depth * r)
+        for b in 0..<batch {
+            let row = mask + (b * c.depth + l) * nh
+            for k in 0..<forced { row[k] = 1 }
+            for k in 0..<r {
+                let i = (b * c.depth + l) * r + k
+                soft[i] = GumbelGate.soft(logit: logits[i], noise: noise[b * r + k], temperature: temperature)
+                row[forced + k] = soft[i] > 0.5 ? 1 : 0
+            }
+        }
+    }
+
+    @inline(__always)
+    static func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
+    /// d SiLU(x) / dx = σ(x)·(1 + x·(1 − σ(x))).
+    @inline(__always)
+    static func siluDerivative(_ x: Float) -> Float {
+        let s = 1 / (1 + expf(-x))
+        return s * (1 + x * (1 - s))
+    }
+}
