@@ -36,9 +36,9 @@ let package = Package(
         .target(name: "DyDiTModels", dependencies: ["DyDiTKernels", "DyDiTIO"]),
         .target(name: "DyDiTDiffusion", dependencies: ["DyDiTModels", "DyDiTIO"]),
         .target(name: "DyDiTTraining", dependencies: ["DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO", "CZlib"]),
-        .target(name: "DyDiTPlayground", dependencies: ["DyDiTDiffusion", "DyDiTModels", "DyDiTIO"]),
+        .target(name: "DyDiTPlayground", dependencies: ["DyDiTTraining", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO"]),
         .executableTarget(name: "dydit", dependencies: [
-            "DyDiTModels", "DyDiTDiffusion", "DyDiTPlayground", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "DyDiTModels", "DyDiTDiffusion", "DyDiTTraining", "DyDiTPlayground", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .plugin(name: "ExperimentPlugin",
                 capability: .command(intent: .custom(verb: "experiment", description: "Build dydit (release) and run an experiment spec")),
@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "DiffusionTests", dependencies: ["DyDiTDiffusion", "ReferenceSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["DyDiTTraining", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels",
                                                           "DyDiTIO", "ReferenceSupport"]),
-        .testTarget(name: "PlaygroundTests", dependencies: ["DyDiTPlayground", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO"]),
+        .testTarget(name: "PlaygroundTests", dependencies: ["DyDiTPlayground", "DyDiTTraining", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

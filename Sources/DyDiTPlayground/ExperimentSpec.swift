@@ -47,6 +47,8 @@ public struct ExperimentSpec {
     public var isa: String?
     public var outputDir: String
     public var grid: Bool
+    /// The `train` section, when the spec has one.
+    public var train: TrainSpec?
     /// The spec with every default filled in, as each run saves it.
     public var resolved: JSONValue
     /// The spec file's folder: relative paths in the spec are relative to it.
@@ -228,9 +230,16 @@ public struct ExperimentSpec {
         let grid = d.bool(o, "grid", oPath, default: true)
         resolved["output"] = .object(JSONObject([("dir", .string(dir)), ("grid", .bool(grid))]))
 
-        // train: reserved for the training issue
+        // train (only `dydit train` reads it; `dydit run` evaluates the backbone as it is)
+        var train: TrainSpec? = nil
         if let t = root["train"], t != .null {
-            d.error("$.train", "training is not available yet (issue 7): remove the train section to run this spec")
+            if let (decoded, json) = TrainSpec.decode(t, d, dydit: type == "dydit", seed: UInt64(seed)) {
+                train = decoded
+                resolved["train"] = json
+                if type == "dydit" && (width.type != "tdw" || token.type != "sdt") {
+                    d.error(rPath, "DyDiT fine-tuning learns the TDW and SDT routers: set routers.width to 'tdw' and routers.token to 'sdt'")
+                }
+            }
         }
         if root["sweep"] != nil { d.error("$.sweep", "is expanded before decoding; a single run cannot hold one") }
 
@@ -241,7 +250,7 @@ public struct ExperimentSpec {
                               width: width, token: token, precision: precision, sampler: samplerName, steps: steps,
                               samplerOptions: s, guidanceScale: scale, guidanceChannels: GuidanceChannels(rawValue: channels)!,
                               eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense),
-                              threads: threads, isa: isa, outputDir: dir, grid: grid,
+                              threads: threads, isa: isa, outputDir: dir, grid: grid, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }
 

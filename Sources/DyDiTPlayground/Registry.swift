@@ -1,3 +1,4 @@
+import DyDiTTraining
 import DyDiTModels
 import DyDiTDiffusion
 import DyDiTIO
@@ -30,8 +31,19 @@ public enum Registry {
         ("memory", "bytes of weights, activations and sliced weights, and the process's peak resident memory"),
     ]
 
-    /// Datasets arrive with training (issue 7); none is registered yet.
-    public static let datasets: [(name: String, summary: String)] = []
+    /// Training datasets (`train.dataset.type`), loaded by `loadDataset`.
+    public static let datasets: [(name: String, summary: String)] = [
+        ("fashion-mnist", "Fashion-MNIST IDX files (.gz read through zlib); path: the folder (default: Debian's dataset-fashion-mnist), split: train or test"),
+        ("image-folder", "PNGs in one sub-folder per class (labels: sorted folder names); path: the root folder"),
+    ]
+
+    public static func loadDataset(_ d: TrainSpec.Dataset, channels: Int) throws -> ImageDataset {
+        switch d.type {
+        case "fashion-mnist": return try ImageDataset.fashionMNIST(directory: d.path, split: d.split)
+        case "image-folder": return try ImageDataset.imageFolder(d.path, channels: channels)
+        default: preconditionFailure("unregistered dataset '\(d.type)'")
+        }
+    }
 
     public static func widthRouter(_ name: String) -> WidthRouterPlugin.Type? { widthRouters.first { $0.name == name } }
     public static func tokenRouter(_ name: String) -> TokenRouterPlugin.Type? { tokenRouters.first { $0.name == name } }
@@ -88,7 +100,7 @@ public enum Registry {
         section("sampler (sampler.type; steps in sampler.steps)", SamplerRegistry.names.map { ($0, samplerSummary($0), samplerOptions($0)) })
         section("precision (precision)", precisions.map { ($0.name, $0.summary, []) })
         section("metric (eval.metrics)", metrics.map { ($0.name, $0.summary, []) })
-        section("dataset (train.dataset; training arrives with issue 7)", datasets.map { ($0.name, $0.summary, []) })
+        section("dataset (train.dataset)", datasets.map { ($0.name, $0.summary, []) })
         return out
     }
 

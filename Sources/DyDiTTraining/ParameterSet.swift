@@ -15,6 +15,11 @@ public final class ParameterSet: @unchecked Sendable {
     }
 
     public let entries: [Entry]
+    /// The trainable floats in pieces of at most `chunkSize`, for the element-wise optimiser
+    /// loops to share out across threads. The pieces depend only on the layout, so reductions
+    /// over them (the gradient norm) do not depend on the thread count.
+    public let trainableChunks: [Range<Int>]
+    public static let chunkSize = 1 << 16
     private let index: [String: Int]
     public let storage: AlignedBuffer<Float>
     public var count: Int { storage.count }
@@ -29,6 +34,9 @@ public final class ParameterSet: @unchecked Sendable {
             offset += (item.shape.reduce(1, *) + 15) / 16 * 16
         }
         self.entries = entries
+        trainableChunks = entries.filter(\.trainable).flatMap { e in
+            stride(from: e.offset, to: e.offset + e.count, by: Self.chunkSize).map { $0..<min(e.offset + e.count, $0 + Self.chunkSize) }
+        }
         index = Dictionary(uniqueKeysWithValues: entries.enumerated().map { ($1.name, $0) })
         storage = AlignedBuffer(count: offset)
     }

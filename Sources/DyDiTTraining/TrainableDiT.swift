@@ -34,6 +34,8 @@ public final class TrainableDiT: @unchecked Sendable {
     let patchEmbed, timeIn, timeOut, finalAdaLN, finalLinear: LinearSlot
     let labelTable: Int, posEmbed: Int
     var workspace: TrainingWorkspace?
+    /// Right operands of the linear layers' products, packed once per product.
+    var packBuffer = AlignedBuffer<Float>(count: 16)
     /// What the last forward pass saved: batch size, labels, and whether routers ran.
     var saved: (batch: Int, y: [Int], dynamic: Bool)?
 
@@ -111,8 +113,22 @@ public final class TrainableDiT: @unchecked Sendable {
         workspace = nil
         let ws = TrainingWorkspace(config: config, capacity: batch)
         workspace = ws
+        // Room to pack any right operand of linear / linearBackward once per product.
+        let rows = batch * config.tokens
+        var most = 0
+        for s in linearSlots {
+            most = max(most, Gemm.packedCount(n: s.outFeatures, k: s.inFeatures, isa: ctx.isa),
+                       Gemm.packedCount(n: s.inFeatures, k: s.outFeatures, isa: ctx.isa),
+                       Gemm.packedCount(n: s.inFeatures, k: rows, isa: ctx.isa))
+        }
+        if packBuffer.count < most { packBuffer = AlignedBuffer(count: most) }
         ctx.reserveExtraScratch(bytes: Attention.backwardScratchBytes(tokens: config.tokens))
         return ws
+    }
+
+    var linearSlots: [LinearSlot] {
+        blocks.flatMap { b in [b.qkv, b.proj, b.fc1, b.fc2, b.adaLN] + [b.attnRouter, b.mlpRouter, b.tokenHidden, b.tokenOut].compactMap { $0 } }
+            + [patchEmbed, timeIn, timeOut, finalAdaLN, finalLinear]
     }
 
     /// Bytes of saved activations and gradient scratch (for the largest batch so far).
@@ -124,9 +140,9 @@ public final class TrainableDiT: @unchecked Sendable {
     func linear(_ s: LinearSlot, _ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>,
                 ldy: Int? = nil, activation: Activation = .none) {
         let p = UnsafePointer(parameters.pointer)
-        Gemm.run(GemmOperands(m: rows, n: s.outFeatures, k: s.inFeatures, a: x, lda: ldx ?? s.inFeatures,
-                              b: p + s.weight, ldb: s.inFeatures, bLayout: .rowsNK, c: y, ldc: ldy ?? s.outFeatures,
-                              bias: p + s.bias, activation: activation), ctx: ctx)
+        Gemm.runPackingOnce(GemmOperands(m: rows, n: s.outFeatures, k: s.inFeatures, a: x, lda: ldx ?? s.inFeatures,
+                                         b: p + s.weight, ldb: s.inFeatures, bLayout: .rowsNK, c: y, ldc: ldy ?? s.outFeatures,
+                                         bias: p + s.bias, activation: activation), buffer: packBuffer.pointer, ctx: ctx)
     }
 
     /// Accumulates `dW += dyᵀ·x`, `db += Σ dy` and writes (or adds, with `accumulate`) `dx = dy·W`.
@@ -134,12 +150,13 @@ public final class TrainableDiT: @unchecked Sendable {
                         lddy: Int? = nil, dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
         let p = UnsafePointer(parameters.pointer), g = gradients.pointer
         let o = s.outFeatures, i = s.inFeatures, lddy = lddy ?? o
-        Gemm.run(GemmOperands(m: o, n: i, k: rows, a: dy, lda: lddy, aTransposed: true, b: x, ldb: ldx ?? i,
-                              bLayout: .rowsKN, c: g + s.weight, ldc: i, accumulate: true), ctx: ctx)
+        Gemm.runPackingOnce(GemmOperands(m: o, n: i, k: rows, a: dy, lda: lddy, aTransposed: true, b: x, ldb: ldx ?? i,
+                                         bLayout: .rowsKN, c: g + s.weight, ldc: i, accumulate: true),
+                            buffer: packBuffer.pointer, ctx: ctx)
         Backward.addColumnSums(dy, ld: lddy, rows: rows, cols: o, into: g + s.bias, ctx: ctx)
         if let dx {
-            Gemm.run(GemmOperands(m: rows, n: i, k: o, a: dy, lda: lddy, b: p + s.weight, ldb: i, bLayout: .rowsKN,
-                                  c: dx, ldc: i, accumulate: accumulate), ctx: ctx)
+            Gemm.runPackingOnce(GemmOperands(m: rows, n: i, k: o, a: dy, lda: lddy, b: p + s.weight, ldb: i, bLayout: .rowsKN,
+                                             c: dx, ldc: i, accumulate: accumulate), buffer: packBuffer.pointer, ctx: ctx)
         }
     }
 }

@@ -1,3 +1,4 @@
+import DyDiTIO
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -47,8 +48,4 @@ final class ProgressLine {
         if s < 3600 { return String(format: "%d min %02d s", Int(s) / 60, Int(s) % 60) }
         return String(format: "%d h %02d min", Int(s) / 3600, (Int(s) % 3600) / 60)
     }
-}
-
-func seconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
 }

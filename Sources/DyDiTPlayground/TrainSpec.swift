@@ -1,0 +1,116 @@
+import DyDiTIO
+import DyDiTModels
+import DyDiTTraining
+
+/// The spec's `train` section, typed: the dataset, the optimisation knobs (defaults: DiT's
+/// recipe for a `dit` backbone, DyDiT's fine-tuning recipe for a `dydit` one) and the run's
+/// bookkeeping (checkpoints, log, sample grids).
+public struct TrainSpec {
+    public struct Dataset {
+        public var type: String
+        public var path: String
+        public var split: String
+    }
+
+    public var dataset: Dataset
+    public var settings: TrainingSettings
+    public var checkpointEvery: Int
+    public var logEvery: Int
+    /// Steps between sample grids of the EMA weights (0: only at the end).
+    public var sampleEvery: Int
+    /// Samples per class in each grid.
+    public var samplesPerClass: Int
+    public var exportDType: DType
+
+    static let keys = ["dataset", "steps", "batch", "lr", "weight_decay", "betas", "eps", "warmup_steps", "grad_clip",
+                       "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
+                       "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
+                       "samples_per_class", "export_dtype"]
+
+    /// Decodes `$.train`; `dydit` selects the fine-tuning recipe.
+    static func decode(_ value: JSONValue, _ d: SpecDecoder, dydit: Bool, seed: UInt64) -> (TrainSpec, JSONValue)? {
+        let path = "$.train"
+        let before = d.issues.count
+        guard let t = d.object(value, path, allowed: keys) else { return nil }
+        let dsPath = JSONLocator.child(path, "dataset")
+        let ds = d.object(t["dataset"], dsPath, allowed: ["type", "path", "split"])
+        let dsType = d.string(ds, "type", dsPath, default: "fashion-mnist", allowed: Registry.datasets.map(\.name))
+        let dsPath2 = d.string(ds, "path", dsPath, default: dsType == "fashion-mnist" ? ImageDataset.fashionMNISTDirectory : "")
+        if dsPath2.isEmpty { d.error(JSONLocator.child(dsPath, "path"), "is missing: give the folder of class sub-folders of PNGs") }
+        let split = d.string(ds, "split", dsPath, default: "train", allowed: ["train", "test"])
+
+        var s = TrainingSettings()
+        s.seed = seed
+        s.steps = d.int(t, "steps", path, default: 1000, range: 1...100_000_000)
+        s.batch = d.int(t, "batch", path, default: 32, range: 1...65536)
+        s.adam.learningRate = d.double(t, "lr", path, default: 1e-4, check: ({ $0 > 0 }, "a number > 0"))
+        s.adam.weightDecay = d.double(t, "weight_decay", path, default: 0, check: ({ $0 >= 0 }, "a number ≥ 0"))
+        s.adam.epsilon = d.double(t, "eps", path, default: 1e-8, check: ({ $0 > 0 }, "a number > 0"))
+        if let betas = t["betas"], betas != .null {
+            let values = betas.arrayValue?.compactMap(\.doubleValue) ?? []
+            if values.count == 2, values.allSatisfy({ $0 >= 0 && $0 < 1 }) {
+                (s.adam.beta1, s.adam.beta2) = (values[0], values[1])
+            } else {
+                d.error(JSONLocator.child(path, "betas"), "is \(betas.serialized()); expected [beta1, beta2], each in [0, 1)")
+            }
+        }
+        s.warmupSteps = d.int(t, "warmup_steps", path, default: 0, range: 0...100_000_000)
+        if let clip = t["grad_clip"], clip != .null {
+            s.gradientClip = d.double(t, "grad_clip", path, default: 1, check: ({ $0 > 0 }, "a number > 0, or null for no clipping"))
+        }
+        s.emaDecay = d.double(t, "ema_decay", path, default: 0.9999, check: ({ $0 >= 0 && $0 < 1 }, "a number in [0, 1)"))
+        s.labelDropout = d.double(t, "label_dropout", path, default: 0.1, check: ({ $0 >= 0 && $0 <= 1 }, "a probability in [0, 1]"))
+        let sampling = d.string(t, "timesteps", path, default: dydit ? "stratified" : "uniform",
+                                allowed: TimestepSampling.allCases.map(\.rawValue))
+        s.timesteps = TimestepSampling(rawValue: sampling) ?? .uniform
+        s.flip = d.bool(t, "flip", path, default: false)
+
+        let dyditKeys = ["lambda", "lambda_hold_steps", "lambda_ramp_steps", "complete_model_steps", "flops_weight", "temperature"]
+        if dydit {
+            let target = d.double(t, "lambda", path, default: 0.5, check: ({ $0 > 0 && $0 <= 1 }, "a FLOPs target in (0, 1]"))
+            let hold = d.int(t, "lambda_hold_steps", path, default: 100, range: 0...100_000_000)
+            let ramp = d.int(t, "lambda_ramp_steps", path, default: max(1, s.steps / 5), range: 0...100_000_000)
+            let complete = d.int(t, "complete_model_steps", path, default: s.steps / 2, range: 0...100_000_000)
+            var f = TrainingSettings.FineTuning(lambda: LambdaSchedule(target: target, holdSteps: hold, rampSteps: ramp),
+                                                completeModelSteps: complete)
+            f.flopsWeight = d.double(t, "flops_weight", path, default: 2, check: ({ $0 >= 0 }, "a number ≥ 0"))
+            f.temperature = d.double(t, "temperature", path, default: 5, check: ({ $0 > 0 }, "a number > 0"))
+            s.dydit = f
+        } else {
+            for key in dyditKeys where t[key] != nil {
+                d.error(JSONLocator.child(path, key), "applies to DyDiT fine-tuning only (backbone.type 'dydit')")
+            }
+        }
+        let checkpointEvery = d.int(t, "checkpoint_every", path, default: 500, range: 1...100_000_000)
+        let logEvery = d.int(t, "log_every", path, default: 10, range: 1...100_000_000)
+        let sampleEvery = d.int(t, "sample_every", path, default: 0, range: 0...100_000_000)
+        let perClass = d.int(t, "samples_per_class", path, default: 4, range: 1...64)
+        let export = d.string(t, "export_dtype", path, default: "f32", allowed: ["f32", "f16"])
+        guard d.issues.count == before else { return nil }
+
+        var resolved = JSONObject([
+            ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsPath2)), ("split", .string(split))]))),
+            ("steps", .int(Int64(s.steps))), ("batch", .int(Int64(s.batch))), ("lr", .double(s.adam.learningRate)),
+            ("weight_decay", .double(s.adam.weightDecay)), ("betas", .array([.double(s.adam.beta1), .double(s.adam.beta2)])),
+            ("eps", .double(s.adam.epsilon)), ("warmup_steps", .int(Int64(s.warmupSteps))),
+            ("grad_clip", s.gradientClip.map { .double($0) } ?? .null), ("ema_decay", .double(s.emaDecay)),
+            ("label_dropout", .double(s.labelDropout)), ("timesteps", .string(sampling)), ("flip", .bool(s.flip)),
+        ])
+        if let f = s.dydit {
+            resolved["lambda"] = .double(f.lambda.target)
+            resolved["lambda_hold_steps"] = .int(Int64(f.lambda.holdSteps))
+            resolved["lambda_ramp_steps"] = .int(Int64(f.lambda.rampSteps))
+            resolved["complete_model_steps"] = .int(Int64(f.completeModelSteps))
+            resolved["flops_weight"] = .double(f.flopsWeight)
+            resolved["temperature"] = .double(f.temperature)
+        }
+        resolved["checkpoint_every"] = .int(Int64(checkpointEvery))
+        resolved["log_every"] = .int(Int64(logEvery))
+        resolved["sample_every"] = .int(Int64(sampleEvery))
+        resolved["samples_per_class"] = .int(Int64(perClass))
+        resolved["export_dtype"] = .string(export)
+        return (TrainSpec(dataset: Dataset(type: dsType, path: dsPath2, split: split), settings: s,
+                          checkpointEvery: checkpointEvery, logEvery: logEvery, sampleEvery: sampleEvery,
+                          samplesPerClass: perClass, exportDType: export == "f16" ? .f16 : .f32), .object(resolved))
+    }
+}

@@ -1,0 +1,243 @@
+import DyDiTDiffusion
+import DyDiTIO
+import DyDiTKernels
+import DyDiTModels
+import DyDiTTraining
+import Foundation
+
+/// What a training run reports while it works.
+public struct TrainingEvents {
+    public var message: (String) -> Void
+    /// After each optimiser step: the record, the run's total steps, and images per second
+    /// over the steps of this process.
+    public var step: (_ record: StepRecord, _ total: Int, _ imagesPerSecond: Double) -> Void
+    /// Polled between steps: true saves a checkpoint and stops (SIGINT, say).
+    public var shouldStop: () -> Bool
+
+    public init(message: @escaping (String) -> Void, step: @escaping (StepRecord, Int, Double) -> Void,
+                shouldStop: @escaping () -> Bool = { false }) {
+        self.message = message
+        self.step = step
+        self.shouldStop = shouldStop
+    }
+}
+
+/// Runs a spec's `train` section into its output folder:
+///
+/// - `checkpoint.safetensors`: the whole training state (atomic; resumed from automatically);
+/// - `ema.safetensors`: the EMA weights as a model file for `dydit run` / `sample`;
+/// - `train.csv`: one row per `log_every` steps (means over the window);
+/// - `samples-step-NNNNNNN.png` every `sample_every` steps and `samples.png` at the end:
+///   one column per class, from the EMA weights with the spec's sampler and guidance;
+/// - `spec.json` (resolved) and `log.txt`.
+public final class TrainingRunner {
+    public let spec: ExperimentSpec
+    public let train: TrainSpec
+    public let directory: String
+    public private(set) var trainer: Trainer!
+    var log: [String] = []
+
+    public static let csvHeader = "step,loss,mse,vb,complete_loss,flops_ratio,flops_loss,lambda,lr,grad_norm,images_per_s,elapsed_s"
+
+    public init(spec: ExperimentSpec, directory: String? = nil) throws {
+        guard let train = spec.train else {
+            throw SpecErrors(issues: [SpecIssue(file: spec.name, path: "$.train", position: nil,
+                                                message: "is missing: `dydit train` needs a train section (see Experiments/README.md)")])
+        }
+        self.spec = spec
+        self.train = train
+        self.directory = directory ?? spec.outputDir
+    }
+
+    var checkpointPath: String { "\(directory)/checkpoint.safetensors" }
+    var csvPath: String { "\(directory)/train.csv" }
+
+    /// The resolved spec as stored in checkpoints. `train.steps` is left out so a finished run
+    /// can be extended by raising it.
+    var resumeKey: String {
+        guard case var .object(root) = spec.resolved, case var .object(t) = root["train"] ?? .null else { return spec.resolved.serialized() }
+        t["steps"] = nil
+        root["train"] = .object(t)
+        root["output"] = nil
+        return JSONValue.object(root).serialized()
+    }
+
+    /// Trains to `train.steps`, resuming from the folder's checkpoint unless `restart`.
+    /// Returns the last step's record (nil if there was nothing left to do).
+    @discardableResult
+    public func run(restart: Bool = false, events: TrainingEvents) throws -> StepRecord? {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        func say(_ line: String) {
+            log.append(line)
+            events.message(line)
+        }
+        defer { try? AtomicFile.write(log.joined(separator: "\n") + "\n", to: "\(directory)/log.txt") }
+        do {
+            return try perform(restart: restart, events: events, say: say)
+        } catch {
+            log.append("error: \(error)")
+            throw error
+        }
+    }
+
+    private func perform(restart: Bool, events: TrainingEvents, say: (String) -> Void) throws -> StepRecord? {
+        let c = spec.backbone.config
+        let dydit = spec.backbone.type == "dydit"
+        let isa = try spec.isa.map { name -> ISA in
+            guard let isa = ISA(rawValue: name) else { throw KernelError.unknownISA(name, source: "compute.isa") }
+            guard CPUFeatures.current.supports(isa) else { throw KernelError.unsupportedISA(isa, source: "compute.isa", cpu: .current) }
+            return isa
+        }
+        let ctx = try ComputeContext(threads: spec.threads, isa: isa)
+        let params: DiTParameters, routers: RouterParameters?
+        if let path = spec.backbone.checkpoint {
+            let ckpt = try Checkpoint(path: spec.resolvePath(path))
+            params = ckpt.parameters
+            routers = dydit ? ckpt.routersOrInitialized(seed: spec.seed) : nil
+            say("start: \(path) (\(ckpt.isDyDiT ? "with routers" : dydit ? "routers at their fine-tuning init" : "DiT"))")
+        } else {
+            params = DiTParameters.initialized(c, seed: spec.seed, spec.backbone.initialization)
+            routers = dydit ? RouterParameters.initialized(c, seed: spec.seed) : nil
+            say("start: a new \(spec.backbone.model ?? "DiT") (\(spec.backbone.initialization.rawValue) init)")
+        }
+        let model = try TrainableDiT(params, routers: routers, ctx: ctx)
+        let dataset = try Registry.loadDataset(train.dataset, channels: c.inChannels)
+        if let top = dataset.labels.max(), top >= c.numClasses {
+            throw TrainingError.data("\(dataset.name) has labels up to \(top); the model has num_classes \(c.numClasses)")
+        }
+        let loader = try BatchLoader(dataset: dataset, batch: train.settings.batch, inputSize: c.inputSize,
+                                     channels: c.inChannels, flip: train.settings.flip, seed: spec.seed)
+        let trainer = try Trainer(model: model, loader: loader, settings: train.settings)
+        self.trainer = trainer
+        say("data: \(dataset.name), \(dataset.count) images of \(dataset.width)×\(dataset.height)×\(dataset.channels), \(dataset.classNames.count) classes; \(loader.batchesPerEpoch) batches of \(train.settings.batch) per epoch")
+        say("model: \(c), \(model.parameters.entries.filter(\.trainable).reduce(0) { $0 + $1.count }) trainable parameters; \(ctx.threadCount) thread(s) on \(ctx.isa)")
+
+        // Steps since the last log row: saved with checkpoints, so a resumed run logs the same rows.
+        var window: [StepRecord] = []
+        if restart {
+            for path in [checkpointPath, csvPath] where FileReader.exists(path) { try FileManager.default.removeItem(atPath: path) }
+        } else if FileReader.exists(checkpointPath) {
+            let stored = try TrainingCheckpoint.peek(checkpointPath)
+            guard stored.spec == resumeKey else {
+                throw TrainingError.checkpoint(path: checkpointPath, "was made by a different spec (only train.steps may change between resumes):\n  stored:  \(stored.spec)\n  current: \(resumeKey)\nrestore the spec, pass --restart to start over, or set another output.dir")
+            }
+            try TrainingCheckpoint.restore(trainer, from: checkpointPath)
+            window = try Self.decodeWindow(stored.metadata["log_window"] ?? "[]", path: checkpointPath)
+            say("resumed from \(checkpointPath) at step \(trainer.step) (epoch \(trainer.loader.epoch), batch \(trainer.loader.batchInEpoch))")
+        }
+        try AtomicFile.write(spec.resolved.serialized(pretty: true) + "\n", to: "\(directory)/spec.json")
+        let csv = try TrainingLog(path: csvPath, header: Self.csvHeader, keepingStepsUpTo: trainer.step)
+
+        let total = train.settings.steps
+        guard trainer.step < total else {
+            say("already at step \(trainer.step) of \(total): nothing to train (raise train.steps to go on)")
+            return nil
+        }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let firstStep = trainer.step
+        var last: StepRecord?
+        var windowStart = clock.now
+        while trainer.step < total {
+            let record = try trainer.trainStep()
+            last = record
+            window.append(record)
+            let elapsed = seconds(clock.now - start)
+            let rate = Double((trainer.step - firstStep) * train.settings.batch) / max(elapsed, 1e-9)
+            events.step(record, total, rate)
+            let done = trainer.step
+            if done % train.logEvery == 0 || done == total {
+                let windowRate = Double(window.count * train.settings.batch) / max(seconds(clock.now - windowStart), 1e-9)
+                try csv.append(Self.row(window, imagesPerSecond: windowRate, elapsed: elapsed))
+                window.removeAll(keepingCapacity: true)
+                windowStart = clock.now
+            }
+            let stopping = events.shouldStop()
+            if done % train.checkpointEvery == 0 || done == total || stopping {
+                try save(trainer, window: window)
+            }
+            if train.sampleEvery > 0 && done % train.sampleEvery == 0 && done != total {
+                let path = String(format: "%@/samples-step-%07d.png", directory, done)
+                try sampleGrid(trainer, to: path)
+                say("step \(done): wrote \(path)")
+            }
+            if stopping && done < total {
+                say("stopped at step \(done) of \(total); checkpoint saved: run the same command to resume")
+                return last
+            }
+        }
+        try sampleGrid(trainer, to: "\(directory)/samples.png")
+        say(String(format: "done: step %d, loss %.4f; wrote %@/ema.safetensors, samples.png, train.csv", trainer.step, last?.loss ?? .nan, directory))
+        return last
+    }
+
+    func save(_ trainer: Trainer, window: [StepRecord]) throws {
+        try TrainingCheckpoint.save(trainer, spec: resumeKey, extra: ["log_window": Self.encodeWindow(window)], to: checkpointPath)
+        try TrainingCheckpoint.exportEMA(trainer, to: "\(directory)/ema.safetensors", dtype: train.exportDType,
+                                         metadata: ["spec": spec.resolved.serialized()])
+    }
+
+    /// Records as JSON arrays of numbers (null for absent values); Doubles round-trip exactly.
+    static func encodeWindow(_ window: [StepRecord]) -> String {
+        let rows: [JSONValue] = window.map { r in
+            let values: [Double?] = [Double(r.step), r.loss, r.mse, r.vb, r.completeLoss, r.flopsRatio, r.flopsLoss, r.lambda,
+                                     r.learningRate, r.gradientNorm]
+            return .array(values.map { $0.map { .string(String($0.bitPattern, radix: 16)) } ?? .null })
+        }
+        return JSONValue.array(rows).serialized()
+    }
+
+    static func decodeWindow(_ text: String, path: String) throws -> [StepRecord] {
+        guard case let .array(rows) = try JSONParser.parse(text, path: path) else { return [] }
+        return try rows.map { row in
+            let v: [Double?] = (row.arrayValue ?? []).map { $0.stringValue.flatMap { UInt64($0, radix: 16) }.map(Double.init(bitPattern:)) }
+            guard v.count == 10, let step = v[0], let loss = v[1], let mse = v[2], let vb = v[3], let lr = v[8], let norm = v[9] else {
+                throw TrainingError.checkpoint(path: path, "metadata 'log_window' is damaged")
+            }
+            return StepRecord(step: Int(step), loss: loss, mse: mse, vb: vb, completeLoss: v[4], flopsRatio: v[5], flopsLoss: v[6],
+                              lambda: v[7], learningRate: lr, gradientNorm: norm)
+        }
+    }
+
+    static func row(_ window: [StepRecord], imagesPerSecond: Double, elapsed: Double) -> String {
+        func mean(_ f: (StepRecord) -> Double?) -> String {
+            let v = window.compactMap(f)
+            return v.isEmpty ? "" : String(format: "%.6g", v.reduce(0, +) / Double(v.count))
+        }
+        let last = window.last!
+        return [String(last.step), mean(\.loss), mean(\.mse), mean(\.vb), mean(\.completeLoss), mean(\.flopsRatio),
+                mean(\.flopsLoss), last.lambda.map { String(format: "%.6g", $0) } ?? "", String(format: "%.6g", last.learningRate),
+                mean(\.gradientNorm), String(format: "%.2f", imagesPerSecond), String(format: "%.1f", elapsed)].joined(separator: ",")
+    }
+
+    /// A grid of the EMA model's samples: one column per class, `samples_per_class` rows, the
+    /// same starting noise every time so grids from different steps compare.
+    public func sampleGrid(_ trainer: Trainer, to path: String) throws {
+        let m = trainer.model
+        let c = m.config
+        guard c.inChannels == 1 || c.inChannels == 3 else { return }
+        let params = TrainableDiT.ditParameters(from: trainer.ema, config: c, hasNullClass: m.hasNullClass)
+        let model = DiT(params, ctx: m.ctx)
+        var routing = Routing()
+        if let routers = TrainableDiT.routerParameters(from: trainer.ema, config: c, format: m.routerFormat) {
+            let context = PluginContext(config: c, routers: routers, isa: m.ctx.isa, seed: spec.seed, resolvePath: spec.resolvePath)
+            routing = Routing(width: try Registry.widthRouter(spec.width.type)!.make(spec.width.options, context),
+                              token: try Registry.tokenRouter(spec.token.type)!.make(spec.token.options, context))
+        }
+        let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
+        let guidance = spec.guidanceScale == 1 || !m.hasNullClass ? nil : Guidance(scale: Float(spec.guidanceScale), channels: spec.guidanceChannels)
+        let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
+        let labels = (0..<train.samplesPerClass).flatMap { _ in 0..<c.numClasses }
+        var rng = RandomGenerator(seed: spec.seed)
+        let xT = rng.normals(labels.count * c.imageSize)
+        let noiseSeed = rng.next()
+        var samples: [Float] = []
+        for (i, start) in stride(from: 0, to: labels.count, by: spec.eval.batch).enumerated() {
+            let range = start..<min(labels.count, start + spec.eval.batch)
+            samples += try loop.run(xT: Array(xT[(range.lowerBound * c.imageSize)..<(range.upperBound * c.imageSize)]),
+                                    labels: Array(labels[range]), noise: .seeded(noiseSeed &+ UInt64(i)))
+        }
+        try PNGFile.write(ImageGrid.compose(samples, count: labels.count, channels: c.inChannels, height: c.inputSize,
+                                            width: c.inputSize, columns: c.numClasses), to: path)
+    }
+}

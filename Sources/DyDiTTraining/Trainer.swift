@@ -1,0 +1,110 @@
+import DyDiTDiffusion
+import DyDiTIO
+import DyDiTModels
+
+/// What one optimiser step did.
+public struct StepRecord: Sendable {
+    public var step: Int
+    public var loss: Double
+    public var mse: Double
+    public var vb: Double
+    public var completeLoss: Double?
+    public var flopsRatio: Double?
+    public var flopsLoss: Double?
+    public var lambda: Double?
+    public var learningRate: Double
+    public var gradientNorm: Double
+
+    public init(step: Int, loss: Double, mse: Double, vb: Double, completeLoss: Double?, flopsRatio: Double?, flopsLoss: Double?,
+                lambda: Double?, learningRate: Double, gradientNorm: Double) {
+        self.step = step
+        self.loss = loss
+        self.mse = mse
+        self.vb = vb
+        self.completeLoss = completeLoss
+        self.flopsRatio = flopsRatio
+        self.flopsLoss = flopsLoss
+        self.lambda = lambda
+        self.learningRate = learningRate
+        self.gradientNorm = gradientNorm
+    }
+}
+
+/// The training loop's state and one step of it: batch → timesteps → label dropout → noise
+/// → (router noise) → losses and gradients → clip → AdamW → EMA. Everything random comes
+/// from one generator, drawn in that order, so a run is a function of its seed and a
+/// checkpoint (weights, EMA, moments, step, generator, data position) resumes it exactly.
+public final class Trainer {
+    public let model: TrainableDiT
+    public let ema: ParameterSet
+    public let optimizer: AdamW
+    public let settings: TrainingSettings
+    public var loader: BatchLoader
+    public var rng: RandomGenerator
+    public internal(set) var step = 0
+    let objective: TrainingObjective
+    let schedule: LearningRateSchedule
+    let dropout: LabelDropout
+
+    public init(model: TrainableDiT, loader: BatchLoader, settings: TrainingSettings) throws {
+        let c = model.config
+        if settings.dydit != nil && model.routerFormat == nil {
+            throw TrainingError.data("DyDiT fine-tuning needs a model with routers")
+        }
+        self.model = model
+        self.loader = loader
+        self.settings = settings
+        ema = model.parameters.zerosLike()
+        ema.copy(from: model.parameters)
+        optimizer = AdamW(like: model.parameters, settings: settings.adam)
+        rng = RandomGenerator(seed: settings.seed)
+        objective = TrainingObjective(loss: try HybridLoss(learnSigma: c.learnSigma),
+                                      flopsWeight: settings.dydit?.flopsWeight ?? 2)
+        schedule = LearningRateSchedule(peak: settings.adam.learningRate, warmupSteps: settings.warmupSteps)
+        dropout = LabelDropout(probability: model.hasNullClass ? settings.labelDropout : 0, nullClass: c.numClasses)
+        if let d = settings.dydit { model.temperature = Float(d.temperature) }
+    }
+
+    /// One optimiser step. Throws, before touching the weights, when the loss is not finite.
+    public func trainStep() throws -> StepRecord {
+        let c = model.config
+        let b = settings.batch
+        let batch = loader.next(&rng)
+        let t = settings.timesteps.draw(batch: b, steps: objective.loss.diffusion.betas.count, &rng)
+        let y = dropout.apply(batch.y, &rng)
+        let noise = rng.normals(b * c.imageSize)
+        var lambda: Double? = nil
+        var routerNoise: RouterNoise? = nil
+        var complete = false
+        // Router noise is drawn inside the forward pass, call by call, from the same generator.
+        var local = rng
+        if let d = settings.dydit {
+            lambda = d.lambda.lambda(at: step)
+            complete = step < d.completeModelSteps
+            routerNoise = { _, out in
+                for i in out.indices { out[i] = local.logistic() }
+            }
+        }
+        model.gradients.zero()
+        let losses = objective.accumulate(model: model, x0: batch.x0, t: t, noise: noise, y: y, routerNoise: routerNoise,
+                                          lambda: lambda, completeModel: complete)
+        if settings.dydit != nil { rng = local }
+        guard losses.total.isFinite else {
+            throw TrainingError.diverged(step: step, "the loss is \(losses.total); the weights are left as they were before this step (lower the learning rate or set grad_clip)")
+        }
+        let norm = GradientClipping.clip(model.gradients, maxNorm: settings.gradientClip, ctx: model.ctx)
+        guard norm.isFinite else {
+            throw TrainingError.diverged(step: step, "the gradient norm is \(norm); the weights are left as they were before this step")
+        }
+        let lr = schedule.rate(at: step)
+        optimizer.update(model.parameters, gradients: model.gradients, learningRate: lr, ctx: model.ctx)
+        EMA.update(ema, from: model.parameters, decay: settings.emaDecay, ctx: model.ctx)
+        let record = StepRecord(step: step + 1, loss: losses.total, mse: mean(losses.mse), vb: mean(losses.vb),
+                                completeLoss: losses.complete, flopsRatio: losses.flopsRatio, flopsLoss: losses.flops,
+                                lambda: lambda, learningRate: lr, gradientNorm: norm)
+        step += 1
+        return record
+    }
+
+    func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
+}

@@ -1,0 +1,36 @@
+/// Every knob of a training run; the defaults are DiT's recipe (AdamW lr 1e-4, no weight
+/// decay, EMA 0.9999, label dropout 0.1, uniform timesteps, no clipping, no warm-up).
+public struct TrainingSettings: Sendable, Equatable {
+    public var steps: Int = 1000
+    public var batch: Int = 32
+    public var adam = AdamW.Settings()
+    public var warmupSteps = 0
+    /// Global gradient-norm clip (nil: none).
+    public var gradientClip: Double? = nil
+    public var emaDecay = 0.9999
+    public var labelDropout = 0.1
+    public var timesteps = TimestepSampling.uniform
+    public var flip = false
+    public var seed: UInt64 = 0
+    /// DyDiT fine-tuning (routers trained under a FLOPs target); nil trains a plain DiT.
+    public var dydit: FineTuning? = nil
+
+    /// DyDiT's fine-tuning recipe (official defaults: λ held at 1 for 100 steps, then ramped;
+    /// complete-model loss in the first part; FLOPs-loss weight 2; Gumbel temperature 5).
+    public struct FineTuning: Sendable, Equatable {
+        public var lambda: LambdaSchedule
+        /// Steps during which the complete model's loss is added (0: never).
+        public var completeModelSteps: Int
+        public var flopsWeight: Double = 2
+        public var temperature: Double = 5
+
+        public init(lambda: LambdaSchedule, completeModelSteps: Int, flopsWeight: Double = 2, temperature: Double = 5) {
+            self.lambda = lambda
+            self.completeModelSteps = completeModelSteps
+            self.flopsWeight = flopsWeight
+            self.temperature = temperature
+        }
+    }
+
+    public init() {}
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import DyDiTIO
+import DyDiTPlayground
+import DyDiTTraining
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGINT / SIGTERM; the training loop checkpoints and stops at the next step.
+nonisolated(unsafe) private var stopRequested: sig_atomic_t = 0
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a DiT, or fine-tune a DyDiT under a FLOPs target, from a spec's train section.",
+        discussion: """
+        Writes to the spec's output.dir (or --out): checkpoint.safetensors (the whole training state, \
+        written atomically every train.checkpoint_every steps), ema.safetensors (the EMA weights as a \
+        model file for `dydit run` and `dydit sample`), train.csv (loss, FLOPs ratio, learning rate, \
+        gradient norm and images/s every train.log_every steps), sample grids of the EMA model (one \
+        column per class), spec.json and log.txt. Running the same command again resumes from the \
+        checkpoint and continues exactly as an uninterrupted run would (same thread count); Ctrl-C \
+        saves a checkpoint before stopping. Raise train.steps to train further.
+        """)
+
+    @Argument(help: "The experiment spec (.json) with a train section.")
+    var spec: String
+    @Option(help: "Output folder (default: the spec's output.dir).")
+    var out: String?
+    @Flag(help: "Start over: delete the folder's checkpoint and log first.")
+    var restart = false
+
+    func run() throws {
+        try reportingErrors {
+            let runs = try SpecFile.load(spec).expand()
+            guard runs.count == 1 else {
+                throw ValidationError("\(spec) expands to \(runs.count) runs; `dydit train` trains one model: remove the sweep")
+            }
+            let runner = try TrainingRunner(spec: runs[0].spec, directory: out)
+            signal(SIGINT) { _ in stopRequested = 1 }
+            signal(SIGTERM) { _ in stopRequested = 1 }
+            var progress: ProgressLine?
+            var firstStep = 0
+            try runner.run(restart: restart, events: TrainingEvents(
+                message: { printError($0) },
+                step: { record, total, rate in
+                    if progress == nil {
+                        firstStep = record.step - 1
+                        progress = ProgressLine(label: "train", total: total - firstStep)
+                    }
+                    var detail = String(format: "step %d/%d · loss %.4f · %.1f img/s", record.step, total, record.loss, rate)
+                    if let ratio = record.flopsRatio, let lambda = record.lambda {
+                        detail += String(format: " · FLOPs %.3f (λ %.3f)", ratio, lambda)
+                    }
+                    progress?.update(record.step - firstStep, detail: detail)
+                },
+                shouldStop: { stopRequested != 0 }))
+        }
+    }
+}

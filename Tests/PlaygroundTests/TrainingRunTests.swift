@@ -1,0 +1,121 @@
+import DyDiTIO
+import DyDiTPlayground
+import DyDiTTraining
+import Foundation
+import XCTest
+
+/// `dydit train`'s runner: a run stopped (gracefully, or killed after its last checkpoint)
+/// and resumed ends bit-identical to an uninterrupted one, for DiT training and DyDiT
+/// fine-tuning; the log and the output files are there.
+final class TrainingRunTests: XCTestCase {
+    var dir = ""
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "dydit-train-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: "\(dir)/data", withIntermediateDirectories: true)
+        // 24 images of 6×6 in 3 classes: a bright bar whose row is the class.
+        var pixels: [UInt8] = [], labels: [UInt8] = []
+        for i in 0..<24 {
+            let label = i % 3
+            for r in 0..<6 { for c in 0..<6 { pixels.append(r / 2 == label ? UInt8(200 + i) : UInt8(c * 3)) } }
+            labels.append(UInt8(label))
+        }
+        try IDXFile.write(shape: [24, 6, 6], bytes: pixels, to: "\(dir)/data/train-images-idx3-ubyte.gz")
+        try IDXFile.write(shape: [24], bytes: labels, to: "\(dir)/data/train-labels-idx1-ubyte.gz")
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
+
+    func spec(_ backbone: String, out: String, steps: Int = 12, lr: Double = 1e-3) throws -> ExperimentSpec {
+        let dydit = backbone == "dydit"
+        let text = """
+        {"name": "resume-\(backbone)", "seed": 3,
+         "backbone": {"type": "\(backbone)", "config": {"patch_size": 2, "hidden_size": 32, "depth": 2, "num_heads": 2},
+                      "input_size": 8, "in_channels": 1, "num_classes": 3, "init": "random"},
+         "sampler": {"type": "ddim", "steps": 3}, "eval": {"batch": 3},
+         "compute": {"threads": 2}, "output": {"dir": "\(out)"},
+         "train": {"dataset": {"type": "fashion-mnist", "path": "\(dir)/data"}, "steps": \(steps), "batch": 4, "lr": \(lr),
+                   "flip": true, "grad_clip": 1.0, "warmup_steps": 3, "ema_decay": 0.9,
+                   "checkpoint_every": 5, "log_every": 2, "sample_every": 10, "samples_per_class": 1
+                   \(dydit ? #", "lambda": 0.6, "lambda_hold_steps": 2, "lambda_ramp_steps": 5, "complete_model_steps": 6"# : "")}}
+        """
+        let runs = try SpecFile(text: text, path: "\(dir)/\(backbone).json").expand()
+        return runs[0].spec
+    }
+
+    func events(stopAfter: Int? = nil, onStep: ((Int) -> Void)? = nil) -> TrainingEvents {
+        var last = 0
+        return TrainingEvents(message: { _ in }, step: { record, _, _ in
+            last = record.step
+            onStep?(record.step)
+        }, shouldStop: { stopAfter.map { last >= $0 } ?? false })
+    }
+
+    /// Tensors and metadata of a safetensors file, for exact comparison.
+    func contents(_ path: String) throws -> [String: [UInt8]] {
+        let file = try SafeTensorsFile(path: path)
+        var out: [String: [UInt8]] = [:]
+        for name in file.names { out[name] = Array(try file.tensor(name).bytes) }
+        for (k, v) in file.metadata where k != "spec" { out["meta:" + k] = Array(v.utf8) }
+        return out
+    }
+
+    /// The CSV without its timing columns (images/s, elapsed).
+    func rows(_ path: String) throws -> [String] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast(2).joined(separator: ",") }
+    }
+
+    func testStoppedAndKilledRunsResumeBitIdentically() throws {
+        for backbone in ["dit", "dydit"] {
+            let whole = "\(dir)/\(backbone)-whole", stopped = "\(dir)/\(backbone)-stopped", killed = "\(dir)/\(backbone)-killed"
+            let last = try XCTUnwrap(try TrainingRunner(spec: try spec(backbone, out: whole)).run(events: events()))
+            XCTAssertEqual(last.step, 12)
+            XCTAssert(last.loss.isFinite)
+            if backbone == "dydit" { XCTAssertNotNil(last.flopsRatio) }
+            for file in ["checkpoint.safetensors", "ema.safetensors", "train.csv", "samples.png", "samples-step-0000010.png", "spec.json", "log.txt"] {
+                XCTAssert(FileReader.exists("\(whole)/\(file)"), "\(backbone): \(file) missing")
+            }
+            XCTAssertEqual(try rows("\(whole)/train.csv").count, 1 + 6, "a header and a row per 2 steps")
+
+            // Stopped after step 7 (between checkpoints), then resumed.
+            let first = try TrainingRunner(spec: try spec(backbone, out: stopped)).run(events: events(stopAfter: 7))
+            XCTAssertEqual(first?.step, 7)
+            XCTAssertEqual(try TrainingCheckpoint.peek("\(stopped)/checkpoint.safetensors").step, 7)
+            try TrainingRunner(spec: try spec(backbone, out: stopped)).run(events: events())
+
+            // Killed after step 8: the step-5 checkpoint is all that survives, the log runs ahead.
+            var saved: [UInt8] = []
+            try TrainingRunner(spec: try spec(backbone, out: killed, steps: 8)).run(events: events(onStep: { step in
+                if step == 6 { saved = (try? Array(Data(contentsOf: URL(fileURLWithPath: "\(killed)/checkpoint.safetensors")))) ?? [] }
+            }))
+            XCTAssertFalse(saved.isEmpty)
+            try Data(saved).write(to: URL(fileURLWithPath: "\(killed)/checkpoint.safetensors"))
+            XCTAssertEqual(try TrainingCheckpoint.peek("\(killed)/checkpoint.safetensors").step, 5)
+            try TrainingRunner(spec: try spec(backbone, out: killed)).run(events: events())
+
+            let reference = try contents("\(whole)/checkpoint.safetensors")
+            for other in [stopped, killed] {
+                let got = try contents("\(other)/checkpoint.safetensors")
+                XCTAssertEqual(got.keys.sorted(), reference.keys.sorted(), "\(backbone) \(other)")
+                for (name, bytes) in reference where got[name] != bytes {
+                    XCTFail("\(backbone): \(name) differs between the uninterrupted run and \(other)")
+                }
+                XCTAssertEqual(try contents("\(other)/ema.safetensors"), try contents("\(whole)/ema.safetensors"), "\(backbone) \(other)")
+                XCTAssertEqual(try rows("\(other)/train.csv"), try rows("\(whole)/train.csv"), "\(backbone) \(other)")
+            }
+        }
+    }
+
+    func testAChangedSpecIsRefusedAndRestartStartsOver() throws {
+        let out = "\(dir)/changed"
+        try TrainingRunner(spec: try spec("dit", out: out, steps: 4)).run(events: events())
+        // A different learning rate under the same output folder.
+        XCTAssertThrowsError(try TrainingRunner(spec: try spec("dit", out: out, steps: 6, lr: 2e-3)).run(events: events())) {
+            XCTAssert("\($0)".contains("different spec"), "\($0)")
+        }
+        // Raising train.steps extends the run; --restart begins again from step 0.
+        XCTAssertEqual(try TrainingRunner(spec: try spec("dit", out: out, steps: 6)).run(events: events())?.step, 6)
+        XCTAssertNil(try TrainingRunner(spec: try spec("dit", out: out, steps: 6)).run(events: events()), "nothing left to do")
+        XCTAssertEqual(try TrainingRunner(spec: try spec("dit", out: out, steps: 2)).run(restart: true, events: events())?.step, 2)
+    }
+}

@@ -1,0 +1,96 @@
+import DyDiTIO
+import DyDiTTraining
+import XCTest
+
+/// The optimiser pieces against PyTorch's own numbers (torch 2.x, printed by:
+/// `torch.manual_seed(0); p0 = torch.randn(7); grads = [torch.randn(7) for _ in range(3)];
+/// AdamW([p], lr=1e-2, betas=(0.9, 0.99), eps=1e-8, weight_decay=0.1)`, three steps; and
+/// `clip_grad_norm_` of two tensors to 5).
+final class OptimizerTests: XCTestCase {
+    static let p0: [Float] = [1.5409960746765137, -0.293428897857666, -2.1787893772125244, 0.5684312582015991, -1.0845223665237427, -1.3985954523086548, 0.40334683656692505]
+    static let grads: [[Float]] = [
+        [0.8380263447761536, -0.7192575931549072, -0.40334352850914, -0.5966353416442871, 0.18203648924827576, -0.8566746115684509, 1.1006041765213013],
+        [-1.0711873769760132, 0.1227012425661087, -0.5663174986839294, 0.3731146454811096, -0.8919953107833862, -1.5091077089309692, 0.3703935444355011],
+        [1.4565025568008423, 0.9398099184036255, 0.7748488187789917, 0.19186942279338837, 1.2637947797775269, -1.2904350757598877, -0.7911027073860168],
+    ]
+    static let torchAfter: [[Float]] = [
+        [1.5294550657272339, -0.28313547372817993, -2.1666107177734375, 0.5778627991676331, -1.0934377908706665, -1.3871968984603882, 0.39294350147247314],
+        [1.5296592712402344, -0.2774878144264221, -2.154503345489502, 0.5790200233459473, -1.0864046812057495, -1.376042127609253, 0.3838099539279938],
+        [1.524379849433899, -0.27971911430358887, -2.1519715785980225, 0.5780507922172546, -1.087807059288025, -1.3647971153259277, 0.3814503252506256],
+    ]
+
+    func testAdamWMatchesPyTorch() {
+        // A frozen tensor beside the trained one must stay as it is.
+        let params = ParameterSet(layout: [("w", [7], true), ("frozen", [3], false)])
+        let grads = params.zerosLike()
+        params["w"] = Self.p0
+        params["frozen"] = [1, 2, 3]
+        var settings = AdamW.Settings()
+        settings.learningRate = 1e-2
+        settings.beta2 = 0.99
+        settings.weightDecay = 0.1
+        let adam = AdamW(like: params, settings: settings)
+        for (step, g) in Self.grads.enumerated() {
+            grads["w"] = g
+            grads["frozen"] = [5, 5, 5]
+            adam.update(params, gradients: grads, learningRate: 1e-2)
+            let got = params["w"]
+            for i in 0..<7 {
+                // float32 arithmetic in a different order than PyTorch's: a few ulps.
+                XCTAssertEqual(got[i], Self.torchAfter[step][i], accuracy: 4 * Self.torchAfter[step][i].ulp, "step \(step + 1) element \(i)")
+            }
+        }
+        XCTAssertEqual(params["frozen"], [1, 2, 3])
+        XCTAssertEqual(adam.step, 3)
+    }
+
+    func testGradientClippingMatchesPyTorch() {
+        let g = ParameterSet(layout: [("a", [5], true), ("b", [3], true)])
+        g["a"] = [3, -4, 1, 2, 0.5]
+        g["b"] = [10, -2, 0.25]
+        let norm = GradientClipping.clip(g, maxNorm: 5)
+        XCTAssertEqual(norm, 11.589326858520508, accuracy: 1e-5)
+        let wantA: [Float] = [1.2942942380905151, -1.7257256507873535, 0.4314314126968384, 0.8628628253936768, 0.2157157063484192]
+        let wantB: [Float] = [4.314313888549805, -0.8628628253936768, 0.1078578531742096]
+        for (x, y) in zip(g["a"] + g["b"], wantA + wantB) { XCTAssertEqual(x, y, accuracy: 2 * y.ulp) }
+        // Under the limit nothing changes.
+        XCTAssertEqual(GradientClipping.clip(g, maxNorm: 100), 5, accuracy: 1e-5)
+        XCTAssertEqual(g["b"][0], wantB[0])
+    }
+
+    func testEMA() {
+        let p = ParameterSet(layout: [("w", [2], true)]), e = p.zerosLike()
+        p["w"] = [1, -2]
+        e["w"] = [0, 0]
+        EMA.update(e, from: p, decay: 0.75)
+        XCTAssertEqual(e["w"], [0.25, -0.5])
+    }
+
+    func testSchedules() {
+        let lr = LearningRateSchedule(peak: 1e-3, warmupSteps: 4)
+        XCTAssertEqual((0..<6).map { lr.rate(at: $0) }, [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
+        XCTAssertEqual(LearningRateSchedule(peak: 1e-4, warmupSteps: 0).rate(at: 0), 1e-4)
+
+        let lambda = LambdaSchedule(target: 0.5, holdSteps: 100, rampSteps: 10)
+        XCTAssertEqual(lambda.lambda(at: 0), 1)
+        XCTAssertEqual(lambda.lambda(at: 99), 1)
+        XCTAssertEqual(lambda.lambda(at: 105), 0.75, accuracy: 1e-12)
+        XCTAssertEqual(lambda.lambda(at: 110), 0.5)
+        XCTAssertEqual(lambda.lambda(at: 10_000), 0.5)
+
+        var rng = RandomGenerator(seed: 3)
+        let t = TimestepSampling.stratified.draw(batch: 40_000, steps: 1000, &rng)
+        for (i, v) in t.enumerated() { XCTAssert((i % 4) * 250 <= v && v < (i % 4 + 1) * 250, "sample \(i): t = \(v)") }
+        XCTAssertEqual(Set(t).count, 1000, "every timestep is reachable")
+        let u = TimestepSampling.uniform.draw(batch: 4000, steps: 1000, &rng)
+        XCTAssert(u.allSatisfy { (0..<1000).contains($0) })
+        XCTAssertGreaterThan(Set(u.map { $0 / 250 }).count, 3)
+
+        let dropout = LabelDropout(probability: 0.1, nullClass: 10)
+        let labels = dropout.apply(Array(repeating: 3, count: 10_000), &rng)
+        let dropped = labels.filter { $0 == 10 }.count
+        XCTAssert(labels.allSatisfy { $0 == 3 || $0 == 10 })
+        XCTAssert((800...1200).contains(dropped), "\(dropped) of 10000 dropped at p = 0.1")
+        XCTAssertEqual(LabelDropout(probability: 0, nullClass: 10).apply([1, 2], &rng), [1, 2])
+    }
+}
