@@ -1,6 +1,7 @@
 import DyDiTDiffusion
 import DyDiTIO
 import DyDiTPlayground
+import DyDiTTraining
 import XCTest
 
 final class SpecTests: XCTestCase {
@@ -111,10 +112,33 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(empty.contains { $0.message.contains("non-empty list") })
     }
 
-    func testRoutersNeedADyDiTAndTrainingIsReserved() {
-        let found = issues(#"{"name": "x", "routers": {"width": "tdw"}, "train": {"steps": 10}}"#)
+    func testRoutersNeedADyDiT() {
+        let found = issues(#"{"name": "x", "routers": {"width": "tdw"}}"#)
         XCTAssertTrue(found.contains { $0.message.contains("routers need backbone.type 'dydit'") })
-        XCTAssertTrue(found.contains { $0.path == "$.train" && $0.message.contains("issue 7") })
+    }
+
+    func testTrainSection() throws {
+        let found = issues(#"{"name": "x", "train": {"stepz": 10, "lr": -1, "lambda": 0.5, "timesteps": "uniformly"}}"#)
+        XCTAssertTrue(found.contains { $0.path == "$.train.stepz" && $0.message.contains("did you mean 'steps'") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.path == "$.train.lr" }, "\(found)")
+        XCTAssertTrue(found.contains { $0.path == "$.train.lambda" && $0.message.contains("DyDiT fine-tuning only") }, "\(found)")
+        XCTAssertTrue(found.contains { $0.path == "$.train.timesteps" && $0.message.contains("stratified") }, "\(found)")
+        let routers = issues(#"{"name": "x", "backbone": {"type": "dydit"}, "routers": {"token": "none"}, "train": {}}"#)
+        XCTAssertTrue(routers.contains { $0.message.contains("learns the TDW and SDT routers") }, "\(routers)")
+
+        // Defaults: DiT's recipe for a dit backbone, DyDiT's for a dydit one.
+        let dit = try XCTUnwrap(try SpecFile(text: #"{"name": "x", "train": {}}"#).expand(checkFiles: false).first?.spec.train)
+        XCTAssertEqual(dit.settings.timesteps, .uniform)
+        XCTAssertEqual(dit.settings.adam.learningRate, 1e-4)
+        XCTAssertEqual(dit.settings.emaDecay, 0.9999)
+        XCTAssertEqual(dit.settings.labelDropout, 0.1)
+        XCTAssertNil(dit.settings.dydit)
+        let dy = try XCTUnwrap(try SpecFile(text: #"{"name": "x", "backbone": {"type": "dydit"}, "train": {"steps": 1000, "lambda": 0.4}}"#)
+            .expand(checkFiles: false).first?.spec.train)
+        XCTAssertEqual(dy.settings.timesteps, .stratified)
+        XCTAssertEqual(dy.settings.dydit?.lambda, LambdaSchedule(target: 0.4, holdSteps: 100, rampSteps: 200))
+        XCTAssertEqual(dy.settings.dydit?.flopsWeight, 2)
+        XCTAssertEqual(dy.settings.dydit?.temperature, 5)
     }
 
     func testEveryCommittedExperimentValidates() throws {
