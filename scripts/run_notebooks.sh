@@ -141,7 +141,8 @@ for path in map(pathlib.Path, sys.argv[2:]):
     finally:
         nbformat.write(nb, executed_dir / path.name)
     print(f"{status}: {path.name} in {time.monotonic() - start:.1f} s (executed copy: {executed_dir / path.name})")
-figures = sorted(pathlib.Path(os.environ["DYDIT_OUT"]).glob("*.png"))
+out_dir = pathlib.Path(os.environ["DYDIT_OUT"])
+figures = sorted(f.relative_to(out_dir) for f in out_dir.glob("**/*.png"))
 print(f"figures in {os.environ['DYDIT_OUT']}: {', '.join(f.name for f in figures) or 'none'}")
 total = len(sys.argv) - 2
 print(f"notebooks: {total - len(failed)} passed, {len(failed)} failed")

@@ -42,7 +42,7 @@ struct TrainCommand: ParsableCommand {
             signal(SIGTERM) { _ in stopRequested = 1 }
             var progress: ProgressLine?
             var firstStep = 0
-            try runner.run(restart: restart, events: TrainingEvents(
+            let last = try runner.run(restart: restart, events: TrainingEvents(
                 message: { printError($0) },
                 step: { record, total, rate in
                     if progress == nil {
@@ -56,6 +56,8 @@ struct TrainCommand: ParsableCommand {
                     progress?.update(record.step - firstStep, detail: detail)
                 },
                 shouldStop: { stopRequested != 0 }))
+            // Interrupted before the end: the shell's convention for SIGINT, so scripts can tell.
+            if let last, last.step < runner.train.settings.steps { throw ExitCode(130) }
         }
     }
 }
