@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "DyDiTIO", dependencies: ["CPNG", "CJSONC", "CZlib"]),
         .target(name: "DyDiTKernelABI"),
         .target(name: "DyDiTKernelsPortable", dependencies: ["DyDiTKernelABI"]),
-        .target(name: "DyDiTKernelsAVX2", dependencies: ["DyDiTKernelABI"], swiftSettings: isaSettings(avx2Flags)),
+        .target(name: "DyDiTKernelsAVX2", dependencies: ["DyDiTKernelABI", "CSupport"], swiftSettings: isaSettings(avx2Flags)),
         .target(name: "DyDiTKernelsAVX512", dependencies: ["DyDiTKernelABI", "CSupport"], swiftSettings: isaSettings(avx512Flags)),
         .target(name: "DyDiTKernels", dependencies: [
             "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512",

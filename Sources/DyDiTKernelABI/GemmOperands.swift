@@ -22,6 +22,12 @@ public enum RightOperandLayout: Int32, Sendable {
     case rowsNK = 1
     /// Row-major `[K, N]`, row stride `ldb`: `op(B) = B` (attention values, gradients).
     case rowsKN = 2
+    /// The `packed` layout with `Float16` elements (`b` points at halves): fp16 weights,
+    /// widened to float in the micro-kernel.
+    case packedHalf = 3
+
+    /// Panels ready for the micro-kernel, fp32 or fp16.
+    public var isPacked: Bool { self == .packed || self == .packedHalf }
 }
 
 /// One GEMM: `C[M, N] = op(A)[M, K] · op(B)[K, N]` (`+ C` when `accumulate`), then `+ bias[N]`,

@@ -1,52 +1,78 @@
+/// How packed weights are stored; the arithmetic is fp32 either way.
+public enum WeightPrecision: String, Sendable, CaseIterable {
+    case fp32
+    /// IEEE half (round to nearest even), widened to float in the micro-kernel.
+    case fp16
+}
+
 /// A weight matrix `[n, k]` (PyTorch's `[out, in]`) packed once, at load time, into the
-/// panel layout of one ISA's GEMM, so no multiplication repacks it.
+/// panel layout of one ISA's GEMM, so no multiplication repacks it; in fp32 or fp16.
 public final class PackedMatrix: @unchecked Sendable {
     public let n: Int
     public let k: Int
     public let isa: ISA
-    let storage: AlignedBuffer<Float>
+    public let precision: WeightPrecision
+    let floats: AlignedBuffer<Float>?
+    let halves: AlignedBuffer<Float16>?
 
-    /// Packs row-major `[n, k]` weights with row stride `ld` (default `k`).
-    public init(_ weights: UnsafePointer<Float>, n: Int, k: Int, ld: Int? = nil, isa: ISA) {
+    /// Packs row-major `[n, k]` weights with row stride `ld` (default `k`), rounded to
+    /// `precision`.
+    public init(_ weights: UnsafePointer<Float>, n: Int, k: Int, ld: Int? = nil, isa: ISA, precision: WeightPrecision = .fp32) {
         self.n = n
         self.k = k
         self.isa = isa
-        storage = AlignedBuffer(count: Dispatch.packedWeightCount(isa, n: n, k: k))
-        Dispatch.packWeights(isa, weights, n: n, k: k, ld: ld ?? k, into: storage.pointer)
+        self.precision = precision
+        let count = Dispatch.packedWeightCount(isa, n: n, k: k)
+        let packed = AlignedBuffer<Float>(count: count)
+        Dispatch.packWeights(isa, weights, n: n, k: k, ld: ld ?? k, into: packed.pointer)
+        switch precision {
+        case .fp32:
+            floats = packed
+            halves = nil
+        case .fp16:
+            let h = AlignedBuffer<Float16>(count: count)
+            for i in 0..<count { h.pointer[i] = Float16(packed.pointer[i]) }
+            floats = nil
+            halves = h
+        }
     }
 
-    public static func packing(_ weights: [Float], n: Int, k: Int, isa: ISA) -> PackedMatrix {
+    public static func packing(_ weights: [Float], n: Int, k: Int, isa: ISA, precision: WeightPrecision = .fp32) -> PackedMatrix {
         precondition(weights.count == n * k, "weights hold \(weights.count) values, expected \(n)×\(k)")
-        return weights.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, n: n, k: k, isa: isa) }
+        return weights.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, n: n, k: k, isa: isa, precision: precision) }
     }
 
-    /// The element `(row, column)` of the original `[n, k]` matrix.
+    /// The element `(row, column)` of the stored `[n, k]` matrix (after rounding to the precision).
     public func element(_ row: Int, _ column: Int) -> Float {
         let nr = Dispatch.tile(isa).nr
-        return storage.pointer[(row / nr) * k * nr + column * nr + row % nr]
+        let i = (row / nr) * k * nr + column * nr + row % nr
+        return floats.map { $0.pointer[i] } ?? Float(halves!.pointer[i])
     }
 
     /// The matrix made of rows `rows` (output features, in that order) and columns `columns`
-    /// (input features; nil = all) of this one, packed for the same ISA: DyDiT's sliced
-    /// weights, read from the packed copy so no fp32 original has to be kept.
+    /// (input features; nil = all) of this one, packed for the same ISA and precision: DyDiT's
+    /// sliced weights, read from the packed copy so no fp32 original has to be kept (fp16
+    /// values are copied exactly: nothing is rounded again).
     public func sliced(rows: [Int]?, columns: [Int]?) -> PackedMatrix {
         let rs = rows ?? Array(0..<n), cs = columns ?? Array(0..<k)
-        let nr = Dispatch.tile(isa).nr
-        let src = storage.pointer
         var dense = [Float](repeating: 0, count: rs.count * cs.count)
         dense.withUnsafeMutableBufferPointer { out in
             for (i, r) in rs.enumerated() {
-                let panel = src + (r / nr) * k * nr + r % nr
                 let row = out.baseAddress! + i * cs.count
-                for (j, c) in cs.enumerated() { row[j] = panel[c * nr] }
+                for (j, c) in cs.enumerated() { row[j] = element(r, c) }
             }
         }
-        return PackedMatrix.packing(dense, n: rs.count, k: cs.count, isa: isa)
+        return PackedMatrix.packing(dense, n: rs.count, k: cs.count, isa: isa, precision: precision)
     }
 
     /// Bytes held by the packed copy.
-    public var byteCount: Int { storage.byteCount }
-    public var pointer: UnsafePointer<Float> { UnsafePointer(storage.pointer) }
+    public var byteCount: Int { floats?.byteCount ?? halves!.byteCount }
+
+    /// The panels and their layout, for `GemmOperands` (`b` points at halves for fp16).
+    public var operand: (b: UnsafePointer<Float>, layout: RightOperandLayout) {
+        if let floats { return (UnsafePointer(floats.pointer), .packed) }
+        return (UnsafeRawPointer(halves!.pointer).assumingMemoryBound(to: Float.self), .packedHalf)
+    }
 }
 
 /// Multithreaded SGEMM on the context's ISA build.
@@ -100,8 +126,9 @@ public enum Gemm {
                               activation: Activation = .none, accumulate: Bool = false,
                               ctx: ComputeContext) {
         precondition(weight.isa == ctx.isa, "weights packed for \(weight.isa) used with \(ctx.isa) kernels")
+        let (b, layout) = weight.operand
         let p = GemmOperands(m: m, n: weight.n, k: weight.k, a: x, lda: ldx ?? weight.k,
-                             b: weight.pointer, ldb: weight.k, bLayout: .packed,
+                             b: b, ldb: weight.k, bLayout: layout,
                              c: out, ldc: ldo ?? weight.n, accumulate: accumulate,
                              bias: bias, activation: activation)
         run(p, ctx: ctx)

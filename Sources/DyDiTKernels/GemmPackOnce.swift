@@ -11,7 +11,7 @@ extension Gemm {
     public static func runPackingOnce(_ p: GemmOperands, buffer: UnsafeMutablePointer<Float>, ctx: ComputeContext) {
         if p.m == 0 || p.n == 0 { return }
         // One row block: B is packed once anyway.
-        if p.bLayout == .packed || p.m <= rowBlock || p.k == 0 {
+        if p.bLayout.isPacked || p.m <= rowBlock || p.k == 0 {
             run(p, ctx: ctx)
             return
         }

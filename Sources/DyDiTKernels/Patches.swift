@@ -28,21 +28,8 @@ public enum Patches {
     public static func assemble(_ rows: UnsafePointer<Float>, ld: Int, batch: Int, channels: Int,
                                 height: Int, width: Int, patch p: Int,
                                 into x: UnsafeMutablePointer<Float>) {
-        let gh = height / p, gw = width / p
-        for b in 0..<batch {
-            for i in 0..<gh {
-                for j in 0..<gw {
-                    let row = rows + ((b * gh + i) * gw + j) * ld
-                    for pq in 0..<p {
-                        for pk in 0..<p {
-                            for c in 0..<channels {
-                                x[((b * channels + c) * height + i * p + pq) * width + j * p + pk] =
-                                    row[(pq * p + pk) * channels + c]
-                            }
-                        }
-                    }
-                }
-            }
+        forEachElement(ld: ld, batch: batch, channels: channels, height: height, width: width, patch: p) { row, pixel in
+            x[pixel] = rows[row]
         }
     }
 
@@ -50,16 +37,24 @@ public enum Patches {
     /// `(pq, pk, c)` with the channel fastest.
     public static func disassemble(_ x: UnsafePointer<Float>, batch: Int, channels: Int, height: Int, width: Int,
                                    patch p: Int, into rows: UnsafeMutablePointer<Float>, ld: Int) {
+        forEachElement(ld: ld, batch: batch, channels: channels, height: height, width: width, patch: p) { row, pixel in
+            rows[row] = x[pixel]
+        }
+    }
+
+    /// Each pair (index in the patch rows, index in the image) of `assemble`'s mapping.
+    @inline(__always)
+    static func forEachElement(ld: Int, batch: Int, channels: Int, height: Int, width: Int, patch p: Int,
+                               _ body: (_ row: Int, _ pixel: Int) -> Void) {
         let gh = height / p, gw = width / p
         for b in 0..<batch {
             for i in 0..<gh {
                 for j in 0..<gw {
-                    let row = rows + ((b * gh + i) * gw + j) * ld
+                    let row = ((b * gh + i) * gw + j) * ld
                     for pq in 0..<p {
                         for pk in 0..<p {
                             for c in 0..<channels {
-                                row[(pq * p + pk) * channels + c] =
-                                    x[((b * channels + c) * height + i * p + pq) * width + j * p + pk]
+                                body(row + (pq * p + pk) * channels + c, ((b * channels + c) * height + i * p + pq) * width + j * p + pk)
                             }
                         }
                     }

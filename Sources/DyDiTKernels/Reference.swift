@@ -9,7 +9,7 @@ import Darwin
 public enum Reference {
     /// `C = op(A)·op(B) (+ C) + bias`, then activation; accumulates in Double.
     public static func gemm(_ p: GemmOperands, packedB: UnsafePointer<Float>? = nil) {
-        precondition(p.bLayout != .packed, "the reference reads B unpacked")
+        precondition(!p.bLayout.isPacked, "the reference reads B unpacked")
         for i in 0..<p.m {
             for j in 0..<p.n {
                 var acc = 0.0

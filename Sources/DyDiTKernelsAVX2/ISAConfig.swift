@@ -1,3 +1,5 @@
+import CSupport
+
 // Build configuration of the AVX2 kernels: this target is compiled with AVX2, FMA and F16C
 // (see Package.swift). The shared templates (symlinked from DyDiTKernelsPortable) read `V`,
 // `madd` and the tile sizes from here.
@@ -5,6 +7,11 @@
 /// One ymm register of floats.
 typealias V = SIMD8<Float>
 typealias VInt = SIMD8<Int32>
+/// As many halves as `V` has floats (fp16 weight panels).
+typealias VHalf = SIMD8<Float16>
+
+/// Eight halves at `p` as floats: one vcvtph2ps (F16C), inlined from CSupport's header.
+@inline(__always) func widenHalves(_ p: UnsafeRawPointer) -> V { dydit_widen_half8(p) }
 
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }

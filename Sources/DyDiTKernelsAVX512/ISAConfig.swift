@@ -1,3 +1,5 @@
+import CSupport
+
 // Build configuration of the AVX-512 kernels: this target is compiled with AVX-512F/BW/VL/DQ,
 // FMA and F16C (see Package.swift). The shared templates (symlinked from
 // DyDiTKernelsPortable) read `V`, `madd` and the tile sizes from here.
@@ -5,6 +7,11 @@
 /// One zmm register of floats.
 typealias V = SIMD16<Float>
 typealias VInt = SIMD16<Int32>
+/// As many halves as `V` has floats (fp16 weight panels).
+typealias VHalf = SIMD16<Float16>
+
+/// Sixteen halves at `p` as floats: one vcvtph2ps, inlined from CSupport's header.
+@inline(__always) func widenHalves(_ p: UnsafeRawPointer) -> V { dydit_widen_half16(p) }
 
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }

@@ -4,12 +4,12 @@ import CSupport
 
 extension ISAKernels {
     /// `C[6, 64] (+)= A[6, k] · B[k, 64]` with A strided (see below) and B packed
-    /// k-major (64 floats per k, 64-byte aligned: split cache-line loads cost ~30%).
+    /// k-major (64 floats or halves per k, 64-byte aligned: split cache-line loads cost ~30%).
     /// 24 zmm accumulators; per k, 4 loads, 6 broadcasts and 24 FMAs (12 cycles on 2 ports).
     @inline(never)
-    static func microkernel(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
-                            _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                            _ accumulate: Bool) {
+    static func microkernel<B: PanelElement>(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+                                             _ b: UnsafePointer<B>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                             _ accumulate: Bool) {
         var c00 = V(), c01 = V(), c02 = V(), c03 = V()
         var c10 = V(), c11 = V(), c12 = V(), c13 = V()
         var c20 = V(), c21 = V(), c22 = V(), c23 = V()
@@ -27,11 +27,11 @@ extension ISAKernels {
             pc += ldc &* 4
         }
         for _ in 0..<k {
-            // B streams from L2 when the panel outgrows L1: fetch 8 rows ahead.
-            let ahead = UnsafeRawPointer(pb + 512)
+            // B streams from L2 when the panel outgrows L1: fetch 8 rows ahead (4 of halves).
+            let ahead = UnsafeRawPointer(pb) + 2048
             dydit_prefetch_read(ahead); dydit_prefetch_read(ahead + 64)
             dydit_prefetch_read(ahead + 128); dydit_prefetch_read(ahead + 192)
-            let b0 = load(pb), b1 = load(pb + 16), b2 = load(pb + 32), b3 = load(pb + 48)
+            let b0 = B.vector(pb), b1 = B.vector(pb + 16), b2 = B.vector(pb + 32), b3 = B.vector(pb + 48)
             var x = V(repeating: pa[0])
             c00 = madd(x, b0, c00); c01 = madd(x, b1, c01); c02 = madd(x, b2, c02); c03 = madd(x, b3, c03)
             x = V(repeating: pa[o1])

@@ -35,7 +35,7 @@ extension ISAKernels {
     }
 
     /// Computes rows `rows` and columns `cols` of the product described by `p`.
-    /// With a packed B, `cols.lowerBound` must be a multiple of `nr`.
+    /// With a packed B (fp32 or fp16), `cols.lowerBound` must be a multiple of `nr`.
     public static func gemm(_ p: GemmOperands, rows: Range<Int>, cols: Range<Int>,
                             scratch: UnsafeMutableRawPointer) {
         if rows.isEmpty || cols.isEmpty { return }
@@ -49,7 +49,7 @@ extension ISAKernels {
             return
         }
         // A packed B needs no packing buffer, so its columns are done in one chunk.
-        let chunk = p.bLayout == .packed ? cols.count : ncMax
+        let chunk = p.bLayout.isPacked ? cols.count : ncMax
         var c0 = cols.lowerBound
         while c0 < cols.upperBound {
             let c1 = min(cols.upperBound, c0 + chunk)
@@ -58,60 +58,18 @@ extension ISAKernels {
             var k0 = 0
             while k0 < p.k {
                 let kb = min(kBlock, p.k - k0)
-                let last = k0 + kb == p.k
-                let bBase: UnsafePointer<Float>
-                let panelStride: Int
-                if p.bLayout == .packed {
-                    bBase = p.b + (c0 / nr) * p.k * nr + k0 * nr
-                    panelStride = p.k * nr
-                } else {
+                let block = Block(c0: c0, c1: c1, k0: k0, kb: kb, last: k0 + kb == p.k)
+                switch p.bLayout {
+                case .packed:
+                    rowBlocks(p, rows, block, p.b + (c0 / nr) * p.k * nr + k0 * nr, panelStride: p.k * nr, aPack, edgeA, tile)
+                case .packedHalf:
+                    // `b` points at halves (see RightOperandLayout.packedHalf).
+                    let half = UnsafeRawPointer(p.b).assumingMemoryBound(to: Float16.self)
+                    rowBlocks(p, rows, block, half + (c0 / nr) * p.k * nr + k0 * nr, panelStride: p.k * nr, aPack, edgeA, tile)
+                case .rowsNK, .rowsKN:
                     packB(p.b, ldb: p.ldb, layout: p.bLayout, n0: c0, nb: c1 - c0, k0: k0, kb: kb,
                           dst: bPack, panelStride: kb * nr)
-                    bBase = UnsafePointer(bPack)
-                    panelStride = kb * nr
-                }
-                let accumulate = k0 > 0 || p.accumulate
-                var m0 = rows.lowerBound
-                while m0 < rows.upperBound {
-                    let mb = min(mc, rows.upperBound - m0)
-                    // A is read in place, six row streams, except when transposed (packed
-                    // whole) and in a last partial row group (packed with zero rows).
-                    let fullGroups = mb / mr * mr
-                    if p.aTransposed {
-                        packA(p, m0: m0, mb: mb, k0: k0, kb: kb, dst: aPack)
-                    } else if fullGroups < mb {
-                        packA(p, m0: m0 + fullGroups, mb: mb - fullGroups, k0: k0, kb: kb, dst: edgeA)
-                    }
-                    var j0 = c0
-                    while j0 < c1 {
-                        let nb = min(nr, c1 - j0)
-                        let bPanel = bBase + ((j0 - c0) / nr) * panelStride
-                        var i0 = 0
-                        while i0 < mb {
-                            let rowsHere = min(mr, mb - i0)
-                            let cTile = p.c + (m0 + i0) * p.ldc + j0
-                            let aPanel: UnsafePointer<Float>, rs: Int, ks: Int
-                            if p.aTransposed {
-                                (aPanel, rs, ks) = (UnsafePointer(aPack + i0 * kb), 1, mr)
-                            } else if i0 < fullGroups {
-                                (aPanel, rs, ks) = (p.a + ((m0 + i0) * p.lda + k0), p.lda, 1)
-                            } else {
-                                (aPanel, rs, ks) = (UnsafePointer(edgeA), 1, mr)
-                            }
-                            if rowsHere == mr && nb == nr {
-                                microkernel(kb, aPanel, rowStride: rs, kStride: ks, bPanel, cTile, p.ldc, accumulate)
-                            } else {
-                                edgeTile(kb, aPanel, rs, ks, bPanel, cTile, p.ldc, rowsHere, nb, accumulate, tile)
-                            }
-                            if last {
-                                epilogue(cTile, ldc: p.ldc, rows: rowsHere, cols: nb,
-                                         bias: p.bias.map { $0 + j0 }, activation: p.activation)
-                            }
-                            i0 += mr
-                        }
-                        j0 += nr
-                    }
-                    m0 += mb
+                    rowBlocks(p, rows, block, UnsafePointer(bPack), panelStride: kb * nr, aPack, edgeA, tile)
                 }
                 k0 += kb
             }
@@ -119,9 +77,67 @@ extension ISAKernels {
         }
     }
 
+    /// Columns `c0 ..< c1` and depth `k0 ..< k0+kb` of one product (`last`: the final K block,
+    /// which applies the epilogue).
+    struct Block {
+        let c0, c1, k0, kb: Int
+        let last: Bool
+    }
+
+    /// One K block of `rows` × the block's columns, B already in panels at `bBase`.
+    @inline(__always)
+    static func rowBlocks<B: PanelElement>(_ p: GemmOperands, _ rows: Range<Int>, _ blk: Block, _ bBase: UnsafePointer<B>,
+                                           panelStride: Int, _ aPack: UnsafeMutablePointer<Float>,
+                                           _ edgeA: UnsafeMutablePointer<Float>, _ tile: UnsafeMutablePointer<Float>) {
+        let k0 = blk.k0, kb = blk.kb
+        let accumulate = k0 > 0 || p.accumulate
+        var m0 = rows.lowerBound
+        while m0 < rows.upperBound {
+            let mb = min(mc, rows.upperBound - m0)
+            // A is read in place, six row streams, except when transposed (packed
+            // whole) and in a last partial row group (packed with zero rows).
+            let fullGroups = mb / mr * mr
+            if p.aTransposed {
+                packA(p, m0: m0, mb: mb, k0: k0, kb: kb, dst: aPack)
+            } else if fullGroups < mb {
+                packA(p, m0: m0 + fullGroups, mb: mb - fullGroups, k0: k0, kb: kb, dst: edgeA)
+            }
+            var j0 = blk.c0
+            while j0 < blk.c1 {
+                let nb = min(nr, blk.c1 - j0)
+                let bPanel = bBase + ((j0 - blk.c0) / nr) * panelStride
+                var i0 = 0
+                while i0 < mb {
+                    let rowsHere = min(mr, mb - i0)
+                    let cTile = p.c + (m0 + i0) * p.ldc + j0
+                    let aPanel: UnsafePointer<Float>, rs: Int, ks: Int
+                    if p.aTransposed {
+                        (aPanel, rs, ks) = (UnsafePointer(aPack + i0 * kb), 1, mr)
+                    } else if i0 < fullGroups {
+                        (aPanel, rs, ks) = (p.a + ((m0 + i0) * p.lda + k0), p.lda, 1)
+                    } else {
+                        (aPanel, rs, ks) = (UnsafePointer(edgeA), 1, mr)
+                    }
+                    if rowsHere == mr && nb == nr {
+                        microkernel(kb, aPanel, rowStride: rs, kStride: ks, bPanel, cTile, p.ldc, accumulate)
+                    } else {
+                        edgeTile(kb, aPanel, rs, ks, bPanel, cTile, p.ldc, rowsHere, nb, accumulate, tile)
+                    }
+                    if blk.last {
+                        epilogue(cTile, ldc: p.ldc, rows: rowsHere, cols: nb,
+                                 bias: p.bias.map { $0 + j0 }, activation: p.activation)
+                    }
+                    i0 += mr
+                }
+                j0 += nr
+            }
+            m0 += mb
+        }
+    }
+
     /// A partial register tile: computed in `tile` (ld = nr), then its valid part copied out.
     @inline(__always)
-    static func edgeTile(_ kb: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int, _ b: UnsafePointer<Float>,
+    static func edgeTile<B: PanelElement>(_ kb: Int, _ a: UnsafePointer<Float>, _ rs: Int, _ ks: Int, _ b: UnsafePointer<B>,
                          _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Int, _ cols: Int,
                          _ accumulate: Bool, _ tile: UnsafeMutablePointer<Float>) {
         if accumulate {

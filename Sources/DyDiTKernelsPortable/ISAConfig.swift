@@ -5,6 +5,12 @@
 /// Eight floats: two xmm registers on baseline x86-64.
 typealias V = SIMD8<Float>
 typealias VInt = SIMD8<Int32>
+/// As many halves as `V` has floats (fp16 weight panels).
+typealias VHalf = SIMD8<Float16>
+
+/// `V.scalarCount` halves at `p` as floats. No F16C in the baseline: the conversion is done in
+/// software, lane by lane (correct, and slow: fp16 is meant for the AVX2 / AVX-512 builds).
+@inline(__always) func widenHalves(_ p: UnsafeRawPointer) -> V { V(p.loadUnaligned(as: VHalf.self)) }
 
 /// `a·b + c`. Not fused: without the FMA feature, `addingProduct` becomes a libm call per lane.
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { a * b + c }

@@ -3,19 +3,19 @@
 
 extension ISAKernels {
     /// `C[6, 16] (+)= A[6, k] · B[k, 16]` with A strided (see below) and B packed
-    /// k-major (16 floats per k). 12 accumulators, 2 loads and 6 broadcasts per k: the
+    /// k-major (16 floats, or halves, per k). 12 accumulators, 2 loads and 6 broadcasts per k: the
     /// classic 6×16 Haswell tile (16 ymm registers).
     @inline(never)
-    static func microkernel(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
-                            _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                            _ accumulate: Bool) {
+    static func microkernel<B: PanelElement>(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+                                             _ b: UnsafePointer<B>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                             _ accumulate: Bool) {
         var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
         var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
         // A(r, k) is at a[r·rs + k·ks]: packed panels (rs 1, ks 6) or rows in place (rs lda, ks 1).
         let o1 = rs, o2 = 2 &* rs, o3 = 3 &* rs, o4 = 4 &* rs, o5 = 5 &* rs
         var pa = a, pb = b
         for _ in 0..<k {
-            let b0 = load(pb), b1 = load(pb + 8)
+            let b0 = B.vector(pb), b1 = B.vector(pb + 8)
             var x = V(repeating: pa[0]); c00 = madd(x, b0, c00); c01 = madd(x, b1, c01)
             x = V(repeating: pa[o1]); c10 = madd(x, b0, c10); c11 = madd(x, b1, c11)
             x = V(repeating: pa[o2]); c20 = madd(x, b0, c20); c21 = madd(x, b1, c21)

@@ -33,6 +33,7 @@ public final class DiT: @unchecked Sendable {
     public let config: DiTConfig
     public let ctx: ComputeContext
     public let hasNullClass: Bool
+    public let precision: PrecisionPlan
 
     struct Block: Sendable {
         let qkv, proj, fc1, fc2: PackedLinear
@@ -52,15 +53,20 @@ public final class DiT: @unchecked Sendable {
     /// Sliced weights of the fast path, per block and mask pattern.
     public let slices: SliceCache
 
-    /// - Parameter sliceBudgetBytes: memory the fast path may keep in sliced weights
-    ///   (default: as much as the blocks' own weights).
-    public init(_ p: DiTParameters, ctx: ComputeContext, sliceBudgetBytes: Int? = nil) {
+    /// - Parameters:
+    ///   - sliceBudgetBytes: memory the fast path may keep in sliced weights (default: as much
+    ///     as the blocks' own weights).
+    ///   - precision: how each linear layer's weights are stored (biases, embeddings and all
+    ///     arithmetic stay fp32).
+    public init(_ p: DiTParameters, ctx: ComputeContext, sliceBudgetBytes: Int? = nil, precision: PrecisionPlan = .fp32) {
         let c = p.config, d = c.hiddenSize, isa = ctx.isa
         config = c
         self.ctx = ctx
+        self.precision = precision
         hasNullClass = p.hasNullClass
         func linear(_ prefix: String, out: Int, in k: Int) -> PackedLinear {
-            PackedLinear(weight: p[prefix + ".weight"], bias: p[prefix + ".bias"], out: out, in: k, isa: isa)
+            PackedLinear(weight: p[prefix + ".weight"], bias: p[prefix + ".bias"], out: out, in: k, isa: isa,
+                         precision: precision.precision(prefix))
         }
         patchEmbed = linear("x_embedder.proj", out: d, in: c.patchDim)
         posEmbed = Self.buffer(p["pos_embed"])
@@ -75,7 +81,8 @@ public final class DiT: @unchecked Sendable {
         }
         let names = (0..<c.depth).map { "blocks.\($0).adaLN_modulation.1" } + ["final_layer.adaLN_modulation.1"]
         modulation = PackedLinear(weight: names.flatMap { p[$0 + ".weight"] }, bias: names.flatMap { p[$0 + ".bias"] },
-                                  out: (6 * c.depth + 2) * d, in: d, isa: isa)
+                                  out: (6 * c.depth + 2) * d, in: d, isa: isa,
+                                  precision: names.contains { precision.precision($0) == .fp32 } ? .fp32 : precision.base)
         finalLinear = linear("final_layer.linear", out: c.finalDim, in: d)
         slices = SliceCache(budgetBytes: sliceBudgetBytes ?? blocks.reduce(0) {
             $0 + $1.qkv.byteCount + $1.proj.byteCount + $1.fc1.byteCount + $1.fc2.byteCount

@@ -1,6 +1,7 @@
 import DyDiTKernels
 
-/// A `Linear` layer ready for inference: weights packed for the context's GEMM, bias aligned.
+/// A `Linear` layer ready for inference: weights packed for the context's GEMM (fp32 or fp16),
+/// bias aligned (fp32).
 public struct PackedLinear: @unchecked Sendable {
     public let weight: PackedMatrix
     public let bias: AlignedBuffer<Float>
@@ -8,9 +9,9 @@ public struct PackedLinear: @unchecked Sendable {
     public var inFeatures: Int { weight.k }
 
     /// - Parameters: weight `[out, in]` row-major and bias `[out]`, as in a state dict.
-    public init(weight: [Float], bias: [Float], out: Int, in inFeatures: Int, isa: ISA) {
+    public init(weight: [Float], bias: [Float], out: Int, in inFeatures: Int, isa: ISA, precision: WeightPrecision = .fp32) {
         precondition(weight.count == out * inFeatures && bias.count == out)
-        self.weight = PackedMatrix.packing(weight, n: out, k: inFeatures, isa: isa)
+        self.weight = PackedMatrix.packing(weight, n: out, k: inFeatures, isa: isa, precision: precision)
         self.bias = AlignedBuffer(count: out)
         bias.withUnsafeBufferPointer { self.bias.pointer.update(from: $0.baseAddress!, count: out) }
     }

@@ -58,7 +58,7 @@ public final class ExperimentRunner {
             guard CPUFeatures.current.supports(isa) else { throw KernelError.unsupportedISA(isa, source: "compute.isa", cpu: .current) }
             return isa
         }
-        let key = spec.resolved["backbone"]!.serialized() + "|\(spec.seed)|\(spec.threads)|\(spec.isa ?? "auto")"
+        let key = spec.resolved["backbone"]!.serialized() + "|\(spec.seed)|\(spec.threads)|\(spec.isa ?? "auto")|\(spec.precisionPlan)"
         if let cached, cached.key == key { return (cached.model, cached.routers, cached.randomInit) }
         cached = nil
         let ctx = try ComputeContext(threads: spec.threads, isa: isa)
@@ -75,7 +75,7 @@ public final class ExperimentRunner {
             randomInit = true
             say("note: no checkpoint: a randomly initialised \(spec.backbone.model ?? "DiT") (\(spec.backbone.config)); its samples are noise, and this run measures FLOPs, time and memory only")
         }
-        let model = DiT(params, ctx: ctx)
+        let model = DiT(params, ctx: ctx, precision: spec.precisionPlan)
         cached = (key, model, routers, randomInit)
         return (model, routers, randomInit)
     }

@@ -1,6 +1,7 @@
 import Foundation
 import DyDiTDiffusion
 import DyDiTIO
+import DyDiTKernels
 import DyDiTModels
 #if canImport(Glibc)
 import Glibc
@@ -37,6 +38,8 @@ public struct ExperimentSpec {
     public var width: PluginChoice
     public var token: PluginChoice
     public var precision: String
+    /// The precision with its per-layer fp32 overrides.
+    public var precisionPlan: PrecisionPlan
     public var sampler: String
     public var steps: Int
     public var samplerOptions: JSONObject
@@ -172,8 +175,19 @@ public struct ExperimentSpec {
         }
 
         // precision
-        let precision = d.string(root, "precision", "$", default: "fp32", allowed: Registry.precisions.map(\.name))
-        resolved["precision"] = .string(precision)
+        // "fp16", or {"type": "fp16", "fp32_layers": ["adaLN_modulation", "final_layer"]}.
+        var precision = "fp32"
+        var fp32Layers: [String] = []
+        if let value = root["precision"], value.objectValue != nil {
+            let o = d.object(value, "$.precision", allowed: ["type", "fp32_layers"])
+            precision = d.string(o, "type", "$.precision", default: "fp32", allowed: Registry.precisions.map(\.name))
+            fp32Layers = d.stringArray(o, "fp32_layers", "$.precision", default: [], allowed: PrecisionPlan.layerNames)
+        } else {
+            precision = d.string(root, "precision", "$", default: "fp32", allowed: Registry.precisions.map(\.name))
+        }
+        let precisionPlan = PrecisionPlan(WeightPrecision(rawValue: precision) ?? .fp32, fp32Layers: fp32Layers)
+        resolved["precision"] = fp32Layers.isEmpty ? .string(precision)
+            : .object(JSONObject([("type", .string(precision)), ("fp32_layers", .array(fp32Layers.map { .string($0) }))]))
 
         // sampler
         let sPath = "$.sampler"
@@ -247,7 +261,8 @@ public struct ExperimentSpec {
         return ExperimentSpec(name: name, seed: UInt64(seed),
                               backbone: Backbone(type: type, model: model, config: config, checkpoint: checkpoint,
                                                  initialization: initName == "dit" ? .dit : .random),
-                              width: width, token: token, precision: precision, sampler: samplerName, steps: steps,
+                              width: width, token: token, precision: precision, precisionPlan: precisionPlan,
+                              sampler: samplerName, steps: steps,
                               samplerOptions: s, guidanceScale: scale, guidanceChannels: GuidanceChannels(rawValue: channels)!,
                               eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense),
                               threads: threads, isa: isa, outputDir: dir, grid: grid, train: train,

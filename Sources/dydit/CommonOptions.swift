@@ -55,3 +55,5 @@ func jsonLine(_ pairs: [(String, JSONValue)]) -> String {
 }
 
 extension GuidanceChannels: ExpressibleByArgument {}
+
+extension WeightPrecision: ExpressibleByArgument {}

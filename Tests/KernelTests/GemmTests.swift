@@ -3,7 +3,8 @@ import DyDiTKernels
 
 /// Every ISA build of the SGEMM against the scalar reference, on random shapes chosen to
 /// hit partial register tiles (M, N not multiples of mr, nr), several K blocks, every operand
-/// layout and every epilogue.
+/// layout (fp16 panels against the reference on the same half-rounded weights) and every
+/// epilogue.
 final class GemmTests: XCTestCase {
     /// Shapes (m, n, k): single elements, odd tails, exact tiles, more than one K/row block.
     static let shapes: [(Int, Int, Int)] = [
@@ -31,13 +32,15 @@ final class GemmTests: XCTestCase {
         for isa in supportedISAs {
             let ctx = context(isa)
             for (m, n, k) in Self.shapes {
-                for layout in [RightOperandLayout.packed, .rowsNK, .rowsKN] {
+                for layout in [RightOperandLayout.packed, .packedHalf, .rowsNK, .rowsKN] {
                     let aTransposed = rng.int(0...1) == 1
                     let accumulate = rng.int(0...1) == 1
                     let activation = Activation(rawValue: Int32(rng.int(0...3)))!
                     let useBias = rng.int(0...1) == 1
                     let a = rng.normals(m * k)
-                    let b = rng.normals(n * k)
+                    let drawn = rng.normals(n * k)
+                    // fp16 panels hold the weights rounded to half: the reference takes the same values.
+                    let b = layout == .packedHalf ? drawn.map { Float(Float16($0)) } : drawn
                     let bias = rng.normals(n)
                     let c0 = rng.normals(m * n)
                     let label = "\(isa) m=\(m) n=\(n) k=\(k) \(layout) aT=\(aTransposed) acc=\(accumulate) \(activation) bias=\(useBias)"
@@ -56,7 +59,8 @@ final class GemmTests: XCTestCase {
                             bound[i * n + j] = 1.2 * (4 * Float(k + 2) * Float.ulpOfOne * (s + extra)) + 1e-6
                         }
                     }
-                    let packed = layout == .packed ? PackedMatrix.packing(b, n: n, k: k, isa: isa) : nil
+                    let packed = layout.isPacked
+                        ? PackedMatrix.packing(drawn, n: n, k: k, isa: isa, precision: layout == .packedHalf ? .fp16 : .fp32) : nil
                     a.withUnsafeBufferPointer { ap in
                         b.withUnsafeBufferPointer { bp in
                             bias.withUnsafeBufferPointer { biasp in
@@ -64,17 +68,14 @@ final class GemmTests: XCTestCase {
                                 let refOps = { (c: UnsafeMutablePointer<Float>) in
                                     GemmOperands(m: m, n: n, k: k, a: ap.baseAddress!, lda: aTransposed ? m : k,
                                                  aTransposed: aTransposed, b: bp.baseAddress!, ldb: ldb,
-                                                 bLayout: layout == .packed ? .rowsNK : layout, c: c, ldc: n,
+                                                 bLayout: layout.isPacked ? .rowsNK : layout, c: c, ldc: n,
                                                  accumulate: accumulate, bias: useBias ? biasp.baseAddress! : nil,
                                                  activation: activation)
                                 }
                                 want.withUnsafeMutableBufferPointer { Reference.gemm(refOps($0.baseAddress!)) }
                                 got.withUnsafeMutableBufferPointer { cp in
                                     var ops = refOps(cp.baseAddress!)
-                                    if let packed {
-                                        ops.b = packed.pointer
-                                        ops.bLayout = .packed
-                                    }
+                                    if let packed { (ops.b, ops.bLayout) = packed.operand }
                                     Gemm.run(ops, ctx: ctx)
                                 }
                             }

@@ -1,5 +1,6 @@
 import DyDiTDiffusion
 import DyDiTIO
+import DyDiTModels
 import DyDiTPlayground
 import DyDiTTraining
 import XCTest
@@ -115,6 +116,19 @@ final class SpecTests: XCTestCase {
     func testRoutersNeedADyDiT() {
         let found = issues(#"{"name": "x", "routers": {"width": "tdw"}}"#)
         XCTAssertTrue(found.contains { $0.message.contains("routers need backbone.type 'dydit'") })
+    }
+
+    func testPrecision() throws {
+        let plain = try XCTUnwrap(try SpecFile(text: #"{"name": "x", "precision": "fp16"}"#).expand(checkFiles: false).first?.spec)
+        XCTAssertEqual(plain.precisionPlan, PrecisionPlan(.fp16))
+        let mixed = try XCTUnwrap(try SpecFile(text: #"{"name": "x", "precision": {"type": "fp16", "fp32_layers": ["adaLN_modulation", "final_layer"]}}"#)
+            .expand(checkFiles: false).first?.spec)
+        XCTAssertEqual(mixed.precisionPlan, PrecisionPlan(.fp16, fp32Layers: ["adaLN_modulation", "final_layer"]))
+        XCTAssertEqual(mixed.precisionPlan.precision("blocks.2.adaLN_modulation.1"), .fp32)
+        XCTAssertEqual(mixed.precisionPlan.precision("blocks.2.mlp.fc1"), .fp16)
+        let bad = issues(#"{"name": "x", "precision": {"type": "fp8", "fp32_layers": ["adaln"]}}"#)
+        XCTAssertTrue(bad.contains { $0.path == "$.precision.type" && $0.message.contains("fp16") }, "\(bad)")
+        XCTAssertTrue(bad.contains { $0.path.hasPrefix("$.precision.fp32_layers") && $0.message.contains("adaLN_modulation") }, "\(bad)")
     }
 
     func testTrainSection() throws {

@@ -21,4 +21,22 @@ static inline void dydit_prefetch_write(const void *p) { __builtin_prefetch(p, 1
 /// Hint that the cache line at `p` will be read soon.
 static inline void dydit_prefetch_read(const void *p) { __builtin_prefetch(p, 0, 3); }
 
+/// fp16 → fp32 widening of packed weight panels, for the ISA builds' micro-kernels (the
+/// header is compiled with each importing target's flags; the portable build widens in Swift).
+/// One vcvtph2ps per vector, inlined into the caller.
+#if defined(__AVX512F__)
+#include <immintrin.h>
+typedef float dydit_float16v __attribute__((ext_vector_type(16)));
+static inline dydit_float16v dydit_widen_half16(const void *p) {
+    return (dydit_float16v)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+#endif
+#if defined(__F16C__) && defined(__AVX__)
+#include <immintrin.h>
+typedef float dydit_float8v __attribute__((ext_vector_type(8)));
+static inline dydit_float8v dydit_widen_half8(const void *p) {
+    return (dydit_float8v)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+#endif
+
 #endif

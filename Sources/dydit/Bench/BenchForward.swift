@@ -16,8 +16,8 @@ struct BenchForward: ParsableCommand {
     @Option var inChannels: Int = 4
     @Option var numClasses: Int = 1000
     @Option var batch: Int = 2
-    @Option(help: "Weight precision (fp32; fp16 and int8 come with the precision issue).")
-    var precision: String = "fp32"
+    @Option(help: "Weight precision of every linear layer: fp32 or fp16.")
+    var precision: WeightPrecision = .fp32
     @Flag(help: "Also print the time of each operation kind (per forward, summed over blocks).")
     var profile = false
     @Option(help: "DyDiT width keep ratio in (0, 1]: also time the model with random TDW masks keeping this share of heads and MLP groups (fast path).")
@@ -30,13 +30,10 @@ struct BenchForward: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-            guard precision == "fp32" else {
-                throw ValidationError("precision '\(precision)' is not available yet; valid: fp32")
-            }
             let config = try DiTConfig.named(model, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses)
             if let problem = config.problems().first { throw ValidationError(problem) }
             let ctx = try compute.context()
-            let dit = DiT(DiTParameters.initialized(config, seed: 0, .random), ctx: ctx)
+            let dit = DiT(DiTParameters.initialized(config, seed: 0, .random), ctx: ctx, precision: PrecisionPlan(precision))
             var rng = RandomGenerator(seed: 1)
             let x = AlignedBuffer<Float>(count: batch * config.imageSize)
             for i in 0..<x.count { x.pointer[i] = rng.normal() }
@@ -65,11 +62,11 @@ struct BenchForward: ParsableCommand {
                                 ("gflops", .double(gflops)), ("model", .string(model)), ("batch", .int(Int64(batch))),
                                 ("input_size", .int(Int64(inputSize))), ("in_channels", .int(Int64(inChannels))),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount))),
-                                ("precision", .string(precision)), ("weight_bytes", .int(Int64(dit.weightBytes))),
+                                ("precision", .string(precision.rawValue)), ("weight_bytes", .int(Int64(dit.weightBytes))),
                                 ("workspace_bytes", .int(Int64(dit.workspaceBytes))), ("iters", .int(Int64(times.count)))]))
             } else {
                 print(String(format: "%@ forward, batch %d, %@ on %@, %d thread(s): median %.2f ms, %.3f GMACs/image, %.1f GFLOP/s",
-                             model, batch, precision, ctx.isa.rawValue, ctx.threadCount, ms, gmacs, gflops))
+                             model, batch, precision.rawValue, ctx.isa.rawValue, ctx.threadCount, ms, gmacs, gflops))
             }
         }
     }
@@ -112,7 +109,7 @@ struct BenchForward: ParsableCommand {
                             ("flops_ratio", .double(dynamic.ratio)), ("width_keep", widthKeep.map { .double($0) } ?? .null),
                             ("token_keep", tokenKeep.map { .double($0) } ?? .null), ("model", .string(model)),
                             ("batch", .int(Int64(batch))), ("isa", .string(ctx.isa.rawValue)),
-                            ("threads", .int(Int64(ctx.threadCount))), ("precision", .string(precision)),
+                            ("threads", .int(Int64(ctx.threadCount))), ("precision", .string(precision.rawValue)),
                             ("slice_cache_bytes", .int(Int64(dit.slices.bytes))), ("iters", .int(Int64(dense.count)))]))
         } else {
             print(String(format: "%@ batch %d, %d thread(s): dense %.2f ms (%.3f GMACs/image), dynamic %.2f ms (%.3f GMACs/image, FLOPs ratio %.3f): speed-up %.2f× for %.2f× fewer MACs",

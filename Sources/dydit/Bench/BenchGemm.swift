@@ -11,23 +11,20 @@ struct BenchGemm: ParsableCommand {
     @Option var m: Int = 256
     @Option var n: Int = 1152
     @Option var k: Int = 1152
-    @Option(help: "Weight precision (fp32; fp16 and int8 come with the precision issue).")
-    var precision: String = "fp32"
+    @Option(help: "Weight precision: fp32 or fp16 (stored as halves, widened in the micro-kernel).")
+    var precision: WeightPrecision = .fp32
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var repetitions: RepetitionOptions
 
     func run() throws {
         try reportingErrors {
             guard m >= 1, n >= 1, k >= 1 else { throw ValidationError("--m, --n and --k must be at least 1") }
-            guard precision == "fp32" else {
-                throw ValidationError("precision '\(precision)' is not available yet; valid: fp32")
-            }
             let ctx = try compute.context()
             var rng = RandomGenerator(seed: 0)
             let a = AlignedBuffer<Float>(count: m * k)
             for i in 0..<(m * k) { a.pointer[i] = rng.normal() }
             let w = rng.normals(n * k)
-            let packed = PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa)
+            let packed = PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa, precision: precision)
             let c = AlignedBuffer<Float>(count: m * n)
             let times = repetitions.measure {
                 Gemm.linear(a.pointer, rows: m, weight: packed, bias: nil, out: c.pointer, ctx: ctx)
@@ -37,11 +34,12 @@ struct BenchGemm: ParsableCommand {
             if repetitions.json {
                 print(jsonLine([("ms", .double(ms)), ("ms_min", .double(times.min()!)), ("gflops", .double(gflops)),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount))),
-                                ("precision", .string(precision)), ("m", .int(Int64(m))), ("n", .int(Int64(n))),
+                                ("precision", .string(precision.rawValue)), ("weight_bytes", .int(Int64(packed.byteCount))),
+                                ("m", .int(Int64(m))), ("n", .int(Int64(n))),
                                 ("k", .int(Int64(k))), ("iters", .int(Int64(times.count)))]))
             } else {
-                print(String(format: "gemm %d×%d×%d fp32 on %@, %d thread(s): median %.3f ms, %.1f GFLOP/s",
-                             m, n, k, ctx.isa.rawValue, ctx.threadCount, ms, gflops))
+                print(String(format: "gemm %d×%d×%d %@ weights on %@, %d thread(s): median %.3f ms, %.1f GFLOP/s",
+                             m, n, k, precision.rawValue, ctx.isa.rawValue, ctx.threadCount, ms, gflops))
             }
         }
     }

@@ -1,0 +1,30 @@
+import DyDiTKernels
+
+/// The storage precision of every linear layer: one for the model, and fp32 for the layers
+/// whose official names contain one of `fp32Layers` (e.g. `adaLN_modulation`, `final_layer`:
+/// small layers whose errors every block or every pixel sees).
+public struct PrecisionPlan: Sendable, Equatable, CustomStringConvertible {
+    public var base: WeightPrecision
+    public var fp32Layers: [String]
+
+    public init(_ base: WeightPrecision, fp32Layers: [String] = []) {
+        self.base = base
+        self.fp32Layers = fp32Layers
+    }
+
+    public static let fp32 = PrecisionPlan(.fp32)
+
+    /// What `fp32Layers` entries may name: a kind of layer, or any official layer prefix.
+    public static let layerNames = ["adaLN_modulation", "final_layer", "x_embedder", "t_embedder", "attn.qkv", "attn.proj",
+                                    "mlp.fc1", "mlp.fc2"]
+
+    /// The precision of the layer `name` (`blocks.3.mlp.fc1`); several names (a stacked
+    /// layer) are fp32 if any of them is.
+    public func precision(_ names: String...) -> WeightPrecision {
+        names.contains { name in fp32Layers.contains { name.contains($0) } } ? .fp32 : base
+    }
+
+    public var description: String {
+        fp32Layers.isEmpty ? base.rawValue : "\(base.rawValue) (fp32: \(fp32Layers.joined(separator: ", ")))"
+    }
+}

@@ -1,0 +1,85 @@
+import DyDiTIO
+import DyDiTKernels
+import DyDiTModels
+import ReferenceSupport
+import XCTest
+
+/// Weight precisions against the reference: the fp16 forward of every reference model
+/// against the official fp32 output (contract: max|a−b| / max|b| ≤ 1e-3), printed per file,
+/// ISA and plan; DyDiT's fast path on fp16 weights against its masked path on the same weights.
+final class PrecisionTests: XCTestCase {
+    static let fp16Contract: Float = 1e-3
+
+    func testFP16ForwardAgainstTheOfficialOutput() throws {
+        let pairs = try ReferenceVectors.pairs()
+        XCTAssertFalse(pairs.isEmpty)
+        let plans = [PrecisionPlan(.fp16), PrecisionPlan(.fp16, fp32Layers: ["adaLN_modulation", "final_layer"])]
+        for pair in pairs {
+            let ckpt = try Checkpoint(path: pair.weights)
+            let io = try SafeTensorsFile(path: pair.io)
+            let x = try io.tensor("x").floats(), t = try io.tensor("t").floats()
+            let y = try io.tensor("y").integers().map { Int($0) }
+            let want = try io.tensor(ckpt.isDyDiT ? "complete_out" : "out").floats()
+            for isa in CPUFeatures.current.supported {
+                let ctx = try ComputeContext(threads: 2, isa: isa)
+                let full = try DiT(ckpt.parameters, ctx: ctx).forward(x: x, t: t, y: y)
+                for plan in plans {
+                    let model = DiT(ckpt.parameters, ctx: ctx, precision: plan)
+                    let got = try model.forward(x: x, t: t, y: y)
+                    let error = relativeError(got, want), againstFP32 = relativeError(got, full)
+                    print(String(format: "%@ [%@] %@: max|a-b|/max|b| = %.3e against the official output, %.3e against our fp32 (≤ %.0e); weights %d bytes",
+                                 pair.name, isa.rawValue, plan.description, error, againstFP32, Self.fp16Contract, model.weightBytes))
+                    XCTAssertLessThanOrEqual(error, Self.fp16Contract, "\(pair.name) \(isa) \(plan)")
+                    XCTAssertGreaterThan(againstFP32, 0, "\(pair.name) \(isa) \(plan): fp16 weights changed nothing: are they stored as fp32?")
+                }
+            }
+        }
+    }
+
+    func testFP16HalvesTheWeightsAndSlicesExactly() throws {
+        let c = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 4, hiddenSize: 64, depth: 2, numHeads: 4, numClasses: 10)
+        let params = DiTParameters.initialized(c, seed: 1, .random)
+        let ctx = try ComputeContext(threads: 1)
+        let fp32 = DiT(params, ctx: ctx), fp16 = DiT(params, ctx: ctx, precision: PrecisionPlan(.fp16))
+        // Every linear's packed weights take 2 bytes an element instead of 4 (biases stay fp32).
+        let d = c.hiddenSize
+        let shapes = [(d, c.patchDim), (d, DiTConfig.frequencyDim), (d, d), ((6 * c.depth + 2) * d, d), (c.finalDim, d)]
+            + Array(repeating: [(3 * d, d), (d, d), (c.mlpHidden, d), (d, c.mlpHidden)], count: c.depth).flatMap { $0 }
+        let panels = shapes.reduce(0) { $0 + Gemm.packedCount(n: $1.0, k: $1.1, isa: ctx.isa) }
+        XCTAssertEqual(fp32.weightBytes - fp16.weightBytes, 2 * panels)
+
+        let w = (0..<(70 * 33)).map { Float($0 % 97) / 7 - 6 }
+        for isa in CPUFeatures.current.supported {
+            let m = PackedMatrix.packing(w, n: 70, k: 33, isa: isa, precision: .fp16)
+            let s = m.sliced(rows: [69, 3, 40], columns: [0, 32, 7])
+            XCTAssertEqual(s.precision, .fp16)
+            for (i, r) in [69, 3, 40].enumerated() {
+                for (j, col) in [0, 32, 7].enumerated() {
+                    XCTAssertEqual(s.element(i, j), Float(Float16(w[r * 33 + col])), "\(isa) (\(r), \(col))")
+                }
+            }
+        }
+    }
+
+    func testDyDiTFastPathOnFP16Weights() throws {
+        let pairs = try ReferenceVectors.pairs().filter { try Checkpoint(path: $0.weights).isDyDiT }
+        XCTAssertFalse(pairs.isEmpty)
+        for pair in pairs {
+            let ckpt = try Checkpoint(path: pair.weights)
+            let io = try SafeTensorsFile(path: pair.io)
+            let routers = try XCTUnwrap(ckpt.routers)
+            let x = try io.tensor("x").floats(), t = try io.tensor("t").floats()
+            let y = try io.tensor("y").integers().map { Int($0) }
+            for isa in CPUFeatures.current.supported {
+                let model = DiT(ckpt.parameters, ctx: try ComputeContext(threads: 2, isa: isa), precision: PrecisionPlan(.fp16))
+                let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers, isa: isa)
+                let masked = try model.forward(x: x, t: t, y: y, routing: Routing(width: width, token: token, fast: false))
+                let fast = try model.forward(x: x, t: t, y: y, routing: Routing(width: width, token: token, fast: true))
+                let error = relativeError(fast, masked)
+                print(String(format: "%@ [%@] fp16: fast path against masked path %.3e (≤ 1e-5); masked path against the official out %.3e",
+                             pair.name, isa.rawValue, error, relativeError(masked, try io.tensor("out").floats())))
+                XCTAssertLessThanOrEqual(error, 1e-5, "\(pair.name) \(isa)")
+            }
+        }
+    }
+}
