@@ -48,8 +48,8 @@ extension ISAKernels {
             zeroOrKeep(p, rows: rows, cols: cols)
             return
         }
-        // A packed B needs no packing buffer, so its columns are done in one chunk.
-        let chunk = p.bLayout.isPacked ? cols.count : ncMax
+        // A packed fp32 B needs no packing buffer, so its columns are done in one chunk.
+        let chunk = p.bLayout == .packed ? cols.count : ncMax
         var c0 = cols.lowerBound
         while c0 < cols.upperBound {
             let c1 = min(cols.upperBound, c0 + chunk)
@@ -64,8 +64,16 @@ extension ISAKernels {
                     rowBlocks(p, rows, block, p.b + (c0 / nr) * p.k * nr + k0 * nr, panelStride: p.k * nr, aPack, edgeA, tile)
                 case .packedHalf:
                     // `b` points at halves (see RightOperandLayout.packedHalf).
-                    let half = UnsafeRawPointer(p.b).assumingMemoryBound(to: Float16.self)
-                    rowBlocks(p, rows, block, half + (c0 / nr) * p.k * nr + k0 * nr, panelStride: p.k * nr, aPack, edgeA, tile)
+                    let half = UnsafeRawPointer(p.b).assumingMemoryBound(to: Float16.self) + (c0 / nr) * p.k * nr + k0 * nr
+                    if rows.count > 2 * mr {
+                        // Widened once into the packing buffer, then shared by every row tile:
+                        // widening inside the micro-kernel competes with its FMAs (0.78× fp32).
+                        widen(half, panels: (c1 - c0 + nr - 1) / nr, kb: kb, panelStride: p.k * nr, into: bPack)
+                        rowBlocks(p, rows, block, UnsafePointer(bPack), panelStride: kb * nr, aPack, edgeA, tile)
+                    } else {
+                        // A row tile or two (adaLN, tiny batches): each panel is read once anyway.
+                        rowBlocks(p, rows, block, half, panelStride: p.k * nr, aPack, edgeA, tile)
+                    }
                 case .rowsNK, .rowsKN:
                     packB(p.b, ldb: p.ldb, layout: p.bLayout, n0: c0, nb: c1 - c0, k0: k0, kb: kb,
                           dst: bPack, panelStride: kb * nr)
@@ -132,6 +140,20 @@ extension ISAKernels {
                 j0 += nr
             }
             m0 += mb
+        }
+    }
+
+    /// `panels` fp16 panels of depth `kb` (`panelStride` halves apart) → consecutive fp32 panels.
+    static func widen(_ src: UnsafePointer<Float16>, panels: Int, kb: Int, panelStride: Int,
+                      into dst: UnsafeMutablePointer<Float>) {
+        let w = V.scalarCount, count = kb &* nr
+        for j in 0..<panels {
+            let s = src + j &* panelStride, d = dst + j &* count
+            var i = 0
+            while i < count {
+                store(Float16.vector(s + i), d + i)
+                i &+= w
+            }
         }
     }
 
