@@ -151,17 +151,20 @@ public struct SpecFile {
     }
 
     /// A value as part of a folder name: strings and numbers as they are, a plug-in object as
-    /// its type and options (`random+keep=0.25`); anything else reduced to safe characters.
+    /// its type and options (`random+keep=0.25`), a list as its items joined by `,`; anything
+    /// else reduced to safe characters.
     static func sanitize(_ v: JSONValue) -> String {
         var text: String
         if let o = v.objectValue {
             let type = o["type"]?.stringValue
             let rest = o.pairs.filter { $0.key != "type" }.map { "\($0.key)=\(sanitize($0.value))" }
             text = ([type].compactMap { $0 } + rest).joined(separator: "+")
+        } else if let a = v.arrayValue {
+            text = a.map(sanitize).joined(separator: ",")
         } else {
             text = v.stringValue ?? v.serialized()
         }
-        let mapped = text.map { $0.isLetter || $0.isNumber || "._+=-".contains($0) ? $0 : "_" }
+        let mapped = text.map { $0.isLetter || $0.isNumber || "._+=-,".contains($0) ? $0 : "_" }
         return String(mapped.prefix(48))
     }
 
