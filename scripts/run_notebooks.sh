@@ -143,7 +143,7 @@ for path in map(pathlib.Path, sys.argv[2:]):
     print(f"{status}: {path.name} in {time.monotonic() - start:.1f} s (executed copy: {executed_dir / path.name})")
 out_dir = pathlib.Path(os.environ["DYDIT_OUT"])
 figures = sorted(f.relative_to(out_dir) for f in out_dir.glob("**/*.png"))
-print(f"figures in {os.environ['DYDIT_OUT']}: {', '.join(f.name for f in figures) or 'none'}")
+print(f"figures in {out_dir}: {', '.join(str(f) for f in figures) or 'none'}")
 total = len(sys.argv) - 2
 print(f"notebooks: {total - len(failed)} passed, {len(failed)} failed")
 sys.exit(1 if failed else 0)

@@ -2,6 +2,7 @@ import DyDiTDiffusion
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
+import DyDiTTraining
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -123,8 +124,11 @@ public final class ExperimentRunner {
         let (samples, seconds, preparation, reports, loop) = try sample(routing, phase: "sample")
         let routed = !routing.isDense
         var dense: Double?
+        var denseSamples: [Float]?
         if routed && spec.eval.denseBaseline {
-            dense = try sample(Routing(), phase: "dense").seconds
+            let baseline = try sample(Routing(), phase: "dense")
+            dense = baseline.seconds
+            denseSamples = baseline.samples
         }
         let images = Double(labels.count)
         let forwardsPerImage = Double(sampler.steps) * (guidance == nil ? 1 : 2)
@@ -186,8 +190,38 @@ public final class ExperimentRunner {
                 ("process_peak_rss_bytes", .int(Int64(usage.ru_maxrss) * 1024)),
             ]))
         }
-        metrics["quality"] = .null
-        metrics["quality_note"] = .string("no quality metric yet: it needs a trained model and a feature extractor (training, issue 7)")
+        var quality = JSONObject()
+        var notes: [String] = []
+        if spec.eval.metrics.contains("test-loss") {
+            let test = spec.eval.test
+            let data = try Registry.loadDataset(test.dataset, channels: c.inChannels)
+            if let top = data.labels.max(), top >= c.numClasses {
+                throw TrainingError.data("eval.test: \(data.name) has labels up to \(top); the model has num_classes \(c.numClasses)")
+            }
+            let clock = ContinuousClock(), start = clock.now
+            let result = try QualityMetrics.testLoss(model: model, routing: routing, dataset: data, images: test.images,
+                                                     count: test.timesteps, batch: spec.eval.batch, seed: spec.seed)
+            if let bpd = result.bitsPerDim { quality["test_loss_bpd"] = .double(bpd) }
+            quality["test_eps_mse"] = .double(result.epsMSE)
+            quality["test_images"] = .int(Int64(result.images))
+            quality["test_timesteps"] = .array(result.timesteps.map { .int(Int64($0)) })
+            say(String(format: "test loss on %d images of %@: %@eps MSE %.5f (%.1f s)", result.images, data.name,
+                       result.bitsPerDim.map { String(format: "%.4f bits/dim, ", $0) } ?? "", result.epsMSE,
+                       DyDiTIO.seconds(clock.now - start)))
+        }
+        if spec.eval.metrics.contains("fidelity") {
+            if let denseSamples {
+                let f = QualityMetrics.fidelity(samples, reference: denseSamples, images: labels.count)
+                quality["psnr_vs_dense_db"] = .double(f.psnr)
+                quality["rmse_vs_dense"] = .double(f.rmse)
+                say(String(format: "fidelity to the dense model: PSNR %.2f dB, RMSE %.5f", f.psnr, f.rmse))
+            } else {
+                notes.append("fidelity needs routers and eval.dense_baseline (samples of the dense model from the same noise)")
+            }
+        }
+        if randomInit { notes.append("random-init weights: quality numbers describe an untrained model") }
+        metrics["quality"] = quality.pairs.isEmpty ? .null : .object(quality)
+        if !notes.isEmpty { metrics["quality_note"] = .string(notes.joined(separator: "; ")) }
         return .object(metrics)
     }
 }

@@ -3,6 +3,7 @@ import DyDiTDiffusion
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
+import DyDiTTraining
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,6 +31,15 @@ public struct ExperimentSpec {
         public var classes: [Int]
         public var batch: Int
         public var denseBaseline: Bool
+        /// The held-out data of the `test-loss` metric.
+        public var test: TestSet
+    }
+
+    /// `eval.test`: images of a dataset split and the timesteps the loss is evaluated at.
+    public struct TestSet {
+        public var dataset: TrainSpec.Dataset
+        public var images: Int
+        public var timesteps: Int
     }
 
     public var name: String
@@ -212,8 +222,8 @@ public struct ExperimentSpec {
 
         // eval
         let ePath = "$.eval"
-        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline"])
-        let metrics = d.stringArray(e, "metrics", ePath, default: Registry.metrics.map(\.name), allowed: Registry.metrics.map(\.name))
+        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "test"])
+        let metrics = d.stringArray(e, "metrics", ePath, default: Registry.defaultMetrics, allowed: Registry.metrics.map(\.name))
         let samples = d.int(e, "samples", ePath, default: 8, range: 1...100_000)
         let maxLabel = config.numClasses - 1
         var classes = d.intArray(e, "classes", ePath, default: nil) ?? Array(0..<min(samples, config.numClasses))
@@ -223,9 +233,26 @@ public struct ExperimentSpec {
         }
         let batch = d.int(e, "batch", ePath, default: min(samples, 8), range: 1...4096)
         let dense = d.bool(e, "dense_baseline", ePath, default: width.type != "none" || token.type != "none")
+        let tPath = JSONLocator.child(ePath, "test")
+        let tObj = d.object(e?["test"], tPath, allowed: ["dataset", "images", "timesteps"])
+        let dsPath = JSONLocator.child(tPath, "dataset")
+        let ds = d.object(tObj?["dataset"], dsPath, allowed: ["type", "path", "split"])
+        let dsType = d.string(ds, "type", dsPath, default: "fashion-mnist", allowed: Registry.datasets.map(\.name))
+        let dsDir = d.string(ds, "path", dsPath, default: dsType == "fashion-mnist" ? ImageDataset.fashionMNISTDirectory : "")
+        if dsDir.isEmpty && metrics.contains("test-loss") {
+            d.error(JSONLocator.child(dsPath, "path"), "is missing: give the folder of class sub-folders of PNGs")
+        }
+        let split = d.string(ds, "split", dsPath, default: "test", allowed: ["train", "test"])
+        let testImages = d.int(tObj, "images", tPath, default: 256, range: 1...1_000_000)
+        let testSteps = d.int(tObj, "timesteps", tPath, default: 10, range: 1...999)
+        let test = TestSet(dataset: TrainSpec.Dataset(type: dsType, path: dsDir, split: split), images: testImages, timesteps: testSteps)
         resolved["eval"] = .object(JSONObject([("metrics", .array(metrics.map { .string($0) })), ("samples", .int(Int64(samples))),
                                                ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
-                                               ("dense_baseline", .bool(dense))]))
+                                               ("dense_baseline", .bool(dense)),
+                                               ("test", .object(JSONObject([
+                                                   ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsDir)),
+                                                                                   ("split", .string(split))]))),
+                                                   ("images", .int(Int64(testImages))), ("timesteps", .int(Int64(testSteps)))])))]))
 
         // compute
         let cPath = "$.compute"
@@ -264,7 +291,7 @@ public struct ExperimentSpec {
                               width: width, token: token, precision: precision, precisionPlan: precisionPlan,
                               sampler: samplerName, steps: steps,
                               samplerOptions: s, guidanceScale: scale, guidanceChannels: GuidanceChannels(rawValue: channels)!,
-                              eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense),
+                              eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense, test: test),
                               threads: threads, isa: isa, outputDir: dir, grid: grid, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }

@@ -30,7 +30,12 @@ public enum Registry {
         ("flops", "MACs per image and forward (full model), the paper's FLOPs ratio, per-block means"),
         ("latency", "seconds per image of the whole sampling loop, and against the dense model when eval.dense_baseline"),
         ("memory", "bytes of weights, activations and sliced weights, and the process's peak resident memory"),
+        ("fidelity", "with routers and eval.dense_baseline: PSNR (dB) and RMSE of each sample against the dense model's sample from the same noise"),
+        ("test-loss", "the variational bound in bits per dimension (learn_sigma) and the eps MSE on eval.test's held-out images, at eval.test.timesteps evenly spaced timesteps plus t = 0, with the run's routers and precision"),
     ]
+
+    /// Metrics a spec gets when it names none (test-loss needs a dataset that fits the model).
+    public static let defaultMetrics = ["flops", "latency", "memory", "fidelity"]
 
     /// Training datasets (`train.dataset.type`), loaded by `loadDataset`.
     public static let datasets: [(name: String, summary: String)] = [

@@ -12,7 +12,9 @@ public enum Summary {
         ("speedup", "speed-up", { $0["latency"]?["speedup"] }),
         ("weights_mb", "weights MB", { $0["memory"]?["weight_bytes"]?.doubleValue.map { .double($0 / 1e6) } }),
         ("process_peak_rss_mb", "process peak RSS MB", { $0["memory"]?["process_peak_rss_bytes"]?.doubleValue.map { .double($0 / 1e6) } }),
-        ("quality", "quality", { $0["quality"] }),
+        ("test_loss_bpd", "test bits/dim", { $0["quality"]?["test_loss_bpd"] }),
+        ("test_eps_mse", "test eps MSE", { $0["quality"]?["test_eps_mse"] }),
+        ("psnr_vs_dense_db", "PSNR vs dense dB", { $0["quality"]?["psnr_vs_dense_db"] }),
     ]
 
     /// Writes both files into the store's folder; returns the number of runs. With `name`, only
