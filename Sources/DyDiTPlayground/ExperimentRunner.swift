@@ -53,19 +53,31 @@ public final class ExperimentRunner {
         }
     }
 
-    private func model(for spec: ExperimentSpec, say: (String) -> Void) throws -> (DiT, RouterParameters, Bool) {
+    /// The weights a run evaluates: for a spec with a `train` section, what `dydit train`
+    /// made of it (its EMA weights); otherwise the backbone's checkpoint (nil: random init).
+    func weights(for run: SpecFile.Run) throws -> String? {
+        let spec = run.spec
+        guard spec.train != nil else { return spec.backbone.checkpoint.map(spec.resolvePath) }
+        let path = TrainingRunner.directory(for: run, base: store.directory) + "/ema.safetensors"
+        guard FileReader.exists(path) else {
+            throw TrainingError.checkpoint(path: path, "does not exist: this spec has a train section, and its runs evaluate the weights `dydit train` makes; train first (dydit train \(spec.name).json\(store.directory == spec.outputDir ? "" : " --out \(store.directory)"))")
+        }
+        return path
+    }
+
+    private func model(for spec: ExperimentSpec, weights: String?, say: (String) -> Void) throws -> (DiT, RouterParameters, Bool) {
         let isa = try spec.isa.map { name -> ISA in
             guard let isa = ISA(rawValue: name) else { throw KernelError.unknownISA(name, source: "compute.isa") }
             guard CPUFeatures.current.supports(isa) else { throw KernelError.unsupportedISA(isa, source: "compute.isa", cpu: .current) }
             return isa
         }
-        let key = spec.resolved["backbone"]!.serialized() + "|\(spec.seed)|\(spec.threads)|\(spec.isa ?? "auto")|\(spec.precisionPlan)"
+        let key = spec.resolved["backbone"]!.serialized() + "|\(weights ?? "")|\(spec.seed)|\(spec.threads)|\(spec.isa ?? "auto")|\(spec.precisionPlan)"
         if let cached, cached.key == key { return (cached.model, cached.routers, cached.randomInit) }
         cached = nil
         let ctx = try ComputeContext(threads: spec.threads, isa: isa)
         let params: DiTParameters, routers: RouterParameters, randomInit: Bool
-        if let checkpoint = spec.backbone.checkpoint {
-            let ckpt = try Checkpoint(path: spec.resolvePath(checkpoint))
+        if let checkpoint = weights {
+            let ckpt = try Checkpoint(path: checkpoint)
             params = ckpt.parameters
             routers = ckpt.routersOrInitialized(seed: spec.seed)
             randomInit = false
@@ -83,7 +95,7 @@ public final class ExperimentRunner {
 
     private func perform(_ run: SpecFile.Run, dir: String, say: (String) -> Void, events: RunEvents) throws -> JSONValue {
         let spec = run.spec
-        let (model, routerParams, randomInit) = try model(for: spec, say: say)
+        let (model, routerParams, randomInit) = try model(for: spec, weights: try weights(for: run), say: say)
         let c = model.config
         let context = PluginContext(config: c, routers: routerParams, isa: model.ctx.isa, seed: spec.seed, resolvePath: spec.resolvePath)
         let width = try Registry.widthRouter(spec.width.type)!.make(spec.width.options, context)

@@ -49,6 +49,14 @@ public final class TrainingRunner {
         self.directory = directory ?? spec.outputDir
     }
 
+    /// Where `dydit train` trains `run` (under `base`, default its output.dir): the folder itself
+    /// for a spec without a sweep, `<run id>/train` inside it for each run of a sweep (beside
+    /// the run's evaluation by `dydit run`).
+    public static func directory(for run: SpecFile.Run, base: String? = nil) -> String {
+        let root = base ?? run.spec.outputDir
+        return run.overrides.isEmpty ? root : "\(root)/\(run.id)/train"
+    }
+
     var checkpointPath: String { "\(directory)/checkpoint.safetensors" }
     var csvPath: String { "\(directory)/train.csv" }
 

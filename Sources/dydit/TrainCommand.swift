@@ -15,13 +15,15 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a DiT, or fine-tune a DyDiT under a FLOPs target, from a spec's train section.",
         discussion: """
-        Writes to the spec's output.dir (or --out): checkpoint.safetensors (the whole training state, \
+        Writes to the spec's output.dir (or --out; each run of a sweep in <run id>/train inside \
+        it): checkpoint.safetensors (the whole training state, \
         written atomically every train.checkpoint_every steps), ema.safetensors (the EMA weights as a \
         model file for `dydit run` and `dydit sample`), train.csv (loss, FLOPs ratio, learning rate, \
         gradient norm and images/s every train.log_every steps), sample grids of the EMA model (one \
         column per class), spec.json and log.txt. Running the same command again resumes from the \
         checkpoint and continues exactly as an uninterrupted run would (same thread count); Ctrl-C \
-        saves a checkpoint before stopping. Raise train.steps to train further.
+        saves a checkpoint before stopping. Raise train.steps to train further. `dydit run` on the \
+        same spec then evaluates the trained weights of each run.
         """)
 
     @Argument(help: "The experiment spec (.json) with a train section.")
@@ -34,30 +36,35 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let runs = try SpecFile.load(spec).expand()
-            guard runs.count == 1 else {
-                throw ValidationError("\(spec) expands to \(runs.count) runs; `dydit train` trains one model: remove the sweep")
-            }
-            let runner = try TrainingRunner(spec: runs[0].spec, directory: out)
             signal(SIGINT) { _ in stopRequested = 1 }
             signal(SIGTERM) { _ in stopRequested = 1 }
-            var progress: ProgressLine?
-            var firstStep = 0
-            let last = try runner.run(restart: restart, events: TrainingEvents(
-                message: { printError($0) },
-                step: { record, total, rate in
-                    if progress == nil {
-                        firstStep = record.step - 1
-                        progress = ProgressLine(label: "train", total: total - firstStep)
-                    }
-                    var detail = String(format: "step %d/%d · loss %.4f · %.1f img/s", record.step, total, record.loss, rate)
-                    if let ratio = record.flopsRatio, let lambda = record.lambda {
-                        detail += String(format: " · FLOPs %.3f (λ %.3f)", ratio, lambda)
-                    }
-                    progress?.update(record.step - firstStep, detail: detail)
-                },
-                shouldStop: { stopRequested != 0 }))
-            // Interrupted before the end: the shell's convention for SIGINT, so scripts can tell.
-            if let last, last.step < runner.train.settings.steps { throw ExitCode(130) }
+            for (k, run) in runs.enumerated() {
+                if runs.count > 1 { printError("[\(k + 1)/\(runs.count)] \(run.id)") }
+                try train(run)
+                if stopRequested != 0 { throw ExitCode(130) }
+            }
         }
+    }
+
+    func train(_ run: SpecFile.Run) throws {
+        let runner = try TrainingRunner(spec: run.spec, directory: TrainingRunner.directory(for: run, base: out))
+        var progress: ProgressLine?
+        var firstStep = 0
+        let last = try runner.run(restart: restart, events: TrainingEvents(
+            message: { printError($0) },
+            step: { record, total, rate in
+                if progress == nil {
+                    firstStep = record.step - 1
+                    progress = ProgressLine(label: "train", total: total - firstStep)
+                }
+                var detail = String(format: "step %d/%d · loss %.4f · %.1f img/s", record.step, total, record.loss, rate)
+                if let ratio = record.flopsRatio, let lambda = record.lambda {
+                    detail += String(format: " · FLOPs %.3f (λ %.3f)", ratio, lambda)
+                }
+                progress?.update(record.step - firstStep, detail: detail)
+            },
+            shouldStop: { stopRequested != 0 }))
+        // Interrupted before the end: the shell's convention for SIGINT, so scripts can tell.
+        if let last, last.step < runner.train.settings.steps { throw ExitCode(130) }
     }
 }

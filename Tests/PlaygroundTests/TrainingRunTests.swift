@@ -118,4 +118,32 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertNil(try TrainingRunner(spec: try spec("dit", out: out, steps: 6)).run(events: events()), "nothing left to do")
         XCTAssertEqual(try TrainingRunner(spec: try spec("dit", out: out, steps: 2)).run(restart: true, events: events())?.step, 2)
     }
+
+    func testASweepTrainsEachRunAndRunEvaluatesItsWeights() throws {
+        let out = "\(dir)/sweep"
+        let text = """
+        {"name": "sweep", "seed": 1,
+         "backbone": {"type": "dit", "config": {"patch_size": 2, "hidden_size": 32, "depth": 1, "num_heads": 2},
+                      "input_size": 8, "in_channels": 1, "num_classes": 3},
+         "sampler": {"type": "ddim", "steps": 2}, "eval": {"samples": 3, "batch": 3}, "compute": {"threads": 1},
+         "output": {"dir": "\(out)"},
+         "train": {"dataset": {"type": "fashion-mnist", "path": "\(dir)/data"}, "steps": 3, "batch": 4, "samples_per_class": 1},
+         "sweep": {"grid": {"train.lr": [0.001, 0.002]}}}
+        """
+        let runs = try SpecFile(text: text).expand()
+        XCTAssertEqual(runs.count, 2)
+        let evaluator = ExperimentRunner(store: try RunStore(directory: out))
+        var messages: [String] = []
+        let collect = RunEvents(message: { messages.append($0) }, step: { _, _, _, _ in })
+        XCTAssertThrowsError(try evaluator.execute(runs[0], events: collect)) { XCTAssert("\($0)".contains("train first"), "\($0)") }
+        for run in runs {
+            try TrainingRunner(spec: run.spec, directory: TrainingRunner.directory(for: run, base: out)).run(events: events())
+            XCTAssert(FileReader.exists("\(out)/\(run.id)/train/ema.safetensors"), run.id)
+        }
+        for run in runs { try evaluator.execute(run, events: collect) }
+        for run in runs {
+            XCTAssert(messages.contains { $0.contains("loaded \(out)/\(run.id)/train/ema.safetensors") }, "\(messages)")
+            XCTAssert(FileReader.exists("\(out)/\(run.id)/metrics.json"), run.id)
+        }
+    }
 }
