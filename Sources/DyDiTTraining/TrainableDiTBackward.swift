@@ -13,8 +13,9 @@ extension TrainableDiT {
         let c = config, b = saved.batch, n = c.tokens
         var token = [Float](repeating: 0, count: b * c.depth * n)
         for l in 0..<c.depth {
+            let mask = ws.blocks[l].tokenMask.pointer
             for s in 0..<b {
-                for i in 0..<n { token[(s * c.depth + l) * n + i] = ws.blocks[l].tokenMask.pointer[s * n + i] }
+                for i in 0..<n { token[(s * c.depth + l) * n + i] = mask[s * n + i] }
             }
         }
         let count = b * c.depth * c.numHeads
@@ -133,18 +134,19 @@ extension TrainableDiT {
         linearBackward(finalAdaLN, x: ws.siluC.pointer, rows: batch, dy: dMod + fin, lddy: modWidth, dx: ws.dSiluC.pointer,
                        accumulate: !blocks.isEmpty)
         // c = te + table[y]: the label row and the timestep MLP share dc.
-        let dTe = ws.dTe.pointer
+        let dTe = ws.dTe.pointer, dSiluC = ws.dSiluC.pointer, cValues = ws.c.pointer
         for b in 0..<batch {
             let row = g + labelTable + saved.y[b] * d
             for j in 0..<d {
                 let i = b * d + j
-                let dc = ws.dSiluC.pointer[i] * Self.siluDerivative(ws.c.pointer[i])
+                let dc = dSiluC[i] * Self.siluDerivative(cValues[i])
                 row[j] += dc
                 dTe[i] += dc
             }
         }
         linearBackward(timeOut, x: ws.tAct.pointer, rows: batch, dy: dTe, dx: ws.dT.pointer)
-        for i in 0..<(batch * d) { ws.dT.pointer[i] *= Self.siluDerivative(ws.tPre.pointer[i]) }
+        let dT = ws.dT.pointer, tPre = ws.tPre.pointer
+        for i in 0..<(batch * d) { dT[i] *= Self.siluDerivative(tPre[i]) }
         linearBackward(timeIn, x: ws.freq.pointer, rows: batch, dy: ws.dT.pointer, dx: nil)
     }
 
@@ -153,19 +155,20 @@ extension TrainableDiT {
     private func tokenRouterBackward(_ s: BlockSlots, block l: Int, batch: Int, ratioScale: Double) {
         let c = config, n = c.tokens, rows = batch * n, nh = c.numHeads
         let ws = workspace!, keep = ws.blocks[l]
-        let dLogit = ws.dRouterLogits.pointer
-        let mlp = blockMACs.mlp
+        let dLogit = ws.dRouterLogits.pointer, dMask = ws.dTokenMask.pointer, soft = keep.tokenSoft.pointer
+        let mlp = blockMACs.mlp, tau = temperature
         for b in 0..<batch {
             let g = mean(ws.mlpMask.pointer + (b * c.depth + l) * nh, nh)
             let flops = Float(ratioScale * g * mlp / Double(n))
             for i in 0..<n {
                 let r = b * n + i
-                dLogit[r] = (ws.dTokenMask.pointer[r] + flops) * GumbelGate.slope(soft: keep.tokenSoft.pointer[r], temperature: temperature)
+                dLogit[r] = (dMask[r] + flops) * GumbelGate.slope(soft: soft[r], temperature: tau)
             }
         }
         linearBackward(s.tokenOut!, x: keep.tokenHidden.pointer, rows: rows, dy: dLogit, dx: ws.dTokenHidden.pointer)
         let hidden = RouterParameters.tokenHidden(c)
-        for i in 0..<(rows * hidden) where keep.tokenHidden.pointer[i] <= 0 { ws.dTokenHidden.pointer[i] = 0 }
+        let hiddenValues = keep.tokenHidden.pointer, dHidden = ws.dTokenHidden.pointer
+        for i in 0..<(rows * hidden) where hiddenValues[i] <= 0 { dHidden[i] = 0 }
         linearBackward(s.tokenHidden!, x: keep.h1.pointer, rows: rows, dy: ws.dTokenHidden.pointer, dx: ws.dH.pointer,
                        accumulate: true)
     }

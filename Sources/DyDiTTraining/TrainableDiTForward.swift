@@ -57,13 +57,15 @@ extension TrainableDiT {
         // c = MLP(freq(t)) + table[y]; the adaLN linears all read SiLU(c).
         TimestepEmbedding.frequencies(t, into: ws.freq.pointer)
         linear(timeIn, ws.freq.pointer, rows: batch, into: ws.tPre.pointer)
-        for i in 0..<(batch * d) { ws.tAct.pointer[i] = Self.silu(ws.tPre.pointer[i]) }
-        linear(timeOut, ws.tAct.pointer, rows: batch, into: ws.te.pointer)
+        let tPre = ws.tPre.pointer, tAct = ws.tAct.pointer
+        for i in 0..<(batch * d) { tAct[i] = Self.silu(tPre[i]) }
+        linear(timeOut, tAct, rows: batch, into: ws.te.pointer)
+        let siluC = ws.siluC.pointer
         for b in 0..<batch {
             let cb = ws.c.pointer + b * d, table = p + labelTable + y[b] * d, te = ws.te.pointer + b * d
             for j in 0..<d {
                 cb[j] = te[j] + table[j]
-                ws.siluC.pointer[b * d + j] = Self.silu(cb[j])
+                siluC[b * d + j] = Self.silu(cb[j])
             }
         }
         for (l, s) in blocks.enumerated() {
@@ -104,11 +106,12 @@ extension TrainableDiT {
             if dynamic {
                 linear(s.tokenHidden!, h1, rows: rows, into: keep.tokenHidden.pointer, activation: .relu)
                 linear(s.tokenOut!, keep.tokenHidden.pointer, rows: rows, into: keep.tokenLogit.pointer)
-                let tokenNoise = noise(rows)
+                let tokenNoise = noise(rows), tau = temperature
+                let logit = keep.tokenLogit.pointer, tokenSoft = keep.tokenSoft.pointer, tokenMask = keep.tokenMask.pointer
                 for r in 0..<rows {
-                    let soft = GumbelGate.soft(logit: keep.tokenLogit.pointer[r], noise: tokenNoise[r], temperature: temperature)
-                    keep.tokenSoft.pointer[r] = soft
-                    keep.tokenMask.pointer[r] = soft > 0.5 ? 1 : 0
+                    let soft = GumbelGate.soft(logit: logit[r], noise: tokenNoise[r], temperature: tau)
+                    tokenSoft[r] = soft
+                    tokenMask[r] = soft > 0.5 ? 1 : 0
                 }
                 decideWidth(s.mlpRouter!, block: l, batch: batch, noise: noise(batch * routerOutputs),
                             logits: ws.mlpLogits.pointer, soft: ws.mlpSoft.pointer, mask: ws.mlpMask.pointer)
@@ -139,7 +142,7 @@ extension TrainableDiT {
     private func decideWidth(_ s: LinearSlot, block l: Int, batch: Int, noise: UnsafeMutablePointer<Float>,
                              logits: UnsafeMutablePointer<Float>, soft: UnsafeMutablePointer<Float>,
                              mask: UnsafeMutablePointer<Float>) {
-        let c = config, r = routerOutputs, nh = c.numHeads, forced = nh - r
+        let c = config, r = routerOutputs, nh = c.numHeads, forced = nh - r, tau = temperature
         let ws = workspace!
         linear(s, ws.te.pointer, rows: batch, into: logits + l * r, ldy: c.depth * r)
         for b in 0..<batch {
@@ -147,7 +150,7 @@ extension TrainableDiT {
             for k in 0..<forced { row[k] = 1 }
             for k in 0..<r {
                 let i = (b * c.depth + l) * r + k
-                soft[i] = GumbelGate.soft(logit: logits[i], noise: noise[b * r + k], temperature: temperature)
+                soft[i] = GumbelGate.soft(logit: logits[i], noise: noise[b * r + k], temperature: tau)
                 row[forced + k] = soft[i] > 0.5 ? 1 : 0
             }
         }
