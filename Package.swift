@@ -6,6 +6,8 @@ import PackageDescription
 // of the whole module, Swift code included.
 let avx2Flags = ["-mavx2", "-mfma", "-mf16c"]
 let avx512Flags = avx2Flags + ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
+// The int8 VNNI kernels alone: chosen only on CPUs that report AVX-512 VNNI.
+let vnniFlags = avx512Flags + ["-mavx512vnni"]
 func isaSettings(_ flags: [String]) -> [SwiftSetting] {
     [.unsafeFlags(flags.flatMap { ["-Xcc", $0] })]
 }
@@ -30,8 +32,9 @@ let package = Package(
         .target(name: "DyDiTKernelsPortable", dependencies: ["DyDiTKernelABI"]),
         .target(name: "DyDiTKernelsAVX2", dependencies: ["DyDiTKernelABI", "CSupport"], swiftSettings: isaSettings(avx2Flags)),
         .target(name: "DyDiTKernelsAVX512", dependencies: ["DyDiTKernelABI", "CSupport"], swiftSettings: isaSettings(avx512Flags)),
+        .target(name: "DyDiTKernelsVNNI", swiftSettings: isaSettings(vnniFlags)),
         .target(name: "DyDiTKernels", dependencies: [
-            "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512",
+            "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512", "DyDiTKernelsVNNI",
         ]),
         .target(name: "DyDiTModels", dependencies: ["DyDiTKernels", "DyDiTIO"]),
         .target(name: "DyDiTDiffusion", dependencies: ["DyDiTModels", "DyDiTIO"]),

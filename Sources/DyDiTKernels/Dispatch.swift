@@ -153,3 +153,30 @@ extension Dispatch {
         return (Double(iterations) * 24 * 2 * Double(lanes), sink)
     }
 }
+
+extension Dispatch {
+    static func quantizeRow(_ isa: ISA, _ x: UnsafePointer<Float>, k: Int, kPadded: Int, into q: UnsafeMutablePointer<Int8>) -> Float {
+        switch isa {
+        case .portable: return DyDiTKernelsPortable.ISAKernels.quantizeRow(x, k: k, kPadded: kPadded, into: q)
+        case .avx2: return DyDiTKernelsAVX2.ISAKernels.quantizeRow(x, k: k, kPadded: kPadded, into: q)
+        case .avx512: return DyDiTKernelsAVX512.ISAKernels.quantizeRow(x, k: k, kPadded: kPadded, into: q)
+        }
+    }
+
+    static func dequantize(_ isa: ISA, _ acc: UnsafePointer<Int32>, ldAcc: Int, rows: Int, cols: Int, shift: Int32,
+                           sums: UnsafePointer<Int32>, scaleA: UnsafePointer<Float>, scaleW: UnsafePointer<Float>,
+                           into out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool,
+                           bias: UnsafePointer<Float>?, activation: Activation) {
+        switch isa {
+        case .portable:
+            DyDiTKernelsPortable.ISAKernels.dequantize(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA,
+                                                       scaleW: scaleW, into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: activation)
+        case .avx2:
+            DyDiTKernelsAVX2.ISAKernels.dequantize(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA,
+                                                   scaleW: scaleW, into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: activation)
+        case .avx512:
+            DyDiTKernelsAVX512.ISAKernels.dequantize(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA,
+                                                     scaleW: scaleW, into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: activation)
+        }
+    }
+}

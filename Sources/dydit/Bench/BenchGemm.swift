@@ -3,6 +3,11 @@ import DyDiTIO
 import DyDiTKernels
 import Foundation
 
+/// What `bench gemm` multiplies with: the model precisions and the int8 product.
+enum GemmPrecision: String, ExpressibleByArgument, CaseIterable {
+    case fp32, fp16, int8
+}
+
 struct BenchGemm: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gemm",
@@ -11,8 +16,8 @@ struct BenchGemm: ParsableCommand {
     @Option var m: Int = 256
     @Option var n: Int = 1152
     @Option var k: Int = 1152
-    @Option(help: "Weight precision: fp32 or fp16 (stored as halves, widened in the micro-kernel).")
-    var precision: WeightPrecision = .fp32
+    @Option(help: "Weight precision: fp32, fp16 (stored as halves, widened in the micro-kernel) or int8 (per-channel weights, activations quantized per row, int32 dot products).")
+    var precision: GemmPrecision = .fp32
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var repetitions: RepetitionOptions
 
@@ -24,22 +29,34 @@ struct BenchGemm: ParsableCommand {
             let a = AlignedBuffer<Float>(count: m * k)
             for i in 0..<(m * k) { a.pointer[i] = rng.normal() }
             let w = rng.normals(n * k)
-            let packed = PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa, precision: precision)
             let c = AlignedBuffer<Float>(count: m * n)
-            let times = repetitions.measure {
-                Gemm.linear(a.pointer, rows: m, weight: packed, bias: nil, out: c.pointer, ctx: ctx)
+            let times: [Double], weightBytes: Int
+            var path: String? = nil
+            if let fp = WeightPrecision(rawValue: precision.rawValue) {
+                let packed = PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa, precision: fp)
+                weightBytes = packed.byteCount
+                times = repetitions.measure { Gemm.linear(a.pointer, rows: m, weight: packed, bias: nil, out: c.pointer, ctx: ctx) }
+            } else {
+                let weights = Int8Matrix.quantizing(w, n: n, k: k), workspace = Int8Activations()
+                weightBytes = weights.byteCount
+                path = Int8Path.best(for: ctx.isa).rawValue
+                times = repetitions.measure {
+                    Int8Gemm.linear(a.pointer, rows: m, weight: weights, bias: nil, out: c.pointer, workspace: workspace, ctx: ctx)
+                }
             }
             let ms = median(times)
             let gflops = 2 * Double(m) * Double(n) * Double(k) / (ms * 1e6)
             if repetitions.json {
                 print(jsonLine([("ms", .double(ms)), ("ms_min", .double(times.min()!)), ("gflops", .double(gflops)),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount))),
-                                ("precision", .string(precision.rawValue)), ("weight_bytes", .int(Int64(packed.byteCount))),
+                                ("precision", .string(precision.rawValue)), ("weight_bytes", .int(Int64(weightBytes))),
+                                ("int8_path", path.map { .string($0) } ?? .null),
                                 ("m", .int(Int64(m))), ("n", .int(Int64(n))),
                                 ("k", .int(Int64(k))), ("iters", .int(Int64(times.count)))]))
             } else {
-                print(String(format: "gemm %d×%d×%d %@ weights on %@, %d thread(s): median %.3f ms, %.1f GFLOP/s",
-                             m, n, k, precision.rawValue, ctx.isa.rawValue, ctx.threadCount, ms, gflops))
+                print(String(format: "gemm %d×%d×%d %@ weights on %@%@, %d thread(s): median %.3f ms, %.1f GOP/s",
+                             m, n, k, precision.rawValue, ctx.isa.rawValue, path.map { " (int8 path \($0))" } ?? "",
+                             ctx.threadCount, ms, gflops))
             }
         }
     }

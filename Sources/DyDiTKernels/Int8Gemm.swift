@@ -1,0 +1,205 @@
+import DyDiTKernelsAVX2
+import DyDiTKernelsVNNI
+
+/// Weights `[n, k]` in int8: symmetric per output channel (`w ≈ scale[n]·q`, q in ±127, so
+/// the AVX2 sign trick cannot saturate), K padded to a multiple of 4, packed in panels of 16
+/// columns laid out `[k/4][16][4]` bytes (four consecutive k of one column per 32-bit lane,
+/// as `vpdpbusd` and `vpmaddubsw`/`vpmaddwd` consume them), with each column's Σ q for the
+/// unsigned-A compensation of VNNI.
+public final class Int8Matrix: @unchecked Sendable {
+    public let n: Int
+    public let k: Int
+    public let kPadded: Int
+    let scales: AlignedBuffer<Float>
+    let columnSums: AlignedBuffer<Int32>
+    let packed: AlignedBuffer<Int8>
+    /// Bytes from one 16-column panel to the next.
+    public var panelStride: Int { kPadded / 4 * 64 }
+    public var panels: Int { (n + 15) / 16 }
+
+    /// Quantizes row-major `[n, k]` weights (row stride `ld`, default `k`).
+    public init(_ w: UnsafePointer<Float>, n: Int, k: Int, ld: Int? = nil) {
+        let ld = ld ?? k
+        self.n = n
+        self.k = k
+        kPadded = (k + 3) / 4 * 4
+        let panels = (n + 15) / 16
+        scales = AlignedBuffer(count: panels * 16)
+        columnSums = AlignedBuffer(count: panels * 16)
+        packed = AlignedBuffer(count: panels * (kPadded / 4) * 64)
+        let stride = kPadded / 4 * 64
+        for j in 0..<n {
+            let row = w + j * ld
+            var top: Float = 0
+            for i in 0..<k { top = max(top, abs(row[i])) }
+            let scale = top / 127
+            scales.pointer[j] = scale
+            let inverse = scale > 0 ? 1 / scale : 0
+            var sum: Int32 = 0
+            let panel = packed.pointer + (j / 16) * stride + (j % 16) * 4
+            for i in 0..<k {
+                let q = Int8(max(-127, min(127, (row[i] * inverse).rounded(.toNearestOrEven))))
+                panel[(i / 4) * 64 + i % 4] = q
+                sum += Int32(q)
+            }
+            columnSums.pointer[j] = sum
+        }
+    }
+
+    public static func quantizing(_ w: [Float], n: Int, k: Int) -> Int8Matrix {
+        precondition(w.count == n * k, "weights hold \(w.count) values, expected \(n)×\(k)")
+        return w.withUnsafeBufferPointer { Int8Matrix($0.baseAddress!, n: n, k: k) }
+    }
+
+    /// The quantized weight `(row, column)` and its row's scale.
+    public func value(_ row: Int, _ column: Int) -> Int8 {
+        packed.pointer[(row / 16) * panelStride + (column / 4) * 64 + (row % 16) * 4 + column % 4]
+    }
+
+    public func scale(_ row: Int) -> Float { scales.pointer[row] }
+
+    public var byteCount: Int { packed.byteCount + scales.byteCount + columnSums.byteCount }
+}
+
+/// Activations quantized per row (`a ≈ scale[m]·q`, q in ±127), rows padded to a multiple of
+/// 6 and K to a multiple of 4 with zeros; reused across products (grows, never shrinks).
+public final class Int8Activations: @unchecked Sendable {
+    var values = AlignedBuffer<Int8>(count: 64)
+    var scales = AlignedBuffer<Float>(count: 8)
+    public private(set) var rows = 0
+    public private(set) var kPadded = 0
+    /// Stored as `q + 128` (q XOR 0x80), the unsigned operand VNNI wants, so its kernel
+    /// broadcasts A straight from memory.
+    public private(set) var offset = false
+
+    public init() {}
+
+    public func quantize(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, unsigned: Bool = false, ctx: ComputeContext) {
+        let kp = (k + 3) / 4 * 4, padded = (m + 5) / 6 * 6
+        if values.count < padded * kp { values = AlignedBuffer(count: padded * kp) }
+        if scales.count < padded { scales = AlignedBuffer(count: padded) }
+        rows = m
+        kPadded = kp
+        offset = unsigned
+        let q = values.pointer, s = scales.pointer
+        ctx.pool.run(tasks: min(padded, 4 * ctx.threadCount)) { task, _ in
+            let first = task * padded / min(padded, 4 * ctx.threadCount)
+            let end = (task + 1) * padded / min(padded, 4 * ctx.threadCount)
+            for r in first..<end {
+                let out = q + r * kp
+                guard r < m else {
+                    out.update(repeating: unsigned ? -128 : 0, count: kp)
+                    s[r] = 0
+                    continue
+                }
+                s[r] = Dispatch.quantizeRow(ctx.isa, a + r * lda, k: k, kPadded: kp, into: out)
+                if unsigned { Self.flipSigns(out, count: kp) }
+            }
+        }
+    }
+
+    /// XOR 0x80 on every byte, eight at a time.
+    static func flipSigns(_ p: UnsafeMutablePointer<Int8>, count: Int) {
+        let raw = UnsafeMutableRawPointer(p)
+        var i = 0
+        while i + 8 <= count {
+            raw.storeBytes(of: raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) ^ 0x8080_8080_8080_8080, toByteOffset: i, as: UInt64.self)
+            i += 8
+        }
+        while i < count { p[i] = Int8(bitPattern: UInt8(bitPattern: p[i]) ^ 0x80); i += 1 }
+    }
+
+    /// The signed quantized value `(row, column)`.
+    public func value(_ row: Int, _ column: Int) -> Int8 {
+        let v = values.pointer[row * kPadded + column]
+        return offset ? Int8(bitPattern: UInt8(bitPattern: v) ^ 0x80) : v
+    }
+    public func scale(_ row: Int) -> Float { scales.pointer[row] }
+}
+
+/// The int8 product's kernels: AVX-512 VNNI, AVX2, or plain Swift.
+public enum Int8Path: String, Sendable, CaseIterable {
+    case vnni, avx2, portable
+
+    /// The best the context's ISA build and this CPU run (`DYDIT_ISA` lowers the ISA, and
+    /// with it the path).
+    public static func best(for isa: ISA, cpu: CPUFeatures = .current) -> Int8Path {
+        switch isa {
+        case .avx512: return cpu.avx512vnni ? .vnni : .avx2
+        case .avx2: return .avx2
+        case .portable: return .portable
+        }
+    }
+
+    public func isSupported(by cpu: CPUFeatures = .current) -> Bool {
+        switch self {
+        case .vnni: return cpu.supports(.avx512) && cpu.avx512vnni
+        case .avx2: return cpu.supports(.avx2)
+        case .portable: return true
+        }
+    }
+}
+
+/// `out = act(dequant(q(x) · q(W)ᵀ) + bias)`: activations quantized per row, int32 dot
+/// products, scales, bias and activation applied in one epilogue per tile.
+public enum Int8Gemm {
+    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, weight: Int8Matrix,
+                              bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
+                              activation: Activation = .none, accumulate: Bool = false,
+                              workspace: Int8Activations, ctx: ComputeContext, path: Int8Path? = nil) {
+        if m == 0 || weight.n == 0 { return }
+        let path = path ?? Int8Path.best(for: ctx.isa)
+        precondition(path.isSupported(), "the \(path) int8 path needs a CPU this one is not")
+        workspace.quantize(x, rows: m, k: weight.k, lda: ldx ?? weight.k, unsigned: path == .vnni, ctx: ctx)
+        let ldo = ldo ?? weight.n
+        let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
+        let a = UnsafePointer(workspace.values.pointer), sa = UnsafePointer(workspace.scales.pointer)
+        let kp = weight.kPadded, kGroups = kp / 4
+        let b = UnsafePointer(weight.packed.pointer), sw = UnsafePointer(weight.scales.pointer)
+        let sums = UnsafePointer(weight.columnSums.pointer), stride = weight.panelStride, n = weight.n
+        let taskCount = min(tiles * groups, max(1, 4 * ctx.threadCount))
+        ctx.pool.run(tasks: taskCount) { task, thread in
+            // Tile i·groups + g: rows 6i…, columns 64g…; tasks take contiguous ranges.
+            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: 6 * 64)
+            let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
+            for t in first..<end {
+                let i = t / groups, g = t % groups
+                let r0 = i * 6, p0 = g * 4, panels = min(4, weight.panels - p0)
+                let aTile = a + r0 * kp, bPanel = b + p0 * stride
+                switch path {
+                case .vnni:
+                    VNNIKernels.tile(kGroups: kGroups, a: aTile, lda: kp, b: bPanel, panelStride: stride, panels: panels,
+                                     out: tile, ldo: 64)
+                case .avx2:
+                    for p in 0..<panels {
+                        Int8AVX2.tile(kGroups: kGroups, a: aTile, lda: kp, b: bPanel + p * stride, out: tile + p * 16, ldo: 64)
+                    }
+                case .portable:
+                    portableTile(kGroups: kGroups, a: aTile, lda: kp, b: bPanel, panelStride: stride, panels: panels, out: tile)
+                }
+                // VNNI summed (a + 128)·w, so 128·Σw comes off first.
+                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0
+                Dispatch.dequantize(ctx.isa, tile, ldAcc: 64, rows: min(m, r0 + 6) - r0, cols: cols, shift: path == .vnni ? 128 : 0,
+                                    sums: sums + c0, scaleA: sa + r0, scaleW: sw + c0, into: out + r0 * ldo + c0, ldo: ldo,
+                                    accumulate: accumulate, bias: bias.map { $0 + c0 }, activation: activation)
+            }
+        }
+    }
+
+    /// The same tile in plain integer arithmetic (the fallback, and the reference of the SIMD tiles).
+    static func portableTile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>, panelStride: Int,
+                             panels: Int, out: UnsafeMutablePointer<Int32>) {
+        for r in 0..<6 {
+            for p in 0..<panels {
+                for c in 0..<16 {
+                    var sum: Int32 = 0
+                    let w = b + p * panelStride + c * 4
+                    for g in 0..<kGroups {
+                        for j in 0..<4 { sum &+= Int32(a[r * lda + g * 4 + j]) * Int32(w[g * 64 + j]) }
+                    }
+                    out[r * 64 + p * 16 + c] = sum
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+../DyDiTKernelsPortable/Int8Rows.swift
