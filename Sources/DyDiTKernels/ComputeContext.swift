@@ -17,6 +17,9 @@ public final class ComputeContext: @unchecked Sendable {
     private var scratch: [AlignedBuffer<UInt8>] = []
     private var gemmBytes: Int
     public private(set) var extraBytes = 0
+    /// Quantized activations of int8 products, shared by the products run on this context
+    /// (they run one after another); it grows to the largest product once.
+    public let int8Workspace = Int8Activations()
 
     /// - Parameters:
     ///   - threads: total threads, the calling one included.

@@ -3,6 +3,8 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     case fp32
     /// IEEE half (round to nearest even), widened to float in the micro-kernel.
     case fp16
+    /// Symmetric int8 per output channel (`Int8Matrix`), activations quantized per row.
+    case int8
 }
 
 /// A weight matrix `[n, k]` (PyTorch's `[out, in]`) packed once, at load time, into the
@@ -29,6 +31,8 @@ public final class PackedMatrix: @unchecked Sendable {
         case .fp32:
             floats = packed
             halves = nil
+        case .int8:
+            preconditionFailure("int8 weights are an Int8Matrix, not a PackedMatrix")
         case .fp16:
             let h = AlignedBuffer<Float16>(count: count)
             for i in 0..<count { h.pointer[i] = Float16(packed.pointer[i]) }

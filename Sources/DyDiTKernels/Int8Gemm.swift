@@ -46,6 +46,39 @@ public final class Int8Matrix: @unchecked Sendable {
         }
     }
 
+    /// Already quantized weights `q [n, k]` with their per-row scales (a slice of another
+    /// matrix: nothing is rounded again).
+    public init(quantized q: [Int8], scales rowScales: [Float], n: Int, k: Int) {
+        precondition(q.count == n * k && rowScales.count == n)
+        self.n = n
+        self.k = k
+        kPadded = (k + 3) / 4 * 4
+        let panels = (n + 15) / 16
+        scales = AlignedBuffer(count: panels * 16)
+        columnSums = AlignedBuffer(count: panels * 16)
+        packed = AlignedBuffer(count: panels * (kPadded / 4) * 64)
+        let stride = kPadded / 4 * 64
+        for j in 0..<n {
+            scales.pointer[j] = rowScales[j]
+            var sum: Int32 = 0
+            let panel = packed.pointer + (j / 16) * stride + (j % 16) * 4
+            for i in 0..<k {
+                panel[(i / 4) * 64 + i % 4] = q[j * k + i]
+                sum += Int32(q[j * k + i])
+            }
+            columnSums.pointer[j] = sum
+        }
+    }
+
+    /// Rows `rows` (output features) and columns `columns` (input features) of this matrix,
+    /// from its quantized values and scales: DyDiT's sliced weights without re-quantizing.
+    public func sliced(rows: [Int]?, columns: [Int]?) -> Int8Matrix {
+        let rs = rows ?? Array(0..<n), cs = columns ?? Array(0..<k)
+        var q = [Int8](repeating: 0, count: rs.count * cs.count)
+        for (i, r) in rs.enumerated() { for (j, c) in cs.enumerated() { q[i * cs.count + j] = value(r, c) } }
+        return Int8Matrix(quantized: q, scales: rs.map { scales.pointer[$0] }, n: rs.count, k: cs.count)
+    }
+
     public static func quantizing(_ w: [Float], n: Int, k: Int) -> Int8Matrix {
         precondition(w.count == n * k, "weights hold \(w.count) values, expected \(n)×\(k)")
         return w.withUnsafeBufferPointer { Int8Matrix($0.baseAddress!, n: n, k: k) }

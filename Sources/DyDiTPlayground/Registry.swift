@@ -24,6 +24,7 @@ public enum Registry {
     public static let precisions: [(name: String, summary: String)] = [
         ("fp32", "fp32 weights and arithmetic on the SIMD kernels"),
         ("fp16", "fp16 weights (half the memory), widened to fp32 in the GEMM micro-kernel (F16C / AVX-512); {\"type\": \"fp16\", \"fp32_layers\": [\"adaLN_modulation\", \"final_layer\"]} keeps layers in fp32"),
+        ("int8", "int8 weights per output channel, activations quantized per row at run time, int32 products (AVX-512 VNNI, AVX2, portable); fp32_layers as for fp16"),
     ]
 
     public static let metrics: [(name: String, summary: String)] = [

@@ -9,11 +9,14 @@ import XCTest
 /// ISA and plan; DyDiT's fast path on fp16 weights against its masked path on the same weights.
 final class PrecisionTests: XCTestCase {
     static let fp16Contract: Float = 1e-3
+    /// int8 rounds weights and activations to 1/127 of their row's range: percent-level.
+    static let int8Contract: Float = 5e-2
 
     func testFP16ForwardAgainstTheOfficialOutput() throws {
         let pairs = try ReferenceVectors.pairs()
         XCTAssertFalse(pairs.isEmpty)
-        let plans = [PrecisionPlan(.fp16), PrecisionPlan(.fp16, fp32Layers: ["adaLN_modulation", "final_layer"])]
+        let plans = [PrecisionPlan(.fp16), PrecisionPlan(.fp16, fp32Layers: ["adaLN_modulation", "final_layer"]),
+                     PrecisionPlan(.int8), PrecisionPlan(.int8, fp32Layers: ["adaLN_modulation", "final_layer"])]
         for pair in pairs {
             let ckpt = try Checkpoint(path: pair.weights)
             let io = try SafeTensorsFile(path: pair.io)
@@ -27,9 +30,10 @@ final class PrecisionTests: XCTestCase {
                     let model = DiT(ckpt.parameters, ctx: ctx, precision: plan)
                     let got = try model.forward(x: x, t: t, y: y)
                     let error = relativeError(got, want), againstFP32 = relativeError(got, full)
+                    let contract = plan.base == .int8 ? Self.int8Contract : Self.fp16Contract
                     print(String(format: "%@ [%@] %@: max|a-b|/max|b| = %.3e against the official output, %.3e against our fp32 (≤ %.0e); weights %d bytes",
-                                 pair.name, isa.rawValue, plan.description, error, againstFP32, Self.fp16Contract, model.weightBytes))
-                    XCTAssertLessThanOrEqual(error, Self.fp16Contract, "\(pair.name) \(isa) \(plan)")
+                                 pair.name, isa.rawValue, plan.description, error, againstFP32, contract, model.weightBytes))
+                    XCTAssertLessThanOrEqual(error, contract, "\(pair.name) \(isa) \(plan)")
                     XCTAssertGreaterThan(againstFP32, 0, "\(pair.name) \(isa) \(plan): fp16 weights changed nothing: are they stored as fp32?")
                 }
             }
@@ -61,7 +65,7 @@ final class PrecisionTests: XCTestCase {
         }
     }
 
-    func testDyDiTFastPathOnFP16Weights() throws {
+    func testDyDiTFastPathOnFP16AndInt8Weights() throws {
         let pairs = try ReferenceVectors.pairs().filter { try Checkpoint(path: $0.weights).isDyDiT }
         XCTAssertFalse(pairs.isEmpty)
         for pair in pairs {
@@ -71,14 +75,16 @@ final class PrecisionTests: XCTestCase {
             let x = try io.tensor("x").floats(), t = try io.tensor("t").floats()
             let y = try io.tensor("y").integers().map { Int($0) }
             for isa in CPUFeatures.current.supported {
-                let model = DiT(ckpt.parameters, ctx: try ComputeContext(threads: 2, isa: isa), precision: PrecisionPlan(.fp16))
+              for precision in [WeightPrecision.fp16, .int8] {
+                let model = DiT(ckpt.parameters, ctx: try ComputeContext(threads: 2, isa: isa), precision: PrecisionPlan(precision))
                 let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers, isa: isa)
                 let masked = try model.forward(x: x, t: t, y: y, routing: Routing(width: width, token: token, fast: false))
                 let fast = try model.forward(x: x, t: t, y: y, routing: Routing(width: width, token: token, fast: true))
                 let error = relativeError(fast, masked)
-                print(String(format: "%@ [%@] fp16: fast path against masked path %.3e (≤ 1e-5); masked path against the official out %.3e",
-                             pair.name, isa.rawValue, error, relativeError(masked, try io.tensor("out").floats())))
-                XCTAssertLessThanOrEqual(error, 1e-5, "\(pair.name) \(isa)")
+                print(String(format: "%@ [%@] %@: fast path against masked path %.3e (≤ 1e-5); masked path against the official out %.3e",
+                             pair.name, isa.rawValue, precision.rawValue, error, relativeError(masked, try io.tensor("out").floats())))
+                XCTAssertLessThanOrEqual(error, 1e-5, "\(pair.name) \(isa) \(precision)")
+              }
             }
         }
     }
