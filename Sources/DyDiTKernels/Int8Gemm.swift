@@ -182,7 +182,7 @@ public enum Int8Gemm {
                               workspace: Int8Activations, ctx: ComputeContext, path: Int8Path? = nil) {
         if m == 0 || weight.n == 0 { return }
         let path = path ?? Int8Path.best(for: ctx.isa)
-        precondition(path.isSupported(), "the \(path) int8 path needs a CPU this one is not")
+        precondition(path.isSupported(), "the \(path) int8 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
         workspace.quantize(x, rows: m, k: weight.k, lda: ldx ?? weight.k, unsigned: path == .vnni, ctx: ctx)
         let ldo = ldo ?? weight.n
         let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
@@ -190,6 +190,7 @@ public enum Int8Gemm {
         let kp = weight.kPadded, kGroups = kp / 4
         let b = UnsafePointer(weight.packed.pointer), sw = UnsafePointer(weight.scales.pointer)
         let sums = UnsafePointer(weight.columnSums.pointer), stride = weight.panelStride, n = weight.n
+        let totalPanels = weight.panels, isa = ctx.isa
         let taskCount = min(tiles * groups, max(1, 4 * ctx.threadCount))
         ctx.pool.run(tasks: taskCount) { task, thread in
             // Tile i·groups + g: rows 6i…, columns 64g…; tasks take contiguous ranges.
@@ -197,7 +198,7 @@ public enum Int8Gemm {
             let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
             for t in first..<end {
                 let i = t / groups, g = t % groups
-                let r0 = i * 6, p0 = g * 4, panels = min(4, weight.panels - p0)
+                let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
                 let aTile = a + r0 * kp, bPanel = b + p0 * stride
                 switch path {
                 case .vnni:
@@ -212,7 +213,7 @@ public enum Int8Gemm {
                 }
                 // VNNI summed (a + 128)·w, so 128·Σw comes off first.
                 let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0
-                Dispatch.dequantize(ctx.isa, tile, ldAcc: 64, rows: min(m, r0 + 6) - r0, cols: cols, shift: path == .vnni ? 128 : 0,
+                Dispatch.dequantize(isa, tile, ldAcc: 64, rows: min(m, r0 + 6) - r0, cols: cols, shift: path == .vnni ? 128 : 0,
                                     sums: sums + c0, scaleA: sa + r0, scaleW: sw + c0, into: out + r0 * ldo + c0, ldo: ldo,
                                     accumulate: accumulate, bias: bias.map { $0 + c0 }, activation: activation)
             }
