@@ -18,32 +18,18 @@ public final class Int8Matrix: @unchecked Sendable {
     public var panels: Int { (n + 15) / 16 }
 
     /// Quantizes row-major `[n, k]` weights (row stride `ld`, default `k`).
-    public init(_ w: UnsafePointer<Float>, n: Int, k: Int, ld: Int? = nil) {
+    public convenience init(_ w: UnsafePointer<Float>, n: Int, k: Int, ld: Int? = nil) {
         let ld = ld ?? k
-        self.n = n
-        self.k = k
-        kPadded = (k + 3) / 4 * 4
-        let panels = (n + 15) / 16
-        scales = AlignedBuffer(count: panels * 16)
-        columnSums = AlignedBuffer(count: panels * 16)
-        packed = AlignedBuffer(count: panels * (kPadded / 4) * 64)
-        let stride = kPadded / 4 * 64
+        var q = [Int8](repeating: 0, count: n * k), rowScales = [Float](repeating: 0, count: n)
         for j in 0..<n {
             let row = w + j * ld
             var top: Float = 0
             for i in 0..<k { top = max(top, abs(row[i])) }
-            let scale = top / 127
-            scales.pointer[j] = scale
-            let inverse = scale > 0 ? 1 / scale : 0
-            var sum: Int32 = 0
-            let panel = packed.pointer + (j / 16) * stride + (j % 16) * 4
-            for i in 0..<k {
-                let q = Int8(max(-127, min(127, (row[i] * inverse).rounded(.toNearestOrEven))))
-                panel[(i / 4) * 64 + i % 4] = q
-                sum += Int32(q)
-            }
-            columnSums.pointer[j] = sum
+            rowScales[j] = top / 127
+            let inverse = top > 0 ? 127 / top : 0
+            for i in 0..<k { q[j * k + i] = Int8(max(-127, min(127, (row[i] * inverse).rounded(.toNearestOrEven)))) }
         }
+        self.init(quantized: q, scales: rowScales, n: n, k: k)
     }
 
     /// Already quantized weights `q [n, k]` with their per-row scales (a slice of another
