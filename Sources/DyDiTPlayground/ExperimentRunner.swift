@@ -66,15 +66,10 @@ public final class ExperimentRunner {
     }
 
     private func model(for spec: ExperimentSpec, weights: String?, say: (String) -> Void) throws -> (DiT, RouterParameters, Bool) {
-        let isa = try spec.isa.map { name -> ISA in
-            guard let isa = ISA(rawValue: name) else { throw KernelError.unknownISA(name, source: "compute.isa") }
-            guard CPUFeatures.current.supports(isa) else { throw KernelError.unsupportedISA(isa, source: "compute.isa", cpu: .current) }
-            return isa
-        }
         let key = spec.resolved["backbone"]!.serialized() + "|\(weights ?? "")|\(spec.seed)|\(spec.threads)|\(spec.isa ?? "auto")|\(spec.precisionPlan)"
         if let cached, cached.key == key { return (cached.model, cached.routers, cached.randomInit) }
         cached = nil
-        let ctx = try ComputeContext(threads: spec.threads, isa: isa)
+        let ctx = try spec.computeContext()
         let params: DiTParameters, routers: RouterParameters, randomInit: Bool
         if let checkpoint = weights {
             let ckpt = try Checkpoint(path: checkpoint)
@@ -97,9 +92,7 @@ public final class ExperimentRunner {
         let spec = run.spec
         let (model, routerParams, randomInit) = try model(for: spec, weights: try weights(for: run), say: say)
         let c = model.config
-        let context = PluginContext(config: c, routers: routerParams, isa: model.ctx.isa, seed: spec.seed, resolvePath: spec.resolvePath)
-        let width = try Registry.widthRouter(spec.width.type)!.make(spec.width.options, context)
-        let token = try Registry.tokenRouter(spec.token.type)!.make(spec.token.options, context)
+        let (width, token) = try spec.makeRouters(config: c, routers: routerParams, isa: model.ctx.isa)
         let routing = Routing(width: width, token: token)
         let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
         let guidance = spec.guidanceScale == 1 ? nil : Guidance(scale: Float(spec.guidanceScale), channels: spec.guidanceChannels)

@@ -91,12 +91,7 @@ public final class TrainingRunner {
     private func perform(restart: Bool, events: TrainingEvents, say: (String) -> Void) throws -> StepRecord? {
         let c = spec.backbone.config
         let dydit = spec.backbone.type == "dydit"
-        let isa = try spec.isa.map { name -> ISA in
-            guard let isa = ISA(rawValue: name) else { throw KernelError.unknownISA(name, source: "compute.isa") }
-            guard CPUFeatures.current.supports(isa) else { throw KernelError.unsupportedISA(isa, source: "compute.isa", cpu: .current) }
-            return isa
-        }
-        let ctx = try ComputeContext(threads: spec.threads, isa: isa)
+        let ctx = try spec.computeContext()
         let params: DiTParameters, routers: RouterParameters?
         if let path = spec.backbone.checkpoint {
             let ckpt = try Checkpoint(path: spec.resolvePath(path))
@@ -228,9 +223,8 @@ public final class TrainingRunner {
         let model = DiT(params, ctx: m.ctx)
         var routing = Routing()
         if let routers = TrainableDiT.routerParameters(from: trainer.ema, config: c, format: m.routerFormat) {
-            let context = PluginContext(config: c, routers: routers, isa: m.ctx.isa, seed: spec.seed, resolvePath: spec.resolvePath)
-            routing = Routing(width: try Registry.widthRouter(spec.width.type)!.make(spec.width.options, context),
-                              token: try Registry.tokenRouter(spec.token.type)!.make(spec.token.options, context))
+            let (width, token) = try spec.makeRouters(config: c, routers: routers, isa: m.ctx.isa)
+            routing = Routing(width: width, token: token)
         }
         let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
         let guidance = spec.guidanceScale == 1 || !m.hasNullClass ? nil : Guidance(scale: Float(spec.guidanceScale), channels: spec.guidanceChannels)
