@@ -64,6 +64,11 @@ public struct Tensor: @unchecked Sendable {
         self = values.withUnsafeBytes { Tensor(dtype: .f16, shape: shape, bytes: $0) }
     }
 
+    public init(_ values: [Int8], shape: [Int]) {
+        precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        self = values.withUnsafeBytes { Tensor(dtype: .i8, shape: shape, bytes: $0) }
+    }
+
     public init(_ values: [Int64], shape: [Int]) {
         precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
         self = values.withUnsafeBytes { Tensor(dtype: .i64, shape: shape, bytes: $0) }
@@ -95,6 +100,19 @@ public struct Tensor: @unchecked Sendable {
             }
             initialized = n
         }
+    }
+
+    /// The elements of an F16 tensor as they are (no widening).
+    public func halves() -> [Float16] {
+        precondition(dtype == .f16, "halves() of a \(dtype.rawValue) tensor")
+        let raw = bytes
+        return (0..<count).map { raw.loadUnaligned(fromByteOffset: 2 * $0, as: Float16.self) }
+    }
+
+    /// The elements of an I8 tensor.
+    public func int8s() -> [Int8] {
+        precondition(dtype == .i8, "int8s() of a \(dtype.rawValue) tensor")
+        return Array(bytes.bindMemory(to: Int8.self))
     }
 
     /// The elements as `Double`.

@@ -41,6 +41,23 @@ public final class PackedMatrix: @unchecked Sendable {
         }
     }
 
+    /// Packs row-major `[n, k]` half weights as they are (a quantized file's fp16 layer): no
+    /// fp32 copy is made and no value changes.
+    public init(halves weights: UnsafePointer<Float16>, n: Int, k: Int, isa: ISA) {
+        self.n = n
+        self.k = k
+        self.isa = isa
+        precision = .fp16
+        let nr = Dispatch.tile(isa).nr
+        let h = AlignedBuffer<Float16>(count: Dispatch.packedWeightCount(isa, n: n, k: k))
+        for row in 0..<n {
+            let panel = h.pointer + (row / nr) * k * nr + row % nr
+            for column in 0..<k { panel[column * nr] = weights[row * k + column] }
+        }
+        floats = nil
+        halves = h
+    }
+
     public static func packing(_ weights: [Float], n: Int, k: Int, isa: ISA, precision: WeightPrecision = .fp32) -> PackedMatrix {
         precondition(weights.count == n * k, "weights hold \(weights.count) values, expected \(n)×\(k)")
         return weights.withUnsafeBufferPointer { PackedMatrix($0.baseAddress!, n: n, k: k, isa: isa, precision: precision) }

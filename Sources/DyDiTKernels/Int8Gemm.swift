@@ -19,7 +19,14 @@ public final class Int8Matrix: @unchecked Sendable {
 
     /// Quantizes row-major `[n, k]` weights (row stride `ld`, default `k`).
     public convenience init(_ w: UnsafePointer<Float>, n: Int, k: Int, ld: Int? = nil) {
-        let ld = ld ?? k
+        let (q, rowScales) = Self.quantizeRows(w, n: n, k: k, ld: ld ?? k)
+        self.init(quantized: q, scales: rowScales, n: n, k: k)
+    }
+
+    /// The rounding every int8 weight goes through (at load time and in `dydit quantize`, so a
+    /// quantized file holds exactly what quantizing at load would): row `j` gets
+    /// `scale = max|w| / 127` and `q = round(w / scale)`, ties to even, in ±127.
+    public static func quantizeRows(_ w: UnsafePointer<Float>, n: Int, k: Int, ld: Int) -> (q: [Int8], scales: [Float]) {
         var q = [Int8](repeating: 0, count: n * k), rowScales = [Float](repeating: 0, count: n)
         for j in 0..<n {
             let row = w + j * ld
@@ -29,7 +36,7 @@ public final class Int8Matrix: @unchecked Sendable {
             let inverse = top > 0 ? 127 / top : 0
             for i in 0..<k { q[j * k + i] = Int8(max(-127, min(127, (row[i] * inverse).rounded(.toNearestOrEven)))) }
         }
-        self.init(quantized: q, scales: rowScales, n: n, k: k)
+        return (q, rowScales)
     }
 
     /// Already quantized weights `q [n, k]` with their per-row scales (a slice of another

@@ -1,4 +1,5 @@
 import DyDiTIO
+import DyDiTKernels
 
 /// A weights file opened as a model: its config (from metadata), its DiT parameters, and
 /// whether it carries DyDiT routers.
@@ -31,4 +32,25 @@ public struct Checkpoint {
     }
 
     public var isDyDiT: Bool { !routerTensors.isEmpty }
+
+    /// How the file's linear layers were quantized by `dydit quantize` (nil: a float file,
+    /// which runs in any precision).
+    public var quantization: PrecisionPlan? { parameters.storedPlan }
+
+    /// The parameters, to be run in `plan`: a quantized file runs only in the plan it was
+    /// quantized with, since its fp32 values are gone.
+    public func parameters(for plan: PrecisionPlan) throws -> DiTParameters {
+        if let stored = quantization, !stored.sameLayers(as: plan) {
+            throw ModelError.badConfig(path, "holds weights quantized to \(stored) by `dydit quantize`, so it runs only in that precision, not \(plan); set the precision to \(stored.specJSON.serialized()) (CLI: --precision \(stored.base)), or use the float file it was made from")
+        }
+        return parameters
+    }
+
+    /// The plan for a command line's `--precision`: the quantized plan when none is given or
+    /// when it names the file's own precision (fp32 layers included), else `base` throughout.
+    public func plan(asking base: WeightPrecision?) -> PrecisionPlan {
+        guard let base else { return quantization ?? .fp32 }
+        if let quantization, quantization.base == base { return quantization }
+        return PrecisionPlan(base)
+    }
 }

@@ -64,10 +64,12 @@ public final class DiT: @unchecked Sendable {
         self.ctx = ctx
         self.precision = precision
         hasNullClass = p.hasNullClass
-        func linear(_ prefix: String, out: Int, in k: Int) -> PackedLinear {
-            PackedLinear(weight: p[prefix + ".weight"], bias: p[prefix + ".bias"], out: out, in: k, isa: isa,
-                         precision: precision.precision(prefix))
+        let layerPrecision = Dictionary(uniqueKeysWithValues: precision.linearLayers(c).map { ($0.names.joined(separator: "+"), $0.precision) })
+        func linear(_ names: [String], out: Int, in k: Int) -> PackedLinear {
+            PackedLinear(weight: p.linearWeight(names), bias: names.flatMap { p[$0 + ".bias"] }, out: out, in: k, isa: isa,
+                         precision: layerPrecision[names.joined(separator: "+")]!)
         }
+        func linear(_ prefix: String, out: Int, in k: Int) -> PackedLinear { linear([prefix], out: out, in: k) }
         patchEmbed = linear("x_embedder.proj", out: d, in: c.patchDim)
         posEmbed = Self.buffer(p["pos_embed"])
         timeIn = linear("t_embedder.mlp.0", out: d, in: DiTConfig.frequencyDim)
@@ -79,10 +81,8 @@ public final class DiT: @unchecked Sendable {
                   fc1: linear("blocks.\(i).mlp.fc1", out: c.mlpHidden, in: d),
                   fc2: linear("blocks.\(i).mlp.fc2", out: d, in: c.mlpHidden))
         }
-        let names = (0..<c.depth).map { "blocks.\($0).adaLN_modulation.1" } + ["final_layer.adaLN_modulation.1"]
-        modulation = PackedLinear(weight: names.flatMap { p[$0 + ".weight"] }, bias: names.flatMap { p[$0 + ".bias"] },
-                                  out: (6 * c.depth + 2) * d, in: d, isa: isa,
-                                  precision: names.contains { precision.precision($0) == .fp32 } ? .fp32 : precision.base)
+        modulation = linear((0..<c.depth).map { "blocks.\($0).adaLN_modulation.1" } + ["final_layer.adaLN_modulation.1"],
+                            out: (6 * c.depth + 2) * d, in: d)
         finalLinear = linear("final_layer.linear", out: c.finalDim, in: d)
         slices = SliceCache(budgetBytes: sliceBudgetBytes ?? blocks.reduce(0) {
             $0 + $1.qkv.byteCount + $1.proj.byteCount + $1.fc1.byteCount + $1.fc2.byteCount

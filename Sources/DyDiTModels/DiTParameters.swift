@@ -9,6 +9,11 @@ public struct DiTParameters: Sendable {
     /// Whether the label table has DiT's extra "null" row (index `numClasses`) used for
     /// classifier-free guidance; it exists when the model was trained with label dropout.
     public let hasNullClass: Bool
+    /// Linear weights a quantized file keeps in fp16 or int8, by weight name; `tensors` then
+    /// lacks them. Such parameters can be run, not trained or saved as floats.
+    public let stored: [String: LinearWeight]
+    /// The plan the stored weights were quantized with (nil for float parameters).
+    public let storedPlan: PrecisionPlan?
 
     /// Every parameter of `config`, in state-dict order, with its shape.
     public static func shapes(_ c: DiTConfig, nullClass: Bool = true) -> [(name: String, shape: [Int])] {
@@ -38,12 +43,20 @@ public struct DiTParameters: Sendable {
         return s
     }
 
-    public var parameterCount: Int { tensors.values.reduce(0) { $0 + $1.count } }
+    public var parameterCount: Int { tensors.values.reduce(0) { $0 + $1.count } + stored.values.reduce(0) { $0 + $1.count } }
 
-    public init(config: DiTConfig, tensors: [String: [Float]], hasNullClass: Bool = true) {
+    public init(config: DiTConfig, tensors: [String: [Float]], hasNullClass: Bool = true,
+                stored: [String: LinearWeight] = [:], storedPlan: PrecisionPlan? = nil) {
         self.config = config
         self.tensors = tensors
         self.hasNullClass = hasNullClass
+        self.stored = stored
+        self.storedPlan = storedPlan
+    }
+
+    /// The weights of the linear layers `names` (official prefixes), stacked.
+    public func linearWeight(_ names: [String]) -> LinearWeight {
+        .stacked(names.map { stored[$0 + ".weight"] ?? .float(self[$0 + ".weight"]) })
     }
 
     /// Loads every DiT parameter from `file`, checking each shape against `config`.
@@ -55,8 +68,10 @@ public struct DiTParameters: Sendable {
         let tableName = "y_embedder.embedding_table.weight"
         let tableRows = file.entries[tableName]?.shape.first
         let nullClass = tableRows != config.numClasses
+        let plan = try QuantizedFormat.plan(of: file)
+        let (stored, scaleNames) = try plan.map { try QuantizedFormat.readLinears(file, config: config, plan: $0) } ?? ([:], [])
         var tensors: [String: [Float]] = [:]
-        for (name, shape) in shapes(config, nullClass: nullClass) {
+        for (name, shape) in shapes(config, nullClass: nullClass) where stored[name] == nil {
             guard let entry = file.entries[name] else { throw ModelError.missingTensor(file: file.path, name: name) }
             guard entry.shape == shape else {
                 throw ModelError.shapeMismatch(file: file.path, name: name, expected: shape, actual: entry.shape)
@@ -66,14 +81,15 @@ public struct DiTParameters: Sendable {
             }
             tensors[name] = try file.tensor(name).floats()
         }
-        let extra = file.names.filter { tensors[$0] == nil && !ignoring($0) }
+        let extra = file.names.filter { tensors[$0] == nil && stored[$0] == nil && !scaleNames.contains($0) && !ignoring($0) }
         if !extra.isEmpty { throw ModelError.unexpectedTensors(file: file.path, names: extra) }
-        return DiTParameters(config: config, tensors: tensors, hasNullClass: nullClass)
+        return DiTParameters(config: config, tensors: tensors, hasNullClass: nullClass, stored: stored, storedPlan: plan)
     }
 
     /// The tensors as safetensors entries, in state-dict order.
     public func namedTensors() -> [(name: String, tensor: Tensor)] {
-        Self.shapes(config, nullClass: hasNullClass).map { ($0.name, Tensor(tensors[$0.name]!, shape: $0.shape)) }
+        precondition(stored.isEmpty, "quantized parameters have no fp32 tensors to save")
+        return Self.shapes(config, nullClass: hasNullClass).map { ($0.name, Tensor(tensors[$0.name]!, shape: $0.shape)) }
     }
 
     public func save(to path: String, metadata: [String: String] = [:]) throws {

@@ -25,9 +25,25 @@ public struct PackedLinear: @unchecked Sendable {
 
     /// - Parameters: weight `[out, in]` row-major and bias `[out]`, as in a state dict.
     public init(weight: [Float], bias: [Float], out: Int, in inFeatures: Int, isa: ISA, precision: WeightPrecision = .fp32) {
-        precondition(weight.count == out * inFeatures && bias.count == out)
-        weights = precision == .int8 ? .int8(Int8Matrix.quantizing(weight, n: out, k: inFeatures))
-            : .float(PackedMatrix.packing(weight, n: out, k: inFeatures, isa: isa, precision: precision))
+        self.init(weight: .float(weight), bias: bias, out: out, in: inFeatures, isa: isa, precision: precision)
+    }
+
+    /// fp32 weights are rounded to `precision`; weights a quantized file stored in reduced
+    /// precision are packed as they are and must already be in `precision`.
+    public init(weight: LinearWeight, bias: [Float], out: Int, in inFeatures: Int, isa: ISA, precision: WeightPrecision) {
+        precondition(bias.count == out)
+        switch weight {
+        case let .float(w):
+            precondition(w.count == out * inFeatures)
+            weights = precision == .int8 ? .int8(Int8Matrix.quantizing(w, n: out, k: inFeatures))
+                : .float(PackedMatrix.packing(w, n: out, k: inFeatures, isa: isa, precision: precision))
+        case let .fp16(h):
+            precondition(precision == .fp16 && h.count == out * inFeatures, "fp16 weights packed as \(precision)")
+            weights = .float(h.withUnsafeBufferPointer { PackedMatrix(halves: $0.baseAddress!, n: out, k: inFeatures, isa: isa) })
+        case let .int8(q, scales):
+            precondition(precision == .int8 && q.count == out * inFeatures, "int8 weights packed as \(precision)")
+            weights = .int8(Int8Matrix(quantized: q, scales: scales, n: out, k: inFeatures))
+        }
         self.bias = AlignedBuffer(count: out)
         bias.withUnsafeBufferPointer { self.bias.pointer.update(from: $0.baseAddress!, count: out) }
     }

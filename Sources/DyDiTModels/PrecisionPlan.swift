@@ -1,3 +1,4 @@
+import DyDiTIO
 import DyDiTKernels
 
 /// The storage precision of every linear layer: one for the model, and fp32 for the layers
@@ -22,6 +23,28 @@ public struct PrecisionPlan: Sendable, Equatable, CustomStringConvertible {
     /// layer) are fp32 if any of them is.
     public func precision(_ names: String...) -> WeightPrecision {
         names.contains { name in fp32Layers.contains { name.contains($0) } } ? .fp32 : base
+    }
+
+    /// Every linear layer of `config` (official prefixes; the stacked adaLN modulations as
+    /// one entry of several names) with the precision its weights are stored in. The
+    /// modulations run as one GEMM, so they share one precision: fp32 if any of them is named.
+    public func linearLayers(_ c: DiTConfig) -> [(names: [String], precision: WeightPrecision)] {
+        var layers = ["x_embedder.proj", "t_embedder.mlp.0", "t_embedder.mlp.2"].map { [$0] }
+        for i in 0..<c.depth { layers += ["attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"].map { ["blocks.\(i).\($0)"] } }
+        layers.append((0..<c.depth).map { "blocks.\($0).adaLN_modulation.1" } + ["final_layer.adaLN_modulation.1"])
+        layers.append(["final_layer.linear"])
+        return layers.map { names in (names, names.contains { precision($0) == .fp32 } ? .fp32 : base) }
+    }
+
+    /// Equal up to the order of `fp32Layers`.
+    public func sameLayers(as other: PrecisionPlan) -> Bool {
+        base == other.base && Set(fp32Layers) == Set(other.fp32Layers)
+    }
+
+    /// The plan as a spec's `"precision"` value.
+    public var specJSON: JSONValue {
+        fp32Layers.isEmpty ? .string(base.rawValue)
+            : .object(JSONObject([("type", .string(base.rawValue)), ("fp32_layers", .array(fp32Layers.map { .string($0) }))]))
     }
 
     public var description: String {

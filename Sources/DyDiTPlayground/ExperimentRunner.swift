@@ -73,7 +73,7 @@ public final class ExperimentRunner {
         let params: DiTParameters, routers: RouterParameters, randomInit: Bool
         if let checkpoint = weights {
             let ckpt = try Checkpoint(path: checkpoint)
-            params = ckpt.parameters
+            params = try ckpt.parameters(for: spec.precisionPlan)
             routers = ckpt.routersOrInitialized(seed: spec.seed)
             randomInit = false
             say("loaded \(checkpoint): \(ckpt.config)")

@@ -105,6 +105,7 @@ public struct ExperimentSpec {
         var config = DiTConfig(hiddenSize: 384, depth: 12, numHeads: 6)
         var model: String? = nil
         var routersInFile = false
+        var quantization: PrecisionPlan?
         if let checkpoint {
             for key in ["model", "config", "input_size", "in_channels", "num_classes", "learn_sigma"] where b?[key] != nil {
                 d.error(JSONLocator.child(bPath, key), "cannot be set with a checkpoint: the sizes come from the checkpoint's config")
@@ -115,6 +116,7 @@ public struct ExperimentSpec {
                     let file = try SafeTensorsFile(path: path)
                     config = try DiTConfig(file: file)
                     routersInFile = file.names.contains(where: Checkpoint.isRouterTensor)
+                    quantization = try QuantizedFormat.plan(of: file)
                 } catch {
                     d.error(JSONLocator.child(bPath, "checkpoint"), "\(error)")
                 }
@@ -196,8 +198,13 @@ public struct ExperimentSpec {
             precision = d.string(root, "precision", "$", default: "fp32", allowed: Registry.precisions.map(\.name))
         }
         let precisionPlan = PrecisionPlan(WeightPrecision(rawValue: precision) ?? .fp32, fp32Layers: fp32Layers)
-        resolved["precision"] = fp32Layers.isEmpty ? .string(precision)
-            : .object(JSONObject([("type", .string(precision)), ("fp32_layers", .array(fp32Layers.map { .string($0) }))]))
+        resolved["precision"] = precisionPlan.specJSON
+        if let quantization, !quantization.sameLayers(as: precisionPlan) {
+            d.error("$.precision", "is \(precisionPlan.specJSON.serialized()), but the checkpoint was quantized by `dydit quantize` to \(quantization.specJSON.serialized()) and runs only in that precision")
+        }
+        if quantization != nil && root["train"] != nil {
+            d.error(JSONLocator.child(bPath, "checkpoint"), "is quantized (\(quantization!)): training needs the float weights it was made from")
+        }
 
         // sampler
         let sPath = "$.sampler"

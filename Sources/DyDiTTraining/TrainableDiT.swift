@@ -41,6 +41,9 @@ public final class TrainableDiT: @unchecked Sendable {
 
     public init(_ p: DiTParameters, routers: RouterParameters? = nil, ctx: ComputeContext) throws {
         let c = p.config
+        if let plan = p.storedPlan {
+            throw ModelError.badConfig("weights", "are quantized (\(plan)): training needs the float weights they were made from")
+        }
         if let routers, routers.config != c {
             throw ModelError.badConfig("routers", "the routers are for \(routers.config), the model is \(c)")
         }

@@ -28,8 +28,8 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Guided channels for cfg/out: dit (first 3, the official quirk) or eps (all in_channels).")
     var guidance: GuidanceChannels = .dit
 
-    @Option(help: "Weight precision of the linear layers: fp32 or fp16.")
-    var precision: WeightPrecision = .fp32
+    @Option(help: "Weight precision of the linear layers: fp32, fp16 or int8 (default: the file's own, fp32 or what `dydit quantize` stored).")
+    var precision: WeightPrecision?
 
     @OptionGroup var compute: ComputeOptions
 
@@ -39,7 +39,8 @@ struct ForwardCommand: ParsableCommand {
             let ckpt = try Checkpoint(path: weights)
             let io = try SafeTensorsFile(path: inputs)
             let c = ckpt.config
-            let model = DiT(ckpt.parameters, ctx: try compute.context(), precision: PrecisionPlan(precision))
+            let plan = ckpt.plan(asking: precision)
+            let model = DiT(try ckpt.parameters(for: plan), ctx: try compute.context(), precision: plan)
             func batchInputs(_ prefix: String) throws -> (x: [Float], t: [Float], y: [Int]) {
                 let t = try io.tensor(prefix + "t")
                 guard t.shape.count == 1 else { throw IOError(inputs, "tensor '\(prefix)t' has shape \(t.shape), expected [B]") }

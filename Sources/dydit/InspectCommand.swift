@@ -16,7 +16,7 @@ struct InspectCommand: ParsableCommand {
             let ckpt = try Checkpoint(path: weights)
             let c = ckpt.config
             func count(_ names: [String]) -> Int { names.reduce(0) { $0 + ckpt.file.entries[$1]!.shape.reduce(1, *) } }
-            let total = count(ckpt.file.names)
+            let total = count(ckpt.file.names.filter { !$0.hasSuffix(QuantizedFormat.scaleSuffix) })
             let fixed = count(ckpt.file.names.filter { $0 == "pos_embed" })
             let routers = count(ckpt.routerTensors)
             print("file:        \(weights)")
@@ -24,6 +24,10 @@ struct InspectCommand: ParsableCommand {
             var line = "parameters:  \(formatCount(total - fixed)) trainable (\(total - fixed)) + fixed pos_embed \(fixed)"
             if ckpt.isDyDiT { line += "; routers \(formatCount(routers))" }
             print(line)
+            if let plan = ckpt.quantization {
+                let bytes = ckpt.file.entries.values.reduce(0) { $0 + $1.end - $1.begin }
+                print("weights:     quantized by dydit quantize: \(plan); \(String(format: "%.1f", Double(bytes) / 1_048_576)) MB of tensors")
+            }
             let macs = MACs(c)
             print("MACs per forward, per image (dense):")
             for (name, value) in macs.summary {

@@ -41,7 +41,8 @@ struct ExportMasks: ParsableCommand {
             let ckpt = try Checkpoint(path: weights)
             let c = ckpt.config
             let ctx = try compute.context()
-            let model = DiT(ckpt.parameters, ctx: ctx)
+            let plan = ckpt.plan(asking: nil)
+            let model = DiT(try ckpt.parameters(for: plan), ctx: ctx, precision: plan)
             let router = LearnedWidthRouter(ckpt.routersOrInitialized(), isa: ctx.isa)
             let timesteps = all ? Array(0..<1000) : try SamplerRegistry.make(sampler, steps: steps, config: c, source: "--sampler \(sampler)").timesteps
             let (attn, mlp) = WidthMaskExport.masks(router: router, model: model, timesteps: timesteps)

@@ -50,8 +50,8 @@ struct SampleCommand: ParsableCommand {
     var tokenKeep: Double = 0.6
     @Flag(inversion: .prefixedNo, help: "With routers, also sample with the dense model to compare time per image.")
     var denseBaseline = true
-    @Option(help: "Weight precision of the linear layers: fp32 or fp16.")
-    var precision: WeightPrecision = .fp32
+    @Option(help: "Weight precision of the linear layers: fp32, fp16 or int8 (default: the file's own, fp32 or what `dydit quantize` stored).")
+    var precision: WeightPrecision?
     @Option(help: "Memory for the fast path's sliced weights, in MB (default: as much as the blocks' weights).")
     var sliceBudgetMb: Int?
     @OptionGroup var compute: ComputeOptions
@@ -66,8 +66,9 @@ struct SampleCommand: ParsableCommand {
             let sampler = try makeSampler(c)
             let ctx = try compute.context()
             if let mb = sliceBudgetMb, mb < 0 { throw ValidationError("--slice-budget-mb must be ≥ 0") }
-            let model = DiT(ckpt.parameters, ctx: ctx, sliceBudgetBytes: sliceBudgetMb.map { $0 << 20 },
-                            precision: PrecisionPlan(precision))
+            let plan = ckpt.plan(asking: precision)
+            let model = DiT(try ckpt.parameters(for: plan), ctx: ctx, sliceBudgetBytes: sliceBudgetMb.map { $0 << 20 },
+                            precision: plan)
             let routing = try makeRouting(ckpt, isa: ctx.isa)
             let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels)
             let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide)

@@ -75,6 +75,31 @@ final class CLITests: XCTestCase {
         }
     }
 
+    func testQuantizeThenForwardMatchesQuantizingAtLoad() throws {
+        let weights = "\(reference)/dydit_tiny_p2.weights.safetensors", inputs = "\(reference)/dydit_tiny_p2.io.safetensors"
+        let q = try run(["quantize", weights, "--precision", "int8", "--out", "\(dir)/w8.safetensors"])
+        XCTAssertEqual(q.status, 0, q.stderr)
+        XCTAssertTrue(q.stdout.contains("int8"), q.stdout)
+        // The quantized file runs in its own precision without being told; the float file, told.
+        let a = try run(["forward", "--weights", "\(dir)/w8.safetensors", "--inputs", inputs, "--out", "\(dir)/a.safetensors", "--threads", "1"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        let b = try run(["forward", "--weights", weights, "--precision", "int8", "--inputs", inputs, "--out", "\(dir)/b.safetensors", "--threads", "1"])
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let fromFile = try SafeTensorsFile(path: "\(dir)/a.safetensors"), atLoad = try SafeTensorsFile(path: "\(dir)/b.safetensors")
+        for key in ["out", "out_fast", "complete_out"] {
+            XCTAssertEqual(try fromFile.tensor(key).floats(), try atLoad.tensor(key).floats(), key)
+        }
+        for name in ["a", "b"] { try FileManager.default.removeItem(atPath: "\(dir)/\(name).safetensors") }
+        let k = try run(["quantize", weights, "--precision", "int8", "--fp32-layers", "final_layer", "--out", "\(dir)/w8f.safetensors"])
+        XCTAssertEqual(k.status, 0, k.stderr)
+        try expectFailure(["forward", "--weights", "\(dir)/w8f.safetensors", "--precision", "fp16", "--inputs", inputs, "--out", "\(dir)/o.safetensors"],
+                          mentions: ["quantized to int8 (fp32: final_layer)", "runs only in that precision"])
+        try expectFailure(["quantize", "\(dir)/w8.safetensors", "--precision", "int8", "--out", "\(dir)/o.safetensors"],
+                          mentions: ["quantized already"])
+        try expectFailure(["quantize", weights, "--precision", "int8", "--fp32-layers", "mlp", "--out", "\(dir)/o.safetensors"],
+                          mentions: ["'mlp'", "mlp.fc1"])
+    }
+
     func testSampleWritesGridAndSamples() throws {
         let r = try run(["sample", "--weights", "\(reference)/dit_tiny_p4_gray.weights.safetensors", "--sampler", "ddim",
                          "--steps", "5", "--classes", "0,1,2", "--out", "\(dir)/g.png", "--threads", "2"])
