@@ -20,6 +20,9 @@ public final class ComputeContext: @unchecked Sendable {
     /// Quantized activations of int8 products, shared by the products run on this context
     /// (they run one after another); it grows to the largest product once.
     public let int8Workspace = Int8Activations()
+    /// How int8 products quantize their activations (per row unless an experiment measures
+    /// the block-32 alternative).
+    public var int8Activations = Int8ActivationScheme.perRow
 
     /// - Parameters:
     ///   - threads: total threads, the calling one included.

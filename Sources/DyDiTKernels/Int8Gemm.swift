@@ -87,8 +87,20 @@ public final class Int8Matrix: @unchecked Sendable {
     public var byteCount: Int { packed.byteCount + scales.byteCount + columnSums.byteCount }
 }
 
-/// Activations quantized per row (`a ≈ scale[m]·q`, q in ±127), rows padded to a multiple of
-/// 6 and K to a multiple of 4 with zeros; reused across products (grows, never shrinks).
+/// The granularity of the activation scales of an int8 product.
+public enum Int8ActivationScheme: String, Sendable, CaseIterable {
+    /// One scale per row (token): the int32 sums run over all of K.
+    case perRow = "token"
+    /// One scale per row and block of 32 along K, as ggml's q8_0: each block's int32 sum is
+    /// scaled into a float accumulator, which costs an epilogue per block.
+    case block32 = "q8_0"
+
+    public static let blockSize = 32
+}
+
+/// Activations quantized per row (`a ≈ scale[m]·q`, q in ±127) or per row and block of 32
+/// (scales `[block][paddedRows]`), rows padded to a multiple of 6 and K to a multiple of 4
+/// with zeros; reused across products (grows, never shrinks).
 public final class Int8Activations: @unchecked Sendable {
     var values = AlignedBuffer<Int8>(count: 64)
     var scales = AlignedBuffer<Float>(count: 8)
@@ -100,12 +112,20 @@ public final class Int8Activations: @unchecked Sendable {
 
     public init() {}
 
-    public func quantize(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, unsigned: Bool = false, ctx: ComputeContext) {
+    public private(set) var paddedRows = 0
+    /// K per scale: all of it (per row) or 32.
+    public private(set) var blockSize = 0
+
+    public func quantize(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, unsigned: Bool = false,
+                         scheme: Int8ActivationScheme = .perRow, ctx: ComputeContext) {
         let kp = (k + 3) / 4 * 4, padded = (m + 5) / 6 * 6
+        let block = scheme == .perRow ? kp : Int8ActivationScheme.blockSize, blocks = (kp + block - 1) / block
         if values.count < padded * kp { values = AlignedBuffer(count: padded * kp) }
-        if scales.count < padded { scales = AlignedBuffer(count: padded) }
+        if scales.count < padded * blocks { scales = AlignedBuffer(count: padded * blocks) }
         rows = m
         kPadded = kp
+        paddedRows = padded
+        blockSize = block
         offset = unsigned
         let q = values.pointer, s = scales.pointer
         ctx.pool.run(tasks: min(padded, 4 * ctx.threadCount)) { task, _ in
@@ -115,10 +135,14 @@ public final class Int8Activations: @unchecked Sendable {
                 let out = q + r * kp
                 guard r < m else {
                     out.update(repeating: unsigned ? -128 : 0, count: kp)
-                    s[r] = 0
+                    for b in 0..<blocks { s[b * padded + r] = 0 }
                     continue
                 }
-                s[r] = Dispatch.quantizeRow(ctx.isa, a + r * lda, k: k, kPadded: kp, into: out)
+                for b in 0..<blocks {
+                    let k0 = b * block
+                    s[b * padded + r] = Dispatch.quantizeRow(ctx.isa, a + r * lda + k0, k: min(block, k - k0),
+                                                             kPadded: min(block, kp - k0), into: out + k0)
+                }
                 if unsigned { Self.flipSigns(out, count: kp) }
             }
         }
@@ -140,7 +164,8 @@ public final class Int8Activations: @unchecked Sendable {
         let v = values.pointer[row * kPadded + column]
         return offset ? Int8(bitPattern: UInt8(bitPattern: v) ^ 0x80) : v
     }
-    public func scale(_ row: Int) -> Float { scales.pointer[row] }
+    /// The scale of `(row, column)`'s block.
+    public func scale(_ row: Int, column: Int = 0) -> Float { scales.pointer[(column / blockSize) * paddedRows + row] }
 }
 
 /// The int8 product's kernels: AVX-512 VNNI, AVX2, or plain Swift.
@@ -172,11 +197,19 @@ public enum Int8Gemm {
     public static func linear(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, weight: Int8Matrix,
                               bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
                               activation: Activation = .none, accumulate: Bool = false,
-                              workspace: Int8Activations, ctx: ComputeContext, path: Int8Path? = nil) {
+                              workspace: Int8Activations, ctx: ComputeContext, path: Int8Path? = nil,
+                              blockSums: Int8BlockSums? = nil) {
         if m == 0 || weight.n == 0 { return }
         let path = path ?? Int8Path.best(for: ctx.isa)
         precondition(path.isSupported(), "the \(path) int8 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
-        workspace.quantize(x, rows: m, k: weight.k, lda: ldx ?? weight.k, unsigned: path == .vnni, ctx: ctx)
+        let scheme = ctx.int8Activations
+        workspace.quantize(x, rows: m, k: weight.k, lda: ldx ?? weight.k, unsigned: path == .vnni, scheme: scheme, ctx: ctx)
+        if scheme == .block32 {
+            let sums = blockSums ?? Int8BlockSums(weight)
+            blockwise(m: m, weight: weight, sums: sums, bias: bias, out: out, ldo: ldo ?? weight.n, activation: activation,
+                      accumulate: accumulate, workspace: workspace, ctx: ctx, path: path)
+            return
+        }
         let ldo = ldo ?? weight.n
         let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
         let a = UnsafePointer(workspace.values.pointer), sa = UnsafePointer(workspace.scales.pointer)
@@ -213,6 +246,51 @@ public enum Int8Gemm {
         }
     }
 
+    /// The block-32 product: per tile and block of 32 along K, the int32 tile of that block,
+    /// then `out (+)= dequant(tile)` with the block's activation scales and weight sums; bias
+    /// and activation with the last block.
+    static func blockwise(m: Int, weight: Int8Matrix, sums blockSums: Int8BlockSums, bias: UnsafePointer<Float>?,
+                          out: UnsafeMutablePointer<Float>, ldo: Int, activation: Activation, accumulate: Bool,
+                          workspace: Int8Activations, ctx: ComputeContext, path: Int8Path) {
+        let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
+        let a = UnsafePointer(workspace.values.pointer), sa = UnsafePointer(workspace.scales.pointer)
+        let kp = weight.kPadded, kGroups = kp / 4, padded = workspace.paddedRows
+        let blockGroups = Int8ActivationScheme.blockSize / 4, blocks = (kGroups + blockGroups - 1) / blockGroups
+        let b = UnsafePointer(weight.packed.pointer), sw = UnsafePointer(weight.scales.pointer)
+        let sums = UnsafePointer(blockSums.sums.pointer), sumStride = blockSums.stride
+        let stride = weight.panelStride, n = weight.n, totalPanels = weight.panels, isa = ctx.isa
+        let taskCount = min(tiles * groups, max(1, 4 * ctx.threadCount))
+        ctx.pool.run(tasks: taskCount) { task, thread in
+            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: 6 * 64)
+            let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
+            for t in first..<end {
+                let i = t / groups, g = t % groups
+                let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
+                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + 6) - r0
+                for blk in 0..<blocks {
+                    let g0 = blk * blockGroups, count = min(blockGroups, kGroups - g0)
+                    let aTile = a + r0 * kp + g0 * 4, bPanel = b + p0 * stride + g0 * 64
+                    switch path {
+                    case .vnni:
+                        VNNIKernels.tile(kGroups: count, a: aTile, lda: kp, b: bPanel, panelStride: stride, panels: panels,
+                                         out: tile, ldo: 64)
+                    case .avx2:
+                        for p in 0..<panels {
+                            Int8AVX2.tile(kGroups: count, a: aTile, lda: kp, b: bPanel + p * stride, out: tile + p * 16, ldo: 64)
+                        }
+                    case .portable:
+                        portableTile(kGroups: count, a: aTile, lda: kp, b: bPanel, panelStride: stride, panels: panels, out: tile)
+                    }
+                    let last = blk == blocks - 1
+                    Dispatch.dequantize(isa, tile, ldAcc: 64, rows: rows, cols: cols, shift: path == .vnni ? 128 : 0,
+                                        sums: sums + blk * sumStride + c0, scaleA: sa + blk * padded + r0, scaleW: sw + c0,
+                                        into: out + r0 * ldo + c0, ldo: ldo, accumulate: accumulate || blk > 0,
+                                        bias: last ? bias.map { $0 + c0 } : nil, activation: last ? activation : .none)
+                }
+            }
+        }
+    }
+
     /// The same tile in plain integer arithmetic (the fallback, and the reference of the SIMD tiles).
     static func portableTile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>, panelStride: Int,
                              panels: Int, out: UnsafeMutablePointer<Int32>) {
@@ -229,4 +307,23 @@ public enum Int8Gemm {
             }
         }
     }
+}
+
+/// Each column's Σ q per block of 32 along K (`[block][panels·16]`): the VNNI compensation of
+/// the block-32 product. Built once per weight matrix by whoever keeps the matrix (the model
+/// builds it per product, which is fine for measuring accuracy, not for timing).
+public final class Int8BlockSums: @unchecked Sendable {
+    let sums: AlignedBuffer<Int32>
+    let stride: Int
+
+    public init(_ w: Int8Matrix) {
+        stride = w.panels * 16
+        let blocks = (w.kPadded + Int8ActivationScheme.blockSize - 1) / Int8ActivationScheme.blockSize
+        sums = AlignedBuffer(count: blocks * stride)
+        for j in 0..<w.n {
+            for i in 0..<w.k { sums.pointer[(i / Int8ActivationScheme.blockSize) * stride + j] += Int32(w.value(j, i)) }
+        }
+    }
+
+    public var byteCount: Int { sums.byteCount }
 }

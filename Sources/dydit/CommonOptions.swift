@@ -57,3 +57,5 @@ func jsonLine(_ pairs: [(String, JSONValue)]) -> String {
 extension GuidanceChannels: ExpressibleByArgument {}
 
 extension WeightPrecision: ExpressibleByArgument {}
+
+extension Int8ActivationScheme: ExpressibleByArgument {}

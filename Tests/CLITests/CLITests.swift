@@ -192,6 +192,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let v = try JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         for key in ["ms", "gflops", "isa", "threads"] { XCTAssertNotNil(v[key], "missing \(key) in \(r.stdout)") }
+        for (precision, activations) in [("fp16", "token"), ("int8", "token"), ("int8", "q8_0")] {
+            let q = try run(["bench", "gemm", "--m", "7", "--n", "9", "--k", "37", "--precision", precision, "--activations", activations,
+                             "--iters", "2", "--json"])
+            XCTAssertEqual(q.status, 0, "\(precision) \(activations): \(q.stderr)")
+            let qv = try JSONParser.parse(q.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            XCTAssertEqual(qv["precision"]?.stringValue, precision)
+            XCTAssertEqual(qv["int8_activations"]?.stringValue, precision == "int8" ? activations : nil)
+        }
         let f = try run(["bench", "forward", "--model", "DiT-S/8", "--batch", "1", "--iters", "1", "--warmup", "0", "--json"])
         XCTAssertEqual(f.status, 0, f.stderr)
         let fv = try JSONParser.parse(f.stdout.trimmingCharacters(in: .whitespacesAndNewlines))

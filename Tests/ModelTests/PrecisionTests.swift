@@ -88,4 +88,40 @@ final class PrecisionTests: XCTestCase {
             }
         }
     }
+
+    /// int8 activation scales per row (token) against per block of 32 (ggml's q8_0) on whole
+    /// models: the reference models against the official output, and the committed Fashion-MNIST
+    /// DiT (trained weights, whose activations have the outlier channels synthetic ones lack)
+    /// against its own fp32 output. Both must meet the int8 contract; the figures decide which
+    /// scheme the product uses (see BENCHMARKS.md).
+    func testInt8ActivationScalesOnModels() throws {
+        var cases: [(name: String, ckpt: Checkpoint, x: [Float], t: [Float], y: [Int], want: [Float]?)] = []
+        for pair in try ReferenceVectors.pairs() {
+            let ckpt = try Checkpoint(path: pair.weights)
+            let io = try SafeTensorsFile(path: pair.io)
+            cases.append((pair.name, ckpt, try io.tensor("x").floats(), try io.tensor("t").floats(),
+                          try io.tensor("y").integers().map { Int($0) }, try io.tensor(ckpt.isDyDiT ? "complete_out" : "out").floats()))
+        }
+        let trained = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Experiments/results/fashion-mnist-dit/ema.safetensors").path
+        let fashion = try Checkpoint(path: trained)
+        var rng = RandomGenerator(seed: 5)
+        let batch = 8
+        cases.append(("fashion-mnist-dit (trained)", fashion, rng.normals(batch * fashion.config.imageSize),
+                      (0..<batch).map { Float($0 * 125 + 50) }, (0..<batch).map { $0 % 10 }, nil))
+        let ctx = try ComputeContext(threads: 2)
+        for c in cases {
+            let want = try c.want ?? DiT(c.ckpt.parameters, ctx: ctx).forward(x: c.x, t: c.t, y: c.y)
+            var errors: [Int8ActivationScheme: Float] = [:]
+            for scheme in Int8ActivationScheme.allCases {
+                ctx.int8Activations = scheme
+                let got = try DiT(c.ckpt.parameters, ctx: ctx, precision: PrecisionPlan(.int8)).forward(x: c.x, t: c.t, y: c.y)
+                errors[scheme] = relativeError(got, want)
+                XCTAssertLessThanOrEqual(errors[scheme]!, Self.int8Contract, "\(c.name) \(scheme)")
+            }
+            ctx.int8Activations = .perRow
+            print(String(format: "%@ int8: max|a-b|/max|b| against %@: token scales %.3e, q8_0 scales %.3e",
+                         c.name, c.want == nil ? "our fp32" : "the official output", errors[.perRow]!, errors[.block32]!))
+        }
+    }
 }

@@ -18,6 +18,8 @@ struct BenchGemm: ParsableCommand {
     @Option var k: Int = 1152
     @Option(help: "Weight precision: fp32, fp16 (stored as halves, widened in the micro-kernel) or int8 (per-channel weights, activations quantized per row, int32 dot products).")
     var precision: GemmPrecision = .fp32
+    @Option(help: "int8 activation scales: token (one per row) or q8_0 (one per row and block of 32 along K).")
+    var activations: Int8ActivationScheme = .perRow
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var repetitions: RepetitionOptions
 
@@ -32,16 +34,20 @@ struct BenchGemm: ParsableCommand {
             let c = AlignedBuffer<Float>(count: m * n)
             let times: [Double], weightBytes: Int
             var path: String? = nil
-            if let fp = WeightPrecision(rawValue: precision.rawValue) {
+            if precision != .int8, let fp = WeightPrecision(rawValue: precision.rawValue) {
                 let packed = PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa, precision: fp)
                 weightBytes = packed.byteCount
                 times = repetitions.measure { Gemm.linear(a.pointer, rows: m, weight: packed, bias: nil, out: c.pointer, ctx: ctx) }
             } else {
                 let weights = Int8Matrix.quantizing(w, n: n, k: k), workspace = Int8Activations()
-                weightBytes = weights.byteCount
+                // Block sums belong with the weights, like the column sums: built before timing.
+                let sums = activations == .block32 ? Int8BlockSums(weights) : nil
+                ctx.int8Activations = activations
+                weightBytes = weights.byteCount + (sums?.byteCount ?? 0)
                 path = Int8Path.best(for: ctx.isa).rawValue
                 times = repetitions.measure {
-                    Int8Gemm.linear(a.pointer, rows: m, weight: weights, bias: nil, out: c.pointer, workspace: workspace, ctx: ctx)
+                    Int8Gemm.linear(a.pointer, rows: m, weight: weights, bias: nil, out: c.pointer, workspace: workspace, ctx: ctx,
+                                    blockSums: sums)
                 }
             }
             let ms = median(times)
@@ -51,11 +57,13 @@ struct BenchGemm: ParsableCommand {
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount))),
                                 ("precision", .string(precision.rawValue)), ("weight_bytes", .int(Int64(weightBytes))),
                                 ("int8_path", path.map { .string($0) } ?? .null),
+                                ("int8_activations", path == nil ? .null : .string(activations.rawValue)),
                                 ("m", .int(Int64(m))), ("n", .int(Int64(n))),
                                 ("k", .int(Int64(k))), ("iters", .int(Int64(times.count)))]))
             } else {
                 print(String(format: "gemm %d×%d×%d %@ weights on %@%@, %d thread(s): median %.3f ms, %.1f GOP/s",
-                             m, n, k, precision.rawValue, ctx.isa.rawValue, path.map { " (int8 path \($0))" } ?? "",
+                             m, n, k, precision.rawValue, ctx.isa.rawValue,
+                             path.map { " (int8 path \($0), \(activations.rawValue) activation scales)" } ?? "",
                              ctx.threadCount, ms, gflops))
             }
         }
