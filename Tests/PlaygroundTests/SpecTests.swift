@@ -131,6 +131,30 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(bad.contains { $0.path.hasPrefix("$.precision.fp32_layers") && $0.message.contains("adaLN_modulation") }, "\(bad)")
     }
 
+    /// A quantized checkpoint runs only in its plan, and cannot be trained: `validate` says so.
+    func testQuantizedCheckpointNeedsItsPrecision() throws {
+        let dir = NSTemporaryDirectory() + "dydit-spec-q-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let c = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 32, depth: 1, numHeads: 2, numClasses: 3)
+        let plan = PrecisionPlan(.int8, fp32Layers: ["final_layer"])
+        try SafeTensorsWriter.write(QuantizedFormat.tensors(DiTParameters.initialized(c, seed: 0, .random), plan: plan),
+                                    metadata: QuantizedFormat.metadata(plan).merging(["config": c.json.serialized()]) { $1 },
+                                    to: "\(dir)/w8.safetensors")
+        func problems(_ extra: String) -> [SpecIssue] {
+            let text = #"{"name": "q", "backbone": {"type": "dit", "checkpoint": "w8.safetensors"}"# + extra + "}"
+            do { _ = try SpecFile(text: text, path: "\(dir)/spec.json").expand(checkFiles: true) } catch let e as SpecErrors { return e.issues } catch {
+                XCTFail("\(error)")
+            }
+            return []
+        }
+        let wrong = problems("")
+        XCTAssertTrue(wrong.contains { $0.path == "$.precision" && $0.message.contains(#"{"type":"int8","fp32_layers":["final_layer"]}"#) }, "\(wrong)")
+        XCTAssertEqual(problems(#", "precision": {"type": "int8", "fp32_layers": ["final_layer"]}"#), [])
+        let training = problems(#", "precision": {"type": "int8", "fp32_layers": ["final_layer"]}, "train": {"steps": 1}"#)
+        XCTAssertTrue(training.contains { $0.path == "$.backbone.checkpoint" && $0.message.contains("training needs the float weights") }, "\(training)")
+    }
+
     func testTrainSection() throws {
         let found = issues(#"{"name": "x", "train": {"stepz": 10, "lr": -1, "lambda": 0.5, "timesteps": "uniformly"}}"#)
         XCTAssertTrue(found.contains { $0.path == "$.train.stepz" && $0.message.contains("did you mean 'steps'") }, "\(found)")
