@@ -219,11 +219,11 @@ public enum Int8Gemm {
         let totalPanels = weight.panels, isa = ctx.isa
         let taskCount = min(tiles * groups, max(1, 4 * ctx.threadCount))
         ctx.pool.run(tasks: taskCount) { task, thread in
-            // Tile i·groups + g: rows 6i…, columns 64g…; tasks take contiguous ranges.
+            // Units in `unit` order: rows 6i…, columns 64g…; tasks take contiguous ranges.
             let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: 6 * 64)
             let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
             for t in first..<end {
-                let i = t / groups, g = t % groups
+                let (i, g) = unit(t, tiles: tiles, groups: groups)
                 let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
                 let aTile = a + r0 * kp, bPanel = b + p0 * stride
                 switch path {
@@ -246,6 +246,21 @@ public enum Int8Gemm {
         }
     }
 
+    /// Row tiles per block of the work order: 96 rows of A (up to 300 KB at K = 3072) stay in
+    /// L2 while every 64-column group of weights sweeps them.
+    static let tilesPerBlock = 16
+
+    /// Work unit `t` → (row tile, 64-column group): blocks of `tilesPerBlock` row tiles in
+    /// order, column groups within a block, row tiles within a group, so a task's contiguous
+    /// units reuse one group of weights (L1) across rows, and the rows (L2) across groups,
+    /// instead of streaming all the weights once per row tile.
+    @inline(__always)
+    static func unit(_ t: Int, tiles: Int, groups: Int) -> (tile: Int, group: Int) {
+        let full = tilesPerBlock * groups, block = t / full, rest = t % full
+        let inBlock = min(tilesPerBlock, tiles - block * tilesPerBlock)
+        return (block * tilesPerBlock + rest % inBlock, rest / inBlock)
+    }
+
     /// The block-32 product: per tile and block of 32 along K, the int32 tile of that block,
     /// then `out (+)= dequant(tile)` with the block's activation scales and weight sums; bias
     /// and activation with the last block.
@@ -264,7 +279,7 @@ public enum Int8Gemm {
             let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: 6 * 64)
             let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
             for t in first..<end {
-                let i = t / groups, g = t % groups
+                let (i, g) = unit(t, tiles: tiles, groups: groups)
                 let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
                 let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + 6) - r0
                 for blk in 0..<blocks {
