@@ -225,18 +225,8 @@ public enum Int8Gemm {
             for t in first..<end {
                 let (i, g) = unit(t, tiles: tiles, groups: groups)
                 let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
-                let aTile = a + r0 * kp, bPanel = b + p0 * stride
-                switch path {
-                case .vnni:
-                    VNNIKernels.tile(kGroups: kGroups, a: aTile, lda: kp, b: bPanel, panelStride: stride, panels: panels,
-                                     out: tile, ldo: 64)
-                case .avx2:
-                    for p in 0..<panels {
-                        Int8AVX2.tile(kGroups: kGroups, a: aTile, lda: kp, b: bPanel + p * stride, out: tile + p * 16, ldo: 64)
-                    }
-                case .portable:
-                    portableTile(kGroups: kGroups, a: aTile, lda: kp, b: bPanel, panelStride: stride, panels: panels, out: tile)
-                }
+                rawTile(path, kGroups: kGroups, a: a + r0 * kp, lda: kp, b: b + p0 * stride, panelStride: stride,
+                        panels: panels, out: tile)
                 // VNNI summed (a + 128)·w, so 128·Σw comes off first.
                 let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0
                 Dispatch.dequantize(isa, tile, ldAcc: 64, rows: min(m, r0 + 6) - r0, cols: cols, shift: path == .vnni ? 128 : 0,
@@ -284,18 +274,8 @@ public enum Int8Gemm {
                 let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + 6) - r0
                 for blk in 0..<blocks {
                     let g0 = blk * blockGroups, count = min(blockGroups, kGroups - g0)
-                    let aTile = a + r0 * kp + g0 * 4, bPanel = b + p0 * stride + g0 * 64
-                    switch path {
-                    case .vnni:
-                        VNNIKernels.tile(kGroups: count, a: aTile, lda: kp, b: bPanel, panelStride: stride, panels: panels,
-                                         out: tile, ldo: 64)
-                    case .avx2:
-                        for p in 0..<panels {
-                            Int8AVX2.tile(kGroups: count, a: aTile, lda: kp, b: bPanel + p * stride, out: tile + p * 16, ldo: 64)
-                        }
-                    case .portable:
-                        portableTile(kGroups: count, a: aTile, lda: kp, b: bPanel, panelStride: stride, panels: panels, out: tile)
-                    }
+                    rawTile(path, kGroups: count, a: a + r0 * kp + g0 * 4, lda: kp, b: b + p0 * stride + g0 * 64,
+                            panelStride: stride, panels: panels, out: tile)
                     let last = blk == blocks - 1
                     Dispatch.dequantize(isa, tile, ldAcc: 64, rows: rows, cols: cols, shift: path == .vnni ? 128 : 0,
                                         sums: sums + blk * sumStride + c0, scaleA: sa + blk * padded + r0, scaleW: sw + c0,
@@ -303,6 +283,22 @@ public enum Int8Gemm {
                                         bias: last ? bias.map { $0 + c0 } : nil, activation: last ? activation : .none)
                 }
             }
+        }
+    }
+
+    /// The int32 sums of 6 rows of A with up to 4 weight panels, `[6, 64]`, on `path`.
+    @inline(__always)
+    static func rawTile(_ path: Int8Path, kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>,
+                        panelStride: Int, panels: Int, out: UnsafeMutablePointer<Int32>) {
+        switch path {
+        case .vnni:
+            VNNIKernels.tile(kGroups: kGroups, a: a, lda: lda, b: b, panelStride: panelStride, panels: panels, out: out, ldo: 64)
+        case .avx2:
+            for p in 0..<panels {
+                Int8AVX2.tile(kGroups: kGroups, a: a, lda: lda, b: b + p * panelStride, out: out + p * 16, ldo: 64)
+            }
+        case .portable:
+            portableTile(kGroups: kGroups, a: a, lda: lda, b: b, panelStride: panelStride, panels: panels, out: out)
         }
     }
 
