@@ -42,15 +42,18 @@ extension ISAKernels {
                                   sums: UnsafePointer<Int32>, scaleA: UnsafePointer<Float>, scaleW: UnsafePointer<Float>,
                                   into out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool,
                                   bias: UnsafePointer<Float>?, activation: Activation) {
-        let w = V.scalarCount
+        let w = V.scalarCount, whole = cols / w * w
         for r in 0..<rows {
             let a = acc + r * ldAcc, row = out + r * ldo, sa = scaleA[r]
             var c = 0
-            while c + w <= cols {
+            // Whole vectors take bias and activation while in registers (the epilogue's own
+            // order, so the result is the same as a separate pass); the tail gets the pass.
+            while c < whole {
                 let raw = UnsafeRawPointer(a + c).loadUnaligned(as: VInt.self) &- VInt(repeating: shift) &* UnsafeRawPointer(sums + c).loadUnaligned(as: VInt.self)
                 var v = V(raw) * (load(scaleW + c) * sa)
                 if accumulate { v += load(row + c) }
-                store(v, row + c)
+                if let bias { v += load(bias + c) }
+                store(vactivate(v, activation), row + c)
                 c += w
             }
             while c < cols {
@@ -60,6 +63,8 @@ extension ISAKernels {
                 c += 1
             }
         }
-        epilogue(out, ldc: ldo, rows: rows, cols: cols, bias: bias, activation: activation)
+        if whole < cols {
+            epilogue(out + whole, ldc: ldo, rows: rows, cols: cols - whole, bias: bias.map { $0 + whole }, activation: activation)
+        }
     }
 }
