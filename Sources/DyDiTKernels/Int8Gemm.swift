@@ -204,35 +204,11 @@ public enum Int8Gemm {
         precondition(path.isSupported(), "the \(path) int8 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
         let scheme = ctx.int8Activations
         workspace.quantize(x, rows: m, k: weight.k, lda: ldx ?? weight.k, unsigned: path == .vnni, scheme: scheme, ctx: ctx)
-        if scheme == .block32 {
-            let sums = blockSums ?? Int8BlockSums(weight)
-            blockwise(m: m, weight: weight, sums: sums, bias: bias, out: out, ldo: ldo ?? weight.n, activation: activation,
+        // Per-row scales are one block spanning K, with the weights' column sums.
+        let sums = scheme == .block32 ? (blockSums ?? Int8BlockSums(weight)) : nil
+        withExtendedLifetime(sums) {
+            product(m: m, weight: weight, sums: sums, bias: bias, out: out, ldo: ldo ?? weight.n, activation: activation,
                       accumulate: accumulate, workspace: workspace, ctx: ctx, path: path)
-            return
-        }
-        let ldo = ldo ?? weight.n
-        let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
-        let a = UnsafePointer(workspace.values.pointer), sa = UnsafePointer(workspace.scales.pointer)
-        let kp = weight.kPadded, kGroups = kp / 4
-        let b = UnsafePointer(weight.packed.pointer), sw = UnsafePointer(weight.scales.pointer)
-        let sums = UnsafePointer(weight.columnSums.pointer), stride = weight.panelStride, n = weight.n
-        let totalPanels = weight.panels, isa = ctx.isa
-        let taskCount = min(tiles * groups, max(1, 4 * ctx.threadCount))
-        ctx.pool.run(tasks: taskCount) { task, thread in
-            // Units in `unit` order: rows 6i…, columns 64g…; tasks take contiguous ranges.
-            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: 6 * 64)
-            let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
-            for t in first..<end {
-                let (i, g) = unit(t, tiles: tiles, groups: groups)
-                let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
-                rawTile(path, kGroups: kGroups, a: a + r0 * kp, lda: kp, b: b + p0 * stride, panelStride: stride,
-                        panels: panels, out: tile)
-                // VNNI summed (a + 128)·w, so 128·Σw comes off first.
-                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0
-                Dispatch.dequantize(isa, tile, ldAcc: 64, rows: min(m, r0 + 6) - r0, cols: cols, shift: path == .vnni ? 128 : 0,
-                                    sums: sums + c0, scaleA: sa + r0, scaleW: sw + c0, into: out + r0 * ldo + c0, ldo: ldo,
-                                    accumulate: accumulate, bias: bias.map { $0 + c0 }, activation: activation)
-            }
         }
     }
 
@@ -251,21 +227,23 @@ public enum Int8Gemm {
         return (block * tilesPerBlock + rest % inBlock, rest / inBlock)
     }
 
-    /// The block-32 product: per tile and block of 32 along K, the int32 tile of that block,
-    /// then `out (+)= dequant(tile)` with the block's activation scales and weight sums; bias
-    /// and activation with the last block.
-    static func blockwise(m: Int, weight: Int8Matrix, sums blockSums: Int8BlockSums, bias: UnsafePointer<Float>?,
+    /// The product in tiles of 6 rows × 64 columns: per tile and block of the activation scales
+    /// along K (all of K per row, or 32 with `sums`), the int32 tile of that block, then
+    /// `out (+)= dequant(tile)` with the block's activation scales and weight sums (VNNI summed
+    /// (a + 128)·w, so 128·Σw comes off); bias and activation with the last block.
+    static func product(m: Int, weight: Int8Matrix, sums blockSums: Int8BlockSums?, bias: UnsafePointer<Float>?,
                           out: UnsafeMutablePointer<Float>, ldo: Int, activation: Activation, accumulate: Bool,
                           workspace: Int8Activations, ctx: ComputeContext, path: Int8Path) {
         let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
         let a = UnsafePointer(workspace.values.pointer), sa = UnsafePointer(workspace.scales.pointer)
         let kp = weight.kPadded, kGroups = kp / 4, padded = workspace.paddedRows
-        let blockGroups = Int8ActivationScheme.blockSize / 4, blocks = (kGroups + blockGroups - 1) / blockGroups
+        let blockGroups = workspace.blockSize / 4, blocks = (kGroups + blockGroups - 1) / blockGroups
         let b = UnsafePointer(weight.packed.pointer), sw = UnsafePointer(weight.scales.pointer)
-        let sums = UnsafePointer(blockSums.sums.pointer), sumStride = blockSums.stride
+        let sums = UnsafePointer(blockSums?.sums.pointer ?? weight.columnSums.pointer), sumStride = blockSums?.stride ?? 0
         let stride = weight.panelStride, n = weight.n, totalPanels = weight.panels, isa = ctx.isa
         let taskCount = min(tiles * groups, max(1, 4 * ctx.threadCount))
         ctx.pool.run(tasks: taskCount) { task, thread in
+            // Units in `unit` order: rows 6i…, columns 64g…; tasks take contiguous ranges.
             let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: 6 * 64)
             let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
             for t in first..<end {

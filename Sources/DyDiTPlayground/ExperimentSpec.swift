@@ -202,8 +202,8 @@ public struct ExperimentSpec {
         if let quantization, !quantization.sameLayers(as: precisionPlan) {
             d.error("$.precision", "is \(precisionPlan.specJSON.serialized()), but the checkpoint was quantized by `dydit quantize` to \(quantization.specJSON.serialized()) and runs only in that precision")
         }
-        if quantization != nil && root["train"] != nil {
-            d.error(JSONLocator.child(bPath, "checkpoint"), "is quantized (\(quantization!)): training needs the float weights it was made from")
+        if let quantization, root["train"] != nil {
+            d.error(JSONLocator.child(bPath, "checkpoint"), "is quantized (\(quantization)): training needs the float weights it was made from")
         }
 
         // sampler
