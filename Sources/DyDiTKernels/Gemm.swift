@@ -51,8 +51,7 @@ public final class PackedMatrix: @unchecked Sendable {
         let nr = Dispatch.tile(isa).nr
         let h = AlignedBuffer<Float16>(count: Dispatch.packedWeightCount(isa, n: n, k: k))
         for row in 0..<n {
-            let panel = h.pointer + (row / nr) * k * nr + row % nr
-            for column in 0..<k { panel[column * nr] = weights[row * k + column] }
+            for column in 0..<k { h.pointer[Self.panelIndex(row, column, k: k, nr: nr)] = weights[row * k + column] }
         }
         floats = nil
         halves = h
@@ -65,9 +64,14 @@ public final class PackedMatrix: @unchecked Sendable {
 
     /// The element `(row, column)` of the stored `[n, k]` matrix (after rounding to the precision).
     public func element(_ row: Int, _ column: Int) -> Float {
-        let nr = Dispatch.tile(isa).nr
-        let i = (row / nr) * k * nr + column * nr + row % nr
+        let i = Self.panelIndex(row, column, k: k, nr: Dispatch.tile(isa).nr)
         return floats.map { $0.pointer[i] } ?? Float(halves!.pointer[i])
+    }
+
+    /// Where `(row, column)` of an `[n, k]` matrix lives in `packWeights`' panel layout.
+    @inline(__always)
+    static func panelIndex(_ row: Int, _ column: Int, k: Int, nr: Int) -> Int {
+        (row / nr) * k * nr + column * nr + row % nr
     }
 
     /// The matrix made of rows `rows` (output features, in that order) and columns `columns`
