@@ -41,22 +41,27 @@ public enum VNNIKernels {
         var c00 = I(), c01 = I(), c02 = I(), c03 = I(), c10 = I(), c11 = I(), c12 = I(), c13 = I()
         var c20 = I(), c21 = I(), c22 = I(), c23 = I(), c30 = I(), c31 = I(), c32 = I(), c33 = I()
         var c40 = I(), c41 = I(), c42 = I(), c43 = I(), c50 = I(), c51 = I(), c52 = I(), c53 = I()
-        for g in 0..<kg {
-            let pb = b + g &* 64
-            let b0 = load(pb), b1 = load(pb + ps), b2 = load(pb + 2 &* ps), b3 = load(pb + 3 &* ps)
-            let o = g &* 4
-            var x = broadcast(a, o)
+        // Row and panel pointers fixed outside the loop, one moving offset per operand: no
+        // checked index arithmetic among the dot products (it competes for their ports).
+        let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
+        let p0 = b, p1 = b + ps, p2 = b + 2 * ps, p3 = b + 3 * ps
+        var o = 0, pb = 0
+        for _ in 0..<kg {
+            let b0 = load(p0 + pb), b1 = load(p1 + pb), b2 = load(p2 + pb), b3 = load(p3 + pb)
+            var x = broadcast(a0, o)
             c00 = dp(c00, x, b0); c01 = dp(c01, x, b1); c02 = dp(c02, x, b2); c03 = dp(c03, x, b3)
-            x = broadcast(a, lda + o)
+            x = broadcast(a1, o)
             c10 = dp(c10, x, b0); c11 = dp(c11, x, b1); c12 = dp(c12, x, b2); c13 = dp(c13, x, b3)
-            x = broadcast(a, 2 &* lda + o)
+            x = broadcast(a2, o)
             c20 = dp(c20, x, b0); c21 = dp(c21, x, b1); c22 = dp(c22, x, b2); c23 = dp(c23, x, b3)
-            x = broadcast(a, 3 &* lda + o)
+            x = broadcast(a3, o)
             c30 = dp(c30, x, b0); c31 = dp(c31, x, b1); c32 = dp(c32, x, b2); c33 = dp(c33, x, b3)
-            x = broadcast(a, 4 &* lda + o)
+            x = broadcast(a4, o)
             c40 = dp(c40, x, b0); c41 = dp(c41, x, b1); c42 = dp(c42, x, b2); c43 = dp(c43, x, b3)
-            x = broadcast(a, 5 &* lda + o)
+            x = broadcast(a5, o)
             c50 = dp(c50, x, b0); c51 = dp(c51, x, b1); c52 = dp(c52, x, b2); c53 = dp(c53, x, b3)
+            o &+= 4
+            pb &+= 64
         }
         store(out, c00, c01, c02, c03)
         store(out + ldo, c10, c11, c12, c13)
@@ -69,14 +74,18 @@ public enum VNNIKernels {
     static func tile1(_ kg: Int, _ a: UnsafePointer<Int8>, _ lda: Int, _ b: UnsafePointer<Int8>,
                       _ out: UnsafeMutablePointer<Int32>, _ ldo: Int) {
         var c0 = I(), c1 = I(), c2 = I(), c3 = I(), c4 = I(), c5 = I()
-        for g in 0..<kg {
-            let b0 = load(b + g &* 64), o = g &* 4
-            c0 = dp(c0, broadcast(a, o), b0)
-            c1 = dp(c1, broadcast(a, lda + o), b0)
-            c2 = dp(c2, broadcast(a, 2 &* lda + o), b0)
-            c3 = dp(c3, broadcast(a, 3 &* lda + o), b0)
-            c4 = dp(c4, broadcast(a, 4 &* lda + o), b0)
-            c5 = dp(c5, broadcast(a, 5 &* lda + o), b0)
+        let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
+        var o = 0, pb = 0
+        for _ in 0..<kg {
+            let b0 = load(b + pb)
+            c0 = dp(c0, broadcast(a0, o), b0)
+            c1 = dp(c1, broadcast(a1, o), b0)
+            c2 = dp(c2, broadcast(a2, o), b0)
+            c3 = dp(c3, broadcast(a3, o), b0)
+            c4 = dp(c4, broadcast(a4, o), b0)
+            c5 = dp(c5, broadcast(a5, o), b0)
+            o &+= 4
+            pb &+= 64
         }
         let raw = UnsafeMutableRawPointer(out), row = ldo * 4
         raw.storeBytes(of: c0, as: I.self)
