@@ -13,6 +13,12 @@ typealias VHalf = SIMD8<Float16>
 /// Eight halves at `p` as floats: one vcvtph2ps (F16C), inlined from CSupport's header.
 @inline(__always) func widenHalves(_ p: UnsafeRawPointer) -> V { dydit_widen_half8(p) }
 
+/// int32 lanes as floats: one vcvtdq2ps, inlined from CSupport's header.
+@inline(__always) func toFloat(_ v: VInt) -> V { dydit_int_to_float8(v) }
+
+/// 1/d for finite d: the hardware estimate and one Newton step, inlined from CSupport's header.
+@inline(__always) func reciprocal(_ d: V) -> V { dydit_reciprocal8(d) }
+
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
 

@@ -12,6 +12,12 @@ typealias VHalf = SIMD8<Float16>
 /// software, lane by lane (correct, and slow: fp16 is meant for the AVX2 / AVX-512 builds).
 @inline(__always) func widenHalves(_ p: UnsafeRawPointer) -> V { V(p.loadUnaligned(as: VHalf.self)) }
 
+/// int32 lanes as floats (the standard library's conversion; the ISA builds use one instruction).
+@inline(__always) func toFloat(_ v: VInt) -> V { V(v) }
+
+/// 1/d (a division: no estimate instruction in the baseline).
+@inline(__always) func reciprocal(_ d: V) -> V { V(repeating: 1) / d }
+
 /// `a·b + c`. Not fused: without the FMA feature, `addingProduct` becomes a libm call per lane.
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { a * b + c }
 

@@ -42,15 +42,39 @@ extension ISAKernels {
                                   sums: UnsafePointer<Int32>, scaleA: UnsafePointer<Float>, scaleW: UnsafePointer<Float>,
                                   into out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool,
                                   bias: UnsafePointer<Float>?, activation: Activation) {
+        // One loop per activation: with the activation a constant, each loop keeps its
+        // function inline instead of a jump table and calls per vector.
+        switch activation {
+        case .none:
+            dequantizeRows(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA, scaleW: scaleW,
+                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: .none)
+        case .gelu:
+            dequantizeRows(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA, scaleW: scaleW,
+                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: .gelu)
+        case .silu:
+            dequantizeRows(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA, scaleW: scaleW,
+                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: .silu)
+        case .relu:
+            dequantizeRows(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA, scaleW: scaleW,
+                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: .relu)
+        }
+    }
+
+    @inline(__always)
+    static func dequantizeRows(_ acc: UnsafePointer<Int32>, ldAcc: Int, rows: Int, cols: Int, shift: Int32,
+                               sums: UnsafePointer<Int32>, scaleA: UnsafePointer<Float>, scaleW: UnsafePointer<Float>,
+                               into out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool,
+                               bias: UnsafePointer<Float>?, activation: Activation) {
         let w = V.scalarCount, whole = cols / w * w
+        let shiftV = VInt(repeating: shift)
         for r in 0..<rows {
             let a = acc + r * ldAcc, row = out + r * ldo, sa = scaleA[r]
             var c = 0
             // Whole vectors take bias and activation while in registers (the epilogue's own
             // order, so the result is the same as a separate pass); the tail gets the pass.
             while c < whole {
-                let raw = UnsafeRawPointer(a + c).loadUnaligned(as: VInt.self) &- VInt(repeating: shift) &* UnsafeRawPointer(sums + c).loadUnaligned(as: VInt.self)
-                var v = V(raw) * (load(scaleW + c) * sa)
+                let raw = UnsafeRawPointer(a + c).loadUnaligned(as: VInt.self) &- shiftV &* UnsafeRawPointer(sums + c).loadUnaligned(as: VInt.self)
+                var v = toFloat(raw) * (load(scaleW + c) * sa)
                 if accumulate { v += load(row + c) }
                 if let bias { v += load(bias + c) }
                 store(vactivate(v, activation), row + c)

@@ -9,7 +9,7 @@ import DyDiTKernelABI
 
 /// e^x for every lane: Cephes' expf (range reduction by ln 2 in two parts, degree-5
 /// polynomial, exponent built from the bits); within 2 ulp on [-87, 88], 0 below, +inf above.
-@inline(__always) func vexp(_ xIn: V) -> V {
+@_transparent func vexp(_ xIn: V) -> V {
     let x0 = vmin(vmax(xIn, V(repeating: -87.33654)), V(repeating: 88.72283))
     // Round x·log2(e) to the nearest integer with the 1.5·2²³ trick: the sum's low mantissa
     // bits are that integer (SIMD `rounded` and Int conversion are not vectorised in Swift).
@@ -35,23 +35,26 @@ import DyDiTKernelABI
 }
 
 /// tanh through e^(2x): `1 − 2 / (e^(2x) + 1)`, exact at both saturations.
-@inline(__always) func vtanh(_ x: V) -> V {
+@_transparent func vtanh(_ x: V) -> V {
     let e = vexp(x + x)
     return V(repeating: 1) - V(repeating: 2) / (e + V(repeating: 1))
 }
 
-/// GELU, tanh form, as PyTorch writes it: `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
-@inline(__always) func vgelu(_ x: V) -> V {
-    let inner = V(repeating: 0.7978845608028654) * (x + V(repeating: 0.044715) * x * x * x)
-    return V(repeating: 0.5) * x * (V(repeating: 1) + vtanh(inner))
+/// GELU, tanh form: PyTorch's `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`, computed as the
+/// equal `x·sigmoid(2u)` = `x / (1 + e^(−2u))`, which has no cancellation where tanh ≈ −1 and
+/// needs one reciprocal instead of a division. e^(−2u) is clamped below e^80 (the result is
+/// then below 10⁻³⁴·x either way) so the reciprocal's operand stays finite.
+@_transparent func vgelu(_ x: V) -> V {
+    let u = V(repeating: 0.7978845608028654) * (x + V(repeating: 0.044715) * x * x * x)
+    return x * reciprocal(V(repeating: 1) + vexp(vmin(-(u + u), V(repeating: 80))))
 }
 
-/// SiLU: `x / (1 + e^(−x))`.
-@inline(__always) func vsilu(_ x: V) -> V {
-    x / (V(repeating: 1) + vexp(-x))
+/// SiLU: `x / (1 + e^(−x))`, with the same clamp and reciprocal as `vgelu`.
+@_transparent func vsilu(_ x: V) -> V {
+    x * reciprocal(V(repeating: 1) + vexp(vmin(-x, V(repeating: 80))))
 }
 
-@inline(__always) func vactivate(_ v: V, _ activation: Activation) -> V {
+@_transparent func vactivate(_ v: V, _ activation: Activation) -> V {
     switch activation {
     case .none: return v
     case .gelu: return vgelu(v)
@@ -64,7 +67,19 @@ extension ISAKernels {
     /// Adds `bias[0..<cols]` (if any) to each of `rows` rows of `c`, then applies `activation`.
     public static func epilogue(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int,
                                 bias: UnsafePointer<Float>?, activation: Activation) {
-        if bias == nil && activation == .none { return }
+        // One loop per activation, as in `dequantize`.
+        switch activation {
+        case .none:
+            if let bias { epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: .none) }
+        case .gelu: epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: .gelu)
+        case .silu: epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: .silu)
+        case .relu: epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: .relu)
+        }
+    }
+
+    @inline(__always)
+    static func epilogueRows(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int,
+                             bias: UnsafePointer<Float>?, activation: Activation) {
         let w = V.scalarCount
         for r in 0..<rows {
             let row = c + r * ldc

@@ -30,6 +30,18 @@ typedef float dydit_float16v __attribute__((ext_vector_type(16)));
 static inline dydit_float16v dydit_widen_half16(const void *p) {
     return (dydit_float16v)_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
 }
+/// int32 → fp32, one vcvtdq2ps: Swift's SIMD conversion is an outlined generic call that
+/// passes the vector in four xmm registers.
+typedef int32_t dydit_int16v __attribute__((ext_vector_type(16)));
+static inline dydit_float16v dydit_int_to_float16(dydit_int16v v) {
+    return (dydit_float16v)_mm512_cvtepi32_ps((__m512i)v);
+}
+/// 1/d from the 14-bit estimate and one Newton step (r + r·(1 − d·r)): within about an ulp,
+/// and three cheap instructions where vdivps blocks its port for many cycles. d must be finite.
+static inline dydit_float16v dydit_reciprocal16(dydit_float16v d) {
+    __m512 r = _mm512_rcp14_ps((__m512)d);
+    return (dydit_float16v)_mm512_fmadd_ps(r, _mm512_fnmadd_ps((__m512)d, r, _mm512_set1_ps(1.0f)), r);
+}
 #endif
 #if defined(__F16C__) && defined(__AVX__)
 #include <immintrin.h>
@@ -37,6 +49,17 @@ typedef float dydit_float8v __attribute__((ext_vector_type(8)));
 static inline dydit_float8v dydit_widen_half8(const void *p) {
     return (dydit_float8v)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
+typedef int32_t dydit_int8v __attribute__((ext_vector_type(8)));
+static inline dydit_float8v dydit_int_to_float8(dydit_int8v v) {
+    return (dydit_float8v)_mm256_cvtepi32_ps((__m256i)v);
+}
+#if defined(__FMA__)
+/// 1/d from the 12-bit estimate and one Newton step (see dydit_reciprocal16). d must be finite.
+static inline dydit_float8v dydit_reciprocal8(dydit_float8v d) {
+    __m256 r = _mm256_rcp_ps((__m256)d);
+    return (dydit_float8v)_mm256_fmadd_ps(r, _mm256_fnmadd_ps((__m256)d, r, _mm256_set1_ps(1.0f)), r);
+}
+#endif
 #endif
 
 #endif
