@@ -19,6 +19,12 @@ typealias VHalf = SIMD16<Float16>
 /// 1/d for finite d: the hardware estimate and one Newton step, inlined from CSupport's header.
 @inline(__always) func reciprocal(_ d: V) -> V { dydit_reciprocal16(d) }
 
+/// Lanes rounded to the nearest integer, ties to even: one vrndscaleps.
+@inline(__always) func roundedToNearest(_ v: V) -> V { dydit_round16(v) }
+
+/// `y·2ⁿ` for integral `n` in [-126, 128]: one vscalefps.
+@inline(__always) func timesPowerOfTwo(_ y: V, _ n: V) -> V { dydit_scale_pow2_16(y, n) }
+
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
 

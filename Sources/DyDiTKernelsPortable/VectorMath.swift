@@ -8,15 +8,12 @@ import DyDiTKernelABI
 @inline(__always) func vmax(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .> a) }
 
 /// e^x for every lane: Cephes' expf (range reduction by ln 2 in two parts, degree-5
-/// polynomial, exponent built from the bits); within 2 ulp on [-87, 88], 0 below, +inf above.
+/// polynomial, times 2ⁿ); within 2 ulp on [-87, 88], clamped outside. The rounding and the
+/// power of two come from the ISA build (single instructions on AVX-512, bit tricks
+/// elsewhere; both round ties to even and scale exactly).
 @_transparent func vexp(_ xIn: V) -> V {
     let x0 = vmin(vmax(xIn, V(repeating: -87.33654)), V(repeating: 88.72283))
-    // Round x·log2(e) to the nearest integer with the 1.5·2²³ trick: the sum's low mantissa
-    // bits are that integer (SIMD `rounded` and Int conversion are not vectorised in Swift).
-    let magic = V(repeating: 12_582_912)
-    let shifted = x0 * V(repeating: 1.442695041) + magic
-    let n = shifted - magic
-    let ni = unsafeBitCast(shifted, to: VInt.self) &- VInt(repeating: 0x4B40_0000)
+    let n = roundedToNearest(x0 * V(repeating: 1.442695041))
     var r = madd(n, V(repeating: -0.693359375), x0)
     r = madd(n, V(repeating: 2.12194440e-4), r)
     var y = V(repeating: 1.9875691500e-4)
@@ -26,12 +23,7 @@ import DyDiTKernelABI
     y = madd(y, r, V(repeating: 1.6666665459e-1))
     y = madd(y, r, V(repeating: 5.0000001201e-1))
     y = madd(y, r * r, r + V(repeating: 1))
-    // 2^n through the exponent field; n ∈ [-126, 128] after the clamp, so split it in two
-    // halves to keep each factor a normal float.
-    let half = ni &>> 1
-    let s1 = unsafeBitCast((half &+ 127) &<< 23, to: V.self)
-    let s2 = unsafeBitCast((ni &- half &+ 127) &<< 23, to: V.self)
-    return y * s1 * s2
+    return timesPowerOfTwo(y, n)
 }
 
 /// tanh through e^(2x): `1 − 2 / (e^(2x) + 1)`, exact at both saturations.

@@ -36,6 +36,14 @@ typedef int32_t dydit_int16v __attribute__((ext_vector_type(16)));
 static inline dydit_float16v dydit_int_to_float16(dydit_int16v v) {
     return (dydit_float16v)_mm512_cvtepi32_ps((__m512i)v);
 }
+/// Lanes rounded to the nearest integer, ties to even (vrndscaleps).
+static inline dydit_float16v dydit_round16(dydit_float16v v) {
+    return (dydit_float16v)_mm512_roundscale_ps((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+/// y·2ⁿ for integral n (vscalefps): exact where the result is a normal float.
+static inline dydit_float16v dydit_scale_pow2_16(dydit_float16v y, dydit_float16v n) {
+    return (dydit_float16v)_mm512_scalef_ps((__m512)y, (__m512)n);
+}
 /// 1/d from the 14-bit estimate and one Newton step (r + r·(1 − d·r)): within about an ulp,
 /// and three cheap instructions where vdivps blocks its port for many cycles. d must be finite.
 static inline dydit_float16v dydit_reciprocal16(dydit_float16v d) {
