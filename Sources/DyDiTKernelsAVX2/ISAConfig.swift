@@ -36,6 +36,9 @@ typealias VHalf = SIMD8<Float16>
     return y * s1 * s2
 }
 
+/// The largest lane.
+@inline(__always) func horizontalMax(_ v: V) -> Float { dydit_hmax8(v) }
+
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
 

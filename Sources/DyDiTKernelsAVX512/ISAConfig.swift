@@ -25,6 +25,9 @@ typealias VHalf = SIMD16<Float16>
 /// `y·2ⁿ` for integral `n` in [-126, 128]: one vscalefps.
 @inline(__always) func timesPowerOfTwo(_ y: V, _ n: V) -> V { dydit_scale_pow2_16(y, n) }
 
+/// The largest lane.
+@inline(__always) func horizontalMax(_ v: V) -> Float { dydit_hmax16(v) }
+
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
 

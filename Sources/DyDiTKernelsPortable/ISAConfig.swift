@@ -35,6 +35,9 @@ typealias VHalf = SIMD8<Float16>
     return y * s1 * s2
 }
 
+/// The largest lane.
+@inline(__always) func horizontalMax(_ v: V) -> Float { v.max() }
+
 /// `a·b + c`. Not fused: without the FMA feature, `addingProduct` becomes a libm call per lane.
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { a * b + c }
 

@@ -15,8 +15,7 @@ extension ISAKernels {
             top = vmax(top, vmax(v, -v))
             i += w
         }
-        var peak: Float = 0
-        for l in 0..<w { peak = max(peak, top[l]) }
+        var peak = horizontalMax(top)
         while i < k { peak = max(peak, abs(x[i])); i += 1 }
         let inverse: Float = peak > 0 ? 127 / peak : 0
         let lo = V(repeating: -127), hi = V(repeating: 127), scale = V(repeating: inverse)

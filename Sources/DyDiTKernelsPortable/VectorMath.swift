@@ -176,7 +176,7 @@ extension ISAKernels {
             var rowMax = V(repeating: -.infinity)
             var j = 0
             while j < full { rowMax = vmax(rowMax, load(row + j)); j += w }
-            var m = rowMax.max()
+            var m = horizontalMax(rowMax)
             for t in full..<cols { m = Swift.max(m, row[t]) }
             let shift = V(repeating: m * scale)
             var acc = V()

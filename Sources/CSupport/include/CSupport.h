@@ -36,6 +36,8 @@ typedef int32_t dydit_int16v __attribute__((ext_vector_type(16)));
 static inline dydit_float16v dydit_int_to_float16(dydit_int16v v) {
     return (dydit_float16v)_mm512_cvtepi32_ps((__m512i)v);
 }
+/// The largest lane, by a shuffle tree (Swift's SIMD `max()` compares lane by lane).
+static inline float dydit_hmax16(dydit_float16v v) { return _mm512_reduce_max_ps((__m512)v); }
 /// Lanes rounded to the nearest integer, ties to even (vrndscaleps).
 static inline dydit_float16v dydit_round16(dydit_float16v v) {
     return (dydit_float16v)_mm512_roundscale_ps((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -60,6 +62,12 @@ static inline dydit_float8v dydit_widen_half8(const void *p) {
 typedef int32_t dydit_int8v __attribute__((ext_vector_type(8)));
 static inline dydit_float8v dydit_int_to_float8(dydit_int8v v) {
     return (dydit_float8v)_mm256_cvtepi32_ps((__m256i)v);
+}
+/// The largest lane, by a shuffle tree (see dydit_hmax16).
+static inline float dydit_hmax8(dydit_float8v v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128((__m256)v), _mm256_extractf128_ps((__m256)v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
 }
 #if defined(__FMA__)
 /// 1/d from the 12-bit estimate and one Newton step (see dydit_reciprocal16). d must be finite.
