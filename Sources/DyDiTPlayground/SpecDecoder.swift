@@ -27,6 +27,8 @@ public final class SpecDecoder {
     public let file: String
     let locator: JSONLocator?
     public private(set) var issues: [SpecIssue] = []
+    /// Valid but probably not what the author meant: reported, never fatal.
+    public private(set) var warnings: [SpecIssue] = []
 
     public init(file: String, locator: JSONLocator?) {
         self.file = file
@@ -35,6 +37,10 @@ public final class SpecDecoder {
 
     public func error(_ path: String, _ message: String) {
         issues.append(SpecIssue(file: file, path: path, position: locator?.position(of: path), message: message))
+    }
+
+    public func warn(_ path: String, _ message: String) {
+        warnings.append(SpecIssue(file: file, path: path, position: locator?.position(of: path), message: message))
     }
 
     /// Throws every recorded problem at once.

@@ -14,6 +14,8 @@ public struct SpecFile {
         public let id: String
         public let overrides: [(path: String, value: JSONValue)]
         public let spec: ExperimentSpec
+        /// Valid but doubtful settings of this run (see `SpecDecoder.warn`).
+        public var warnings: [SpecIssue] = []
     }
 
     public static func load(_ path: String) throws -> SpecFile {
@@ -71,15 +73,22 @@ public struct SpecFile {
             for o in combo { Self.set(&json, path: o.path, value: o.value) }
             let runDecoder = SpecDecoder(file: path, locator: locator)
             let spec = ExperimentSpec.decode(json, runDecoder, baseDirectory: baseDirectory, checkFiles: checkFiles)
-            for issue in runDecoder.issues {
-                // A problem at a swept value points at that value in the sweep.
+            // A problem at a swept value points at that value in the sweep, and names the run.
+            func placed(_ issue: SpecIssue) -> (issue: SpecIssue, swept: Bool) {
                 let owner = combo.first { issue.path == "$." + $0.path || issue.path.hasPrefix("$." + $0.path + ".") }
                 let position = owner.flatMap { locator.position(of: $0.source) } ?? issue.position
                 let prefix = combos.count > 1 ? "run \(ids[i]): " : ""
-                let adjusted = SpecIssue(file: issue.file, path: issue.path, position: position, message: prefix + issue.message)
-                if seenIssues.insert(issue.description).inserted || owner != nil { issues.append(adjusted) }
+                return (SpecIssue(file: issue.file, path: issue.path, position: position, message: prefix + issue.message), owner != nil)
             }
-            if let spec { runs.append(Run(index: i, id: ids[i], overrides: combo.map { ($0.path, $0.value) }, spec: spec)) }
+            for issue in runDecoder.issues {
+                let (adjusted, swept) = placed(issue)
+                if seenIssues.insert(issue.description).inserted || swept { issues.append(adjusted) }
+            }
+            if let spec {
+                var run = Run(index: i, id: ids[i], overrides: combo.map { ($0.path, $0.value) }, spec: spec)
+                run.warnings = runDecoder.warnings.map { placed($0).issue }
+                runs.append(run)
+            }
         }
         if !issues.isEmpty { throw SpecErrors(issues: issues) }
         return runs

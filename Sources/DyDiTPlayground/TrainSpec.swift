@@ -1,3 +1,4 @@
+import Foundation
 import DyDiTIO
 import DyDiTModels
 import DyDiTTraining
@@ -26,6 +27,20 @@ public struct TrainSpec {
                        "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
                        "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
                        "samples_per_class", "export_dtype"]
+
+    /// The EMA starts from the initial weights, which still weigh decay^steps in it at the end:
+    /// an EMA too slow for the run samples mostly the starting point (the λ sweep's first try,
+    /// 1000 steps at 0.999, sampled DyDiT routers that still kept 37% of their all-on init).
+    static func warnAboutSlowEMA(_ s: TrainingSettings, _ d: SpecDecoder, _ path: String, given: Bool) {
+        let kept = pow(s.emaDecay, Double(s.steps))
+        guard kept > 0.05 else { return }
+        let suggested = pow(0.01, 1 / Double(s.steps))
+        d.warn(JSONLocator.child(path, "ema_decay"),
+               String(format: "%@%g with %d steps leaves %.0f%% of the starting weights in the EMA weights that `dydit run` "
+                           + "and `dydit sample` use (decay^steps); a decay of %.4g or less (1%%), or more steps, "
+                           + "makes them the trained weights", given ? "" : "(default) ", s.emaDecay, s.steps, 100 * kept,
+                      (suggested * 1e4).rounded(.down) / 1e4))
+    }
 
     /// Decodes `$.train`; `dydit` selects the fine-tuning recipe.
     static func decode(_ value: JSONValue, _ d: SpecDecoder, dydit: Bool, seed: UInt64) -> (TrainSpec, JSONValue)? {
@@ -81,6 +96,7 @@ public struct TrainSpec {
                 d.error(JSONLocator.child(path, key), "applies to DyDiT fine-tuning only (backbone.type 'dydit')")
             }
         }
+        warnAboutSlowEMA(s, d, path, given: t["ema_decay"] != nil)
         let checkpointEvery = d.int(t, "checkpoint_every", path, default: 500, range: 1...100_000_000)
         let logEvery = d.int(t, "log_every", path, default: 10, range: 1...100_000_000)
         let sampleEvery = d.int(t, "sample_every", path, default: 0, range: 0...100_000_000)

@@ -115,6 +115,7 @@ struct ValidateCommand: ParsableCommand {
         for spec in specs {
             do {
                 let runs = try SpecFile.load(spec).expand()
+                printWarnings(runs)
                 print("\(spec): OK, \(runs.count) run(s): \(runs.map(\.id).joined(separator: ", "))")
             } catch {
                 printError("\(error)")

@@ -36,6 +36,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let runs = try SpecFile.load(spec).expand()
+            printWarnings(runs)
             signal(SIGINT) { _ in stopRequested = 1 }
             signal(SIGTERM) { _ in stopRequested = 1 }
             for (k, run) in runs.enumerated() {

@@ -179,6 +179,29 @@ final class SpecTests: XCTestCase {
         XCTAssertEqual(dy.settings.dydit?.temperature, 5)
     }
 
+    func testSlowEMAWarns() throws {
+        func warnings(_ train: String, sweep: String = "") throws -> [SpecIssue] {
+            let text = #"{"name": "x", "backbone": {"type": "dydit"}, "train": "# + train + sweep + "}"
+            return try SpecFile(text: text).expand(checkFiles: false).flatMap(\.warnings)
+        }
+        // 0.999^1000 = 37% of the starting weights left: the λ sweep's first attempt.
+        let slow = try warnings(#"{"steps": 1000, "ema_decay": 0.999}"#)
+        XCTAssertEqual(slow.count, 1, "\(slow)")
+        XCTAssertEqual(slow.first?.path, "$.train.ema_decay")
+        XCTAssertTrue(slow.first?.message.contains("37%") == true && slow.first?.message.contains("0.9954") == true, "\(slow)")
+        XCTAssertNotNil(slow.first?.position, "points at the value in the text")
+        // The default decay (0.9999) is named as such.
+        let byDefault = try warnings(#"{"steps": 1000}"#)
+        XCTAssertTrue(byDefault.first?.message.hasPrefix("(default) 0.9999 with 1000 steps leaves 90%") == true, "\(byDefault)")
+        // 0.99^1000 and 0.999^30000 leave nothing worth a warning.
+        XCTAssertEqual(try warnings(#"{"steps": 1000, "ema_decay": 0.99}"#), [])
+        XCTAssertEqual(try warnings(#"{"steps": 30000, "ema_decay": 0.999}"#), [])
+        // In a sweep, only the runs it concerns, each named.
+        let swept = try warnings(#"{"steps": 1000, "ema_decay": 0.99}"#, sweep: #", "sweep": {"grid": {"train.ema_decay": [0.99, 0.999]}}"#)
+        XCTAssertEqual(swept.count, 1, "\(swept)")
+        XCTAssertTrue(swept.first?.message.hasPrefix("run 1-ema_decay=0.999: ") == true, "\(swept)")
+    }
+
     func testEveryCommittedExperimentValidates() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Experiments").path
