@@ -241,7 +241,10 @@ public enum Int8Gemm {
         let b = UnsafePointer(weight.packed.pointer), sw = UnsafePointer(weight.scales.pointer)
         let sums = UnsafePointer(blockSums?.sums.pointer ?? weight.columnSums.pointer), sumStride = blockSums?.stride ?? 0
         let stride = weight.panelStride, n = weight.n, totalPanels = weight.panels, isa = ctx.isa
-        let taskCount = min(tiles * groups, max(1, 4 * ctx.threadCount))
+        // Twelve tasks per thread: a thread that finishes its share steals smaller pieces, so the
+        // wait at the end of the product is shorter (the DiT-B/2 int8 forward ~5% faster than
+        // with four per thread, two 10–12-round A/Bs).
+        let taskCount = min(tiles * groups, max(1, 12 * ctx.threadCount))
         ctx.pool.run(tasks: taskCount) { task, thread in
             // Units in `unit` order: rows 6i…, columns 64g…; tasks take contiguous ranges.
             let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: 6 * 64)
