@@ -41,21 +41,9 @@ extension ISAKernels {
                                   sums: UnsafePointer<Int32>, scaleA: UnsafePointer<Float>, scaleW: UnsafePointer<Float>,
                                   into out: UnsafeMutablePointer<Float>, ldo: Int, accumulate: Bool,
                                   bias: UnsafePointer<Float>?, activation: Activation) {
-        // One loop per activation: with the activation a constant, each loop keeps its
-        // function inline instead of a jump table and calls per vector.
-        switch activation {
-        case .none:
+        withConstant(activation) {
             dequantizeRows(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA, scaleW: scaleW,
-                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: .none)
-        case .gelu:
-            dequantizeRows(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA, scaleW: scaleW,
-                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: .gelu)
-        case .silu:
-            dequantizeRows(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA, scaleW: scaleW,
-                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: .silu)
-        case .relu:
-            dequantizeRows(acc, ldAcc: ldAcc, rows: rows, cols: cols, shift: shift, sums: sums, scaleA: scaleA, scaleW: scaleW,
-                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: .relu)
+                           into: out, ldo: ldo, accumulate: accumulate, bias: bias, activation: $0)
         }
     }
 

@@ -55,18 +55,23 @@ import DyDiTKernelABI
     }
 }
 
+/// Calls `body` with `activation` as a constant in each branch: the loop in `body`, inlined
+/// once per activation, keeps its function inline instead of a jump table per vector.
+@inline(__always) func withConstant(_ activation: Activation, _ body: (Activation) -> Void) {
+    switch activation {
+    case .none: body(.none)
+    case .gelu: body(.gelu)
+    case .silu: body(.silu)
+    case .relu: body(.relu)
+    }
+}
+
 extension ISAKernels {
     /// Adds `bias[0..<cols]` (if any) to each of `rows` rows of `c`, then applies `activation`.
     public static func epilogue(_ c: UnsafeMutablePointer<Float>, ldc: Int, rows: Int, cols: Int,
                                 bias: UnsafePointer<Float>?, activation: Activation) {
-        // One loop per activation, as in `dequantize`.
-        switch activation {
-        case .none:
-            if let bias { epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: .none) }
-        case .gelu: epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: .gelu)
-        case .silu: epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: .silu)
-        case .relu: epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: .relu)
-        }
+        if bias == nil && activation == .none { return }
+        withConstant(activation) { epilogueRows(c, ldc: ldc, rows: rows, cols: cols, bias: bias, activation: $0) }
     }
 
     @inline(__always)
