@@ -193,11 +193,21 @@ extension ISAKernels {
                 // op(A)[m, k] = A[k, m]: each k holds the panel's rows contiguously.
                 var src = p.a + (k0 &* lda &+ m0 &+ i0)
                 var out = panel
-                for _ in 0..<kb {
-                    for r in 0..<rowsHere { out[r] = src[r] }
-                    for r in rowsHere..<mr { out[r] = 0 }
-                    src += lda
-                    out += mr
+                if rowsHere == 6 && mr == 6 {
+                    // Six fixed copies per k: the variable-count loop went float by float.
+                    for _ in 0..<kb {
+                        out[0] = src[0]; out[1] = src[1]; out[2] = src[2]
+                        out[3] = src[3]; out[4] = src[4]; out[5] = src[5]
+                        src += lda
+                        out += 6
+                    }
+                } else {
+                    for _ in 0..<kb {
+                        for r in 0..<rowsHere { out[r] = src[r] }
+                        for r in rowsHere..<mr { out[r] = 0 }
+                        src += lda
+                        out += mr
+                    }
                 }
             } else if rowsHere == 6 && mr == 6 {
                 // Six row streams read in step, six contiguous stores per k.
