@@ -86,7 +86,11 @@ public struct SpecFile {
             }
             if let spec {
                 var run = Run(index: i, id: ids[i], overrides: combo.map { ($0.path, $0.value) }, spec: spec)
-                run.warnings = runDecoder.warnings.map { placed($0).issue }
+                // A warning every run shares stays unnamed, so it is reported once.
+                run.warnings = runDecoder.warnings.map { warning in
+                    let (adjusted, swept) = placed(warning)
+                    return swept ? adjusted : warning
+                }
                 runs.append(run)
             }
         }

@@ -200,6 +200,11 @@ final class SpecTests: XCTestCase {
         let swept = try warnings(#"{"steps": 1000, "ema_decay": 0.99}"#, sweep: #", "sweep": {"grid": {"train.ema_decay": [0.99, 0.999]}}"#)
         XCTAssertEqual(swept.count, 1, "\(swept)")
         XCTAssertTrue(swept.first?.message.hasPrefix("run 1-ema_decay=0.999: ") == true, "\(swept)")
+        // A warning the runs share is the same in each (printed once), without a run name.
+        let shared = try warnings(#"{"steps": 1000, "ema_decay": 0.999}"#, sweep: #", "sweep": {"grid": {"train.lr": [1e-4, 2e-4]}}"#)
+        XCTAssertEqual(shared.count, 2, "\(shared)")
+        XCTAssertEqual(Set(shared.map(\.description)).count, 1, "\(shared)")
+        XCTAssertFalse(shared[0].message.hasPrefix("run "), "\(shared)")
     }
 
     func testEveryCommittedExperimentValidates() throws {
