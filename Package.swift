@@ -46,15 +46,17 @@ let package = Package(
         .plugin(name: "ExperimentPlugin",
                 capability: .command(intent: .custom(verb: "experiment", description: "Build dydit (release) and run an experiment spec")),
                 dependencies: ["dydit"]),
-        .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels"]),
-        .testTarget(name: "IOTests", dependencies: ["DyDiTIO"]),
+        // The reference vectors' location and the one comparison helper every test uses.
         .target(name: "ReferenceSupport", dependencies: ["DyDiTIO"], path: "Tests/ReferenceSupport"),
+        .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels", "ReferenceSupport"]),
+        .testTarget(name: "IOTests", dependencies: ["DyDiTIO", "ReferenceSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["DyDiTModels", "ReferenceSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["DyDiTIO"]),
+        .testTarget(name: "CLITests", dependencies: ["DyDiTIO", "ReferenceSupport"]),
         .testTarget(name: "DiffusionTests", dependencies: ["DyDiTDiffusion", "ReferenceSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["DyDiTTraining", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels",
                                                           "DyDiTIO", "ReferenceSupport"]),
-        .testTarget(name: "PlaygroundTests", dependencies: ["DyDiTPlayground", "DyDiTTraining", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO"]),
+        .testTarget(name: "PlaygroundTests", dependencies: ["DyDiTPlayground", "DyDiTTraining", "DyDiTDiffusion", "DyDiTModels", "DyDiTKernels", "DyDiTIO",
+                                                            "ReferenceSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -18,7 +18,7 @@ public enum NoiseSource {
     /// The project's generator (`RandomGenerator`), seeded: same seed, same samples.
     case seeded(UInt64)
     /// The caller's tensors, one per noise draw of the sampler, in order (diffusers'
-    /// `variance_noise`); each `[state batch, C, H, W]`.
+    /// `variance_noise`); each `[images, C, H, W]` (under guidance too: see `SamplingLoop`).
     case supplied([[Float]])
 }
 
@@ -39,8 +39,17 @@ public struct StepReport: Sendable {
 }
 
 /// Runs a sampler with a DiT/DyDiT: per step, one forward (cond and uncond batched under
-/// guidance), the routers' decisions, and one sampler update. Guidance keeps the doubled
-/// batch as its state, as DiT's `sample.py` does, and returns the conditional half.
+/// guidance), the routers' decisions, and one sampler update.
+///
+/// Guidance has one trajectory per image. DiT's `forward_with_cfg` evaluates both halves of
+/// its doubled batch at the conditional half's image, and diffusers' `DiTPipeline` re-doubles
+/// the latents from the conditional half before every forward; in both, the unconditional
+/// half's own state (and the noise a stochastic sampler adds to it) never reaches the
+/// result. So the state here is the images alone: each step feeds `[x; x]` with labels
+/// `[y; null]` to the model, mixes the two predictions, and updates `x` with the mixed one
+/// (and the conditional half's variance channels). Keeping a second, unconditional trajectory
+/// with noise of its own — what this loop once did — lets the halves drift apart and draws
+/// noise with any stochastic sampler.
 public final class SamplingLoop {
     public let model: DiT
     public let sampler: Sampler
@@ -60,8 +69,8 @@ public final class SamplingLoop {
         self.guidance = guidance
     }
 
-    /// Rows of the state: the images, twice under guidance.
-    public func stateBatch(images: Int) -> Int { guidance == nil ? images : 2 * images }
+    /// Rows of each forward: the images, twice under guidance (conditional, unconditional).
+    public func forwardBatch(images: Int) -> Int { guidance == nil ? images : 2 * images }
 
     /// Checks everything a run needs before any work: labels, the noise tensors' count and
     /// shapes, the sampler's variance needs.
@@ -83,19 +92,18 @@ public final class SamplingLoop {
             throw SamplerError("learned-range variance needs a model with learn_sigma")
         }
         if case let .supplied(tensors) = noise {
-            let size = stateBatch(images: images) * c.imageSize
+            let size = images * c.imageSize
             guard tensors.count == sampler.noiseDraws else {
                 throw SamplerError("\(tensors.count) noise tensors supplied; \(sampler.name) with \(sampler.steps) steps draws \(sampler.noiseDraws)")
             }
             if let bad = tensors.firstIndex(where: { $0.count != size }) {
-                throw SamplerError("noise tensor \(bad) holds \(tensors[bad].count) values, expected \(size) ([\(stateBatch(images: images)), \(c.inChannels), \(c.inputSize), \(c.inputSize)])")
+                throw SamplerError("noise tensor \(bad) holds \(tensors[bad].count) values, expected \(size) ([\(images), \(c.inChannels), \(c.inputSize), \(c.inputSize)])")
             }
         }
     }
 
-    /// Samples from `xT [images, C, H, W]` (the state's first half under guidance) with class
-    /// `labels`. Returns the final sample `[images, C, H, W]`.
-    /// `observer` sees the state after each step (the whole state, both halves under guidance).
+    /// Samples from `xT [images, C, H, W]` with class `labels`. Returns the final sample
+    /// `[images, C, H, W]`. `observer` sees the state `[images, C, H, W]` after each step.
     public func run(xT: [Float], labels: [Int], noise: NoiseSource,
                     progress: ((StepReport) -> Void)? = nil, observer: (([Double]) -> Void)? = nil) throws -> [Float] {
         let c = model.config
@@ -104,10 +112,11 @@ public final class SamplingLoop {
         guard xT.count == images * c.imageSize else {
             throw SamplerError("xT holds \(xT.count) values, expected \(images * c.imageSize)")
         }
-        let rows = stateBatch(images: images)
+        let rows = forwardBatch(images: images)
         let plane = c.inputSize * c.inputSize
         let channels = c.inChannels, outChannels = c.outChannels
-        var x = (guidance == nil ? xT : xT + xT).map(Double.init)
+        var x = xT.map(Double.init)
+        let stateSize = x.count
         let y = guidance == nil ? labels : labels + [Int](repeating: c.numClasses, count: images)
         var rng: RandomGenerator?
         var supplied: [[Float]] = []
@@ -128,14 +137,16 @@ public final class SamplingLoop {
         let widthOutputs = (routing.width as? LearnedWidthRouter)?.outputs ?? c.numHeads
         let record = RoutingRecord(batch: rows, config: c, routerOutputs: widthOutputs)
         let clock = ContinuousClock()
-        var input = [Float](repeating: 0, count: x.count)
+        var input = [Float](repeating: 0, count: rows * c.imageSize)
         var out = [Float](repeating: 0, count: rows * outChannels * plane)
         var eps = [Double](repeating: 0, count: x.count)
         var v: [Double]? = outChannels > channels ? [Double](repeating: 0, count: x.count) : nil
         for k in 0..<sampler.steps {
             let start = clock.now
             let t = sampler.timesteps[k]
-            for i in x.indices { input[i] = Float(x[i]) }
+            // Under guidance both halves see the conditional image (one trajectory per image).
+            for i in 0..<stateSize { input[i] = Float(x[i]) }
+            if rows > images { for i in 0..<stateSize { input[stateSize + i] = input[i] } }
             let tt = [Float](repeating: Float(t), count: rows)
             input.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
@@ -146,7 +157,8 @@ public final class SamplingLoop {
             if let guidance {
                 DiT.guide(&out, batch: rows, channels: guidance.channels.count(c), config: c, scale: guidance.scale)
             }
-            for b in 0..<rows {
+            // The first `images` rows: the guided prediction, and the conditional variance.
+            for b in 0..<images {
                 let src = b * outChannels * plane, dst = b * channels * plane
                 for i in 0..<(channels * plane) { eps[dst + i] = Double(out[src + i]) }
                 if v != nil { for i in 0..<(channels * plane) { v![dst + i] = Double(out[src + channels * plane + i]) } }
@@ -169,7 +181,7 @@ public final class SamplingLoop {
                                      record: routing.isDense ? nil : record, routing: routing))
             }
         }
-        return x.prefix(images * c.imageSize).map { Float($0) }
+        return x.map { Float($0) }
     }
 
     static func report(step: Int, steps: Int, timestep: Int, elapsed: Duration, config c: DiTConfig,

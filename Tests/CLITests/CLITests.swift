@@ -1,5 +1,6 @@
 import DyDiTIO
 import Foundation
+import ReferenceSupport
 import XCTest
 
 /// The `dydit` binary on bad input: a clear message on stderr naming what is wrong, a
@@ -67,8 +68,7 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(Set(file.names), ["out", "out_fast", "attn_masks", "mlp_masks", "token_masks", "token_logits", "complete_out"])
         for (key, refKey) in [("out", "out"), ("out_fast", "out"), ("complete_out", "complete_out")] {
             let got = try file.tensor(key).floats(), want = try ref.tensor(refKey).floats()
-            let err = zip(got, want).map { abs($0 - $1) }.max()! / want.map(abs).max()!
-            XCTAssertLessThanOrEqual(err, 1e-5, key)
+            assertClose(got, want, tolerance: 1e-5, key)
         }
         for key in ["attn_masks", "mlp_masks", "token_masks"] {
             XCTAssertEqual(try file.tensor(key).floats(), try ref.tensor(key).floats(), key)

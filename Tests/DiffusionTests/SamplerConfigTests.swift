@@ -2,6 +2,7 @@ import DyDiTDiffusion
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
+import ReferenceSupport
 import XCTest
 
 /// Bad sampler input is a clear error before any work: names, options, step counts, noise.
@@ -64,7 +65,8 @@ final class SamplerConfigTests: XCTestCase {
         let model = DiT(DiTParameters.initialized(config, seed: 0, .random), ctx: try ComputeContext(threads: 1))
         let sampler = try SamplerRegistry.make("ddpm", steps: 5, config: config)
         let loop = SamplingLoop(model: model, sampler: sampler, guidance: Guidance(scale: 2))
-        let size = 2 * 2 * config.imageSize
+        // One noise tensor per draw, shaped like the images (guided or not: one trajectory each).
+        let size = 2 * config.imageSize
         expect(["3 noise tensors", "draws 5"]) {
             try loop.validate(images: 2, labels: [0, 1], noise: .supplied(Array(repeating: [Float](repeating: 0, count: size), count: 3)))
         }
@@ -87,6 +89,30 @@ final class SamplerConfigTests: XCTestCase {
             }
             XCTAssertEqual(runs[0], runs[1], "\(threads) thread(s)")
             XCTAssertFalse(runs[0].contains { !$0.isFinite })
+        }
+    }
+
+    /// Guidance has one trajectory per image: at scale 0 the guided prediction is the
+    /// unconditional one *at the image's own state*, so guided sampling at scale 0 must equal
+    /// unconditional sampling (null labels) from the same start and noise. The loop that kept
+    /// a second, unconditional trajectory with noise of its own failed this for every
+    /// stochastic sampler.
+    /// (Without learned variance: the variance channels are the conditional half's under
+    /// guidance and the null label's here, a legitimate difference.)
+    func testGuidanceAtScaleZeroIsUnconditionalSampling() throws {
+        var config = self.config
+        config.learnSigma = false
+        let model = DiT(DiTParameters.initialized(config, seed: 4, .random), ctx: try ComputeContext(threads: 1))
+        var rng = RandomGenerator(seed: 11)
+        let xT = rng.normals(2 * config.imageSize)
+        for name in ["ddpm", "ddim", "dpm-solver++"] {
+            let options = JSONObject(name == "ddim" ? [("eta", .double(1))] : [])
+            func sampler() throws -> Sampler { try SamplerRegistry.make(name, steps: 6, options: options, config: config) }
+            let guided = try SamplingLoop(model: model, sampler: sampler(), guidance: Guidance(scale: 0, channels: .eps))
+                .run(xT: xT, labels: [1, 2], noise: .seeded(3))
+            let unconditional = try SamplingLoop(model: model, sampler: sampler())
+                .run(xT: xT, labels: [config.numClasses, config.numClasses], noise: .seeded(3))
+            assertClose(guided, unconditional, tolerance: 1e-5, "\(name): guided at scale 0 vs unconditional")
         }
     }
 }

@@ -42,7 +42,7 @@ final class SchedulerParityTests: XCTestCase {
             let ac = config.alphasCumprod
             var x = try file.tensor("\(name)/xT").floats().map(Double.init)
             let want = trajectory.floats()
-            var worst = 0.0, draws = 0
+            var worst = Worst(), draws = 0
             for k in 0..<steps {
                 let eps = Self.analyticEps(x, t: sampler.timesteps[k], alphasCumprod: ac, mu: mu, s: s)
                 var z: [Float]?
@@ -52,12 +52,11 @@ final class SchedulerParityTests: XCTestCase {
                 }
                 sampler.step(k, eps: eps, v: nil, x: &x, noise: z)
                 let ref = want[(k * perStep)..<((k + 1) * perStep)].map(Double.init)
-                let err = zip(x, ref).map { abs($0 - $1) }.max()! / ref.map(abs).max()!
-                worst = max(worst, err)
+                worst.record(relativeError(x, ref))
             }
             print(String(format: "schedulers %@ (%@, %d steps): worst step max|a-b|/max|b| = %.2e", name,
-                         config.kind.rawValue, steps, worst))
-            XCTAssertLessThanOrEqual(worst, Self.tolerance, name)
+                         config.kind.rawValue, steps, worst.value))
+            worst.assertWithin(Double(Self.tolerance), name)
             ledger.inputs(["\(name)/xT", "\(name)/timesteps", "\(name)/trajectory", "\(name)/noise"])
         }
         ledger.finish()

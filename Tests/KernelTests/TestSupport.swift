@@ -1,4 +1,5 @@
 import DyDiTKernels
+@_exported import ReferenceSupport
 
 /// SplitMix64 + Box–Muller: reproducible random test data.
 struct TestRNG {
@@ -36,16 +37,4 @@ let supportedISAs = CPUFeatures.current.supported
 
 func context(_ isa: ISA, threads: Int = 1) -> ComputeContext {
     try! ComputeContext(threads: threads, isa: isa)
-}
-
-/// max |a − b| / max |b| (0 when b is all zero and a equals it).
-func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-    precondition(a.count == b.count)
-    var maxDiff: Float = 0, maxRef: Float = 0
-    for i in a.indices {
-        maxDiff = max(maxDiff, abs(a[i] - b[i]))
-        maxRef = max(maxRef, abs(b[i]))
-    }
-    if a.contains(where: { $0.isNaN }) { return .nan }
-    return maxRef == 0 ? maxDiff : maxDiff / maxRef
 }

@@ -97,6 +97,7 @@ final class DyDiTParityTests: XCTestCase {
                 print("\(pair.name) [\(isa)] flops per block: attention \(attnCost) GMACs, mlp \(mlpCost) GMACs: equal")
                 ledger.inputs(["flops/attn_per_block", "flops/mlp_per_block"])
                 ledger.checkedElsewhere(["train/", "grad/"], by: "GradientParityTests")
+                ledger.checkedElsewhere(["sample/"], by: "DiTSamplerParityTests")
                 ledger.finish()
             }
         }

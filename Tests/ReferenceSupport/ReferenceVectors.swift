@@ -62,12 +62,13 @@ public final class ReferenceLedger {
             claimed[key] = "count mismatch"
             return .infinity
         }
-        let err = relativeError(got, want.floats())
+        let closeness = Closeness(got, want.floats())
+        let err = Float(closeness.relative)
         let ok = err <= tolerance
         lines.append(String(format: "%@ %@ %@ max|a-b|/max|b| = %.3e (≤ %.0e)", label, key, ok ? "ok  " : "FAIL", Double(err), Double(tolerance)))
         if !ok {
             failures += 1
-            XCTFail("\(label) \(key): relative error \(err) > \(tolerance)", file: testFile, line: line)
+            XCTFail("\(label) \(key): \(closeness) (tolerance \(tolerance))", file: testFile, line: line)
         }
         claimed[key] = "checked"
         return err
@@ -110,16 +111,4 @@ public final class ReferenceLedger {
                     file: testFile, line: line)
         }
     }
-}
-
-/// max |a − b| / max |b| (NaN anywhere gives NaN, which fails every ≤).
-public func relativeError(_ a: [Float], _ b: [Float]) -> Float {
-    precondition(a.count == b.count)
-    var maxDiff: Float = 0, maxRef: Float = 0
-    for i in a.indices {
-        if a[i].isNaN || b[i].isNaN { return .nan }
-        maxDiff = max(maxDiff, abs(a[i] - b[i]))
-        maxRef = max(maxRef, abs(b[i]))
-    }
-    return maxRef == 0 ? maxDiff : maxDiff / maxRef
 }
