@@ -21,12 +21,15 @@ public struct TrainSpec {
     public var sampleEvery: Int
     /// Samples per class in each grid.
     public var samplesPerClass: Int
+    /// Steps between EMA snapshots kept as `snapshots/ema-step-NNNNNNN.safetensors` (0: none),
+    /// so a run's quality can be measured against its steps afterwards (the FD curve).
+    public var snapshotEvery: Int
     public var exportDType: DType
 
     static let keys = ["dataset", "steps", "batch", "lr", "weight_decay", "betas", "eps", "warmup_steps", "grad_clip",
                        "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
                        "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
-                       "samples_per_class", "export_dtype"]
+                       "samples_per_class", "snapshot_every", "export_dtype"]
 
     /// The EMA starts from the initial weights, which still weigh decay^steps in it at the end:
     /// an EMA too slow for the run samples mostly the starting point (the λ sweep's first try,
@@ -101,6 +104,7 @@ public struct TrainSpec {
         let logEvery = d.int(t, "log_every", path, default: 10, range: 1...100_000_000)
         let sampleEvery = d.int(t, "sample_every", path, default: 0, range: 0...100_000_000)
         let perClass = d.int(t, "samples_per_class", path, default: 4, range: 1...64)
+        let snapshotEvery = d.int(t, "snapshot_every", path, default: 0, range: 0...100_000_000)
         let export = d.string(t, "export_dtype", path, default: "f32", allowed: ["f32", "f16"])
         guard d.issues.count == before else { return nil }
 
@@ -124,9 +128,10 @@ public struct TrainSpec {
         resolved["log_every"] = .int(Int64(logEvery))
         resolved["sample_every"] = .int(Int64(sampleEvery))
         resolved["samples_per_class"] = .int(Int64(perClass))
+        if snapshotEvery > 0 { resolved["snapshot_every"] = .int(Int64(snapshotEvery)) }
         resolved["export_dtype"] = .string(export)
         return (TrainSpec(dataset: Dataset(type: dsType, path: dsPath2, split: split), settings: s,
                           checkpointEvery: checkpointEvery, logEvery: logEvery, sampleEvery: sampleEvery,
-                          samplesPerClass: perClass, exportDType: export == "f16" ? .f16 : .f32), .object(resolved))
+                          samplesPerClass: perClass, snapshotEvery: snapshotEvery, exportDType: export == "f16" ? .f16 : .f32), .object(resolved))
     }
 }

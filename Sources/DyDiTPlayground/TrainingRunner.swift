@@ -27,6 +27,7 @@ public struct TrainingEvents {
 /// - `checkpoint.safetensors`: the whole training state (atomic; resumed from automatically);
 /// - `ema.safetensors`: the EMA weights as a model file for `dydit run` / `sample`;
 /// - `train.csv`: one row per `log_every` steps (means over the window);
+/// - `snapshots/ema-step-NNNNNNN.safetensors` every `snapshot_every` steps (the EMA weights);
 /// - `samples-step-NNNNNNN.png` every `sample_every` steps and `samples.png` at the end:
 ///   one column per class, from the EMA weights with the spec's sampler and guidance;
 /// - `spec.json` (resolved) and `log.txt`.
@@ -61,10 +62,11 @@ public final class TrainingRunner {
     var csvPath: String { "\(directory)/train.csv" }
 
     /// The resolved spec as stored in checkpoints. `train.steps` is left out so a finished run
-    /// can be extended by raising it.
+    /// can be extended by raising it, and `train.snapshot_every` since it changes no number.
     var resumeKey: String {
         guard case var .object(root) = spec.resolved, case var .object(t) = root["train"] ?? .null else { return spec.resolved.serialized() }
         t["steps"] = nil
+        t["snapshot_every"] = nil
         root["train"] = .object(t)
         root["output"] = nil
         return JSONValue.object(root).serialized()
@@ -158,6 +160,11 @@ public final class TrainingRunner {
             let stopping = events.shouldStop()
             if done % train.checkpointEvery == 0 || done == total || stopping {
                 try save(trainer, window: window)
+            }
+            if train.snapshotEvery > 0 && done % train.snapshotEvery == 0 {
+                let path = String(format: "%@/snapshots/ema-step-%07d.safetensors", directory, done)
+                try FileManager.default.createDirectory(atPath: "\(directory)/snapshots", withIntermediateDirectories: true)
+                try TrainingCheckpoint.exportEMA(trainer, to: path, dtype: train.exportDType, metadata: ["spec": spec.resolved.serialized()])
             }
             if train.sampleEvery > 0 && done % train.sampleEvery == 0 && done != total {
                 let path = String(format: "%@/samples-step-%07d.png", directory, done)
