@@ -95,7 +95,7 @@ public struct ImageDataset: Sendable {
         return (0..<n).flatMap { i in [UInt8](repeating: image.pixels[i * image.channels], count: channels) }
     }
 
-    static func listDirectory(_ path: String) throws -> [String] {
+    public static func listDirectory(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else {
             throw IOError(path, FileReader.exists(path) ? "cannot be listed: \(String(cString: strerror(errno)))" : "does not exist")
         }

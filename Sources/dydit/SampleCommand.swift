@@ -11,7 +11,8 @@ struct SampleCommand: ParsableCommand {
         abstract: "Sample images (or latents) from a DiT/DyDiT with any sampler, optionally with routers.",
         discussion: """
         Writes the raw samples as safetensors (`samples` [N, C, H, W], `classes` [N]) beside --out, and \
-        for 1- or 3-channel models a PNG grid at --out (values mapped from [-1, 1]). 4-channel models \
+        for 1- or 3-channel models a PNG grid at --out (values mapped from [-1, 1]); with --out \
+        X.safetensors, the samples file alone (what `dydit metrics` scores). 4-channel models \
         sample VAE latents: only the safetensors file is written (decoding needs a VAE).
 
         Samplers: \(SamplerRegistry.names.joined(separator: ", ")). Options by diffusers' names with \
@@ -73,7 +74,10 @@ struct SampleCommand: ParsableCommand {
             let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels)
             let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide)
             try loop.validate(images: images, labels: labels, noise: .seeded(seed))
-            let stem = out.hasSuffix(".png") ? String(out.dropLast(4)) : out
+            // `--out X.safetensors` writes the samples file alone; otherwise a PNG grid at --out
+            // and the samples beside it.
+            let samplesOnly = out.hasSuffix(".safetensors")
+            let stem = samplesOnly ? String(out.dropLast(".safetensors".count)) : out.hasSuffix(".png") ? String(out.dropLast(4)) : out
             if c.inChannels != 1 && c.inChannels != 3 {
                 printError("note: the model has \(c.inChannels) channels (VAE latents): writing \(stem).safetensors only; decoding to pixels needs a VAE")
             }
@@ -104,7 +108,7 @@ struct SampleCommand: ParsableCommand {
                                                    "steps": "\(sampler.steps)", "cfg": "\(cfg)", "seed": "\(seed)", "routers": routers],
                                         to: "\(stem).safetensors")
             var written = ["\(stem).safetensors"]
-            if c.inChannels == 1 || c.inChannels == 3 {
+            if !samplesOnly && (c.inChannels == 1 || c.inChannels == 3) {
                 let cols = columns ?? Int(Double(images).squareRoot().rounded(.up))
                 try PNGFile.write(ImageGrid.compose(samples, count: images, channels: c.inChannels, height: c.inputSize,
                                                     width: c.inputSize, columns: cols), to: out)
