@@ -1,4 +1,5 @@
 import DyDiTDiffusion
+import DyDiTEvaluation
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
@@ -27,6 +28,7 @@ public struct RunEvents {
 public final class ExperimentRunner {
     public let store: RunStore
     private var cached: (key: String, model: DiT, routers: RouterParameters, randomInit: Bool)?
+    private let runQuality = RunQuality()
 
     public init(store: RunStore) { self.store = store }
 
@@ -106,8 +108,9 @@ public final class ExperimentRunner {
 
         /// Sampling time excludes building the schedule's sliced weights, a once-per-schedule
         /// cost reported on its own (`slice_build_seconds`).
-        func sample(_ routing: Routing, phase: String) throws
+        func sample(_ routing: Routing, phase: String, start: [Float]? = nil, noise: UInt64? = nil) throws
             -> (samples: [Float], seconds: Double, preparation: Double, reports: [StepReport], loop: SamplingLoop) {
+            let xT = start ?? xT, noiseSeed = noise ?? noiseSeed
             let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
             var out: [Float] = [], reports: [StepReport] = []
             var preparation = 0.0
@@ -222,6 +225,17 @@ public final class ExperimentRunner {
                 say(String(format: "fidelity to the dense model: PSNR %.2f dB, RMSE %.5f", f.psnr, f.rmse))
             } else {
                 notes.append("fidelity needs routers and eval.dense_baseline (samples of the dense model from the same noise)")
+            }
+        }
+        if spec.eval.metrics.contains(where: { FeatureMetrics.named($0) != nil }) {
+            // Seed 0 is the run's own samples; more seeds sample again from their own noise.
+            var sets = [samples]
+            for s in 1..<spec.eval.seeds {
+                let n = RunQuality.noise(spec: spec, index: s, values: labels.count * c.imageSize)
+                sets.append(try sample(routing, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed).samples)
+            }
+            for (key, value) in try runQuality.evaluate(spec, sets: sets, labels: labels, config: c, ctx: model.ctx, say: say).pairs {
+                quality[key] = value
             }
         }
         if randomInit { notes.append("random-init weights: quality numbers describe an untrained model") }

@@ -1,5 +1,6 @@
 import Foundation
 import DyDiTDiffusion
+import DyDiTEvaluation
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
@@ -33,6 +34,12 @@ public struct ExperimentSpec {
         public var denseBaseline: Bool
         /// The held-out data of the `test-loss` metric.
         public var test: TestSet
+        /// The classifier metrics' reference images (`ImageSource`) and classifier weights.
+        public var reference: String
+        public var classifier: String
+        /// Sampling seeds for the classifier metrics: each draws `samples` images from its own
+        /// noise, and the metrics report their mean and standard deviation over the seeds.
+        public var seeds: Int
     }
 
     /// `eval.test`: images of a dataset split and the timesteps the loss is evaluated at.
@@ -229,7 +236,8 @@ public struct ExperimentSpec {
 
         // eval
         let ePath = "$.eval"
-        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "test"])
+        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "test", "reference",
+                                                        "classifier", "seeds"])
         let metrics = d.stringArray(e, "metrics", ePath, default: Registry.defaultMetrics, allowed: Registry.metrics.map(\.name))
         let samples = d.int(e, "samples", ePath, default: 8, range: 1...100_000)
         let maxLabel = config.numClasses - 1
@@ -253,13 +261,30 @@ public struct ExperimentSpec {
         let testImages = d.int(tObj, "images", tPath, default: 256, range: 1...1_000_000)
         let testSteps = d.int(tObj, "timesteps", tPath, default: 10, range: 1...999)
         let test = TestSet(dataset: TrainSpec.Dataset(type: dsType, path: dsDir, split: split), images: testImages, timesteps: testSteps)
+        let featureMetrics = metrics.filter { FeatureMetrics.named($0) != nil }
+        let reference = d.string(e, "reference", ePath, default: "fashion-mnist:test")
+        let classifier = d.optionalString(e, "classifier", ePath) ?? ClassifierLocation.defaultPath(specDirectory: baseDirectory)
+        let seeds = d.int(e, "seeds", ePath, default: 1, range: 1...100)
+        if !featureMetrics.isEmpty && checkFiles {
+            if !FileReader.exists(resolve(classifier)) {
+                d.error(JSONLocator.child(ePath, "classifier"), "\(resolve(classifier)) does not exist: \(featureMetrics.joined(separator: ", ")) need the Fashion-MNIST classifier (Experiments/checkpoints/fashion-mnist-classifier.safetensors, or `dydit classifier train`)")
+            }
+            if !reference.hasPrefix("fashion-mnist:") && !FileReader.exists(resolve(reference)) {
+                d.error(JSONLocator.child(ePath, "reference"), "\(resolve(reference)) does not exist; a reference is \(ImageSource.forms)")
+            }
+            if config.inChannels != 1 || (config.inputSize != 28 && config.inputSize != 32) {
+                d.error(JSONLocator.child(ePath, "metrics"), "\(featureMetrics.joined(separator: ", ")) score 28×28 or 32×32 gray images with the Fashion-MNIST classifier; this model draws \(config.inputSize)×\(config.inputSize)×\(config.inChannels)")
+            }
+        }
         resolved["eval"] = .object(JSONObject([("metrics", .array(metrics.map { .string($0) })), ("samples", .int(Int64(samples))),
                                                ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
                                                ("dense_baseline", .bool(dense)),
                                                ("test", .object(JSONObject([
                                                    ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsDir)),
                                                                                    ("split", .string(split))]))),
-                                                   ("images", .int(Int64(testImages))), ("timesteps", .int(Int64(testSteps)))])))]))
+                                                   ("images", .int(Int64(testImages))), ("timesteps", .int(Int64(testSteps)))]))),
+                                               ("reference", .string(reference)), ("classifier", .string(classifier)),
+                                               ("seeds", .int(Int64(seeds)))]))
 
         // compute
         let cPath = "$.compute"
@@ -298,7 +323,8 @@ public struct ExperimentSpec {
                               width: width, token: token, precision: precision, precisionPlan: precisionPlan,
                               sampler: samplerName, steps: steps,
                               samplerOptions: s, guidanceScale: scale, guidanceChannels: GuidanceChannels(rawValue: channels)!,
-                              eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense, test: test),
+                              eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense, test: test,
+                                         reference: reference, classifier: classifier, seeds: seeds),
                               threads: threads, isa: isa, outputDir: dir, grid: grid, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }

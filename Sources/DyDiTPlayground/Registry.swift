@@ -1,6 +1,7 @@
 import DyDiTTraining
 import DyDiTModels
 import DyDiTDiffusion
+import DyDiTEvaluation
 import DyDiTIO
 
 /// Every plug-in kind, by name, in one place: the only map from a spec's `"type"` strings to
@@ -33,7 +34,7 @@ public enum Registry {
         ("memory", "bytes of weights, activations and sliced weights, and the process's peak resident memory"),
         ("fidelity", "with routers and eval.dense_baseline: PSNR (dB) and RMSE of each sample against the dense model's sample from the same noise"),
         ("test-loss", "the variational bound in bits per dimension (learn_sigma) and the eps MSE on eval.test's held-out images, at eval.test.timesteps evenly spaced timesteps plus t = 0, with the run's routers and precision"),
-    ]
+    ] + FeatureMetrics.all.map { ($0.name, $0.summary + " (eval.classifier, eval.reference; mean ± std over eval.seeds)") }
 
     /// Metrics a spec gets when it names none (test-loss needs a dataset that fits the model).
     public static let defaultMetrics = ["flops", "latency", "memory", "fidelity"]

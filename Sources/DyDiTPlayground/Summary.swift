@@ -15,6 +15,15 @@ public enum Summary {
         ("test_loss_bpd", "test bits/dim", { $0["quality"]?["test_loss_bpd"] }),
         ("test_eps_mse", "test eps MSE", { $0["quality"]?["test_eps_mse"] }),
         ("psnr_vs_dense_db", "PSNR vs dense dB", { $0["quality"]?["psnr_vs_dense_db"] }),
+        ("fd", "FD (classifier features)", { $0["quality"]?["fd"] }),
+        ("fd_seed_std", "FD std (seeds)", { $0["quality"]?["fd_seed_std"] }),
+        ("kid", "KID", { $0["quality"]?["kid"] }),
+        ("precision", "precision", { $0["quality"]?["precision"] }),
+        ("recall", "recall", { $0["quality"]?["recall"] }),
+        ("class_accuracy", "class accuracy", { $0["quality"]?["class_accuracy"] }),
+        ("classifier_metrics_images", "images (× seeds)", { q in
+            q["quality"]?["classifier_metrics_images"].map { n in .string("\(n.serialized()) × \(q["quality"]?["classifier_metrics_seeds"]?.serialized() ?? "1")") }
+        }),
     ]
 
     /// Writes both files into the store's folder; returns the number of runs. With `name`, only

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""FD against training steps and hours: scores every EMA snapshot a training run kept
+(`train.snapshot_every`) with `dydit run`, and writes a CSV of the classifier metrics.
+
+    python3 scripts/fd_curve.py runs/fashion-mnist-dit [--samples 1000] [--cfg 2] [--every 1] \
+        [--out Experiments/results/fashion-mnist-dit/fd-curve.csv]
+
+Each snapshot is one run of a generated sweep (runs/<name>-fd-curve/spec.json) over
+`backbone.checkpoint`, so rerunning scores only new snapshots. Every snapshot draws the same
+class-balanced images from the same noise (seed 0), DPM-Solver++ 25 steps, guidance on eps.
+The CSV has step, hours (the run's train.csv elapsed time, plus --hours-offset for earlier
+stages), fd, kid, kid_std, precision, recall, class_accuracy and the sample count.
+Needs python3 only (json, csv, subprocess).
+"""
+import argparse
+import csv
+import glob
+import json
+import os
+import re
+import subprocess
+import sys
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", help="the training run's folder (holds snapshots/ and train.csv)")
+    p.add_argument("--samples", type=int, default=1000)
+    p.add_argument("--batch", type=int, default=100)
+    p.add_argument("--cfg", type=float, default=2.0)
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--every", type=int, default=1, help="score every k-th snapshot")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--hours-offset", type=float, default=0.0, help="hours spent before this run (earlier stages)")
+    p.add_argument("--dydit", default=".build/release/dydit")
+    p.add_argument("--out", default=None, help="CSV to write (default: <run>/fd-curve.csv)")
+    args = p.parse_args()
+
+    snapshots = sorted(glob.glob(os.path.join(args.run, "snapshots", "ema-step-*.safetensors")))
+    snapshots = snapshots[::-1][::args.every][::-1]  # keep the newest, thin the rest
+    if not snapshots:
+        sys.exit(f"{args.run}/snapshots holds no ema-step-*.safetensors (train with train.snapshot_every)")
+    name = os.path.basename(os.path.normpath(args.run)) + "-fd-curve"
+    work = os.path.join("runs", name)
+    os.makedirs(work, exist_ok=True)
+    spec = {
+        "name": name,
+        "description": f"FD curve of {args.run}: every snapshot, {args.samples} class-balanced samples, seed 0",
+        "seed": 0,
+        "backbone": {"type": "dit", "checkpoint": os.path.abspath(snapshots[0])},
+        "sampler": {"type": "dpm-solver++", "steps": args.steps},
+        "guidance": {"scale": args.cfg, "channels": "eps"},
+        "eval": {"samples": args.samples, "batch": args.batch, "classes": list(range(10)),
+                 "classifier": os.path.abspath("Experiments/checkpoints/fashion-mnist-classifier.safetensors"),
+                 "metrics": ["latency", "fd", "kid", "precision", "recall", "class-accuracy"]},
+        "compute": {"threads": args.threads},
+        "output": {"dir": os.path.abspath(work)},
+        "sweep": {"zip": {"backbone.checkpoint": [os.path.abspath(s) for s in snapshots]}},
+    }
+    spec_path = os.path.join(work, "spec.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f, indent=2)
+    subprocess.run([args.dydit, "run", spec_path], check=True)
+
+    elapsed = {}
+    train_csv = os.path.join(args.run, "train.csv")
+    if os.path.exists(train_csv):
+        for row in csv.DictReader(open(train_csv)):
+            elapsed[int(row["step"])] = float(row["elapsed_s"])
+    rows = []
+    for m in glob.glob(os.path.join(work, "*", "metrics.json")):
+        metrics = json.load(open(m))
+        checkpoint = metrics["overrides"]["backbone.checkpoint"]
+        step = int(re.search(r"ema-step-(\d+)", checkpoint).group(1))
+        q = metrics["quality"]
+        near = max([s for s in elapsed if s <= step], default=None)
+        hours = args.hours_offset + (elapsed[near] / 3600 if near is not None else float("nan"))
+        rows.append({"step": step, "hours": round(hours, 3), "fd": q["fd"], "kid": q["kid"], "kid_std": q["kid_std"],
+                     "precision": q["precision"], "recall": q["recall"], "class_accuracy": q["class_accuracy"],
+                     "samples": q["classifier_metrics_images"], "cfg": args.cfg})
+    rows.sort(key=lambda r: r["step"])
+    out = args.out or os.path.join(args.run, "fd-curve.csv")
+    with open(out, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
+        w.writeheader()
+        w.writerows(rows)
+    best = min(rows, key=lambda r: r["fd"])
+    print(f"wrote {out}: {len(rows)} snapshots; best FD (Fashion-MNIST classifier features) {best['fd']:.3f} at step {best['step']}")
+
+
+if __name__ == "__main__":
+    main()
