@@ -1,5 +1,6 @@
 import DyDiTIO
 import DyDiTModels
+import ReferenceSupport
 import XCTest
 
 final class DiTConfigTests: XCTestCase {
@@ -54,22 +55,18 @@ final class DiTConfigTests: XCTestCase {
         check("[1]", "expected an object")
     }
 
+    /// The reference weights store DiT's fixed sin-cos table; ours must equal it, for every
+    /// weights file of the reference folder (`DYDIT_REFERENCE_DIR`).
     func testPositionEmbeddingMatchesStoredOne() throws {
-        // The reference weights store DiT's fixed sin-cos table; ours must equal it.
-        let file = try SafeTensorsFile(path: ReferenceFiles.path("dit_tiny_p4_gray.weights.safetensors"))
-        let c = try DiTConfig(file: file)
-        let stored = try file.tensor("pos_embed").floats()
-        let ours = PositionEmbedding.sinCos2D(hidden: c.hiddenSize, grid: c.gridSize)
-        for i in stored.indices { XCTAssertEqual(ours[i], stored[i], accuracy: 1e-6, "element \(i)") }
-    }
-}
-
-/// Files of the committed reference copy (tests of loading, not parity: those read the
-/// whole folder through ReferenceVectors).
-enum ReferenceFiles {
-    static func path(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/reference/\(name)").path
+        let pairs = try ReferenceVectors.pairs()
+        XCTAssertFalse(pairs.isEmpty, "no reference pairs in \(ReferenceVectors.directory)")
+        for pair in pairs {
+            let file = try SafeTensorsFile(path: pair.weights)
+            let c = try DiTConfig(file: file)
+            let stored = try file.tensor("pos_embed").floats()
+            let ours = PositionEmbedding.sinCos2D(hidden: c.hiddenSize, grid: c.gridSize)
+            assertAllClose(ours, stored, absolute: 1e-6, "\(pair.name) pos_embed")
+        }
     }
 }
 
