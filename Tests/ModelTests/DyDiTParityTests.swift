@@ -31,7 +31,11 @@ final class DyDiTParityTests: XCTestCase {
         let pairs = try ReferenceVectors.pairs().filter {
             try SafeTensorsFile(path: $0.weights).names.contains(where: Checkpoint.isRouterTensor)
         }
-        XCTAssertFalse(pairs.isEmpty, "no DyDiT reference pairs in \(ReferenceVectors.directory)")
+        // A folder of DiT pairs alone is valid (the DiT tests fail on an empty one): skipped, and said so.
+        XCTAssertFalse(try ReferenceVectors.pairs().isEmpty, "no reference pairs in \(ReferenceVectors.directory)")
+        if pairs.isEmpty { throw XCTSkip("no DyDiT reference pairs in \(ReferenceVectors.directory)") }
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         for pair in pairs {
             let ckpt = try Checkpoint(path: pair.weights)
             let io = try SafeTensorsFile(path: pair.io)
@@ -40,6 +44,7 @@ final class DyDiTParityTests: XCTestCase {
             let x = try io.tensor("x").floats(), t = try io.tensor("t").floats()
             let y = try io.tensor("y").integers().map { Int($0) }
             for isa in CPUFeatures.current.supported {
+                coverage.ran(isa.rawValue)
                 let ctx = try ComputeContext(threads: 2, isa: isa)
                 let model = DiT(ckpt.parameters, ctx: ctx)
                 let ledger = ReferenceLedger(io, label: "\(pair.name) [\(isa)]")

@@ -12,6 +12,8 @@ final class GradientParityTests: XCTestCase {
     static let tolerance: Float = 1e-4
 
     func testTrainingStepMatchesOfficialCode() throws {
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         let pairs = try ReferenceVectors.pairs()
         XCTAssertFalse(pairs.isEmpty, "no reference pairs in \(ReferenceVectors.directory)")
         var checked = 0
@@ -32,6 +34,7 @@ final class GradientParityTests: XCTestCase {
             let y = try io.tensor("train/y").integers().map { Int($0) }
             let objective = TrainingObjective(loss: try HybridLoss(learnSigma: c.learnSigma))
             for isa in CPUFeatures.current.supported {
+                coverage.ran(isa.rawValue)
                 for threads in [1, 2] {
                     let ctx = try ComputeContext(threads: threads, isa: isa)
                     let model = try TrainableDiT(ckpt.parameters, routers: ckpt.routers, ctx: ctx)
