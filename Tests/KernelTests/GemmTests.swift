@@ -146,7 +146,7 @@ final class GemmTests: XCTestCase {
                     Gemm.linear(ap.baseAddress!, rows: m, weight: packed, bias: bp.baseAddress!, out: cp.baseAddress!,
                                 ctx: context(isa, threads: threads))
                 } } }
-                check(got, want, bound: bound, "\(isa) \(threads) threads, \(n * k * 4 >> 20) MB of weights")
+                check(got, want, bound: bound, "\(isa) \(threads) threads, \((n * k * 4) >> 20) MB of weights")
             }
         }
     }
