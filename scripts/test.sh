@@ -15,7 +15,7 @@ swift test -c release --skip-build --disable-swift-testing 2>&1 | tee .build/swi
   | grep -vE "^Test (Case|Suite) '.*' (started|passed)"
 statuses=("${PIPESTATUS[@]}")
 set -e
-summary=$(grep -oE "Executed [0-9]+ tests?, with [0-9]+ failures?" .build/swift-test.log | tail -n 1 || true)
+summary=$(grep -oE "Executed [0-9]+ tests?, with ([0-9]+ tests? skipped and )?[0-9]+ failures?" .build/swift-test.log | tail -n 1 || true)
 echo "swift test: ${summary:-no summary line}; exit status ${statuses[0]}"
 if [ "${statuses[0]}" -ne 0 ] || [ "${statuses[1]}" -ne 0 ]; then
   echo "swift test failed (swift test exit ${statuses[0]}, log written with exit ${statuses[1]})"

@@ -75,7 +75,8 @@ class NoiseRecorder:
         self.module.randn_tensor = self.original
 
 
-def run_case(cls, options, steps, seed, shape=SHAPE, eta=None, clipped_output=None, variance_model=None, float64=False):
+def run_case(cls, options, steps, seed, shape=SHAPE, eta=None, clipped_output=None, variance_model=None, float64=False,
+             as_given=()):
     """float64: the sample and the step arithmetic in float64 (the model output still float32
     values, the scheduler's tables still its float32 ones), for steps whose float32 rounding
     is amplified beyond the tests' tolerance (see FLOAT64 below)."""
@@ -115,6 +116,10 @@ def run_case(cls, options, steps, seed, shape=SHAPE, eta=None, clipped_output=No
         config["_variance_model"] = variance_model
     if float64:
         config["_computed_in"] = "float64"
+    # Options diffusers renames on construction (deis → dpmsolver++, logrho → midpoint):
+    # stored as the user gave them, so the test checks that they are read the same way.
+    for key in as_given:
+        config[key] = options[key]
     tensors = {
         "xT": xT.numpy(),
         "timesteps": scheduler.timesteps.numpy().astype(np.int64),
@@ -172,6 +177,19 @@ CASES = {
     "ddpm_learned_range_25": (DDPMScheduler, {"variance_type": "learned_range", "clip_sample": False}, 25,
                               {"variance_model": "tanh(x)"}),
     "ddpm_learned_10": (DDPMScheduler, {"variance_type": "learned"}, 10, {"variance_model": "sigmoid(x)"}),
+    # Options diffusers maps to others, stored as given.
+    "dpmpp_2m_deis_logrho_10": (DPMM, {"algorithm_type": "deis", "solver_type": "logrho", **SIGMA_MIN}, 10,
+                                {"as_given": ("algorithm_type", "solver_type")}),
+    "dpmpp_2s_deis_bh2_10": (DPMS, {"algorithm_type": "deis", "solver_type": "bh2", **SIGMA_MIN}, 10,
+                             {"as_given": ("algorithm_type", "solver_type")}),
+    # trained_betas instead of a named schedule; a clip range other than 1; DDPM's spacings.
+    "ddpm_trained_betas_10": (DDPMScheduler, {"trained_betas": (np.linspace(1e-4 ** 0.5, 0.03 ** 0.5, 1000) ** 2).tolist()},
+                              10, {}),
+    "dpmpp_2m_trained_betas_10": (DPMM, {"trained_betas": (np.linspace(1e-4 ** 0.5, 0.03 ** 0.5, 1000) ** 2).tolist()},
+                                  10, {}),
+    "ddpm_clip_range_05_10": (DDPMScheduler, {"clip_sample_range": 0.5}, 10, {}),
+    "ddpm_linspace_10": (DDPMScheduler, {"timestep_spacing": "linspace"}, 10, {}),
+    "ddpm_trailing_10": (DDPMScheduler, {"timestep_spacing": "trailing"}, 10, {}),
     # DDIM's options passed to step, and steps_offset.
     "ddim_eta05_clipped_output_10": (DDIMScheduler, {}, 10, {"eta": 0.5, "clipped_output": True}),
     "ddim_eta0_steps_offset_10": (DDIMScheduler, {"steps_offset": 1, "set_alpha_to_one": False}, 10, {"eta": 0.0}),
