@@ -102,8 +102,8 @@ final class DiTLoadingTests: XCTestCase {
                     let cond = raw[ch * plane + i], uncond = raw[per + ch * plane + i]
                     let want0 = ch < guided ? uncond + 4 * (cond - uncond) : cond
                     let want1 = ch < guided ? want0 : uncond
-                    XCTAssertEqual(out[ch * plane + i], want0, accuracy: 1e-5, "\(mode) channel \(ch)")
-                    XCTAssertEqual(out[per + ch * plane + i], want1, accuracy: 1e-5, "\(mode) channel \(ch)")
+                    assertClose(Double(out[ch * plane + i]), Double(want0), absolute: 1e-5, "\(mode) channel \(ch)")
+                    assertClose(Double(out[per + ch * plane + i]), Double(want1), absolute: 1e-5, "\(mode) channel \(ch)")
                 }
             }
         }

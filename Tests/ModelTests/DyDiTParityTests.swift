@@ -97,8 +97,8 @@ final class DyDiTParityTests: XCTestCase {
                 // The static per-block costs the FLOPs loss divides by, in GMACs.
                 let attnCost = try io.tensor("flops/attn_per_block").doubles()[0]
                 let mlpCost = try io.tensor("flops/mlp_per_block").doubles()[0]
-                XCTAssertEqual(MACs.attentionPerBlock(c) / 1e9, attnCost, accuracy: 1e-12 + 1e-9 * attnCost)
-                XCTAssertEqual(MACs.mlpPerBlock(c) / 1e9, mlpCost, accuracy: 1e-12 + 1e-9 * mlpCost)
+                assertClose(MACs.attentionPerBlock(c) / 1e9, attnCost, absolute: 1e-12, relative: 1e-9, "attention GMACs per block")
+                assertClose(MACs.mlpPerBlock(c) / 1e9, mlpCost, absolute: 1e-12, relative: 1e-9, "MLP GMACs per block")
                 print("\(pair.name) [\(isa)] flops per block: attention \(attnCost) GMACs, mlp \(mlpCost) GMACs: equal")
                 ledger.inputs(["flops/attn_per_block", "flops/mlp_per_block"])
                 ledger.checkedElsewhere(["train/", "grad/"], by: "GradientParityTests")
