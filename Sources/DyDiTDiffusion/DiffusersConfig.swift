@@ -142,8 +142,9 @@ public struct DiffusersConfig: Sendable {
             try check("lambda_min_clipped", { $0.doubleValue != nil || $0 == .null }, "a number")
             try check("variance_type", { $0 == .null || ["learned", "learned_range"].contains($0.stringValue ?? "") }, "null, learned, learned_range")
             try oneOf("time_shift_type", ["exponential", "linear"])
-            if string("algorithm_type") == "dpmsolver" && string("final_sigmas_type") == "zero" {
-                throw SamplerError("\(name): final_sigmas_type 'zero' needs algorithm_type dpmsolver++ (diffusers refuses it too); use 'sigma_min'")
+            // diffusers runs deis as dpmsolver++ but refuses it, like dpmsolver, with a zero final σ.
+            if let algorithm = string("algorithm_type"), algorithm != "dpmsolver++", string("final_sigmas_type") == "zero" {
+                throw SamplerError("\(name): final_sigmas_type 'zero' needs algorithm_type dpmsolver++ (diffusers refuses \(algorithm) with it too); use 'sigma_min'")
             }
             if bool("use_karras_sigmas") && string("beta_schedule") == "squaredcos_cap_v2" {
                 throw SamplerError("\(name): use_karras_sigmas with the squaredcos_cap_v2 schedule is not supported (diffusers itself fails on it)")

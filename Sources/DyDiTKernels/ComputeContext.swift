@@ -23,6 +23,13 @@ public final class ComputeContext: @unchecked Sendable {
     /// How int8 products quantize their activations (per row unless an experiment measures
     /// the block-32 alternative).
     public var int8Activations = Int8ActivationScheme.perRow
+    /// The integer kernels of int8 products: the best this ISA build and CPU run (VNNI under
+    /// the AVX-512 build when the CPU has it, else the AVX2 tile). Settable so that tests can
+    /// run the AVX-512 build with the AVX2 tile on a VNNI CPU: what a CPU with AVX-512 but
+    /// no VNNI runs, which would otherwise never be tested here.
+    public var int8Path: Int8Path {
+        didSet { precondition(int8Path.isSupported(), "the \(int8Path) int8 path needs instructions this CPU lacks") }
+    }
 
     /// - Parameters:
     ///   - threads: total threads, the calling one included.
@@ -34,6 +41,7 @@ public final class ComputeContext: @unchecked Sendable {
         let cpu = CPUFeatures.current
         guard cpu.supports(chosen) else { throw KernelError.unsupportedISA(chosen, source: "the caller", cpu: cpu) }
         self.isa = chosen
+        int8Path = Int8Path.best(for: chosen, cpu: cpu)
         self.pool = ThreadPool(threads: threads)
         self.gemmBytes = Dispatch.gemmScratchBytes(chosen)
         allocateScratch()

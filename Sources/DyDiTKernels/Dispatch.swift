@@ -155,7 +155,9 @@ extension Dispatch {
 }
 
 extension Dispatch {
-    static func quantizeRow(_ isa: ISA, _ x: UnsafePointer<Float>, k: Int, kPadded: Int, into q: UnsafeMutablePointer<Int8>) -> Float {
+    /// `isa`'s build of the activation-row quantizer of the int8 product (public so the tests
+    /// can hold every build against `Reference.quantizeRow`).
+    public static func quantizeRow(_ isa: ISA, _ x: UnsafePointer<Float>, k: Int, kPadded: Int, into q: UnsafeMutablePointer<Int8>) -> Float {
         switch isa {
         case .portable: return DyDiTKernelsPortable.ISAKernels.quantizeRow(x, k: k, kPadded: kPadded, into: q)
         case .avx2: return DyDiTKernelsAVX2.ISAKernels.quantizeRow(x, k: k, kPadded: kPadded, into: q)

@@ -104,8 +104,9 @@ public final class PackedMatrix: @unchecked Sendable {
 public enum Gemm {
     /// Rows per task before balancing: about one packed row block of the kernels.
     static let rowBlock = 144
-    /// Above this size a right operand is treated as streaming from memory.
-    static let cachedWeightBytes = 8 << 20
+    /// Above this size a right operand is treated as streaming from memory (public for the
+    /// test that covers that split).
+    public static let cachedWeightBytes = 8 << 20
 
     /// Computes `p` on all threads of `ctx`. The split into tasks never changes the result.
     public static func run(_ p: GemmOperands, ctx: ComputeContext) {

@@ -200,7 +200,7 @@ public enum Int8Gemm {
                               workspace: Int8Activations, ctx: ComputeContext, path: Int8Path? = nil,
                               blockSums: Int8BlockSums? = nil) {
         if m == 0 || weight.n == 0 { return }
-        let path = path ?? Int8Path.best(for: ctx.isa)
+        let path = path ?? ctx.int8Path
         precondition(path.isSupported(), "the \(path) int8 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
         let scheme = ctx.int8Activations
         workspace.quantize(x, rows: m, k: weight.k, lda: ldx ?? weight.k, unsigned: path == .vnni, scheme: scheme, ctx: ctx)

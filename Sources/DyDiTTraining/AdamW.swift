@@ -33,7 +33,10 @@ public final class AdamW: @unchecked Sendable {
                        ctx: ComputeContext? = nil) {
         step += 1
         let s = settings
-        let k = Constants(decay: Float(1 - lr * s.weightDecay), b1: Float(s.beta1), b2: Float(s.beta2),
+        // 1 − β in Double before rounding, as PyTorch passes `1 - beta` (a Python float) to
+        // lerp_ and addcmul_: 1 − Float(0.999) is 9.99987e-4, which made v 1.3e-5 too small.
+        let k = Constants(decay: Float(1 - lr * s.weightDecay), b2: Float(s.beta2),
+                          oneMinusB1: Float(1 - s.beta1), oneMinusB2: Float(1 - s.beta2),
                           stepSize: Float(lr / (1 - pow(s.beta1, Double(step)))),
                           correction2: Float((1 - pow(s.beta2, Double(step))).squareRoot()), eps: Float(s.epsilon))
         let p = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
@@ -44,7 +47,7 @@ public final class AdamW: @unchecked Sendable {
     }
 
     struct Constants {
-        let decay, b1, b2, stepSize, correction2, eps: Float
+        let decay, b2, oneMinusB1, oneMinusB2, stepSize, correction2, eps: Float
     }
 
     /// The update of `count` consecutive elements, sixteen lanes at a time: the same float32
@@ -59,8 +62,8 @@ public final class AdamW: @unchecked Sendable {
             let gv = raw(g).loadUnaligned(as: V.self)
             var pv = raw(p).loadUnaligned(as: V.self) * k.decay
             // lerp(m, g, 1 − β1) as PyTorch writes it: m + (1 − β1)·(g − m).
-            let mv = raw(m).loadUnaligned(as: V.self) + (1 - k.b1) * (gv - raw(m).loadUnaligned(as: V.self))
-            let vv = raw(v).loadUnaligned(as: V.self) * k.b2 + (1 - k.b2) * gv * gv
+            let mv = raw(m).loadUnaligned(as: V.self) + k.oneMinusB1 * (gv - raw(m).loadUnaligned(as: V.self))
+            let vv = raw(v).loadUnaligned(as: V.self) * k.b2 + k.oneMinusB2 * gv * gv
             pv -= k.stepSize * (mv / (vv.squareRoot() / k.correction2 + k.eps))
             raw(p).storeBytes(of: pv, as: V.self)
             raw(m).storeBytes(of: mv, as: V.self)
@@ -69,8 +72,8 @@ public final class AdamW: @unchecked Sendable {
         }
         while i < count {
             p[i] *= k.decay
-            m[i] += (1 - k.b1) * (g[i] - m[i])
-            v[i] = v[i] * k.b2 + (1 - k.b2) * g[i] * g[i]
+            m[i] += k.oneMinusB1 * (g[i] - m[i])
+            v[i] = v[i] * k.b2 + k.oneMinusB2 * g[i] * g[i]
             p[i] -= k.stepSize * (m[i] / (v[i].squareRoot() / k.correction2 + k.eps))
             i += 1
         }

@@ -43,6 +43,9 @@ final class SamplerConfigTests: XCTestCase {
         expect(["final_sigmas_type 'zero' needs algorithm_type dpmsolver++"]) {
             _ = try DiffusersConfig(kind: .dpmMultistep, options: [("algorithm_type", .string("dpmsolver"))])
         }
+        expect(["final_sigmas_type 'zero' needs algorithm_type dpmsolver++", "deis"]) {
+            _ = try DiffusersConfig(kind: .dpmSinglestep, options: [("algorithm_type", .string("deis"))])
+        }
     }
 
     func testDiffusersConfigFileLoadsAsIs() throws {

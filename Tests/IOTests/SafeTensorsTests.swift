@@ -1,5 +1,6 @@
 import XCTest
 import DyDiTIO
+import ReferenceSupport
 
 final class SafeTensorsTests: TemporaryDirectoryTestCase {
     func testRoundTripEveryDType() throws {
@@ -34,11 +35,28 @@ final class SafeTensorsTests: TemporaryDirectoryTestCase {
         XCTAssertEqual(files(), ["t.safetensors"], "no temporary file left behind")
     }
 
+    /// Every weights/io pair of the reference folder (`DYDIT_REFERENCE_DIR`, whatever its
+    /// files are called): the config in the metadata, `pos_embed [1, N, D]` as it implies,
+    /// and io inputs shaped for it.
     func testReadsReferenceFiles() throws {
-        let dir = ProcessInfo.processInfo.environment["DYDIT_REFERENCE_DIR"] ?? "Tests/Fixtures/reference"
-        let file = try SafeTensorsFile(path: "\(dir)/dit_tiny_p2_ls.weights.safetensors")
-        XCTAssertNotNil(file.metadata["config"])
-        XCTAssertEqual(try file.tensor("pos_embed").shape, [1, 16, 64])
+        let pairs = try ReferenceVectors.pairs()
+        XCTAssertFalse(pairs.isEmpty, "no reference pairs in \(ReferenceVectors.directory)")
+        for pair in pairs {
+            let file = try SafeTensorsFile(path: pair.weights)
+            let text = try XCTUnwrap(file.metadata["config"], "\(pair.name): no 'config' metadata")
+            let config = try JSONParser.parse(text)
+            func int(_ key: String) throws -> Int {
+                Int(try XCTUnwrap(config[key]?.intValue, "\(pair.name): config has no integer '\(key)'"))
+            }
+            let grid = try int("input_size") / int("patch_size")
+            XCTAssertEqual(try file.tensor("pos_embed").shape, [1, grid * grid, try int("hidden_size")], pair.name)
+            let io = try SafeTensorsFile(path: pair.io)
+            let x = try io.tensor("x").shape
+            XCTAssertEqual(Array(x.dropFirst()), [try int("in_channels"), try int("input_size"), try int("input_size")], "\(pair.name) x")
+            XCTAssertEqual(try io.tensor("t").shape, [x[0]], "\(pair.name) t")
+            XCTAssertEqual(try io.tensor("y").shape, [x[0]], "\(pair.name) y")
+            print("\(pair.name): \(text)")
+        }
     }
 
     func expectError(_ bytes: [UInt8], _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws {

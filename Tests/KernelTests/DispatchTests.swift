@@ -24,6 +24,19 @@ final class DispatchTests: XCTestCase {
         }
     }
 
+    /// The builds the project detects (CPUID and XCR0) against what the operating system
+    /// reports: a detection bug that hid AVX-512 or VNNI would make every test loop over
+    /// `CPUFeatures.current.supported` skip those kernels and still pass.
+    func testDetectedBuildsMatchTheOperatingSystem() throws {
+        let detected = CPUFeatures.current.supported.map(\.rawValue)
+        let tiles = Int8Path.allCases.filter { $0.isSupported() }.map(\.rawValue)
+        print("kernel builds this CPU runs: \(detected.joined(separator: ", ")); int8 tiles: \(tiles.joined(separator: ", ")) (\(CPUFeatures.current.brand))")
+        guard CPUReport.flags != nil else { throw XCTSkip("no /proc/cpuinfo to check the detection against") }
+        XCTAssertEqual(detected, CPUReport.kernelBuilds, "detected builds against /proc/cpuinfo")
+        XCTAssertEqual(CPUFeatures.current.avx512vnni, CPUReport.int8Pairs.contains("avx512+vnni"), "VNNI against /proc/cpuinfo")
+        XCTAssertEqual(tiles.contains("vnni"), CPUReport.int8Pairs.contains("avx512+vnni"))
+    }
+
     func testInvalidThreadCount() {
         XCTAssertThrowsError(try ComputeContext(threads: 0))
     }

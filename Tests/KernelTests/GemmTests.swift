@@ -15,21 +15,15 @@ final class GemmTests: XCTestCase {
     /// Elementwise bound for a K-term fp32 dot product against a Double reference:
     /// |c − ref| ≤ 4·K·ε·Σ|a·b| plus the rounding of bias, C and the activation.
     func check(_ got: [Float], _ want: [Float], bound: [Float], _ label: String) {
-        var worst: Float = 0
-        for i in got.indices {
-            let diff = abs(got[i] - want[i])
-            let tol = bound[i] + 4 * Float.ulpOfOne * abs(want[i]) + 1e-30
-            worst = max(worst, diff / tol)
-            if !(diff <= tol) {
-                XCTFail("\(label): element \(i): got \(got[i]), reference \(want[i]), tolerance \(tol)")
-                return
-            }
-        }
+        assertWithinBounds(got, want, bounds: zip(bound, want).map { Double($0 + 4 * Float.ulpOfOne * abs($1) + 1e-30) }, label)
     }
 
     func testAgainstReferenceAllLayoutsAndEpilogues() {
         var rng = TestRNG(seed: 1)
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         for isa in supportedISAs {
+            coverage.ran(isa.rawValue)
             let ctx = context(isa)
             for (m, n, k) in Self.shapes {
                 for layout in [RightOperandLayout.packed, .packedHalf, .rowsNK, .rowsKN] {
@@ -90,7 +84,10 @@ final class GemmTests: XCTestCase {
     /// The split into tasks must not change a single bit: 1, 2 and 3 threads agree exactly.
     func testBitIdenticalAcrossThreadCounts() {
         var rng = TestRNG(seed: 2)
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         for isa in supportedISAs {
+            coverage.ran(isa.rawValue)
             let (m, n, k) = (301, 397, 611)
             let a = rng.normals(m * k), w = rng.normals(n * k), bias = rng.normals(n)
             let packed = PackedMatrix.packing(w, n: n, k: k, isa: isa)
@@ -113,9 +110,53 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    /// Weights over `Gemm.cachedWeightBytes` (8 MB: DiT-XL's 16–21 MB layers) are split by
+    /// columns only, each task taking every row: that split, on 2 and 3 threads, against the
+    /// scalar reference, with M over one row block (so the other split would cut rows) and
+    /// N not a whole number of panels.
+    func testWeightsOverCacheSizeSplitByColumns() {
+        var rng = TestRNG(seed: 3)
+        let (m, n, k) = (150, 1043, 2011)
+        XCTAssertGreaterThan(n * k * MemoryLayout<Float>.stride, Gemm.cachedWeightBytes, "the weight must stream")
+        let a = rng.normals(m * k), w = rng.normals(n * k), bias = rng.normals(n)
+        var want = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { ap in w.withUnsafeBufferPointer { wp in bias.withUnsafeBufferPointer { bp in
+            want.withUnsafeMutableBufferPointer { cp in
+                Reference.gemm(GemmOperands(m: m, n: n, k: k, a: ap.baseAddress!, lda: k, b: wp.baseAddress!, ldb: k,
+                                            bLayout: .rowsNK, c: cp.baseAddress!, ldc: n, bias: bp.baseAddress!))
+            }
+        } } }
+        // |a·b| sums to about K·(2/π) for unit Gaussians; the bound uses each element's own sum.
+        var bound = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Float = 0
+                for kk in 0..<k { s += abs(a[i * k + kk] * w[j * k + kk]) }
+                bound[i * n + j] = 1.2 * (4 * Float(k + 2) * Float.ulpOfOne * (s + abs(bias[j]))) + 1e-6
+            }
+        }
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
+        for isa in supportedISAs {
+            coverage.ran(isa.rawValue)
+            let packed = PackedMatrix.packing(w, n: n, k: k, isa: isa)
+            for threads in [2, 3] {
+                var got = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { ap in bias.withUnsafeBufferPointer { bp in got.withUnsafeMutableBufferPointer { cp in
+                    Gemm.linear(ap.baseAddress!, rows: m, weight: packed, bias: bp.baseAddress!, out: cp.baseAddress!,
+                                ctx: context(isa, threads: threads))
+                } } }
+                check(got, want, bound: bound, "\(isa) \(threads) threads, \((n * k * 4) >> 20) MB of weights")
+            }
+        }
+    }
+
     /// K = 0 is an empty sum: C becomes bias (or keeps C when accumulating).
     func testEmptyK() {
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         for isa in supportedISAs {
+            coverage.ran(isa.rawValue)
             let ctx = context(isa)
             var c: [Float] = [1, 2, 3, 4, 5, 6]
             let bias: [Float] = [10, 20, 30]

@@ -1,5 +1,6 @@
 import DyDiTIO
 import DyDiTModels
+import ReferenceSupport
 import XCTest
 
 final class DiTConfigTests: XCTestCase {
@@ -15,9 +16,9 @@ final class DiTConfigTests: XCTestCase {
             let c = try DiTConfig.named(name)
             // The table counts trainable parameters: pos_embed is a fixed buffer (requires_grad=False).
             let count = DiTParameters.shapes(c).filter { $0.name != "pos_embed" }.reduce(0) { $0 + $1.shape.reduce(1, *) }
-            XCTAssertEqual(Double(count), params, accuracy: 0.05e6, "\(name) parameters")
+            assertClose(Double(count), params, absolute: 0.05e6, "\(name) parameters")
             let macs = MACs(c)
-            XCTAssertEqual(macs.total / 1e9, gmacs, accuracy: 0.05, "\(name) GMACs")
+            assertClose(macs.total / 1e9, gmacs, absolute: 0.05, "\(name) GMACs")
             print(String(format: "%@: %.1f M parameters, %.3f GMACs (attention %.3f, mlp %.3f, rest %.3f)", name,
                          Double(count) / 1e6, macs.total / 1e9, macs.attention / 1e9, macs.mlp / 1e9,
                          (macs.total - macs.blocks) / 1e9))
@@ -54,22 +55,18 @@ final class DiTConfigTests: XCTestCase {
         check("[1]", "expected an object")
     }
 
+    /// The reference weights store DiT's fixed sin-cos table; ours must equal it, for every
+    /// weights file of the reference folder (`DYDIT_REFERENCE_DIR`).
     func testPositionEmbeddingMatchesStoredOne() throws {
-        // The reference weights store DiT's fixed sin-cos table; ours must equal it.
-        let file = try SafeTensorsFile(path: ReferenceFiles.path("dit_tiny_p4_gray.weights.safetensors"))
-        let c = try DiTConfig(file: file)
-        let stored = try file.tensor("pos_embed").floats()
-        let ours = PositionEmbedding.sinCos2D(hidden: c.hiddenSize, grid: c.gridSize)
-        for i in stored.indices { XCTAssertEqual(ours[i], stored[i], accuracy: 1e-6, "element \(i)") }
-    }
-}
-
-/// Files of the committed reference copy (tests of loading, not parity: those read the
-/// whole folder through ReferenceVectors).
-enum ReferenceFiles {
-    static func path(_ name: String) -> String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/reference/\(name)").path
+        let pairs = try ReferenceVectors.pairs()
+        XCTAssertFalse(pairs.isEmpty, "no reference pairs in \(ReferenceVectors.directory)")
+        for pair in pairs {
+            let file = try SafeTensorsFile(path: pair.weights)
+            let c = try DiTConfig(file: file)
+            let stored = try file.tensor("pos_embed").floats()
+            let ours = PositionEmbedding.sinCos2D(hidden: c.hiddenSize, grid: c.gridSize)
+            assertAllClose(ours, stored, absolute: 1e-6, "\(pair.name) pos_embed")
+        }
     }
 }
 
@@ -83,10 +80,10 @@ final class DynamicMACsTests: XCTestCase {
         for i in r.attnMasks.indices { r.attnMasks[i] = i % 2 == 0 ? 1 : 0 }
         for i in r.tokenMasks.indices { r.tokenMasks[i] = i % 2 == 0 ? 1 : 0 }
         let d = DynamicMACs(config: c, record: r, widthRouted: false, tokenRouted: false)
-        XCTAssertEqual(d.ratio, 0.5, accuracy: 1e-12)
-        XCTAssertEqual(d.total, d.dense.total - d.dense.blocks / 2, accuracy: 1)
-        XCTAssertEqual(d.attentionPerBlock[3], MACs.attentionPerBlock(c) / 2, accuracy: 1)
-        XCTAssertEqual(d.mlpPerBlock[3], MACs.mlpPerBlock(c) / 2, accuracy: 1)
+        assertClose(d.ratio, 0.5, absolute: 1e-12, "ratio")
+        assertClose(d.total, d.dense.total - d.dense.blocks / 2, absolute: 1, "total")
+        assertClose(d.attentionPerBlock[3], MACs.attentionPerBlock(c) / 2, absolute: 1, "attention of block 3")
+        assertClose(d.mlpPerBlock[3], MACs.mlpPerBlock(c) / 2, absolute: 1, "MLP of block 3")
         // Learned routers add their own work: 2·D·(NH−1) per block on te, and D·D/16 + D/16 per token.
         let routed = DynamicMACs(config: c, record: r, widthRouted: true, tokenRouted: true)
         XCTAssertEqual(routed.routers, 12 * (2 * 384 * 5 + 256 * (384 * 24 + 24)))

@@ -1,6 +1,7 @@
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
+import ReferenceSupport
 import XCTest
 
 final class DiTLoadingTests: XCTestCase {
@@ -70,11 +71,14 @@ final class DiTLoadingTests: XCTestCase {
 
     /// Same inputs, same bits: across repeated calls, thread counts and batch composition.
     func testForwardIsDeterministic() throws {
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         let p = DiTParameters.initialized(DiTConfig(inputSize: 16, patchSize: 2, inChannels: 3, hiddenSize: 96, depth: 2,
                                                     numHeads: 3, numClasses: 7), seed: 5, .random)
         var rng = RandomGenerator(seed: 9)
         let x = rng.normals(3 * p.config.imageSize), t: [Float] = [3, 500, 999], y = [0, 6, 7]
         for isa in CPUFeatures.current.supported {
+            coverage.ran(isa.rawValue)
             let outs = try [1, 2, 3].map { try DiT(p, ctx: try ComputeContext(threads: $0, isa: isa)).forward(x: x, t: t, y: y) }
             XCTAssertEqual(outs[0], outs[1], "\(isa) 1 vs 2 threads")
             XCTAssertEqual(outs[0], outs[2], "\(isa) 1 vs 3 threads")
@@ -98,8 +102,8 @@ final class DiTLoadingTests: XCTestCase {
                     let cond = raw[ch * plane + i], uncond = raw[per + ch * plane + i]
                     let want0 = ch < guided ? uncond + 4 * (cond - uncond) : cond
                     let want1 = ch < guided ? want0 : uncond
-                    XCTAssertEqual(out[ch * plane + i], want0, accuracy: 1e-5, "\(mode) channel \(ch)")
-                    XCTAssertEqual(out[per + ch * plane + i], want1, accuracy: 1e-5, "\(mode) channel \(ch)")
+                    assertClose(Double(out[ch * plane + i]), Double(want0), absolute: 1e-5, "\(mode) channel \(ch)")
+                    assertClose(Double(out[per + ch * plane + i]), Double(want1), absolute: 1e-5, "\(mode) channel \(ch)")
                 }
             }
         }

@@ -15,6 +15,8 @@ final class DiTParityTests: XCTestCase {
     }
 
     func testForwardMatchesOfficialCode() throws {
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         let pairs = try ReferenceVectors.pairs()
         XCTAssertFalse(pairs.isEmpty, "no reference pairs in \(ReferenceVectors.directory)")
         for pair in pairs {
@@ -31,6 +33,7 @@ final class DiTParityTests: XCTestCase {
             let t = try io.tensor("t").floats()
             let y = try io.tensor("y").integers().map { Int($0) }
             for isa in CPUFeatures.current.supported {
+                coverage.ran(isa.rawValue)
                 for threads in [1, 2] {
                     let ctx = try ComputeContext(threads: threads, isa: isa)
                     let model = DiT(params, ctx: ctx)

@@ -18,6 +18,8 @@ final class DyDiTFastPathTests: XCTestCase {
     }
 
     func testFastEqualsMaskedOnRandomConfigs() throws {
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         var rng = RandomGenerator(seed: 42)
         let configs = [
             DiTConfig(inputSize: 8, patchSize: 2, inChannels: 4, hiddenSize: 64, depth: 2, numHeads: 4, numClasses: 10),
@@ -29,6 +31,7 @@ final class DyDiTFastPathTests: XCTestCase {
             let params = DiTParameters.initialized(c, seed: UInt64(ci), .random)
             let routers = Self.randomRouters(c, seed: UInt64(10 + ci))
             for isa in CPUFeatures.current.supported {
+                coverage.ran(isa.rawValue)
                 for threads in [1, 2] {
                     let ctx = try ComputeContext(threads: threads, isa: isa)
                     let model = DiT(params, ctx: ctx)

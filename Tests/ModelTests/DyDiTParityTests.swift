@@ -31,7 +31,11 @@ final class DyDiTParityTests: XCTestCase {
         let pairs = try ReferenceVectors.pairs().filter {
             try SafeTensorsFile(path: $0.weights).names.contains(where: Checkpoint.isRouterTensor)
         }
-        XCTAssertFalse(pairs.isEmpty, "no DyDiT reference pairs in \(ReferenceVectors.directory)")
+        // A folder of DiT pairs alone is valid (the DiT tests fail on an empty one): skipped, and said so.
+        XCTAssertFalse(try ReferenceVectors.pairs().isEmpty, "no reference pairs in \(ReferenceVectors.directory)")
+        if pairs.isEmpty { throw XCTSkip("no DyDiT reference pairs in \(ReferenceVectors.directory)") }
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         for pair in pairs {
             let ckpt = try Checkpoint(path: pair.weights)
             let io = try SafeTensorsFile(path: pair.io)
@@ -40,6 +44,7 @@ final class DyDiTParityTests: XCTestCase {
             let x = try io.tensor("x").floats(), t = try io.tensor("t").floats()
             let y = try io.tensor("y").integers().map { Int($0) }
             for isa in CPUFeatures.current.supported {
+                coverage.ran(isa.rawValue)
                 let ctx = try ComputeContext(threads: 2, isa: isa)
                 let model = DiT(ckpt.parameters, ctx: ctx)
                 let ledger = ReferenceLedger(io, label: "\(pair.name) [\(isa)]")
@@ -92,8 +97,8 @@ final class DyDiTParityTests: XCTestCase {
                 // The static per-block costs the FLOPs loss divides by, in GMACs.
                 let attnCost = try io.tensor("flops/attn_per_block").doubles()[0]
                 let mlpCost = try io.tensor("flops/mlp_per_block").doubles()[0]
-                XCTAssertEqual(MACs.attentionPerBlock(c) / 1e9, attnCost, accuracy: 1e-12 + 1e-9 * attnCost)
-                XCTAssertEqual(MACs.mlpPerBlock(c) / 1e9, mlpCost, accuracy: 1e-12 + 1e-9 * mlpCost)
+                assertClose(MACs.attentionPerBlock(c) / 1e9, attnCost, absolute: 1e-12, relative: 1e-9, "attention GMACs per block")
+                assertClose(MACs.mlpPerBlock(c) / 1e9, mlpCost, absolute: 1e-12, relative: 1e-9, "MLP GMACs per block")
                 print("\(pair.name) [\(isa)] flops per block: attention \(attnCost) GMACs, mlp \(mlpCost) GMACs: equal")
                 ledger.inputs(["flops/attn_per_block", "flops/mlp_per_block"])
                 ledger.checkedElsewhere(["train/", "grad/"], by: "GradientParityTests")

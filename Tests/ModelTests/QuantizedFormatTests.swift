@@ -26,6 +26,8 @@ final class QuantizedFormatTests: XCTestCase {
     }
 
     func testQuantizedFilesRunBitIdenticallyToQuantizingAtLoad() throws {
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         let pairs = try ReferenceVectors.pairs()
         XCTAssertFalse(pairs.isEmpty)
         let plans = [PrecisionPlan(.fp16), PrecisionPlan(.int8), PrecisionPlan(.int8, fp32Layers: ["adaLN_modulation", "final_layer"]),
@@ -51,6 +53,7 @@ final class QuantizedFormatTests: XCTestCase {
                 }
                 XCTAssertEqual(params.parameterCount, source.parameters.parameterCount)
                 for isa in CPUFeatures.current.supported {
+                    coverage.ran(isa.rawValue)
                     let ctx = try ComputeContext(threads: 2, isa: isa)
                     let fromFile = DiT(params, ctx: ctx, precision: plan)
                     let atLoad = DiT(source.parameters, ctx: ctx, precision: plan)

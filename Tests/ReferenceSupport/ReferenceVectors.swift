@@ -14,6 +14,27 @@ public enum ReferenceVectors {
             .appendingPathComponent("Fixtures/reference").path
     }
 
+    /// Cases made in this repository by committed generators (`scripts/reference/`) running
+    /// the real libraries, for options the official files do not cover:
+    /// `DYDIT_REFERENCE_EXTRA_DIR`, else `Tests/Fixtures/reference-extra`.
+    public static var extraDirectory: String {
+        if let dir = ProcessInfo.processInfo.environment["DYDIT_REFERENCE_EXTRA_DIR"], !dir.isEmpty { return dir }
+        let here = URL(fileURLWithPath: #filePath)
+        return here.deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/reference-extra").path
+    }
+
+    /// Every `<prefix>*.safetensors` (not a weights or io file) in the reference folder, then
+    /// in the extra folder, each folder's sorted by name.
+    public static func files(prefix: String) throws -> [String] {
+        try [directory, extraDirectory].flatMap { dir -> [String] in
+            try FileManager.default.contentsOfDirectory(atPath: dir)
+                .filter { $0.hasPrefix(prefix) && $0.hasSuffix(".safetensors") && !$0.hasSuffix(".weights.safetensors")
+                    && !$0.hasSuffix(".io.safetensors") }
+                .sorted().map { "\(dir)/\($0)" }
+        }
+    }
+
     public struct Pair {
         public let name: String
         public let weights: String

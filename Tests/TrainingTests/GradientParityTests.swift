@@ -12,6 +12,8 @@ final class GradientParityTests: XCTestCase {
     static let tolerance: Float = 1e-4
 
     func testTrainingStepMatchesOfficialCode() throws {
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
         let pairs = try ReferenceVectors.pairs()
         XCTAssertFalse(pairs.isEmpty, "no reference pairs in \(ReferenceVectors.directory)")
         var checked = 0
@@ -32,6 +34,7 @@ final class GradientParityTests: XCTestCase {
             let y = try io.tensor("train/y").integers().map { Int($0) }
             let objective = TrainingObjective(loss: try HybridLoss(learnSigma: c.learnSigma))
             for isa in CPUFeatures.current.supported {
+                coverage.ran(isa.rawValue)
                 for threads in [1, 2] {
                     let ctx = try ComputeContext(threads: threads, isa: isa)
                     let model = try TrainableDiT(ckpt.parameters, routers: ckpt.routers, ctx: ctx)
@@ -78,6 +81,7 @@ final class GradientParityTests: XCTestCase {
                         }
                         try ledger.check(key, model.gradients[name], tolerance: Self.tolerance)
                     }
+                    if c.learnSigma { try checkFinalLayerSlices(model, io, c, label) }
                     // Every trainable parameter has its reference gradient.
                     for e in model.gradients.entries where e.trainable && !io.contains("grad/" + e.name) {
                         XCTFail("\(label): no reference gradient for '\(e.name)'")
@@ -91,5 +95,29 @@ final class GradientParityTests: XCTestCase {
             }
         }
         XCTAssertGreaterThan(checked, 0)
+    }
+
+    /// With learn_sigma the final linear layer's rows are `(pq, pk, channel)` with the
+    /// channel fastest (METHOD.md, unpatchify): channels `0..<C` predict eps, `C..<2C` the
+    /// variance interpolation `v`, whose gradient (through the VLB term alone) is ~1e-5 of the
+    /// eps rows'. Against the whole tensor's maximum a wrong variance gradient would pass the
+    /// 1e-4 tolerance, so each slice is held against its own scale.
+    func checkFinalLayerSlices(_ model: TrainableDiT, _ io: SafeTensorsFile, _ c: DiTConfig, _ label: String) throws {
+        let channels = c.inChannels, outC = c.outChannels, d = c.hiddenSize
+        for name in ["final_layer.linear.weight", "final_layer.linear.bias"] {
+            let got = model.gradients[name], want = try io.tensor("grad/" + name).floats()
+            let width = name.hasSuffix(".weight") ? d : 1
+            let rows = want.count / width
+            XCTAssertEqual(rows, c.patchSize * c.patchSize * outC, "\(label) \(name): rows")
+            for (slice, range) in [("eps", 0..<channels), ("variance", channels..<outC)] {
+                let picked = (0..<rows).filter { range.contains($0 % outC) }
+                    .flatMap { ($0 * width)..<(($0 + 1) * width) }
+                let g = picked.map { got[$0] }, w = picked.map { want[$0] }
+                let scale = w.reduce(0) { max($0, abs($1)) }
+                XCTAssertGreaterThan(scale, 0, "\(label) \(name) \(slice) rows: the reference gradient is zero")
+                let err = assertClose(g, w, tolerance: Double(Self.tolerance), "\(label) grad/\(name), \(slice) rows against their own scale")
+                print(String(format: "%@ grad/%@ %@ rows (max |g| %.2e): max|a-b|/max|b| = %.3e", label, name, slice, Double(scale), err))
+            }
+        }
     }
 }

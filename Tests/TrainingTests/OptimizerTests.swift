@@ -1,5 +1,8 @@
 import DyDiTIO
+import DyDiTKernels
 import DyDiTTraining
+import Foundation
+import ReferenceSupport
 import XCTest
 
 /// The optimiser pieces against PyTorch's own numbers (torch 2.x, printed by:
@@ -34,14 +37,81 @@ final class OptimizerTests: XCTestCase {
             grads["w"] = g
             grads["frozen"] = [5, 5, 5]
             adam.update(params, gradients: grads, learningRate: 1e-2)
-            let got = params["w"]
-            for i in 0..<7 {
-                // float32 arithmetic in a different order than PyTorch's: a few ulps.
-                XCTAssertEqual(got[i], Self.torchAfter[step][i], accuracy: 4 * Self.torchAfter[step][i].ulp, "step \(step + 1) element \(i)")
+            // float32 arithmetic in a different order than PyTorch's: a few ulps.
+            assertWithinULPs(params["w"], Self.torchAfter[step], ulps: 4, "step \(step + 1)")
+        }
+        assertClose(params["frozen"], [Float](arrayLiteral: 1, 2, 3), tolerance: 0, "frozen")
+        XCTAssertEqual(adam.step, 3)
+    }
+
+    /// PyTorch's AdamW written out independently, in Double (`torch.optim.AdamW` docs):
+    /// `p ← p − lr·wd·p` (decoupled decay, before the update); `m ← β1·m + (1 − β1)·g`;
+    /// `v ← β2·v + (1 − β2)·g²`; `p ← p − lr·m̂ / (√v̂ + eps)` with `m̂ = m/(1 − β1ᵗ)`,
+    /// `v̂ = v/(1 − β2ᵗ)` (eps outside the square root).
+    struct ReferenceAdamW {
+        var p: [Double], m: [Double], v: [Double], t = 0
+        let lr, beta1, beta2, eps, wd: Double
+
+        mutating func step(_ g: [Double]) {
+            t += 1
+            for i in p.indices {
+                p[i] -= lr * wd * p[i]
+                m[i] = beta1 * m[i] + (1 - beta1) * g[i]
+                v[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i]
+                let mHat = m[i] / (1 - pow(beta1, Double(t))), vHat = v[i] / (1 - pow(beta2, Double(t)))
+                p[i] -= lr * mHat / (vHat.squareRoot() + eps)
             }
         }
-        XCTAssertEqual(params["frozen"], [1, 2, 3])
-        XCTAssertEqual(adam.step, 3)
+    }
+
+    /// Our float32 AdamW against that reference on 1 037 elements (64 chunks of 16 lanes and
+    /// a 13-element tail, two tensors, one frozen), six steps with weight decay, gradients of
+    /// every size: ordinary, 1e-8 (where eps decides the step: inside the square root it would
+    /// be √eps = 1e-4 and the step 100× smaller), and zero (decay alone moves p). Float32
+    /// rounding of p ~ 1 and of moments is ~1e-7 relative; the bound is 1e-6.
+    func testAdamWMatchesAnIndependentReference() {
+        let sizes = [1000, 37]
+        let params = ParameterSet(layout: [("a", [sizes[0]], true), ("frozen", [5], false), ("b", [sizes[1]], true)])
+        let grads = params.zerosLike()
+        var rng = RandomGenerator(seed: 21)
+        let p0 = (0..<(sizes[0] + sizes[1])).map { _ in rng.normal() }
+        params["a"] = Array(p0[..<sizes[0]])
+        params["b"] = Array(p0[sizes[0]...])
+        params["frozen"] = [1, 2, 3, 4, 5]
+        var settings = AdamW.Settings()
+        settings.learningRate = 1e-2
+        settings.beta1 = 0.9
+        settings.beta2 = 0.999
+        settings.epsilon = 1e-8
+        settings.weightDecay = 0.1
+        let adam = AdamW(like: params, settings: settings)
+        var reference = ReferenceAdamW(p: p0.map(Double.init), m: Array(repeating: 0, count: p0.count),
+                                       v: Array(repeating: 0, count: p0.count), lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, wd: 0.1)
+        let ctx = try! ComputeContext(threads: 2)
+        for step in 1...6 {
+            let g: [Float] = (0..<p0.count).map { i in
+                switch i % 10 {
+                case 0: return 0
+                case 1: return 1e-8 * (rng.normal() > 0 ? 1 : -1)
+                default: return rng.normal() * Float(step)
+                }
+            }
+            grads["a"] = Array(g[..<sizes[0]])
+            grads["b"] = Array(g[sizes[0]...])
+            grads["frozen"] = [9, 9, 9, 9, 9]
+            adam.update(params, gradients: grads, learningRate: settings.learningRate, ctx: step % 2 == 0 ? ctx : nil)
+            reference.step(g.map(Double.init))
+            let got = params["a"] + params["b"]
+            assertAllClose(got, reference.p, absolute: 1e-6, relative: 1e-6, "parameters after step \(step)")
+            // m cancels (0.9·m + 0.1·g with g of either sign): its float32 rounding is a few
+            // ulps of the terms (|g| ≤ ~20), not of m itself.
+            assertAllClose(adam.firstMoment["a"] + adam.firstMoment["b"], reference.m, absolute: 1e-6, relative: 1e-6, "m after step \(step)")
+            assertAllClose(adam.secondMoment["a"] + adam.secondMoment["b"], reference.v, absolute: 1e-20, relative: 1e-6, "v after step \(step)")
+            // The step itself, relative to its own size: a wrong eps or bias correction shows here first.
+            let moved = zip(got, p0).map { Double($0 - $1) }, want = zip(reference.p, p0).map { $0 - Double($1) }
+            assertClose(moved, want, tolerance: 1e-4, "total update after step \(step)")
+        }
+        assertClose(params["frozen"], [Float](arrayLiteral: 1, 2, 3, 4, 5), tolerance: 0, "frozen")
     }
 
     func testGradientClippingMatchesPyTorch() {
@@ -49,13 +119,13 @@ final class OptimizerTests: XCTestCase {
         g["a"] = [3, -4, 1, 2, 0.5]
         g["b"] = [10, -2, 0.25]
         let norm = GradientClipping.clip(g, maxNorm: 5)
-        XCTAssertEqual(norm, 11.589326858520508, accuracy: 1e-5)
+        assertClose(Double(norm), 11.589326858520508, absolute: 1e-5, "norm")
         let wantA: [Float] = [1.2942942380905151, -1.7257256507873535, 0.4314314126968384, 0.8628628253936768, 0.2157157063484192]
         let wantB: [Float] = [4.314313888549805, -0.8628628253936768, 0.1078578531742096]
-        for (x, y) in zip(g["a"] + g["b"], wantA + wantB) { XCTAssertEqual(x, y, accuracy: 2 * y.ulp) }
+        assertWithinULPs(g["a"] + g["b"], wantA + wantB, ulps: 2, "clipped gradients")
         // Under the limit nothing changes.
-        XCTAssertEqual(GradientClipping.clip(g, maxNorm: 100), 5, accuracy: 1e-5)
-        XCTAssertEqual(g["b"][0], wantB[0])
+        assertClose(Double(GradientClipping.clip(g, maxNorm: 100)), 5, absolute: 1e-5, "norm under the limit")
+        assertClose([g["b"][0]], [wantB[0]], tolerance: 0, "unchanged under the limit")
     }
 
     func testEMA() {
@@ -63,7 +133,7 @@ final class OptimizerTests: XCTestCase {
         p["w"] = [1, -2]
         e["w"] = [0, 0]
         EMA.update(e, from: p, decay: 0.75)
-        XCTAssertEqual(e["w"], [0.25, -0.5])
+        assertClose(e["w"], [Float](arrayLiteral: 0.25, -0.5), tolerance: 0, "EMA")
     }
 
     func testSchedules() {
@@ -74,7 +144,7 @@ final class OptimizerTests: XCTestCase {
         let lambda = LambdaSchedule(target: 0.5, holdSteps: 100, rampSteps: 10)
         XCTAssertEqual(lambda.lambda(at: 0), 1)
         XCTAssertEqual(lambda.lambda(at: 99), 1)
-        XCTAssertEqual(lambda.lambda(at: 105), 0.75, accuracy: 1e-12)
+        assertClose(lambda.lambda(at: 105), 0.75, absolute: 1e-12, "λ mid-ramp")
         XCTAssertEqual(lambda.lambda(at: 110), 0.5)
         XCTAssertEqual(lambda.lambda(at: 10_000), 0.5)
 

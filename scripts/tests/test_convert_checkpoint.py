@@ -1,9 +1,11 @@
 """Tests for scripts/convert_checkpoint.py. Needs Python 3 and numpy only (no PyTorch).
 
-    DYDIT_REFERENCE_DIR=/path/to/reference python3 -m unittest discover -s scripts/tests
+    python3 -m unittest discover -s scripts/tests
 
-The fixtures in fixtures/ were written by torch.save (see make_fixture.py) from the reference
-weights; the converted files must equal those weights bit for bit. Hostile and damaged inputs
+The fixtures in fixtures/ were written by torch.save (see make_fixture.py) from the committed
+reference weights (Tests/Fixtures/reference); the converted files must equal those weights bit
+for bit. So these tests always read that committed copy: DYDIT_REFERENCE_DIR, which points
+the parity tests at other models, names files these fixtures were not made from. Hostile and damaged inputs
 are crafted here byte by byte, with pickle opcodes inside a zip laid out like torch.save's.
 """
 
@@ -23,7 +25,7 @@ SCRIPTS = os.path.dirname(HERE)
 REPO_ROOT = os.path.dirname(SCRIPTS)
 CONVERTER = os.path.join(SCRIPTS, "convert_checkpoint.py")
 FIXTURES = os.path.join(HERE, "fixtures")
-REFERENCE_DIR = os.environ.get("DYDIT_REFERENCE_DIR", os.path.join(REPO_ROOT, "Tests", "Fixtures", "reference"))
+REFERENCE_DIR = os.path.join(REPO_ROOT, "Tests", "Fixtures", "reference")  # what fixtures/ was made from
 
 sys.path.insert(0, SCRIPTS)
 import convert_checkpoint as cc  # noqa: E402
@@ -48,7 +50,7 @@ def read_safetensors(path):
 def reference(name):
     path = os.path.join(REFERENCE_DIR, f"{name}.weights.safetensors")
     if not os.path.exists(path):
-        raise AssertionError(f"reference file {path} not found: set DYDIT_REFERENCE_DIR to the reference directory")
+        raise AssertionError(f"reference file {path} not found: fixtures/ was made from the committed reference copy")
     return read_safetensors(path)
 
 

@@ -44,7 +44,7 @@ struct BenchGemm: ParsableCommand {
                 let sums = activations == .block32 ? Int8BlockSums(weights) : nil
                 ctx.int8Activations = activations
                 weightBytes = weights.byteCount + (sums?.byteCount ?? 0)
-                path = Int8Path.best(for: ctx.isa).rawValue
+                path = ctx.int8Path.rawValue
                 times = repetitions.measure {
                     Int8Gemm.linear(a.pointer, rows: m, weight: weights, bias: nil, out: c.pointer, workspace: workspace, ctx: ctx,
                                     blockSums: sums)
