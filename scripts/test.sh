@@ -87,6 +87,30 @@ for weights in "$reference"/*.weights.safetensors; do
 done
 if [ "$pairs" -eq 0 ]; then echo "no *.weights.safetensors in $reference"; exit 1; fi
 echo "$pairs reference pair(s) run through the CLI"
+echo "== quality metrics: the shipped classifier, and dydit's metrics against numpy/scipy on its features"
+export DYDIT_CACHE_DIR="$tmp/cache"
+classifier=Experiments/checkpoints/fashion-mnist-classifier.safetensors
+accuracy=$("$dydit" metrics fashion-mnist:test --metrics class-accuracy --json --threads 2)
+echo "  classifier on the test split: $accuracy"
+"$python" -c "import json,sys; a=json.loads(sys.argv[1])['class_accuracy']; assert a >= 0.92, a" "$accuracy"
+"$dydit" features fashion-mnist:test:300 --out "$tmp/f300.safetensors" --threads 2 >/dev/null
+"$python" scripts/metrics/classifier_numpy.py "$classifier" "$tmp/f300.safetensors"
+"$dydit" features fashion-mnist:train:1000 --out "$tmp/train1k.safetensors" --threads 2 >/dev/null
+"$dydit" features fashion-mnist:test:1000 --out "$tmp/test1k.safetensors" --threads 2 >/dev/null
+"$dydit" metrics fashion-mnist:train:1000 --reference fashion-mnist:test:1000 --kid-subsets 1 --kid-subset-size 1000 \
+  --json --threads 2 > "$tmp/ours.json"
+"$python" scripts/metrics/metrics_reference.py "$tmp/train1k.safetensors" "$tmp/test1k.safetensors" --kid-full > "$tmp/scipy.json"
+"$python" - "$tmp/ours.json" "$tmp/scipy.json" <<'PY'
+import json, math, sys
+ours, ref = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for key in ("fd", "kid"):
+    err = abs(ours[key] - ref[key]) / abs(ref[key])
+    print(f"  {key}: dydit {ours[key]:.10g}, numpy/scipy {ref[key]:.10g}, relative difference {err:.1e}")
+    assert math.isfinite(err) and err <= 1e-6, key
+for key in ("precision", "recall", "class_accuracy", "n"):
+    print(f"  {key}: dydit {ours[key]}, numpy {ref[key]}")
+    assert ours[key] == ref[key], key
+PY
 echo "== experiment specs"
 "$dydit" validate Experiments/*.json Notebooks/*.json
 
