@@ -14,8 +14,9 @@ struct RunCommand: ParsableCommand {
         log.txt; and across runs summary.csv and summary.md. Complete runs are skipped, so an \
         interrupted experiment resumes where it stopped. A run is complete while the SHA-256 of \
         its spec and of every file it reads (weights, masks, test data) match what its \
-        metrics.json recorded; a run whose files changed is refused unless --redo-changed. --shard i/n runs runs i, i+n, i+2n, … \
-        (i from 0), for batch schedulers; `dydit summarize DIR` then merges the shards' tables.
+        metrics.json recorded; a run whose files changed is refused unless --redo-changed. \
+        --shard i/n runs runs i, i+n, i+2n, … (i from 0), for batch schedulers; `dydit summarize \
+        DIR` then merges the shards' tables. Each run is locked (flock) while it runs.
         """)
 
     @Argument(help: "The experiment spec (.json).")
