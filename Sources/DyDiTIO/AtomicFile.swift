@@ -10,6 +10,7 @@ import Darwin
 public enum AtomicFile {
     public static func write(to path: String, _ body: (FileSink) throws -> Void) throws {
         let dir = directory(of: path)
+        // `removeLeftovers` recognises this name: keep the two in step.
         let temp = "\(dir)/.\(basename(of: path)).tmp-\(getpid())-\(nextSerial())"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         if fd < 0 {

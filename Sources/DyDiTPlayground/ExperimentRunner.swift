@@ -32,7 +32,9 @@ public final class ExperimentRunner {
 
     public init(store: RunStore) { self.store = store }
 
-    /// Runs one run and returns its metrics (also written to `metrics.json`, last).
+    /// Runs one run and returns its metrics (also written to `metrics.json`, last, with the
+    /// run's key: the SHA-256 of its spec and of every file it read). Call it with the run's
+    /// lock held (`RunStore.lock`).
     @discardableResult
     public func execute(_ run: SpecFile.Run, events: RunEvents) throws -> JSONValue {
         let spec = run.spec
@@ -42,17 +44,38 @@ public final class ExperimentRunner {
             log.append(line)
             events.message(line)
         }
+        // A trained spec's weights are read under a shared lock of their training folder, so
+        // that no `dydit train` rewrites them while they are measured.
+        let trainingLock = try lockTraining(for: run)
+        defer { trainingLock?.release() }
+        let key = try key(for: run)
         try store.begin(run.id, resolved: spec.resolved)
         do {
-            let metrics = try perform(run, dir: dir, say: say, events: events)
+            var metrics = try perform(run, dir: dir, say: say, events: events)
+            // The key must still hold at the end: the files read are the files hashed.
+            let after = try self.key(for: run)
+            guard after.matches(key) else {
+                throw IOError(dir, "an input changed while the run read it:\n    \(after.changes(since: key).joined(separator: "\n    "))\n  run again once nothing writes these files")
+            }
+            metrics["run_key"] = key.json
             try AtomicFile.write(log.joined(separator: "\n") + "\n", to: "\(dir)/log.txt")
-            try AtomicFile.write(metrics.serialized(pretty: true) + "\n", to: "\(dir)/metrics.json")
-            return metrics
+            try AtomicFile.write(JSONValue.object(metrics).serialized(pretty: true) + "\n", to: "\(dir)/metrics.json")
+            return .object(metrics)
         } catch {
             log.append("error: \(error)")
             try? AtomicFile.write(log.joined(separator: "\n") + "\n", to: "\(dir)/log.txt")
             throw error
         }
+    }
+
+    /// A shared lock on the training folder of a spec with a `train` section (nil otherwise,
+    /// or when it was never trained: `weights(for:)` says so).
+    func lockTraining(for run: SpecFile.Run) throws -> FileLock? {
+        guard run.spec.train != nil else { return nil }
+        let folder = TrainingRunner.directory(for: run, base: store.directory)
+        guard FileReader.isDirectory(folder) else { return nil }
+        return try FileLock(path: TrainingRunner.lockPath(in: folder), mode: .shared, what: "the training folder \(folder)",
+                            hint: "`dydit train` is still changing the weights this run measures; run again when it has finished")
     }
 
     /// The weights a run evaluates: for a spec with a `train` section, what `dydit train`
@@ -68,7 +91,10 @@ public final class ExperimentRunner {
     }
 
     private func model(for spec: ExperimentSpec, weights: String?, say: (String) -> Void) throws -> (DiT, RouterParameters, Bool) {
-        let key = spec.resolved["backbone"]!.serialized() + "|\(weights ?? "")|\(spec.seed)|\(spec.threads)|\(spec.isa ?? "auto")|\(spec.precisionPlan)"
+        // The weights' contents, not only their path: new bytes under the same name between two
+        // runs of one process must be loaded, not served from the cache.
+        let contents = try weights.map { try FileDigest.sha256($0).sha256 } ?? ""
+        let key = spec.resolved["backbone"]!.serialized() + "|\(weights ?? "")|\(contents)|\(spec.seed)|\(spec.threads)|\(spec.isa ?? "auto")|\(spec.precisionPlan)"
         if let cached, cached.key == key { return (cached.model, cached.routers, cached.randomInit) }
         cached = nil
         let ctx = try spec.computeContext()
@@ -90,9 +116,11 @@ public final class ExperimentRunner {
         return (model, routers, randomInit)
     }
 
-    private func perform(_ run: SpecFile.Run, dir: String, say: (String) -> Void, events: RunEvents) throws -> JSONValue {
+    private func perform(_ run: SpecFile.Run, dir: String, say: (String) -> Void, events: RunEvents) throws -> JSONObject {
         let spec = run.spec
         let (model, routerParams, randomInit) = try model(for: spec, weights: try weights(for: run), say: say)
+        // Before any sampling: the load the timings were taken under.
+        let machine = MachineRecord.json(isa: model.ctx.isa, threads: model.ctx.threadCount)
         let c = model.config
         let (width, token) = try spec.makeRouters(config: c, routers: routerParams, isa: model.ctx.isa)
         let routing = Routing(width: width, token: token)
@@ -106,12 +134,12 @@ public final class ExperimentRunner {
         let noiseSeed = rng.next()
         let batches = stride(from: 0, to: labels.count, by: spec.eval.batch).map { $0..<min(labels.count, $0 + spec.eval.batch) }
 
-        /// Sampling time excludes building the schedule's sliced weights, a once-per-schedule
-        /// cost reported on its own (`slice_build_seconds`).
-        func sample(_ routing: Routing, phase: String, start: [Float]? = nil, noise: UInt64? = nil) throws
-            -> (samples: [Float], seconds: Double, preparation: Double, reports: [StepReport], loop: SamplingLoop) {
+        /// One pass over every image (from the run's noise, or another seed's `start` and
+        /// `noise`). Its time excludes building the schedule's sliced weights, a
+        /// once-per-schedule cost reported on its own (`slice_build_seconds`).
+        func sample(_ loop: SamplingLoop, phase: String, start: [Float]? = nil, noise: UInt64? = nil) throws
+            -> (samples: [Float], seconds: Double, preparation: Double, reports: [StepReport]) {
             let xT = start ?? xT, noiseSeed = noise ?? noiseSeed
-            let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
             var out: [Float] = [], reports: [StepReport] = []
             var preparation = 0.0
             let clock = ContinuousClock()
@@ -125,24 +153,41 @@ public final class ExperimentRunner {
                     preparation += loop.preparationSeconds
                 }
             }
-            let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            return (out, total - preparation, preparation, reports, loop)
+            return (out, DyDiTIO.seconds(elapsed) - preparation, preparation, reports)
         }
 
-        let (samples, seconds, preparation, reports, loop) = try sample(routing, phase: "sample")
+        // Every round samples the same images from the same noise; the first round's samples
+        // and step reports are the run's.
         let routed = !routing.isDense
-        var dense: Double?
+        let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
+        let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: model, sampler: sampler, guidance: guidance) : nil
+        let rounds = spec.eval.timingRounds
+        func phase(_ name: String, _ r: Int) -> String { rounds == 1 ? name : "\(name) round \(r + 1)/\(rounds)" }
+        var samples: [Float] = [], reports: [StepReport] = [], preparation = 0.0
         var denseSamples: [Float]?
-        if routed && spec.eval.denseBaseline {
-            let baseline = try sample(Routing(), phase: "dense")
-            dense = baseline.seconds
-            denseSamples = baseline.samples
-        }
+        let timing = try LatencyRounds.measure(rounds: rounds, dynamic: { r in
+            // The random token router draws from one seeded sequence: restarted, every round
+            // routes exactly as the first.
+            (token as? RandomTokenRouter)?.reset()
+            let pass = try sample(loop, phase: phase("sample", r))
+            if r == 0 { (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation) }
+            return pass.seconds
+        }, dense: denseLoop.map { dense in { r in
+            let pass = try sample(dense, phase: phase("dense", r))
+            if r == 0 { denseSamples = pass.samples }
+            return pass.seconds
+        } })
         let images = Double(labels.count)
         let forwardsPerImage = Double(sampler.steps) * (guidance == nil ? 1 : 2)
         let mean = { (v: [Double]) in v.reduce(0, +) / Double(max(1, v.count)) }
-        var summary = String(format: "%.3f s per image", seconds / images)
-        if let dense { summary += String(format: ", dense %.3f s per image: speed-up %.2f×", dense / images, dense / seconds) }
+        let perImage = Statistics.median(timing.dynamic) / images
+        var summary = String(format: "%.3f s per image", perImage)
+        if !timing.dense.isEmpty {
+            let r = timing.speedups
+            summary += String(format: ", dense %.3f s per image: speed-up %.2f× (rounds: %.2f–%.2f×)",
+                              Statistics.median(timing.dense) / images, Statistics.median(r), r.min()!, r.max()!)
+        }
+        if rounds > 1 { summary += " (medians of \(rounds) alternating rounds)" }
         if routed { summary += String(format: ", FLOPs ratio %.3f", mean(reports.map(\.flopsRatio))) }
         say(summary)
 
@@ -181,12 +226,9 @@ public final class ExperimentRunner {
             ]))
         }
         if spec.eval.metrics.contains("latency") {
-            var latency = JSONObject([("seconds", .double(seconds)), ("seconds_per_image", .double(seconds / images)),
-                                      ("steps", .int(Int64(sampler.steps))), ("slice_build_seconds", .double(preparation))])
-            if let dense {
-                latency["dense_seconds_per_image"] = .double(dense / images)
-                latency["speedup"] = .double(dense / seconds)
-            }
+            var latency = JSONObject(timing.json(images: labels.count))
+            latency["steps"] = .int(Int64(sampler.steps))
+            latency["slice_build_seconds"] = .double(preparation)
             metrics["latency"] = .object(latency)
         }
         if spec.eval.metrics.contains("memory") {
@@ -232,7 +274,8 @@ public final class ExperimentRunner {
             var sets = [samples]
             for s in 1..<spec.eval.seeds {
                 let n = RunQuality.noise(spec: spec, index: s, values: labels.count * c.imageSize)
-                sets.append(try sample(routing, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed).samples)
+                (token as? RandomTokenRouter)?.reset()
+                sets.append(try sample(loop, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed).samples)
             }
             for (key, value) in try runQuality.evaluate(spec, sets: sets, labels: labels, config: c, ctx: model.ctx, say: say).pairs {
                 quality[key] = value
@@ -241,6 +284,7 @@ public final class ExperimentRunner {
         if randomInit { notes.append("random-init weights: quality numbers describe an untrained model") }
         metrics["quality"] = quality.pairs.isEmpty ? .null : .object(quality)
         if !notes.isEmpty { metrics["quality_note"] = .string(notes.joined(separator: "; ")) }
-        return .object(metrics)
+        metrics["machine"] = machine
+        return metrics
     }
 }

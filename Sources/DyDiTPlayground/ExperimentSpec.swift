@@ -32,6 +32,9 @@ public struct ExperimentSpec {
         public var classes: [Int]
         public var batch: Int
         public var denseBaseline: Bool
+        /// `eval.timing.rounds`: the latency metric times the run's sampling and the dense
+        /// baseline in this many alternating rounds and reports medians (`LatencyRounds`).
+        public var timingRounds: Int
         /// The held-out data of the `test-loss` metric.
         public var test: TestSet
         /// The classifier metrics' reference images (`ImageSource`) and classifier weights.
@@ -236,8 +239,8 @@ public struct ExperimentSpec {
 
         // eval
         let ePath = "$.eval"
-        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "test", "reference",
-                                                        "classifier", "seeds"])
+        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "timing", "test",
+                                                        "reference", "classifier", "seeds"])
         let metrics = d.stringArray(e, "metrics", ePath, default: Registry.defaultMetrics, allowed: Registry.metrics.map(\.name))
         let samples = d.int(e, "samples", ePath, default: 8, range: 1...100_000)
         let maxLabel = config.numClasses - 1
@@ -248,6 +251,9 @@ public struct ExperimentSpec {
         }
         let batch = d.int(e, "batch", ePath, default: min(samples, 8), range: 1...4096)
         let dense = d.bool(e, "dense_baseline", ePath, default: width.type != "none" || token.type != "none")
+        let timingPath = JSONLocator.child(ePath, "timing")
+        let timingObject = d.object(e?["timing"], timingPath, allowed: ["rounds"])
+        let timingRounds = d.int(timingObject, "rounds", timingPath, default: 5, range: 1...1000)
         let tPath = JSONLocator.child(ePath, "test")
         let tObj = d.object(e?["test"], tPath, allowed: ["dataset", "images", "timesteps"])
         let dsPath = JSONLocator.child(tPath, "dataset")
@@ -279,6 +285,7 @@ public struct ExperimentSpec {
         resolved["eval"] = .object(JSONObject([("metrics", .array(metrics.map { .string($0) })), ("samples", .int(Int64(samples))),
                                                ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
                                                ("dense_baseline", .bool(dense)),
+                                               ("timing", .object(JSONObject([("rounds", .int(Int64(timingRounds)))]))),
                                                ("test", .object(JSONObject([
                                                    ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsDir)),
                                                                                    ("split", .string(split))]))),
@@ -323,8 +330,8 @@ public struct ExperimentSpec {
                               width: width, token: token, precision: precision, precisionPlan: precisionPlan,
                               sampler: samplerName, steps: steps,
                               samplerOptions: s, guidanceScale: scale, guidanceChannels: GuidanceChannels(rawValue: channels)!,
-                              eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense, test: test,
-                                         reference: reference, classifier: classifier, seeds: seeds),
+                              eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense,
+                                         timingRounds: timingRounds, test: test, reference: reference, classifier: classifier, seeds: seeds),
                               threads: threads, isa: isa, outputDir: dir, grid: grid, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }

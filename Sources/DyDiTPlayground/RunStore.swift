@@ -6,21 +6,29 @@ import Glibc
 
 /// The output folder of an experiment: one sub-folder per run, written so that a crash or
 /// Ctrl-C never leaves a run that looks finished, a finished run is never redone or
-/// overwritten, and two processes never write the same run at once (each run has its own
-/// lock, so shards of a sweep can share the folder).
+/// overwritten unasked, and two processes never write the same run at once (each run has its
+/// own lock, so shards of a sweep can share the folder).
 ///
 /// A run is complete when its `metrics.json` exists (written last, atomically) next to a
-/// `spec.json` equal to the run's resolved spec. A folder holding a different spec under the
-/// same run id is refused.
+/// `spec.json` equal to the run's resolved spec, and the `run_key` it recorded — the spec and
+/// the SHA-256 of every file the run read — matches the key computed now. A folder holding a
+/// different spec under the same run id is refused; one whose inputs changed is reported as
+/// changed (the runner refuses it unless asked to measure again).
 public final class RunStore {
     public let directory: String
-    private var locks: [String: Int32] = [:]
+    private var locks: [String: FileLock] = [:]
 
     public enum State: Equatable {
         case pending
         case complete
+        /// Measured on other input files (or before runs recorded them): what changed.
+        case changed(String)
         case conflict(String)
     }
+
+    /// The files a run writes; a run begun again removes them first, so an attempt that fails
+    /// never leaves the previous attempt's files beside its own.
+    public static let runOutputs = ["metrics.json", "samples.safetensors", "samples.png", "masks.csv", "log.txt"]
 
     public init(directory: String) throws {
         self.directory = directory
@@ -32,58 +40,59 @@ public final class RunStore {
         guard access(directory, W_OK) == 0 else { throw IOError(directory, "the output folder is not writable") }
     }
 
-    deinit { for id in Array(locks.keys) { unlock(id) } }
-
     public func lockPath(_ id: String) -> String { "\(directory)/.\(id).lock" }
 
-    /// Takes run `id`'s lock (a file created exclusively, holding our pid). A lock left by a
-    /// process that no longer runs is taken over.
+    /// Takes run `id`'s lock (`flock` on `.<id>.lock`) until `unlock` or the process ends.
     public func lock(_ id: String) throws {
-        let path = lockPath(id)
-        for _ in 0..<2 {
-            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-            if fd >= 0 {
-                let text = "\(getpid())\n"
-                _ = text.withCString { write(fd, $0, strlen($0)) }
-                locks[id] = fd
-                return
-            }
-            guard errno == EEXIST else { throw IOError(path, "cannot create the lock: \(String(cString: strerror(errno)))") }
-            let owner = (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            if let owner, owner != getpid(), kill(owner, 0) == 0 || errno == EPERM {
-                throw IOError(runDirectory(id), "another dydit process (pid \(owner)) is writing this run; wait for it or use another --out")
-            }
-            unlink(path)
-        }
-        throw IOError(path, "cannot take the lock")
+        guard locks[id] == nil else { return }
+        locks[id] = try FileLock(path: lockPath(id), what: "the run \(runDirectory(id))",
+                                 hint: "another dydit is writing this run; wait for it to finish or use another --out")
     }
 
     public func unlock(_ id: String) {
-        if let fd = locks.removeValue(forKey: id) {
-            close(fd)
-            unlink(lockPath(id))
-        }
+        locks.removeValue(forKey: id)?.release()
     }
 
     public func runDirectory(_ id: String) -> String { "\(directory)/\(id)" }
 
-    public func state(of id: String, resolved: JSONValue) -> State {
+    public func state(of id: String, resolved: JSONValue, key: RunKey) -> State {
         let dir = runDirectory(id)
         guard let saved = try? FileReader.read("\(dir)/spec.json") else { return .pending }
         let savedSpec = try? saved.withUnsafeBytes { try JSONParser.parse($0, path: "\(dir)/spec.json") }
-        guard savedSpec == resolved else {
-            return .conflict("\(dir) holds a different spec under the same run id; delete that folder or write to another --out")
+        guard let savedSpec, savedSpec == resolved else {
+            let diff = savedSpec.map { SpecDifference.lines(stored: $0, current: resolved) } ?? ["spec.json cannot be read as JSON"]
+            return .conflict("holds a different spec under the same run id (stored → this spec):\n    "
+                             + diff.joined(separator: "\n    ")
+                             + "\n  delete that folder, restore the spec, or write to another --out")
         }
-        return FileReader.exists("\(dir)/metrics.json") ? .complete : .pending
+        guard let m = try? FileReader.read("\(dir)/metrics.json") else { return .pending }
+        let metrics = try? m.withUnsafeBytes { try JSONParser.parse($0, path: "\(dir)/metrics.json") }
+        guard let stored = RunKey(json: metrics?["run_key"]) else {
+            // Made before runs recorded their inputs: only a run that reads no file is known.
+            if key.inputs.isEmpty { return .complete }
+            return .changed("was measured before runs recorded the SHA-256 of their input files, so whether "
+                            + key.inputs.map { "\($0.role) \($0.path)" }.joined(separator: ", ") + " changed since is unknown")
+        }
+        if stored.matches(key) { return .complete }
+        return .changed("was measured on other inputs (stored → now):\n    " + key.changes(since: stored).joined(separator: "\n    "))
     }
 
-    /// Creates the run's folder and records its spec (before any work).
+    /// Prepares the run's folder for a fresh attempt (before any work): removes a previous
+    /// attempt's outputs and the temporary files of a killed one, and records the spec.
+    /// Call with the run's lock held.
     public func begin(_ id: String, resolved: JSONValue) throws {
         let dir = runDirectory(id)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
             throw IOError(dir, "cannot create the run folder: \(error.localizedDescription)")
+        }
+        AtomicFile.removeLeftovers(in: dir)
+        // metrics.json first: from here on the folder no longer looks complete.
+        for name in Self.runOutputs where FileReader.exists("\(dir)/\(name)") {
+            if unlink("\(dir)/\(name)") != 0 {
+                throw IOError("\(dir)/\(name)", "cannot remove the previous attempt's file: \(String(cString: strerror(errno)))")
+            }
         }
         try AtomicFile.write(resolved.serialized(pretty: true) + "\n", to: "\(dir)/spec.json")
     }

@@ -10,6 +10,10 @@ public enum Summary {
         ("seconds_per_image", "s / image", { $0["latency"]?["seconds_per_image"] }),
         ("dense_seconds_per_image", "dense s / image", { $0["latency"]?["dense_seconds_per_image"] }),
         ("speedup", "speed-up", { $0["latency"]?["speedup"] }),
+        // The spread of the per-round speed-ups: a wide one says the machine was busy.
+        ("speedup_min", "speed-up min", { $0["latency"]?["speedup_min"] }),
+        ("speedup_max", "speed-up max", { $0["latency"]?["speedup_max"] }),
+        ("timing_rounds", "rounds", { $0["latency"]?["rounds"] }),
         ("weights_mb", "weights MB", { $0["memory"]?["weight_bytes"]?.doubleValue.map { .double($0 / 1e6) } }),
         ("process_peak_rss_mb", "process peak RSS MB", { $0["memory"]?["process_peak_rss_bytes"]?.doubleValue.map { .double($0 / 1e6) } }),
         ("test_loss_bpd", "test bits/dim", { $0["quality"]?["test_loss_bpd"] }),
@@ -24,6 +28,11 @@ public enum Summary {
         ("classifier_metrics_images", "images (× seeds)", { q in
             q["quality"]?["classifier_metrics_images"].map { n in .string("\(n.serialized()) × \(q["quality"]?["classifier_metrics_seeds"]?.serialized() ?? "1")") }
         }),
+        // Where the times were taken: compare runs of one machine, one build, similar load.
+        ("isa", "ISA", { $0["machine"]?["isa"] }),
+        ("threads", "threads", { $0["machine"]?["threads"] }),
+        ("load_average_1m", "load 1 min", { $0["machine"]?["load_average_at_start"]?.arrayValue?.first }),
+        ("git_commit", "commit", { $0["machine"]?["git_commit"]?.stringValue.map { .string(String($0.prefix(12))) } }),
     ]
 
     /// Writes both files into the store's folder; returns the number of runs. With `name`, only

@@ -60,6 +60,12 @@ public final class TrainingRunner {
 
     var checkpointPath: String { "\(directory)/checkpoint.safetensors" }
     var csvPath: String { "\(directory)/train.csv" }
+    var emaPath: String { "\(directory)/ema.safetensors" }
+    var samplesPath: String { "\(directory)/samples.png" }
+
+    /// The training folder's lock file: `dydit train` holds it exclusively while it trains,
+    /// `dydit run` shared while it measures the folder's weights.
+    public static func lockPath(in directory: String) -> String { "\(directory)/.train.lock" }
 
     /// The resolved spec as stored in checkpoints. `train.steps` is left out so a finished run
     /// can be extended by raising it, and `train.snapshot_every` since it changes no number.
@@ -69,6 +75,12 @@ public final class TrainingRunner {
         t["snapshot_every"] = nil
         root["train"] = .object(t)
         root["output"] = nil
+        // How `dydit run` times sampling changes no training number (and older checkpoints
+        // were written before the key existed).
+        if case var .object(eval) = root["eval"] ?? .null {
+            eval["timing"] = nil
+            root["eval"] = .object(eval)
+        }
         return JSONValue.object(root).serialized()
     }
 
@@ -77,10 +89,17 @@ public final class TrainingRunner {
     @discardableResult
     public func run(restart: Bool = false, events: TrainingEvents) throws -> StepRecord? {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // One process per training folder, for as long as it trains (the kernel lets go of a
+        // killed process's lock); a `dydit run` measuring the folder's weights also holds it.
+        let lock = try FileLock(path: Self.lockPath(in: directory), what: "the training folder \(directory)",
+                                hint: "another `dydit train` is training here, or a `dydit run` is measuring these weights; wait for it to finish, or train into another --out")
+        defer { lock.release() }
         func say(_ line: String) {
             log.append(line)
             events.message(line)
         }
+        let leftovers = TrainingOutputs.removeLeftovers(in: directory)
+        if !leftovers.isEmpty { say("removed \(leftovers.count) temporary file(s) an interrupted run left: \(leftovers.joined(separator: ", "))") }
         defer { try? AtomicFile.write(log.joined(separator: "\n") + "\n", to: "\(directory)/log.txt") }
         do {
             return try perform(restart: restart, events: events, say: say)
@@ -119,21 +138,29 @@ public final class TrainingRunner {
 
         // Steps since the last log row: saved with checkpoints, so a resumed run logs the same rows.
         var window: [StepRecord] = []
+        var stored: [String: String]?
         if restart {
             for path in [checkpointPath, csvPath] where FileReader.exists(path) { try FileManager.default.removeItem(atPath: path) }
+            // The old run's exports, so that none is mistaken for the new run's.
+            try TrainingOutputs.removeExports(in: directory, after: nil)
         } else if FileReader.exists(checkpointPath) {
-            let stored = try TrainingCheckpoint.peek(checkpointPath)
-            guard stored.spec == resumeKey else {
-                throw TrainingError.checkpoint(path: checkpointPath, "was made by a different spec (only train.steps may change between resumes):\n  stored:  \(stored.spec)\n  current: \(resumeKey)\nrestore the spec, pass --restart to start over, or set another output.dir")
+            let peeked = try TrainingCheckpoint.peek(checkpointPath)
+            stored = peeked.metadata
+            guard peeked.spec == resumeKey else {
+                throw TrainingError.checkpoint(path: checkpointPath, "was made by a different spec (only train.steps may change between resumes):\n  stored:  \(peeked.spec)\n  current: \(resumeKey)\nrestore the spec, pass --restart to start over, or set another output.dir")
             }
             try TrainingCheckpoint.restore(trainer, from: checkpointPath)
-            window = try Self.decodeWindow(stored.metadata["log_window"] ?? "[]", path: checkpointPath)
+            window = try Self.decodeWindow(peeked.metadata["log_window"] ?? "[]", path: checkpointPath)
             say("resumed from \(checkpointPath) at step \(trainer.step) (epoch \(trainer.loader.epoch), batch \(trainer.loader.batchInEpoch))")
+            // Grids and snapshots of steps after the checkpoint's were made by a run killed
+            // before its next checkpoint: training them again writes them again.
+            try TrainingOutputs.removeExports(in: directory, after: trainer.step)
         }
         try AtomicFile.write(spec.resolved.serialized(pretty: true) + "\n", to: "\(directory)/spec.json")
         let csv = try TrainingLog(path: csvPath, header: Self.csvHeader, keepingStepsUpTo: trainer.step)
 
         let total = train.settings.steps
+        if let stored { try repairExports(trainer, stored: stored, window: window, finished: trainer.step >= total, say: say) }
         guard trainer.step < total else {
             say("already at step \(trainer.step) of \(total): nothing to train (raise train.steps to go on)")
             return nil
@@ -157,34 +184,85 @@ public final class TrainingRunner {
                 window.removeAll(keepingCapacity: true)
                 windowStart = clock.now
             }
-            let stopping = events.shouldStop()
-            if done % train.checkpointEvery == 0 || done == total || stopping {
-                try save(trainer, window: window)
-            }
+            // Everything of this step is written before its checkpoint, the file a restart
+            // trusts: a kill in between leaves an older checkpoint, and training from it again
+            // writes the same files again.
             if train.snapshotEvery > 0 && done % train.snapshotEvery == 0 {
                 let path = String(format: "%@/snapshots/ema-step-%07d.safetensors", directory, done)
                 try FileManager.default.createDirectory(atPath: "\(directory)/snapshots", withIntermediateDirectories: true)
-                try TrainingCheckpoint.exportEMA(trainer, to: path, dtype: train.exportDType, metadata: ["spec": spec.resolved.serialized()])
+                try TrainingCheckpoint.exportEMA(trainer, to: path, dtype: train.exportDType,
+                                                 metadata: ["spec": spec.resolved.serialized(), "ema_sha256": TrainingCheckpoint.emaDigest(trainer)])
             }
             if train.sampleEvery > 0 && done % train.sampleEvery == 0 && done != total {
                 let path = String(format: "%@/samples-step-%07d.png", directory, done)
                 try sampleGrid(trainer, to: path)
                 say("step \(done): wrote \(path)")
             }
+            let samplesDigest = done == total ? try writeFinalSamples(trainer) : nil
+            let stopping = events.shouldStop()
+            if done % train.checkpointEvery == 0 || done == total || stopping {
+                try save(trainer, window: window, samplesDigest: samplesDigest)
+            }
             if stopping && done < total {
                 say("stopped at step \(done) of \(total); checkpoint saved: run the same command to resume")
                 return last
             }
         }
-        try sampleGrid(trainer, to: "\(directory)/samples.png")
         say(String(format: "done: step %d, loss %.4f; wrote %@/ema.safetensors, samples.png, train.csv", trainer.step, last?.loss ?? .nan, directory))
         return last
     }
 
-    func save(_ trainer: Trainer, window: [StepRecord]) throws {
-        try TrainingCheckpoint.save(trainer, spec: resumeKey, extra: ["log_window": Self.encodeWindow(window)], to: checkpointPath)
-        try TrainingCheckpoint.exportEMA(trainer, to: "\(directory)/ema.safetensors", dtype: train.exportDType,
-                                         metadata: ["spec": spec.resolved.serialized()])
+    /// The EMA export first, the checkpoint last; the checkpoint records the EMA's digest and,
+    /// at the last step, the final grid's, which `repairExports` checks at the next start.
+    func save(_ trainer: Trainer, window: [StepRecord], samplesDigest: String?) throws {
+        let digest = TrainingCheckpoint.emaDigest(trainer)
+        try TrainingCheckpoint.exportEMA(trainer, to: emaPath, dtype: train.exportDType,
+                                         metadata: ["spec": spec.resolved.serialized(), "ema_sha256": digest])
+        var extra = ["log_window": Self.encodeWindow(window), "ema_sha256": digest]
+        if let samplesDigest { extra["samples_sha256"] = samplesDigest }
+        try TrainingCheckpoint.save(trainer, spec: resumeKey, extra: extra, to: checkpointPath)
+    }
+
+    /// Whether the model's samples make a PNG grid (1 or 3 channels; not latents).
+    var drawsGrid: Bool { [1, 3].contains(spec.backbone.config.inChannels) }
+
+    /// The final grid (`samples.png`) and its SHA-256 (nil for models without a grid).
+    func writeFinalSamples(_ trainer: Trainer) throws -> String? {
+        try sampleGrid(trainer, to: samplesPath)
+        return FileReader.exists(samplesPath) ? try FileDigest.sha256(samplesPath).sha256 : nil
+    }
+
+    /// Makes the exports those of the restored checkpoint: `ema.safetensors` must carry the
+    /// checkpoint's EMA digest, and a finished run's `samples.png` the digest the checkpoint
+    /// recorded. A run killed between its last checkpoint and these files (or a file replaced
+    /// since) used to say "nothing to train" and keep an older EMA for good; now it is
+    /// exported again from the checkpoint. A checkpoint written before the digests existed is
+    /// saved again with them.
+    func repairExports(_ trainer: Trainer, stored: [String: String], window: [StepRecord], finished: Bool,
+                       say: (String) -> Void) throws {
+        let digest = TrainingCheckpoint.emaDigest(trainer)
+        let exported = (try? SafeTensorsFile(path: emaPath))?.metadata["ema_sha256"]
+        if exported != digest {
+            try TrainingCheckpoint.exportEMA(trainer, to: emaPath, dtype: train.exportDType,
+                                             metadata: ["spec": spec.resolved.serialized(), "ema_sha256": digest])
+            let why = exported == nil ? (FileReader.exists(emaPath) ? "was not exported by this version or is damaged" : "was missing")
+                                      : "held another EMA than the checkpoint's"
+            say("\(emaPath) \(why): exported it again from the checkpoint (step \(trainer.step))")
+        }
+        var resave = stored["ema_sha256"] != digest
+        var samplesDigest = stored["samples_sha256"]
+        if finished && drawsGrid {
+            let current = FileReader.exists(samplesPath) ? try? FileDigest.sha256(samplesPath).sha256 : nil
+            if current == nil || current != samplesDigest {
+                let fresh = try writeFinalSamples(trainer)
+                say("\(samplesPath) \(current == nil ? "was missing" : "was not the checkpoint's final grid"): drew it again from the checkpoint's EMA (step \(trainer.step))")
+                if fresh != samplesDigest {
+                    samplesDigest = fresh
+                    resave = true
+                }
+            }
+        }
+        if resave { try save(trainer, window: window, samplesDigest: finished ? samplesDigest : nil) }
     }
 
     /// Records as JSON arrays of numbers (null for absent values); Doubles round-trip exactly.

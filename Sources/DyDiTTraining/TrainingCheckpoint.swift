@@ -72,6 +72,20 @@ public enum TrainingCheckpoint {
         trainer.loader.seek(epoch: try int("epoch"), batch: try int("batch_in_epoch"))
     }
 
+    /// The SHA-256 of the trainer's EMA weights (fp32, every tensor in layout order). A
+    /// checkpoint records it (`ema_sha256`) and so does every EMA file exported from it, so
+    /// a restart can tell whether `ema.safetensors` is the checkpoint's EMA or an older one
+    /// left by a kill between the two writes.
+    public static func emaDigest(_ trainer: Trainer) -> String {
+        var h = SHA256()
+        let ema = trainer.ema
+        for e in ema.entries {
+            h.update(Array(e.name.utf8) + [0])
+            h.update(UnsafeRawBufferPointer(start: ema.pointer(e.name), count: e.count * MemoryLayout<Float>.size))
+        }
+        return h.finalizeHex()
+    }
+
     /// The EMA weights as an ordinary model file (official names, config in the metadata),
     /// which `dydit run`, `sample` and `forward` load; with routers for a DyDiT.
     public static func exportEMA(_ trainer: Trainer, to path: String, dtype: DType = .f32, metadata: [String: String] = [:]) throws {

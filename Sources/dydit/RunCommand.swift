@@ -12,8 +12,11 @@ struct RunCommand: ParsableCommand {
         (the resolved spec), metrics.json (written last: a run is complete when it exists), samples \
         (.safetensors, and a .png grid for 1- or 3-channel models), masks.csv (width routers) and \
         log.txt; and across runs summary.csv and summary.md. Complete runs are skipped, so an \
-        interrupted experiment resumes where it stopped. --shard i/n runs runs i, i+n, i+2n, … \
-        (i from 0), for batch schedulers; `dydit summarize DIR` then merges the shards' tables.
+        interrupted experiment resumes where it stopped. A run is complete while the SHA-256 of \
+        its spec and of every file it reads (weights, masks, test data) match what its \
+        metrics.json recorded; a run whose files changed is refused unless --redo-changed. \
+        --shard i/n runs runs i, i+n, i+2n, … (i from 0), for batch schedulers; `dydit summarize \
+        DIR` then merges the shards' tables. Each run is locked (flock) while it runs.
         """)
 
     @Argument(help: "The experiment spec (.json).")
@@ -24,6 +27,8 @@ struct RunCommand: ParsableCommand {
     var shard: String?
     @Flag(help: "Print the expanded runs and their state, run nothing.")
     var dryRun = false
+    @Flag(help: "Measure again the complete runs whose input files changed since (their old results are replaced); without it such runs are refused.")
+    var redoChanged = false
 
     func run() throws {
         try reportingErrors {
@@ -39,30 +44,43 @@ struct RunCommand: ParsableCommand {
             if dryRun {
                 print("\(runs.count) run(s) in \(spec), output \(directory)\(count > 1 ? ", shard \(index)/\(count): \(mine.count) run(s)" : ""):")
                 let store = FileReader.isDirectory(directory) ? try RunStore(directory: directory) : nil
+                let runner = store.map { ExperimentRunner(store: $0) }
                 for r in mine {
-                    let state = store.map { describe($0.state(of: r.id, resolved: r.spec.resolved)) } ?? "pending"
+                    var state = "pending"
+                    if let store, let runner {
+                        do { state = describe(store.state(of: r.id, resolved: r.spec.resolved, key: try runner.key(for: r))) } catch {
+                            state = "pending; its inputs cannot be read: \(error)"
+                        }
+                    }
                     let values = r.overrides.map { "\($0.path)=\($0.value.serialized())" }.joined(separator: " ")
                     print("  \(r.id)  [\(state)]  \(values)")
                 }
                 return
             }
             let store = try RunStore(directory: directory)
-            // Refuse before any work if a folder holds another spec under a run's id.
-            for r in mine {
-                if case let .conflict(why) = store.state(of: r.id, resolved: r.spec.resolved) { throw IOError(store.runDirectory(r.id), why) }
-            }
             let runner = ExperimentRunner(store: store)
+            // Refuse before any work if a folder holds another spec under a run's id, or results
+            // of other input files. A run whose inputs cannot be read yet (not trained) fails
+            // when its turn comes, after the runs before it.
+            for r in mine {
+                guard let key = try? runner.key(for: r) else { continue }
+                try refuseUnlessRunnable(store.state(of: r.id, resolved: r.spec.resolved, key: key), store.runDirectory(r.id))
+            }
             var done = 0, skipped = 0
             for (k, r) in mine.enumerated() {
                 let header = "[\(k + 1)/\(mine.count)] \(r.id)"
                 try store.lock(r.id)
                 defer { store.unlock(r.id) }
-                if store.state(of: r.id, resolved: r.spec.resolved) == .complete {
+                // Again under the lock: another shard may have finished it, or a file changed.
+                let state = store.state(of: r.id, resolved: r.spec.resolved, key: try runner.key(for: r))
+                if state == .complete {
                     printError("\(header): already complete, skipped")
                     skipped += 1
                     continue
                 }
+                try refuseUnlessRunnable(state, store.runDirectory(r.id))
                 printError(header)
+                if case let .changed(why) = state { printError("  measuring again (--redo-changed): it \(why)") }
                 var progress: ProgressLine?
                 var current = ""
                 try runner.execute(r, events: RunEvents(
@@ -88,7 +106,19 @@ struct RunCommand: ParsableCommand {
         switch state {
         case .pending: return "pending"
         case .complete: return "complete"
-        case .conflict: return "CONFLICT: a different spec is stored under this id"
+        case let .changed(why): return "CHANGED: it \(why)"
+        case let .conflict(why): return "CONFLICT: it \(why)"
+        }
+    }
+
+    /// A different spec under the run's id is always refused; results of other inputs unless
+    /// --redo-changed.
+    func refuseUnlessRunnable(_ state: RunStore.State, _ dir: String) throws {
+        switch state {
+        case let .conflict(why): throw IOError(dir, why)
+        case let .changed(why) where !redoChanged:
+            throw IOError(dir, "\(why)\n  its metrics describe the old inputs: pass --redo-changed to measure it again (replacing them), or write to another --out")
+        default: return
         }
     }
 

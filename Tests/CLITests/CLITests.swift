@@ -47,28 +47,8 @@ final class CLITests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    /// The binary built beside the test bundle (`swift build` before `swift test`; scripts/test.sh does).
-    func binary() throws -> String {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("dydit").path
-        for candidate in [beside, Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("dydit").path]
-        where FileManager.default.isExecutableFile(atPath: candidate) {
-            return candidate
-        }
-        throw IOError(beside, "the dydit binary is not built; run `swift build -c release` before `swift test -c release`")
-    }
-
     func run(_ args: [String], env: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: try binary())
-        p.arguments = args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        try DyDiTProcess.run(args, env: env)
     }
 
     func expectFailure(_ args: [String], env: [String: String] = [:], mentions: [String], line: UInt = #line) throws {

@@ -4,7 +4,7 @@ import Foundation
 import XCTest
 
 /// Running specs: files per run, resume without redoing, refusal of a different spec under
-/// the same id, the folder lock, shards and their merged summary.
+/// the same id, the run locks, shards and their merged summary.
 final class RunnerTests: XCTestCase {
     var dir = ""
 
@@ -43,14 +43,15 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(metrics["random_init"], .bool(true))
         XCTAssertNotNil(metrics["latency"]?["speedup"]?.doubleValue)
         XCTAssertLessThan(metrics["flops"]?["flops_ratio"]?.doubleValue ?? 1, 1)
-        XCTAssertEqual(store.state(of: runs[0].id, resolved: runs[0].spec.resolved), .complete)
-        XCTAssertEqual(store.state(of: runs[1].id, resolved: runs[1].spec.resolved), .pending)
+        func state(_ r: SpecFile.Run) throws -> RunStore.State { store.state(of: r.id, resolved: r.spec.resolved, key: try runner.key(for: r)) }
+        XCTAssertEqual(try state(runs[0]), .complete)
+        XCTAssertEqual(try state(runs[1]), .pending)
         // An interrupted run (spec written, no metrics) is pending, not complete.
         try store.begin(runs[1].id, resolved: runs[1].spec.resolved)
-        XCTAssertEqual(store.state(of: runs[1].id, resolved: runs[1].spec.resolved), .pending)
+        XCTAssertEqual(try state(runs[1]), .pending)
         // The same id with another spec is refused, not overwritten.
         let changed = try SpecFile(text: spec(sweep: #", "sweep": {"grid": {"routers.width.keep": [0.5, 1]}}"#, steps: 4)).expand()
-        guard case .conflict = store.state(of: changed[0].id, resolved: changed[0].spec.resolved) else {
+        guard case .conflict = try state(changed[0]) else {
             return XCTFail("a changed spec under an existing id must be a conflict")
         }
         XCTAssertEqual(try Summary.write(store), 1)
@@ -58,18 +59,21 @@ final class RunnerTests: XCTestCase {
         XCTAssertTrue(csv.hasPrefix("run,routers.width.keep,gmacs_per_image"), csv)
     }
 
-    func testLockRefusesALiveOwnerAndTakesOverAStaleOne() throws {
-        let store = try RunStore(directory: "\(dir)/locked")
-        // pid 1 is alive (init): another process holds the run.
+    func testRunLocksAreExclusivePerRunAndOutliveNoProcess() throws {
+        let store = try RunStore(directory: "\(dir)/locked"), other = try RunStore(directory: "\(dir)/locked")
+        // Text left in a lock file by the old scheme (a live pid) means nothing now.
         try "1\n".write(toFile: store.lockPath("r"), atomically: true, encoding: .utf8)
-        XCTAssertThrowsError(try store.lock("r")) { XCTAssertTrue("\($0)".contains("pid 1"), "\($0)") }
-        XCTAssertNoThrow(try store.lock("other"), "other runs of the folder stay free")
-        // A pid that cannot exist: the lock is stale.
-        try "2147483646\n".write(toFile: store.lockPath("r"), atomically: true, encoding: .utf8)
         XCTAssertNoThrow(try store.lock("r"))
+        XCTAssertThrowsError(try other.lock("r")) { error in
+            for part in [store.lockPath("r"), "is using the run \(store.runDirectory("r"))", "wait for it to finish or use another --out"] {
+                XCTAssertTrue("\(error)".contains(part), "'\(part)' missing: \(error)")
+            }
+        }
+        XCTAssertNoThrow(try other.lock("other"), "other runs of the folder stay free")
         store.unlock("r")
-        store.unlock("other")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: store.lockPath("r")))
+        XCTAssertNoThrow(try other.lock("r"))
+        // The lock file stays: deleting it could let two processes lock two different files.
+        XCTAssertTrue(FileManager.default.fileExists(atPath: store.lockPath("r")))
     }
 
     func testUnwritableOutputIsAClearError() throws {
