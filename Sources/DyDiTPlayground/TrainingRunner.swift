@@ -75,10 +75,10 @@ public final class TrainingRunner {
         t["snapshot_every"] = nil
         root["train"] = .object(t)
         root["output"] = nil
-        // How `dydit run` times sampling changes no training number (and older checkpoints
-        // were written before the key existed).
+        // How `dydit run` times and scores samples changes no training number (and older
+        // checkpoints were written before these keys existed).
         if case var .object(eval) = root["eval"] ?? .null {
-            eval["timing"] = nil
+            for key in ["timing", "reference", "classifier", "seeds"] { eval[key] = nil }
             root["eval"] = .object(eval)
         }
         return JSONValue.object(root).serialized()
