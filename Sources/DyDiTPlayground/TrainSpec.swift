@@ -24,12 +24,15 @@ public struct TrainSpec {
     /// Steps between EMA snapshots kept as `snapshots/ema-step-NNNNNNN.safetensors` (0: none),
     /// so a run's quality can be measured against its steps afterwards (the FD curve).
     public var snapshotEvery: Int
+    /// Initial biases of routers that start at their fine-tuning init (a plain DiT checkpoint
+    /// or no checkpoint): width routers, and the token router's output layer.
+    public var routerInit: (widthBias: Float, tokenBias: Float) = (RouterParameters.officialWidthBias, RouterParameters.officialTokenBias)
     public var exportDType: DType
 
     static let keys = ["dataset", "steps", "batch", "lr", "weight_decay", "betas", "eps", "warmup_steps", "grad_clip",
                        "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
                        "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
-                       "samples_per_class", "snapshot_every", "export_dtype"]
+                       "samples_per_class", "snapshot_every", "export_dtype", "router_init", "router_lr_scale"]
 
     /// The EMA starts from the initial weights, which still weigh decay^steps in it at the end:
     /// an EMA too slow for the run samples mostly the starting point (the λ sweep's first try,
@@ -83,7 +86,10 @@ public struct TrainSpec {
         s.timesteps = TimestepSampling(rawValue: sampling) ?? .uniform
         s.flip = d.bool(t, "flip", path, default: false)
 
-        let dyditKeys = ["lambda", "lambda_hold_steps", "lambda_ramp_steps", "complete_model_steps", "flops_weight", "temperature"]
+        let dyditKeys = ["lambda", "lambda_hold_steps", "lambda_ramp_steps", "complete_model_steps", "flops_weight", "temperature",
+                         "router_init", "router_lr_scale"]
+        var routerInit = (RouterParameters.officialWidthBias, RouterParameters.officialTokenBias)
+        var routerResolved: [(String, JSONValue)] = []
         if dydit {
             let target = d.double(t, "lambda", path, default: 0.5, check: ({ $0 > 0 && $0 <= 1 }, "a FLOPs target in (0, 1]"))
             let hold = d.int(t, "lambda_hold_steps", path, default: 100, range: 0...100_000_000)
@@ -93,6 +99,24 @@ public struct TrainSpec {
                                                 completeModelSteps: complete)
             f.flopsWeight = d.double(t, "flops_weight", path, default: 2, check: ({ $0 >= 0 }, "a number ≥ 0"))
             f.temperature = d.double(t, "temperature", path, default: 5, check: ({ $0 > 0 }, "a number > 0"))
+            // Spatial routing's knobs (the official recipe leaves the token router at bias 35 and
+            // the optimiser's rate, under which a short fine-tune never skips a token).
+            let initPath = JSONLocator.child(path, "router_init")
+            if t["router_init"] != nil, let o = d.object(t["router_init"], initPath, allowed: ["width_bias", "token_bias"]) {
+                let w = d.double(o, "width_bias", initPath, default: Double(RouterParameters.officialWidthBias),
+                                 check: ({ abs($0) <= 1000 }, "a bias in [-1000, 1000]"))
+                let k = d.double(o, "token_bias", initPath, default: Double(RouterParameters.officialTokenBias),
+                                 check: ({ abs($0) <= 1000 }, "a bias in [-1000, 1000]"))
+                routerInit = (Float(w), Float(k))
+                routerResolved.append(("router_init", .object(JSONObject([("width_bias", .double(w)), ("token_bias", .double(k))]))))
+            }
+            let scalePath = JSONLocator.child(path, "router_lr_scale")
+            if t["router_lr_scale"] != nil, let o = d.object(t["router_lr_scale"], scalePath, allowed: ["width", "token"]) {
+                f.widthRouterLRScale = d.double(o, "width", scalePath, default: 1, check: ({ $0 > 0 && $0 <= 1e6 }, "a factor in (0, 1e6]"))
+                f.tokenRouterLRScale = d.double(o, "token", scalePath, default: 1, check: ({ $0 > 0 && $0 <= 1e6 }, "a factor in (0, 1e6]"))
+                routerResolved.append(("router_lr_scale", .object(JSONObject([("width", .double(f.widthRouterLRScale)),
+                                                                              ("token", .double(f.tokenRouterLRScale))]))))
+            }
             s.dydit = f
         } else {
             for key in dyditKeys where t[key] != nil {
@@ -129,9 +153,11 @@ public struct TrainSpec {
         resolved["sample_every"] = .int(Int64(sampleEvery))
         resolved["samples_per_class"] = .int(Int64(perClass))
         if snapshotEvery > 0 { resolved["snapshot_every"] = .int(Int64(snapshotEvery)) }
+        // Only when given, so specs (and checkpoints) from before these keys resolve as they did.
+        for (key, value) in routerResolved { resolved[key] = value }
         resolved["export_dtype"] = .string(export)
         return (TrainSpec(dataset: Dataset(type: dsType, path: dsPath2, split: split), settings: s,
                           checkpointEvery: checkpointEvery, logEvery: logEvery, sampleEvery: sampleEvery,
-                          samplesPerClass: perClass, snapshotEvery: snapshotEvery, exportDType: export == "f16" ? .f16 : .f32), .object(resolved))
+                          samplesPerClass: perClass, snapshotEvery: snapshotEvery, routerInit: routerInit, exportDType: export == "f16" ? .f16 : .f32), .object(resolved))
     }
 }

@@ -117,11 +117,16 @@ public final class TrainingRunner {
         if let path = spec.backbone.checkpoint {
             let ckpt = try Checkpoint(path: spec.resolvePath(path))
             params = ckpt.parameters
-            routers = dydit ? ckpt.routersOrInitialized(seed: spec.seed) : nil
-            say("start: \(path) (\(ckpt.isDyDiT ? "with routers" : dydit ? "routers at their fine-tuning init" : "DiT"))")
+            if dydit && ckpt.isDyDiT && train.routerInit != (RouterParameters.officialWidthBias, RouterParameters.officialTokenBias) {
+                throw TrainingError.data("train.router_init sets the biases of new routers, but \(path) has trained routers of its own: remove router_init, or start from a plain DiT checkpoint")
+            }
+            routers = dydit ? (ckpt.routers ?? RouterParameters.initialized(c, seed: spec.seed, widthBias: train.routerInit.widthBias,
+                                                                             tokenBias: train.routerInit.tokenBias)) : nil
+            say("start: \(path) (\(ckpt.isDyDiT ? "with routers" : dydit ? "routers at their fine-tuning init, biases \(train.routerInit.widthBias) (width) and \(train.routerInit.tokenBias) (token)" : "DiT"))")
         } else {
             params = DiTParameters.initialized(c, seed: spec.seed, spec.backbone.initialization)
-            routers = dydit ? RouterParameters.initialized(c, seed: spec.seed) : nil
+            routers = dydit ? RouterParameters.initialized(c, seed: spec.seed, widthBias: train.routerInit.widthBias,
+                                                           tokenBias: train.routerInit.tokenBias) : nil
             say("start: a new \(spec.backbone.model ?? "DiT") (\(spec.backbone.initialization.rawValue) init)")
         }
         let model = try TrainableDiT(params, routers: routers, ctx: ctx)

@@ -20,10 +20,21 @@ public final class AdamW: @unchecked Sendable {
     /// Optimiser steps taken (PyTorch's `state['step']`).
     public var step = 0
 
-    public init(like parameters: ParameterSet, settings: Settings) {
+    /// The learning-rate factor of each trainable chunk (`ParameterSet.trainableChunks`):
+    /// 1 but where `scale` says otherwise for the chunk's tensor (DyDiT's routers, say).
+    public let chunkScales: [Double]
+
+    /// `scale` gives a tensor's learning-rate factor (default 1 for all): its step and its
+    /// weight decay use `lr·scale`, as a PyTorch parameter group with its own lr would.
+    public init(like parameters: ParameterSet, settings: Settings, scale: ((ParameterSet.Entry) -> Double)? = nil) {
         self.settings = settings
         firstMoment = parameters.zerosLike()
         secondMoment = parameters.zerosLike()
+        let trainable = parameters.entries.filter(\.trainable)
+        chunkScales = parameters.trainableChunks.map { chunk in
+            guard let scale, let e = trainable.first(where: { $0.offset <= chunk.lowerBound && chunk.lowerBound < $0.offset + $0.count }) else { return 1 }
+            return scale(e)
+        }
     }
 
     /// One update of every trainable tensor of `parameters` from `gradients`, at `learningRate`
@@ -35,14 +46,19 @@ public final class AdamW: @unchecked Sendable {
         let s = settings
         // 1 − β in Double before rounding, as PyTorch passes `1 - beta` (a Python float) to
         // lerp_ and addcmul_: 1 − Float(0.999) is 9.99987e-4, which made v 1.3e-5 too small.
-        let k = Constants(decay: Float(1 - lr * s.weightDecay), b2: Float(s.beta2),
-                          oneMinusB1: Float(1 - s.beta1), oneMinusB2: Float(1 - s.beta2),
-                          stepSize: Float(lr / (1 - pow(s.beta1, Double(step)))),
-                          correction2: Float((1 - pow(s.beta2, Double(step))).squareRoot()), eps: Float(s.epsilon))
+        func constants(_ lr: Double) -> Constants {
+            Constants(decay: Float(1 - lr * s.weightDecay), b2: Float(s.beta2),
+                      oneMinusB1: Float(1 - s.beta1), oneMinusB2: Float(1 - s.beta2),
+                      stepSize: Float(lr / (1 - pow(s.beta1, Double(step)))),
+                      correction2: Float((1 - pow(s.beta2, Double(step))).squareRoot()), eps: Float(s.epsilon))
+        }
+        let k = constants(lr)
+        let scaled = Dictionary(Set(chunkScales).filter { $0 != 1 }.map { ($0, constants(lr * $0)) }, uniquingKeysWith: { a, _ in a })
+        let scales = chunkScales
         let p = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
-        parameters.forEachTrainableChunk(ctx: ctx) { _, range in
+        parameters.forEachTrainableChunk(ctx: ctx) { index, range in
             Self.update(p + range.lowerBound, g + range.lowerBound, m + range.lowerBound, v + range.lowerBound,
-                        count: range.count, k)
+                        count: range.count, scales[index] == 1 ? k : scaled[scales[index]]!)
         }
     }
 

@@ -56,7 +56,11 @@ public final class Trainer {
         self.settings = settings
         ema = model.parameters.zerosLike()
         ema.copy(from: model.parameters)
-        optimizer = AdamW(like: model.parameters, settings: settings.adam)
+        let d = settings.dydit
+        optimizer = AdamW(like: model.parameters, settings: settings.adam, scale: d.map { d in { e in
+            RouterParameters.isWidthRouterTensor(e.name) ? d.widthRouterLRScale
+                : RouterParameters.isTokenRouterTensor(e.name) ? d.tokenRouterLRScale : 1
+        } })
         rng = RandomGenerator(seed: settings.seed)
         objective = TrainingObjective(loss: try HybridLoss(learnSigma: c.learnSigma),
                                       flopsWeight: settings.dydit?.flopsWeight ?? 2)

@@ -23,6 +23,12 @@ public struct TrainingSettings: Sendable, Equatable {
         public var completeModelSteps: Int
         public var flopsWeight: Double = 2
         public var temperature: Double = 5
+        /// Learning-rate factors of the width routers (`attn_rate`, `mlp_rate`) and of the
+        /// token routers (`token_selection`): 1 in the official recipe. A token router starting
+        /// at bias 35 moves too little in a short fine-tune to ever skip a token; a larger
+        /// factor (or a smaller initial bias) lets spatial routing engage.
+        public var widthRouterLRScale: Double = 1
+        public var tokenRouterLRScale: Double = 1
 
         public init(lambda: LambdaSchedule, completeModelSteps: Int, flopsWeight: Double = 2, temperature: Double = 5) {
             self.lambda = lambda

@@ -85,6 +85,35 @@ final class ClassifierTests: XCTestCase {
         XCTAssertEqual(fcTorch[200 + 75 + 7], fcCompute[200 + 28 + 3])
     }
 
+    /// The same seed and thread count train the same classifier, bit for bit; and it learns.
+    func testTrainingIsDeterministicAndLearns() throws {
+        var rng = RandomGenerator(seed: 8)
+        // Two classes a small CNN tells apart: bright upper half or bright lower half, with noise.
+        var pixels: [UInt8] = [], labels: [Int] = []
+        for i in 0..<256 {
+            let label = i % 2
+            labels.append(label)
+            for y in 0..<28 { for _ in 0..<28 {
+                let bright = (y < 14) == (label == 0)
+                pixels.append(UInt8(max(0, min(255, (bright ? 180 : 40) + Int(rng.normal() * 40)))))
+            } }
+        }
+        let data = ImageDataset(name: "halves", width: 28, height: 28, channels: 1, pixels: pixels, labels: labels, classNames: ["upper", "lower"])
+        var settings = ClassifierTraining()
+        settings.epochs = 2
+        settings.batch = 32
+        settings.warmupSteps = 4
+        var runs: [[Float]] = []
+        var accuracy = 0.0
+        for _ in 0..<2 {
+            let model = try ClassifierTrainer.train(settings, train: data, test: data, ctx: try ComputeContext(threads: 2),
+                                                    progress: { accuracy = $0.testAccuracy })
+            runs.append(Array(UnsafeBufferPointer(start: model.parameters.pointer, count: model.parameters.count)))
+        }
+        XCTAssertEqual(runs[0], runs[1])
+        XCTAssertGreaterThan(accuracy, 0.95)
+    }
+
     func testBadFilesAreClearErrors() throws {
         let ctx = try ComputeContext(threads: 1)
         let dir = NSTemporaryDirectory() + "classifier-bad-\(UUID().uuidString)"

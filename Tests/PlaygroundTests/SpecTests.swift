@@ -179,6 +179,35 @@ final class SpecTests: XCTestCase {
         XCTAssertEqual(dy.settings.dydit?.temperature, 5)
     }
 
+    /// Spatial routing's knobs: the token router's initial bias and the routers' learning-rate
+    /// factors, for DyDiT fine-tuning only; absent, the resolved spec is as before.
+    func testRouterInitAndLearningRateScale() throws {
+        func spec(_ train: String, type: String = "dydit") throws -> [SpecFile.Run] {
+            try SpecFile(text: #"{"name": "x", "backbone": {"type": ""# + type + #""}, "train": "# + train + "}").expand(checkFiles: false)
+        }
+        let run = try XCTUnwrap(spec(#"{"steps": 10, "ema_decay": 0.5, "router_init": {"token_bias": 2}, "router_lr_scale": {"token": 20}}"#).first)
+        let t = try XCTUnwrap(run.spec.train)
+        XCTAssertEqual(t.routerInit.tokenBias, 2)
+        XCTAssertEqual(t.routerInit.widthBias, 15)
+        XCTAssertEqual(t.settings.dydit?.tokenRouterLRScale, 20)
+        XCTAssertEqual(t.settings.dydit?.widthRouterLRScale, 1)
+        XCTAssertEqual(run.spec.resolved["train"]?["router_init"]?["token_bias"]?.doubleValue, 2)
+        let plain = try XCTUnwrap(spec(#"{"steps": 10, "ema_decay": 0.5}"#).first)
+        XCTAssertNil(plain.spec.resolved["train"]?["router_init"])
+        XCTAssertNil(plain.spec.resolved["train"]?["router_lr_scale"])
+        XCTAssertThrowsError(try spec(#"{"steps": 10, "router_lr_scale": {"token": 0}}"#)) { XCTAssertTrue("\($0)".contains("router_lr_scale.token"), "\($0)") }
+        XCTAssertThrowsError(try spec(#"{"steps": 10, "router_init": {"tokens": 1}}"#)) { XCTAssertTrue("\($0)".contains("tokens"), "\($0)") }
+        XCTAssertThrowsError(try spec(#"{"steps": 10, "router_init": {"token_bias": 1}}"#, type: "dit")) {
+            XCTAssertTrue("\($0)".contains("DyDiT fine-tuning only"), "\($0)")
+        }
+        // The biases reach the routers' initialisation.
+        let r = RouterParameters.initialized(DiTConfig(inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 16, depth: 2, numHeads: 2, numClasses: 3),
+                                             seed: 1, widthBias: -1, tokenBias: 2)
+        XCTAssertEqual(r["blocks.1.token_selection.mlp_head.2.bias"], [2])
+        XCTAssertEqual(Set(r["blocks.0.attn_rate.router.bias"]), [-1])
+        XCTAssertEqual(Set(r["blocks.0.token_selection.mlp_head.0.bias"]), [0])
+    }
+
     func testSlowEMAWarns() throws {
         func warnings(_ train: String, sweep: String = "") throws -> [SpecIssue] {
             let text = #"{"name": "x", "backbone": {"type": "dydit"}, "train": "# + train + sweep + "}"

@@ -114,6 +114,34 @@ final class OptimizerTests: XCTestCase {
         assertClose(params["frozen"], [Float](arrayLiteral: 1, 2, 3, 4, 5), tolerance: 0, "frozen")
     }
 
+    /// A tensor with learning-rate factor s moves exactly as it would under lr·s (PyTorch's
+    /// parameter group with its own lr: step and decoupled decay both scale), the others as
+    /// under lr; with a layout whose tensors span several optimiser chunks.
+    func testLearningRateScalePerTensor() {
+        let layout: [(name: String, shape: [Int], trainable: Bool)] = [("a", [70_000], true), ("router", [70_000], true), ("b", [5], true)]
+        var rng = RandomGenerator(seed: 4)
+        let p0 = (0..<3).map { i in rng.normals(layout[i].shape[0]) }
+        let g = (0..<3).map { _ in (0..<3).map { i in rng.normals(layout[i].shape[0]) } }
+        var settings = AdamW.Settings()
+        settings.weightDecay = 0.05
+        func train(scale: ((ParameterSet.Entry) -> Double)?, lr: Double) -> ParameterSet {
+            let params = ParameterSet(layout: layout), grads = params.zerosLike()
+            for (i, e) in layout.enumerated() { params[e.name] = p0[i] }
+            let adam = AdamW(like: params, settings: settings, scale: scale)
+            for step in g {
+                for (i, e) in layout.enumerated() { grads[e.name] = step[i] }
+                adam.update(params, gradients: grads, learningRate: lr, ctx: try! ComputeContext(threads: 2))
+            }
+            return params
+        }
+        let scaled = train(scale: { $0.name == "router" ? 10 : 1 }, lr: 1e-3)
+        let plain = train(scale: nil, lr: 1e-3), tenfold = train(scale: nil, lr: 1e-2)
+        XCTAssertEqual(scaled["a"], plain["a"])
+        XCTAssertEqual(scaled["b"], plain["b"])
+        XCTAssertEqual(scaled["router"], tenfold["router"])
+        XCTAssertNotEqual(scaled["router"], plain["router"])
+    }
+
     func testGradientClippingMatchesPyTorch() {
         let g = ParameterSet(layout: [("a", [5], true), ("b", [3], true)])
         g["a"] = [3, -4, 1, 2, 0.5]

@@ -33,18 +33,21 @@ OUT = os.path.join("Experiments", "results", "metric-floors")
 
 def idx(name):
     raw = gzip.open(os.path.join(DATA, name)).read()
-    n, r, c = np.frombuffer(raw[4:16], dtype=">u4")
-    return np.frombuffer(raw[16:16 + n * r * c], dtype=np.uint8).reshape(n, r, c)
+    dims = int(raw[3])
+    shape = np.frombuffer(raw[4:4 + 4 * dims], dtype=">u4").astype(int)
+    return np.frombuffer(raw[4 + 4 * dims:4 + 4 * dims + int(np.prod(shape))], dtype=np.uint8).reshape(shape)
 
 
-def write_samples(path, images):
-    """images [N, 28, 28] float in [-1, 1] → the samples file `dydit metrics` reads."""
+def write_samples(path, images, classes):
+    """images [N, 28, 28] float in [-1, 1] and their labels → the samples file `dydit metrics` reads."""
     a = np.ascontiguousarray(images[:, None], dtype=np.float32)
-    header = {"samples": {"dtype": "F32", "shape": list(a.shape), "data_offsets": [0, a.nbytes]}}
+    c = np.ascontiguousarray(classes, dtype=np.int64)
+    header = {"samples": {"dtype": "F32", "shape": list(a.shape), "data_offsets": [0, a.nbytes]},
+              "classes": {"dtype": "I64", "shape": [len(c)], "data_offsets": [a.nbytes, a.nbytes + c.nbytes]}}
     h = json.dumps(header).encode()
     h += b" " * ((8 - len(h) % 8) % 8)
     with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + a.tobytes())
+        f.write(struct.pack("<Q", len(h)) + h + a.tobytes() + c.tobytes())
 
 
 def write_png(path, gray):
@@ -80,21 +83,22 @@ def main():
     args = p.parse_args()
     os.makedirs(OUT, exist_ok=True)
     train, test = idx("train-images-idx3-ubyte.gz"), idx("t10k-images-idx3-ubyte.gz")
+    labels = {"train": idx("train-labels-idx1-ubyte.gz"), "test": idx("t10k-labels-idx1-ubyte.gz")}
     rng = np.random.default_rng(0)
     rows = []
     tmp = tempfile.mkdtemp()
-    def score(label, kind, amount, source, n, images):
+    def score(label, kind, amount, source, n, images, first=0):
         path = os.path.join(tmp, "s.safetensors")
-        write_samples(path, images)
+        write_samples(path, images, labels[source][first:first + n])
         m = metrics(args.dydit, path, args.threads)
         row = {"set": label, "damage": kind, "amount": amount, "source": source, "n": n}
-        row.update({k: m.get(k) for k in ("fd", "kid", "kid_std", "precision", "recall")})
+        row.update({k: m.get(k) for k in ("fd", "kid", "kid_std", "precision", "recall", "class_accuracy")})
         rows.append(row)
         print(f"{label:28s} {kind:6s} {amount:<5} {source:6s} N={n:5d}  FD {m['fd']:.4f}  KID {m['kid']:.5f}  "
               f"P {m['precision']:.3f} R {m['recall']:.3f}", flush=True)
     for n in (1000, 2000, 5000, 10000):
         for k in range(3):
-            score(f"train[{k * n}:{(k + 1) * n}]", "none", 0, "train", n, train[k * n:(k + 1) * n] / 127.5 - 1)
+            score(f"train[{k * n}:{(k + 1) * n}]", "none", 0, "train", n, train[k * n:(k + 1) * n] / 127.5 - 1, first=k * n)
     examples = []
     for kind, amounts in (("blur", (0.5, 1.0, 2.0)), ("noise", (0.05, 0.1, 0.2))):
         for amount in amounts:
@@ -106,8 +110,7 @@ def main():
         w = csv.DictWriter(f, fieldnames=list(rows[0].keys()))
         w.writeheader()
         w.writerows(rows)
-    grid = np.concatenate([test[:8] / 127.5 - 1] + examples, axis=1)  # rows: original, then each damage
-    grid = grid.transpose(1, 0, 2).reshape(-1, 8 * 28)  # [rows·28, 8·28]... one row of 8 per damage
+    # One row of 8 test images per damage, the originals first.
     pic = np.concatenate([np.concatenate(list(r), axis=1) for r in np.stack([test[:8] / 127.5 - 1] + examples)], axis=0)
     write_png(os.path.join(OUT, "degraded.png"), ((pic + 1) * 127.5).round().astype(np.uint8))
     print(f"wrote {OUT}/floors.csv and degraded.png ({len(rows)} rows)")

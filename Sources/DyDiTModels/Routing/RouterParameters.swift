@@ -66,16 +66,27 @@ public struct RouterParameters: Sendable {
         return RouterParameters(config: c, format: format, tensors: tensors)
     }
 
+    /// A width router's tensor (`blocks.i.attn_rate.*`, `blocks.i.mlp_rate.*`).
+    public static func isWidthRouterTensor(_ name: String) -> Bool { name.contains(".attn_rate.") || name.contains(".mlp_rate.") }
+    /// A token router's tensor (`blocks.i.token_selection.*`).
+    public static func isTokenRouterTensor(_ name: String) -> Bool { name.contains(".token_selection.") }
+
+    /// The official initial biases: width routers 15, the token router's output 35 (everything on).
+    public static let officialWidthBias: Float = 15
+    public static let officialTokenBias: Float = 35
+
     /// Routers at DyDiT's fine-tuning initialisation, for a plain DiT: xavier-uniform
-    /// weights, width-router bias 15 and token-router output bias 35 (everything on at first),
-    /// other biases 0 (as `nn.Linear` under DiT's `_basic_init`).
-    public static func initialized(_ c: DiTConfig, seed: UInt64, format: Format = .current) -> RouterParameters {
+    /// weights, width-router bias `widthBias` and token-router output bias `tokenBias` (the
+    /// official 15 and 35: everything on at first), other biases 0 (as `nn.Linear` under
+    /// DiT's `_basic_init`).
+    public static func initialized(_ c: DiTConfig, seed: UInt64, format: Format = .current,
+                                   widthBias: Float = officialWidthBias, tokenBias: Float = officialTokenBias) -> RouterParameters {
         var rng = RandomGenerator(seed: seed)
         var tensors: [String: [Float]] = [:]
         for (name, shape) in shapes(c, format) {
             let count = shape.reduce(1, *)
             if name.hasSuffix(".bias") {
-                let value: Float = name.contains("_rate.") ? 15 : (name.contains("mlp_head.2") ? 35 : 0)
+                let value: Float = name.contains("_rate.") ? widthBias : (name.contains("mlp_head.2") ? tokenBias : 0)
                 tensors[name] = [Float](repeating: value, count: count)
             } else {
                 let bound = Float((6 / Double(shape[0] + shape[1])).squareRoot())
