@@ -57,6 +57,18 @@ final class ComparisonHelperTests: XCTestCase {
         XCTAssertEqual(passes, 0)
     }
 
+    /// XCTest's own forms stay allowed where their NaN behaviour is right: a NaN must fail
+    /// `XCTAssertEqual(_:_:accuracy:)`, `XCTAssertLessThan` and `XCTAssertLessThanOrEqual`.
+    func testXCTestFormsFailOnNaN() {
+        let failures = countFailures {
+            XCTAssertEqual(Double.nan, 1, accuracy: 10)
+            XCTAssertEqual(Float(1), .nan, accuracy: 10)
+            XCTAssertLessThan(Double.nan, 1)
+            XCTAssertLessThanOrEqual(Float.nan, 1)
+        }
+        XCTAssertEqual(failures, 4)
+    }
+
     private var swallowing = false
     private var swallowed = 0
 
