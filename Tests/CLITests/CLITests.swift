@@ -243,4 +243,40 @@ final class CLITests: XCTestCase {
         // DiT-S/8 at 32×32: 16 tokens; 12 blocks × (9.63 M attention + 18.87 M MLP + 0.88 M adaLN) + embeddings and final layer.
         assertClose(fv["gmacs"]?.doubleValue ?? .nan, 0.35797, absolute: 0.0001, "bench forward gmacs")
     }
+
+    /// `dydit metrics`, `dydit features` and `dydit bench metrics` with the shipped classifier:
+    /// the JSON keys asked for, a features file of the right shape, and clear errors.
+    func testMetricsFeaturesAndBench() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let classifier = root.appendingPathComponent("Experiments/checkpoints/fashion-mnist-classifier.safetensors").path
+        // The reference-feature cache outside the test folder, which must stay empty after failures.
+        let cache = NSTemporaryDirectory() + "dydit-cli-cache-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: cache) }
+        let env = ["DYDIT_CACHE_DIR": cache]
+        guard FileReader.exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST is not installed (scripts/setup.sh installs dataset-fashion-mnist)")
+        }
+        try expectFailure(["metrics", "fashion-mnist:test:5", "--metrics", "fid", "--classifier", classifier], env: env,
+                          mentions: ["unknown metric 'fid'", "fd"])
+        try expectFailure(["metrics", "\(dir)/missing", "--classifier", classifier], env: env, mentions: ["does not exist"])
+        try expectFailure(["metrics", "fashion-mnist:test:5", "--classifier", "\(dir)/none.safetensors"], env: env,
+                          mentions: ["not found", "dydit classifier train"])
+        let m = try run(["metrics", "fashion-mnist:test:300", "--reference", "fashion-mnist:train:400", "--classifier", classifier,
+                         "--metrics", "fd,kid,class-accuracy", "--kid-subsets", "3", "--json", "--threads", "2"], env: env)
+        XCTAssertEqual(m.status, 0, m.stderr)
+        let v = try JSONParser.parse(m.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(v["n"]?.intValue, 300)
+        XCTAssertEqual(Set(v.objectValue?.keys ?? []), ["n", "fd", "kid", "kid_std", "class_accuracy"])
+        XCTAssertGreaterThan(v["class_accuracy"]?.doubleValue ?? 0, 0.85)
+        let f = try run(["features", "fashion-mnist:test:7", "--out", "\(dir)/f.safetensors", "--classifier", classifier], env: env)
+        XCTAssertEqual(f.status, 0, f.stderr)
+        let file = try SafeTensorsFile(path: "\(dir)/f.safetensors")
+        XCTAssertEqual(try file.tensor("features").shape, [7, 256])
+        XCTAssertEqual(try file.tensor("classes").shape, [7])
+        let b = try run(["bench", "metrics", "--images", "50", "--eigen-size", "16", "--iters", "1", "--warmup", "0", "--json",
+                         "--classifier", classifier], env: env)
+        XCTAssertEqual(b.status, 0, b.stderr)
+        let bv = try JSONParser.parse(b.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        for key in ["features_and_fd_ms", "fd_ms", "eigen_ms", "fd"] { XCTAssertNotNil(bv[key], "missing \(key) in \(b.stdout)") }
+    }
 }

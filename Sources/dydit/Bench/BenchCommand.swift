@@ -4,7 +4,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: medians after warm-up, one JSON object with --json.",
-        subcommands: [BenchGemm.self, BenchForward.self, BenchAttention.self, BenchTrain.self, BenchPeak.self])
+        subcommands: [BenchGemm.self, BenchForward.self, BenchAttention.self, BenchTrain.self, BenchPeak.self, BenchMetrics.self])
 }
 
 /// Warm-up and timed repetitions shared by the benchmarks.
