@@ -49,14 +49,17 @@ public enum Summary {
             if case let .double(d) = v { return String(format: "%.\(digits)g", d) }
             return v.stringValue ?? v.serialized()
         }
+        // The CSV keeps every column (tools read it by name); the table a person reads leaves
+        // out the metrics no run measured.
+        let table = runs.map { r in columns.map { cell($0.2(r.metrics)) } }
+        let shown = columns.indices.filter { c in table.contains { !$0[c].isEmpty } }
         var csv = (["run"] + swept + columns.map(\.0)).joined(separator: ",") + "\n"
-        var md = "| " + (["run"] + swept + columns.map(\.1)).joined(separator: " | ") + " |\n"
-        md += "|" + String(repeating: "---|", count: 1 + swept.count + columns.count) + "\n"
-        for r in runs {
+        var md = "| " + (["run"] + swept + shown.map { columns[$0].1 }).joined(separator: " | ") + " |\n"
+        md += "|" + String(repeating: "---|", count: 1 + swept.count + shown.count) + "\n"
+        for (r, values) in zip(runs, table) {
             let sweptCells = swept.map { cell(r.metrics["overrides"]?[$0]) }
-            let values = columns.map { cell($0.2(r.metrics)) }
             csv += ([r.id] + sweptCells + values).map(csvField).joined(separator: ",") + "\n"
-            md += "| " + ([r.id] + sweptCells + values).joined(separator: " | ") + " |\n"
+            md += "| " + ([r.id] + sweptCells + shown.map { values[$0] }).joined(separator: " | ") + " |\n"
         }
         if runs.contains(where: { $0.metrics["random_init"]?.boolValue == true }) {
             md += "\nRuns marked random_init used randomly initialised weights: their samples are noise; FLOPs, time and memory are real.\n"

@@ -86,5 +86,9 @@ final class QualityMetricsTests: XCTestCase {
         XCTAssertEqual(q["test_images"]?.intValue, 4)
         let summary = try String(contentsOfFile: "\(dir)/out/summary.csv", encoding: .utf8)
         XCTAssert(summary.contains("test_loss_bpd") && summary.contains("psnr_vs_dense_db"), summary)
+        // Every column in the CSV; the table a person reads leaves out what no run measured.
+        XCTAssert(summary.split(separator: "\n")[0].contains(",fd,"), summary)
+        let table = try String(contentsOfFile: "\(dir)/out/summary.md", encoding: .utf8)
+        XCTAssert(table.contains("test bits/dim") && !table.contains("FD (classifier features)"), table)
     }
 }
