@@ -1,5 +1,6 @@
 import DyDiTIO
 import Foundation
+import ReferenceSupport
 import XCTest
 
 /// Issue 13 §4 from the outside: `dydit run` notices new bytes under a checkpoint's path, and

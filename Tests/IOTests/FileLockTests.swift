@@ -1,5 +1,6 @@
 import DyDiTIO
 import Foundation
+import ReferenceSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -58,34 +59,4 @@ final class FileLockTests: TemporaryDirectoryTestCase {
         holder.kill()
         XCTAssertNoThrow(try lock("held"), "the kernel dropped the killed holder's lock")
     }
-}
-
-/// Another process holding an exclusive flock on a file until it is killed (python3's fcntl).
-final class LockHolder {
-    let process = Process()
-    var pid: Int32 { process.processIdentifier }
-
-    init(path: String) throws {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", """
-            import fcntl, sys, time
-            f = open(sys.argv[1], "a")
-            fcntl.flock(f, fcntl.LOCK_EX)
-            print("locked", flush=True)
-            time.sleep(600)
-            """, path]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        // The first chunk the holder writes (empty if it died first).
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        guard line.hasPrefix("locked") else { throw IOError(path, "the python3 lock holder did not start: '\(line)'") }
-    }
-
-    func kill() {
-        Glibc.kill(pid, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    deinit { if process.isRunning { kill() } }
 }

@@ -66,29 +66,14 @@ public func assertClose<A: BinaryFloatingPoint, B: BinaryFloatingPoint>(
 }
 
 /// Asserts |got − want| ≤ absolute + relative·|want| element by element (numpy's `allclose`
-/// rule), failing on any non-finite value. Returns the number of elements that failed.
+/// rule), failing on any non-finite value: `assertWithinBounds` with those bounds. Returns
+/// the worst |got − want| / bound.
 @discardableResult
 public func assertAllClose<A: BinaryFloatingPoint, B: BinaryFloatingPoint>(
     _ got: [A], _ want: [B], absolute: Double, relative: Double = 0, _ label: @autoclosure () -> String = "",
     file: StaticString = #filePath, line: UInt = #line
-) -> Int {
-    guard got.count == want.count else {
-        XCTFail("\(label()): \(got.count) values, expected \(want.count)", file: file, line: line)
-        return max(got.count, want.count)
-    }
-    var failures = 0
-    for i in got.indices {
-        let a = Double(got[i]), b = Double(want[i])
-        let ok = a.isFinite && b.isFinite && Swift.abs(a - b) <= absolute + relative * Swift.abs(b)
-        if !ok {
-            if failures == 0 {
-                XCTFail("\(label()): element \(i) is \(a), expected \(b) (±\(absolute) + \(relative)·|expected|)", file: file, line: line)
-            }
-            failures += 1
-        }
-    }
-    if failures > 1 { XCTFail("\(label()): \(failures) of \(got.count) elements differ", file: file, line: line) }
-    return failures
+) -> Double {
+    assertWithinBounds(got, want, bounds: want.map { absolute + relative * Swift.abs(Double($0)) }, label(), file: file, line: line)
 }
 
 /// Asserts one number within `absolute + relative·|want|`, failing on NaN or infinity.

@@ -10,57 +10,46 @@ enum Im2Col {
     static func outputSize(_ size: Int, stride: Int) -> Int { (size - 1) / stride + 1 }
 
     /// `x [batch, size, size, channels]` → `cols [batch·out·out, 9·channels]`; outside the
-    /// image is 0 (the padding). One task per image.
+    /// image is 0 (the padding).
     static func expand(_ x: UnsafePointer<Float>, batch: Int, size: Int, channels c: Int, stride: Int,
                        into cols: UnsafeMutablePointer<Float>, ctx: ComputeContext) {
-        let out = outputSize(size, stride: stride), k = 9 * c
-        ctx.pool.run(tasks: batch) { b, _ in
-            let image = x + b * size * size * c
-            var row = cols + b * out * out * k
-            for oy in 0..<out {
-                for ox in 0..<out {
-                    var dst = row
-                    for ky in 0..<3 {
-                        let iy = oy * stride + ky - 1
-                        for kx in 0..<3 {
-                            let ix = ox * stride + kx - 1
-                            if iy < 0 || iy >= size || ix < 0 || ix >= size {
-                                dst.update(repeating: 0, count: c)
-                            } else {
-                                dst.update(from: image + (iy * size + ix) * c, count: c)
-                            }
-                            dst += c
-                        }
-                    }
-                    row += k
-                }
-            }
+        windows(batch: batch, size: size, channels: c, stride: stride, ctx: ctx) { slot, pixel in
+            if let pixel { (cols + slot).update(from: x + pixel, count: c) } else { (cols + slot).update(repeating: 0, count: c) }
         }
     }
 
     /// The adjoint of `expand`: adds each row's window back onto `dx [batch, size, size,
-    /// channels]` (which the caller zeroes). One task per image, so no two tasks write one pixel.
+    /// channels]` (which the caller zeroes).
     static func accumulate(_ cols: UnsafePointer<Float>, batch: Int, size: Int, channels c: Int, stride: Int,
                            into dx: UnsafeMutablePointer<Float>, ctx: ComputeContext) {
+        windows(batch: batch, size: size, channels: c, stride: stride, ctx: ctx) { slot, pixel in
+            guard let pixel else { return }
+            for j in 0..<c { dx[pixel + j] += cols[slot + j] }
+        }
+    }
+
+    /// Calls `body(slot, pixel)` for the 9 window positions of every output pixel: `slot` is
+    /// where the position's `channels` values sit in the im2col rows, `pixel` where they sit
+    /// in the NHWC image (nil in the padding). One task per image, so no two tasks touch one
+    /// image's pixels.
+    @inline(__always)
+    private static func windows(batch: Int, size: Int, channels c: Int, stride: Int, ctx: ComputeContext,
+                                _ body: (_ slot: Int, _ pixel: Int?) -> Void) {
         let out = outputSize(size, stride: stride), k = 9 * c
         ctx.pool.run(tasks: batch) { b, _ in
-            let image = dx + b * size * size * c
-            var row = cols + b * out * out * k
+            var slot = b * out * out * k
+            let image = b * size * size * c
             for oy in 0..<out {
                 for ox in 0..<out {
-                    var src = row
                     for ky in 0..<3 {
                         let iy = oy * stride + ky - 1
                         for kx in 0..<3 {
                             let ix = ox * stride + kx - 1
-                            if iy >= 0 && iy < size && ix >= 0 && ix < size {
-                                let p = image + (iy * size + ix) * c
-                                for j in 0..<c { p[j] += src[j] }
-                            }
-                            src += c
+                            let inside = iy >= 0 && iy < size && ix >= 0 && ix < size
+                            body(slot, inside ? image + (iy * size + ix) * c : nil)
+                            slot += c
                         }
                     }
-                    row += k
                 }
             }
         }
