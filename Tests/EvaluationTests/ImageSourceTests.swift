@@ -111,4 +111,24 @@ final class ImageSourceTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("unknown metric 'fid'"), "\(error)")
         }
     }
+
+    /// Reference features are cached on disk, keyed by the classifier's weights and the images:
+    /// the second scoring reads the cache (and gives the same features); another classifier or
+    /// other images miss it.
+    func testReferenceFeaturesAreCachedByClassifierAndImages() throws {
+        let ctx = try ComputeContext(threads: 1)
+        var rng = RandomGenerator(seed: 6)
+        let set = ImageSet(name: "r", count: 4, images: rng.normals(4 * 784).map { max(-1, min(1, $0)) }, classes: [0, 1, 2, 3])
+        let other = ImageSet(name: "r", count: 4, images: set.images.map { -$0 }, classes: set.classes)
+        let a = QualityEvaluator(classifier: FashionClassifier.initialized(seed: 1, ctx: ctx), cacheDirectory: "\(dir)/cache")
+        let b = QualityEvaluator(classifier: FashionClassifier.initialized(seed: 2, ctx: ctx), cacheDirectory: "\(dir)/cache")
+        let (first, cached1) = try a.scoreReference(set)
+        let (second, cached2) = try a.scoreReference(set)
+        XCTAssertFalse(cached1)
+        XCTAssertTrue(cached2)
+        XCTAssertEqual(first.features.values, second.features.values)
+        XCTAssertEqual(first.predictions, second.predictions)
+        XCTAssertFalse(try b.scoreReference(set).cached, "another classifier")
+        XCTAssertFalse(try a.scoreReference(other).cached, "other images")
+    }
 }
