@@ -61,6 +61,10 @@ public final class SamplingLoop {
     /// Seconds the last `run` spent building sliced weights before its first step (0 when
     /// they were already cached): a once-per-schedule cost, kept out of per-step times.
     public private(set) var preparationSeconds = 0.0
+    /// Called after each step's forward with the step index and the routers' decisions for
+    /// the whole forward batch (conditional rows first under guidance): for pictures of
+    /// which heads, groups and tokens ran when. Not called for the dense model.
+    public var onRouting: ((_ step: Int, _ record: RoutingRecord) -> Void)?
 
     public init(model: DiT, sampler: Sampler, routing: Routing = Routing(), guidance: Guidance? = nil) {
         self.model = model
@@ -154,6 +158,7 @@ public final class SamplingLoop {
                                   record: routing.isDense ? nil : record)
                 }
             }
+            if !routing.isDense { onRouting?(k, record) }
             if let guidance {
                 DiT.guide(&out, batch: rows, channels: guidance.channels.count(c), config: c, scale: guidance.scale)
             }

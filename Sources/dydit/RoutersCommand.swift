@@ -7,7 +7,7 @@ struct RoutersCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "routers",
         abstract: "DyDiT router tools.",
-        subcommands: [ExportMasks.self])
+        subcommands: [ExportMasks.self, TokenMasks.self])
 }
 
 struct ExportMasks: ParsableCommand {

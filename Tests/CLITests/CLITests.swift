@@ -279,4 +279,26 @@ final class CLITests: XCTestCase {
         let bv = try JSONParser.parse(b.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         for key in ["features_and_fd_ms", "fd_ms", "eigen_ms", "fd"] { XCTAssertNotNil(bv[key], "missing \(key) in \(b.stdout)") }
     }
+
+    /// `dydit routers tokens` on every DyDiT reference model: a picture and the raw masks, whose
+    /// count matches the model; a plain DiT is refused.
+    func testTokenMaskPictures() throws {
+        for m in try models() {
+            let r = try run(["routers", "tokens", "--weights", m.pair.weights, "--classes", "0,1", "--steps", "4", "--timesteps", "2",
+                             "--out", "\(dir)/\(m.name).png", "--threads", "2"])
+            if !m.dydit {
+                XCTAssertEqual(r.status, 64, "\(m.name): a usage error (EX_USAGE): \(r.stdout)")
+                XCTAssertTrue(r.stderr.contains("no DyDiT routers"), r.stderr)
+                continue
+            }
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let file = try SafeTensorsFile(path: "\(dir)/\(m.name).safetensors")
+            let masks = try file.tensor("token_masks")
+            XCTAssertEqual(masks.shape[0], 2)
+            XCTAssertEqual(masks.shape[1], 2)
+            XCTAssertTrue(masks.floats().allSatisfy { $0 == 0 || $0 == 1 })
+            let image = try PNGFile.read("\(dir)/\(m.name).png")
+            XCTAssertEqual(image.channels, 3)
+        }
+    }
 }
