@@ -46,9 +46,12 @@ public indirect enum JSONValue: Equatable, Sendable {
     public subscript(key: String) -> JSONValue? { objectValue?[key] }
 }
 
-/// A JSON object with its keys in document order.
+/// A JSON object with its keys in document order. Lookups go through a key → position index,
+/// so building or reading an object of n keys is O(n), not O(n²) (a header or spec with
+/// 10⁵ keys used to take minutes).
 public struct JSONObject: Equatable, Sendable, Sequence {
     public private(set) var pairs: [(key: String, value: JSONValue)] = []
+    private var index: [String: Int] = [:]
 
     public init() {}
     public init(_ pairs: [(String, JSONValue)]) { for (k, v) in pairs { self[k] = v } }
@@ -57,11 +60,19 @@ public struct JSONObject: Equatable, Sendable, Sequence {
     public var count: Int { pairs.count }
 
     public subscript(key: String) -> JSONValue? {
-        get { pairs.first { $0.key == key }?.value }
+        get { index[key].map { pairs[$0].value } }
         set {
-            if let i = pairs.firstIndex(where: { $0.key == key }) {
-                if let newValue { pairs[i].value = newValue } else { pairs.remove(at: i) }
+            if let i = index[key] {
+                if let newValue {
+                    pairs[i].value = newValue
+                } else {
+                    // Removal is rare (a handful of keys per spec): renumber what follows.
+                    pairs.remove(at: i)
+                    index[key] = nil
+                    for j in i..<pairs.count { index[pairs[j].key] = j }
+                }
             } else if let newValue {
+                index[key] = pairs.count
                 pairs.append((key, newValue))
             }
         }
