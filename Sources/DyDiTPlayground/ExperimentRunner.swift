@@ -123,6 +123,8 @@ public final class ExperimentRunner {
                 }
             }
             let total = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            try FiniteCheck.require(out, "run \(run.id): the \(phase == "dense" ? "dense baseline's " : "")samples",
+                                    hint: "the weights or the guidance scale make the model diverge; the run is not complete")
             return (out, total - preparation, preparation, reports, loop)
         }
 

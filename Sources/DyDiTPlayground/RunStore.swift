@@ -39,6 +39,7 @@ public final class RunStore {
     /// Takes run `id`'s lock (a file created exclusively, holding our pid). A lock left by a
     /// process that no longer runs is taken over.
     public func lock(_ id: String) throws {
+        try checkID(id)
         let path = lockPath(id)
         for _ in 0..<2 {
             let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -67,6 +68,13 @@ public final class RunStore {
 
     public func runDirectory(_ id: String) -> String { "\(directory)/\(id)" }
 
+    /// A run id must be one folder name inside `directory` (`..` or `a/b` would write elsewhere).
+    func checkID(_ id: String) throws {
+        guard SpecLimits.isSafeRunID(id) else {
+            throw IOError(directory, "run id '\(id)' is not a plain folder name; runs are written only inside the output folder")
+        }
+    }
+
     public func state(of id: String, resolved: JSONValue) -> State {
         let dir = runDirectory(id)
         guard let saved = try? FileReader.read("\(dir)/spec.json") else { return .pending }
@@ -79,6 +87,7 @@ public final class RunStore {
 
     /// Creates the run's folder and records its spec (before any work).
     public func begin(_ id: String, resolved: JSONValue) throws {
+        try checkID(id)
         let dir = runDirectory(id)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
