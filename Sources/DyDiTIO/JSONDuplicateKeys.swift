@@ -14,12 +14,19 @@ enum JSONDuplicateKeys {
     static func first(in bytes: UnsafeRawBufferPointer) -> Duplicate? {
         var scanner = Scanner(bytes: bytes)
         scanner.skipSpace()
-        return scanner.value(path: "$")
+        return scanner.value()
+    }
+
+    /// One step of a JSON path; the path is formatted only when a duplicate is reported.
+    private enum Step {
+        case key(String)
+        case element(Int)
     }
 
     private struct Scanner {
         let bytes: UnsafeRawBufferPointer
         var i = 0, line = 1, column = 1
+        var path: [Step] = []
 
         init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -33,26 +40,45 @@ enum JSONDuplicateKeys {
             while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { advance() }
         }
 
+        func formatted(_ steps: [Step]) -> String {
+            steps.reduce("$") { p, step in
+                switch step {
+                case let .key(k): return JSONLocator.child(p, k)
+                case let .element(n): return JSONLocator.element(p, n)
+                }
+            }
+        }
+
         /// Scans one value; nesting depth is bounded by json-c's limit (32), so recursion is safe.
-        mutating func value(path: String) -> Duplicate? {
+        mutating func value() -> Duplicate? {
             guard i < bytes.count else { return nil }
             switch bytes[i] {
             case UInt8(ascii: "{"):
                 advance()
                 skipSpace()
-                var seen: [String: (Int, Int)] = [:]
+                // Small objects (most) compare against a list; large ones use a dictionary.
+                var few: [(key: String, line: Int, column: Int)] = []
+                var many: [String: (Int, Int)] = [:]
                 while i < bytes.count, bytes[i] != UInt8(ascii: "}") {
                     let (keyLine, keyColumn) = (line, column)
                     let key = string()
-                    let childPath = JSONLocator.child(path, key)
-                    if let (l, c) = seen[key] {
-                        return Duplicate(key: key, path: childPath, line: keyLine, column: keyColumn, firstLine: l, firstColumn: c)
+                    let first = few.count < 16 ? few.first { $0.key == key }.map { ($0.line, $0.column) } : many[key]
+                    if let (l, c) = first {
+                        return Duplicate(key: key, path: formatted(path + [.key(key)]), line: keyLine, column: keyColumn,
+                                         firstLine: l, firstColumn: c)
                     }
-                    seen[key] = (keyLine, keyColumn)
+                    if few.count < 16 {
+                        few.append((key, keyLine, keyColumn))
+                        if few.count == 16 { for f in few { many[f.key] = (f.line, f.column) } }
+                    } else {
+                        many[key] = (keyLine, keyColumn)
+                    }
                     skipSpace()
                     if i < bytes.count, bytes[i] == UInt8(ascii: ":") { advance() }
                     skipSpace()
-                    if let found = value(path: childPath) { return found }
+                    path.append(.key(key))
+                    if let found = value() { return found }
+                    path.removeLast()
                     skipSpace()
                     if i < bytes.count, bytes[i] == UInt8(ascii: ",") { advance(); skipSpace() }
                 }
@@ -62,7 +88,9 @@ enum JSONDuplicateKeys {
                 skipSpace()
                 var index = 0
                 while i < bytes.count, bytes[i] != UInt8(ascii: "]") {
-                    if let found = value(path: JSONLocator.element(path, index)) { return found }
+                    path.append(.element(index))
+                    if let found = value() { return found }
+                    path.removeLast()
                     index += 1
                     skipSpace()
                     if i < bytes.count, bytes[i] == UInt8(ascii: ",") { advance(); skipSpace() }

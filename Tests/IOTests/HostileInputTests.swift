@@ -33,9 +33,11 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
         assertError(try SafeTensorsFile(path: path("d.safetensors")), mentions: ["duplicate key 'a'", "line 2, column 2", "line 1, column 2"])
     }
 
-    /// 100 000 entries took 27 s (an ordered object searched linearly per key); now linear.
+    /// 100 000 entries took 27 s (an ordered object searched linearly per key, O(n²)); 200 000
+    /// would take nearly two minutes that way, and take a few seconds when linear. The bound is
+    /// a hang detector, generous for a loaded machine, not a speed claim.
     func testSafeTensorsHeaderWithManyEntriesParsesQuickly() throws {
-        let n = 100_000
+        let n = 200_000
         var header = "{"
         for i in 0..<n { header += "\(i > 0 ? "," : "")\"t\(i)\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[\(i),\(i + 1)]}" }
         header += "}"
@@ -44,7 +46,7 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
         let file = try SafeTensorsFile(path: path("many.safetensors"))
         let elapsed = ContinuousClock.now - start
         XCTAssertEqual(file.names.count, n)
-        XCTAssertLessThan(elapsed, .seconds(5), "parsing \(n) entries took \(elapsed)")
+        XCTAssertLessThan(elapsed, .seconds(40), "parsing \(n) entries took \(elapsed): quadratic again?")
     }
 
     /// A FIFO blocked `open` until some writer came: forever.
@@ -79,7 +81,7 @@ final class HostileInputTests: TemporaryDirectoryTestCase {
         let value = try JSONParser.parse(text)
         XCTAssertEqual(value.objectValue?.count, n)
         XCTAssertEqual(value["k199999"], .int(199_999))
-        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5))
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(15), "quadratic: minutes")
         var o = value.objectValue!
         o["k5"] = nil
         XCTAssertEqual(o.count, n - 1)
