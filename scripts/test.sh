@@ -114,6 +114,13 @@ PY
 echo "== experiment specs"
 "$dydit" validate Experiments/*.json Notebooks/*.json
 
+# A short pass of every libFuzzer target (docs/FUZZING.md): it replays the seed corpus (every
+# hostile input of issue 13 §3) and fuzzes 10 s each, under AddressSanitizer.
+if [ "${DYDIT_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzz (short pass; DYDIT_SKIP_FUZZ=1 skips it)"
+  scripts/fuzz.sh all 10s
+fi
+
 echo "== notebooks (headless, nbclient)"
 scripts/run_notebooks.sh
 

@@ -123,12 +123,10 @@ struct MappedFile {
     let storage: ByteStorage
 
     init(path: String) throws {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { throw IOError(path, "cannot open: \(systemError(errno))") }
+        let fd = try FileReader.openRegular(path)
         defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) != 0 { throw IOError(path, "cannot stat: \(systemError(errno))") }
-        if (st.st_mode & S_IFMT) == S_IFDIR { throw IOError(path, "is a directory, expected a file") }
         let size = Int(st.st_size)
         if size == 0 {
             storage = ByteStorage(copying: UnsafeRawBufferPointer(start: nil, count: 0))
@@ -138,5 +136,42 @@ struct MappedFile {
             throw IOError(path, "cannot map into memory: \(systemError(errno))")
         }
         storage = ByteStorage(base: UnsafeRawPointer(base), count: size) { munmap(base, size) }
+    }
+}
+
+extension FileReader {
+    /// Opens `path` for reading only if it is a regular file. A FIFO would block `open` (and
+    /// every read) until some writer came, a device such as /dev/zero never ends: both are
+    /// refused. `O_NONBLOCK` keeps the open itself from blocking; it changes nothing for the
+    /// regular files we keep.
+    public static func openRegular(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        if fd < 0 {
+            let code = errno
+            throw IOError(path, "cannot open: \(systemError(code))")
+        }
+        var st = stat()
+        if fstat(fd, &st) != 0 {
+            let code = errno
+            close(fd)
+            throw IOError(path, "cannot stat: \(systemError(code))")
+        }
+        let kind = st.st_mode & S_IFMT
+        guard kind == S_IFREG else {
+            close(fd)
+            throw IOError(path, "is \(describe(kind)), not a regular file; give the path of a file")
+        }
+        return fd
+    }
+
+    static func describe(_ kind: mode_t) -> String {
+        switch kind {
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO (named pipe), which would block until something writes to it"
+        case S_IFCHR: return "a character device"
+        case S_IFBLK: return "a block device"
+        case S_IFSOCK: return "a socket"
+        default: return "not a file"
+        }
     }
 }

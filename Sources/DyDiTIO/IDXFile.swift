@@ -14,26 +14,39 @@ public struct IDXFile: Sendable {
     public let shape: [Int]
     public let bytes: [UInt8]
 
+    /// The largest data section read (Fashion-MNIST's training images are 47 MB).
+    public static let maxDataBytes = 1 << 32
+
     public init(path: String) throws {
         self.path = path
-        guard let gz = gzopen(path, "rb") else {
-            let reason = FileReader.exists(path) ? "cannot be opened (\(String(cString: strerror(errno))))" : "does not exist"
-            throw IOError(path, "\(reason); an IDX file (e.g. train-images-idx3-ubyte.gz) was expected")
+        let fd: Int32
+        do { fd = try FileReader.openRegular(path) } catch let e as IOError {
+            throw IOError(path, "\(e.message); an IDX file (e.g. train-images-idx3-ubyte.gz) was expected")
+        }
+        var st = stat()
+        let fileSize = fstat(fd, &st) == 0 ? Int(st.st_size) : Int.max
+        guard let gz = gzdopen(fd, "rb") else {
+            close(fd)
+            throw IOError(path, "cannot be opened for reading through zlib")
         }
         defer { gzclose(gz) }
+        // Reads `count` bytes, growing the buffer only as data arrives: a header that claims
+        // 4 GiB in a 20-byte file fails at its end instead of allocating 4 GiB first.
         func read(_ count: Int, _ what: String) throws -> [UInt8] {
-            var out = [UInt8](repeating: 0, count: count)
-            var done = 0
-            while done < count {
-                let chunk = Int32(min(count - done, 1 << 30))
-                let n = out.withUnsafeMutableBytes { gzread(gz, $0.baseAddress! + done, UInt32(chunk)) }
+            var out: [UInt8] = []
+            out.reserveCapacity(min(count, 1 << 20))
+            while out.count < count {
+                let want = min(count - out.count, 1 << 24)
+                let start = out.count
+                out += repeatElement(0, count: want)
+                let n = out.withUnsafeMutableBytes { gzread(gz, $0.baseAddress! + start, UInt32(want)) }
                 if n < 0 {
                     var code: Int32 = 0
                     let message = String(cString: gzerror(gz, &code))
                     throw IOError(path, "cannot read \(what): \(message) (a damaged or truncated .gz file?)")
                 }
-                if n == 0 { throw IOError(path, "ends after \(done) of the \(count) bytes of \(what): the file is truncated") }
-                done += Int(n)
+                if n == 0 { throw IOError(path, "ends after \(start) of the \(count) bytes of \(what): the file is truncated") }
+                out.removeLast(want - Int(n))
             }
             return out
         }
@@ -48,9 +61,25 @@ public struct IDXFile: Sendable {
         guard (1...4).contains(rank) else { throw IOError(path, "has rank \(rank); expected 1 (labels) to 4") }
         let dims = try read(4 * rank, "the dimensions")
         shape = (0..<rank).map { i in dims[4 * i..<4 * i + 4].reduce(0) { $0 << 8 | Int($1) } }
-        let count = shape.reduce(1, *)
-        guard count <= 1 << 32 else { throw IOError(path, "claims \(shape) = \(count) bytes, which is not plausible") }
-        bytes = try read(count, "the \(shape.map(String.init).joined(separator: "×")) data")
+        let described = shape.map(String.init).joined(separator: "×")
+        if shape.contains(0) {
+            throw IOError(path, "has a dimension of 0 (\(described)): it holds no data (0×0 images are not images)")
+        }
+        // Each dimension is below 2³², so the product is checked step by step.
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= Self.maxDataBytes else {
+                throw IOError(path, "claims \(described) bytes of data, over the \(Self.maxDataBytes >> 30) GiB limit: a corrupt header?")
+            }
+            count = product
+        }
+        // An uncompressed file must hold its data: say so before reading.
+        let header = 4 + 4 * rank
+        if gzdirect(gz) == 1, count > fileSize - header {
+            throw IOError(path, "claims \(described) = \(count) bytes of data but holds \(max(0, fileSize - header)) after its header: the file is truncated or its header corrupt")
+        }
+        bytes = try read(count, "the \(described) data")
     }
 
     /// Writes an uncompressed or (`.gz` path) gzip-compressed IDX file of unsigned bytes.

@@ -6,6 +6,8 @@ public struct JSONParseError: Error, CustomStringConvertible, Equatable {
     public let line: Int
     public let column: Int
     public let reason: String
+    /// For a key given twice in one object: the JSON path of the second occurrence.
+    public var duplicatePath: String? = nil
 
     public var description: String { "\(path):\(line):\(column): invalid JSON: \(reason)" }
 }
@@ -42,6 +44,11 @@ public enum JSONParser {
         while rest < bytes.count, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[rest]) { rest += 1 }
         if rest < bytes.count {
             throw error(at: rest, in: bytes, path: path, reason: "unexpected text after the end of the document")
+        }
+        if let dup = JSONDuplicateKeys.first(in: bytes) {
+            throw JSONParseError(path: path, line: dup.line, column: dup.column,
+                                 reason: "duplicate key '\(dup.key)' at \(dup.path) (first given at line \(dup.firstLine), column \(dup.firstColumn)); a key may appear only once in an object",
+                                 duplicatePath: dup.path)
         }
         return convert(object)
     }

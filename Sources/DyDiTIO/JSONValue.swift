@@ -46,9 +46,15 @@ public indirect enum JSONValue: Equatable, Sendable {
     public subscript(key: String) -> JSONValue? { objectValue?[key] }
 }
 
-/// A JSON object with its keys in document order.
+/// A JSON object with its keys in document order. Objects past a few keys look keys up
+/// through a key → position index, so building or reading an object of n keys is O(n), not
+/// O(n²) (a header or spec with 10⁵ keys used to take minutes); small ones (most of them)
+/// search their few pairs and allocate no index.
 public struct JSONObject: Equatable, Sendable, Sequence {
     public private(set) var pairs: [(key: String, value: JSONValue)] = []
+    private var index: [String: Int]?
+    /// Objects with more keys than this get an index.
+    private static let indexThreshold = 12
 
     public init() {}
     public init(_ pairs: [(String, JSONValue)]) { for (k, v) in pairs { self[k] = v } }
@@ -56,13 +62,32 @@ public struct JSONObject: Equatable, Sendable, Sequence {
     public var keys: [String] { pairs.map(\.key) }
     public var count: Int { pairs.count }
 
+    private func position(of key: String) -> Int? {
+        if let index { return index[key] }
+        return pairs.firstIndex { $0.key == key }
+    }
+
     public subscript(key: String) -> JSONValue? {
-        get { pairs.first { $0.key == key }?.value }
+        get { position(of: key).map { pairs[$0].value } }
         set {
-            if let i = pairs.firstIndex(where: { $0.key == key }) {
-                if let newValue { pairs[i].value = newValue } else { pairs.remove(at: i) }
+            if let i = position(of: key) {
+                if let newValue {
+                    pairs[i].value = newValue
+                } else {
+                    // Removal is rare (a handful of keys per spec): renumber what follows.
+                    pairs.remove(at: i)
+                    if index != nil {
+                        index![key] = nil
+                        for j in i..<pairs.count { index![pairs[j].key] = j }
+                    }
+                }
             } else if let newValue {
                 pairs.append((key, newValue))
+                if index != nil {
+                    index![key] = pairs.count - 1
+                } else if pairs.count > Self.indexThreshold {
+                    index = Dictionary(uniqueKeysWithValues: pairs.enumerated().map { ($1.key, $0) })
+                }
             }
         }
     }

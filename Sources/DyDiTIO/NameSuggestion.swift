@@ -15,6 +15,8 @@ public func closest(to name: String, in candidates: [String]) -> String? {
         }
         return row[b.count]
     }
+    // Edit distance is quadratic: a 10-MB "name" gets no suggestion rather than a long wait.
+    guard name.utf8.count <= 256 else { return nil }
     let lower = Array(name.lowercased())
     let scored = candidates.map { ($0, distance(lower, Array($0.lowercased()))) }
     guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }

@@ -43,9 +43,17 @@ public enum PNGFile {
         try AtomicFile.write(Array(bytes.prefix(Int(size))), to: path)
     }
 
+    /// The most decoded bytes a PNG may take (16384 × 16384 RGB is 768 MiB).
+    public static let maxDecodedBytes = 1 << 30
+
     /// Reads a PNG as gray when it has no colour, else as RGB (alpha composited on black).
     public static func read(_ path: String) throws -> Image {
-        var bytes = try FileReader.read(path)
+        try decode(try FileReader.read(path), path: path)
+    }
+
+    /// Decodes PNG bytes (`path` names them in errors).
+    public static func decode(_ bytes: [UInt8], path: String) throws -> Image {
+        var bytes = bytes
         var png = png_image()
         png.version = png_uint_32(PNG_IMAGE_VERSION)
         let begun = bytes.withUnsafeMutableBytes { png_image_begin_read_from_memory(&png, $0.baseAddress, $0.count) }
@@ -54,12 +62,32 @@ public enum PNGFile {
         png.format = color ? png_uint_32(PNG_FORMAT_RGB) : png_uint_32(PNG_FORMAT_GRAY)
         let channels = color ? 3 : 1
         let width = Int(png.width), height = Int(png.height)
+        if let problem = implausibleSize(width: width, height: height, channels: channels, fileBytes: bytes.count) {
+            png_image_free(&png)
+            throw IOError(path, problem)
+        }
         var pixels = [UInt8](repeating: 0, count: width * height * channels)
         let finished = pixels.withUnsafeMutableBytes { out in
             png_image_finish_read(&png, nil, out.baseAddress, Int32(width * channels), nil)
         }
         guard finished != 0 else { throw IOError(path, "cannot decode PNG: \(message(&png))") }
         return Image(width: width, height: height, channels: channels, pixels: pixels)
+    }
+
+    /// Why a header's size cannot be believed, checked before the pixels are allocated: a
+    /// 69-byte file may claim 10⁶ × 10⁶ pixels (a terabyte). Besides a fixed cap, the file must
+    /// be large enough to hold the image: every row is at least a filter byte and one bit per
+    /// pixel, and deflate compresses at most 1032 : 1.
+    static func implausibleSize(width: Int, height: Int, channels: Int, fileBytes: Int) -> String? {
+        let decoded = Double(width) * Double(height) * Double(channels)
+        if decoded > Double(maxDecodedBytes) {
+            return "claims \(width)×\(height) pixels (\(Int(decoded / 1_048_576)) MiB decoded), over the \(maxDecodedBytes >> 20) MiB limit for an image"
+        }
+        let minimumRaw = Double(height) * (1 + Double((width + 7) / 8))
+        if minimumRaw > 1032 * Double(fileBytes) + 1024 {
+            return "claims \(width)×\(height) pixels, which cannot fit in its \(fileBytes) bytes: a corrupt or malicious header"
+        }
+        return nil
     }
 
     private static func message(_ png: inout png_image) -> String {

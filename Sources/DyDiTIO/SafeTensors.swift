@@ -22,9 +22,18 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Headers larger than this are refused rather than parsed (the format's own limit).
     static let maxHeaderBytes = 100_000_000
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws {
+        try self.init(storage: try MappedFile(path: path).storage, path: path)
+    }
+
+    /// A safetensors file held in memory (`path` names it in errors): what the fuzzer feeds.
+    public convenience init(bytes: UnsafeRawBufferPointer, path: String) throws {
+        try self.init(storage: ByteStorage(copying: bytes), path: path)
+    }
+
+    init(storage: ByteStorage, path: String) throws {
         self.path = path
-        storage = try MappedFile(path: path).storage
+        self.storage = storage
         let size = storage.count
         guard size >= 8 else {
             throw IOError(path, "file is \(size) bytes; a safetensors file starts with an 8-byte header length")
@@ -42,6 +51,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         let header: JSONValue
         do {
             header = try JSONParser.parse(UnsafeRawBufferPointer(start: storage.base + 8, count: n), path: path)
+        } catch let e as JSONParseError where e.duplicatePath != nil {
+            throw IOError(path, "header: \(e.reason) (line \(e.line), column \(e.column) of the header); the file is malformed")
         } catch let e as JSONParseError {
             throw IOError(path, "header is not valid JSON (\(e.reason), header byte \(n > 0 ? "line \(e.line) column \(e.column)" : "0"))")
         }
@@ -95,7 +106,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard end <= Int64(dataSize) else {
             throw fail("data_offsets [\(begin), \(end)] run past the data section (\(dataSize) bytes): file truncated?")
         }
-        let expected = count * dtype.byteSize
+        // Checked: [2147483646, 2147483646, 2] elements fit an Int, their bytes do not.
+        let (expected, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+        guard !overflow else { throw fail("\(dtype.rawValue) \(shape) would take more than 2⁶³ bytes") }
         guard end - begin == Int64(expected) else {
             throw fail("\(dtype.rawValue) \(shape) needs \(expected) bytes but data_offsets [\(begin), \(end)] give \(end - begin)")
         }

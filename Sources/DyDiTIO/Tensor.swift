@@ -134,9 +134,14 @@ public struct Tensor: @unchecked Sendable {
         case .i16: return (0..<count).map { Int64(raw.loadUnaligned(fromByteOffset: 2 * $0, as: Int16.self)) }
         case .i8: return (0..<count).map { Int64(raw.load(fromByteOffset: $0, as: Int8.self)) }
         case .u8, .bool: return raw.map { Int64($0) }
-        case .f64: return doubles().map { Int64($0) }
-        case .f32, .f16, .bf16: return floats().map { Int64($0) }
+        // Callers check `holdsIntegers` first; NaN and out-of-range values still must not trap.
+        case .f64: return doubles().map(Self.clampedInteger)
+        case .f32, .f16, .bf16: return floats().map { Self.clampedInteger(Double($0)) }
         }
+    }
+
+    static func clampedInteger(_ x: Double) -> Int64 {
+        x.isFinite && abs(x) < 9.2e18 ? Int64(x) : 0
     }
 
     /// Whether every element is a whole number (always for integer types).

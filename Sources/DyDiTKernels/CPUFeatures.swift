@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CSupport
 
 /// The instruction-set builds of the kernels, from the most portable to the fastest.
@@ -98,6 +103,8 @@ public enum KernelError: Error, CustomStringConvertible {
     case unsupportedISA(ISA, source: String, cpu: CPUFeatures)
     case unknownISA(String, source: String)
     case invalidThreadCount(Int)
+    case tooManyThreads(Int, budget: CPUBudget)
+    case threadStartFailed(started: Int, requested: Int, code: Int32)
 
     public var description: String {
         switch self {
@@ -107,6 +114,10 @@ public enum KernelError: Error, CustomStringConvertible {
             return "\(source): unknown kernel build '\(name)'; valid: \(ISA.allCases.map(\.rawValue).joined(separator: ", "))"
         case let .invalidThreadCount(n):
             return "thread count must be at least 1 (got \(n))"
+        case let .tooManyThreads(n, budget):
+            return "\(n) threads is too many: \(budget.limitDescription); more threads only wait for each other, and each costs memory"
+        case let .threadStartFailed(started, requested, code):
+            return "could start only \(started) of \(requested) threads (pthread_create: \(String(cString: strerror(code)))); use fewer threads"
         }
     }
 }

@@ -37,12 +37,13 @@ public final class ComputeContext: @unchecked Sendable {
     public init(threads: Int, isa: ISA? = nil,
                 environment: [String: String] = ProcessEnvironment.variables) throws {
         guard threads >= 1 else { throw KernelError.invalidThreadCount(threads) }
+        guard threads <= CPUBudget.current.maxThreads else { throw KernelError.tooManyThreads(threads, budget: .current) }
         let chosen = try isa ?? ISA.fromEnvironment(environment)
         let cpu = CPUFeatures.current
         guard cpu.supports(chosen) else { throw KernelError.unsupportedISA(chosen, source: "the caller", cpu: cpu) }
         self.isa = chosen
         int8Path = Int8Path.best(for: chosen, cpu: cpu)
-        self.pool = ThreadPool(threads: threads)
+        self.pool = try ThreadPool(threads: threads)
         self.gemmBytes = Dispatch.gemmScratchBytes(chosen)
         allocateScratch()
     }

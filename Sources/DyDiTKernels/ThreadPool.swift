@@ -37,7 +37,9 @@ public final class ThreadPool: @unchecked Sendable {
     /// Spin iterations (PAUSE instructions, ~50 ns each) before a worker sleeps.
     private static let spinLimit = 4000
 
-    public init(threads: Int) {
+    /// Throws when the system refuses a thread (process or memory limits), after stopping the
+    /// workers already started.
+    public init(threads: Int) throws {
         precondition(threads >= 1, "a thread pool needs at least one thread")
         threadCount = threads
         shares = (0..<threads).map { _ in TaskShare() }
@@ -54,18 +56,28 @@ public final class ThreadPool: @unchecked Sendable {
                 start.pool._withUnsafeGuaranteedRef { $0.workerLoop(index: start.index) }
                 return nil
             }, box.toOpaque())
-            precondition(rc == 0, "pthread_create failed (\(rc))")
+            guard rc == 0 else {
+                box.release()
+                stopWorkers()
+                throw KernelError.threadStartFailed(started: index, requested: threads, code: rc)
+            }
             workers.append(thread)
         }
     }
 
-    deinit {
+    /// Wakes every worker with `stopping` set and joins them.
+    private func stopWorkers() {
         stopping.store(true, ordering: .releasing)
         pthread_mutex_lock(mutex)
         generation.add(1, ordering: .releasing)
         pthread_cond_broadcast(cond)
         pthread_mutex_unlock(mutex)
         for t in workers { pthread_join(t, nil) }
+        workers = []
+    }
+
+    deinit {
+        stopWorkers()
         pthread_cond_destroy(cond)
         pthread_mutex_destroy(mutex)
         cond.deallocate()

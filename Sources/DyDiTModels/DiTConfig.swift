@@ -43,17 +43,33 @@ public struct DiTConfig: Equatable, Hashable, Sendable, CustomStringConvertible 
         "input \(inputSize)×\(inputSize)×\(inChannels), patch \(patchSize) (\(tokens) tokens), hidden \(hiddenSize), depth \(depth), heads \(numHeads), mlp ×\(mlpRatio), classes \(numClasses), learn_sigma \(learnSigma)"
     }
 
+    /// Upper bounds far past any real DiT (XL is hidden 1152, depth 28, 1000 classes): they
+    /// keep every size product of the model in an Int, so a hostile config is an error
+    /// instead of an overflow trap. Whether a config fits in memory is `MemoryEstimate`'s call.
+    public static let limits: [(name: String, max: Int)] = [
+        ("input_size", 1 << 16), ("patch_size", 1 << 16), ("in_channels", 1 << 12), ("hidden_size", 1 << 20),
+        ("depth", 1 << 14), ("num_heads", 1 << 20), ("num_classes", 1 << 24),
+    ]
+    /// The largest MLP width (`mlp_ratio × hidden_size`).
+    public static let maxMLPHidden = 1 << 24
+
     /// What is wrong with these sizes, if anything.
     public func problems() -> [String] {
         var p: [String] = []
-        for (name, v) in [("input_size", inputSize), ("patch_size", patchSize), ("in_channels", inChannels),
-                          ("hidden_size", hiddenSize), ("depth", depth), ("num_heads", numHeads), ("num_classes", numClasses)] where v < 1 {
-            p.append("\(name) must be at least 1 (got \(v))")
+        let values = [inputSize, patchSize, inChannels, hiddenSize, depth, numHeads, numClasses]
+        for ((name, limit), v) in zip(Self.limits, values) {
+            if v < 1 { p.append("\(name) must be at least 1 (got \(v))") }
+            if v > limit { p.append("\(name) \(v) is over the limit of \(limit)") }
         }
-        if patchSize > 0 && inputSize % patchSize != 0 { p.append("input_size \(inputSize) is not a multiple of patch_size \(patchSize)") }
-        if numHeads > 0 && hiddenSize % numHeads != 0 { p.append("hidden_size \(hiddenSize) is not a multiple of num_heads \(numHeads)") }
+        if !p.isEmpty { return p }
+        if inputSize % patchSize != 0 { p.append("input_size \(inputSize) is not a multiple of patch_size \(patchSize)") }
+        if hiddenSize % numHeads != 0 { p.append("hidden_size \(hiddenSize) is not a multiple of num_heads \(numHeads)") }
         if hiddenSize % 4 != 0 { p.append("hidden_size \(hiddenSize) must be a multiple of 4 (2-D sin-cos position embedding)") }
-        if !(mlpRatio > 0) || Double(mlpHidden) != Double(hiddenSize) * mlpRatio {
+        // Checked in Double before `mlpHidden` converts to Int (1e19 would trap there).
+        let width = Double(hiddenSize) * mlpRatio
+        if !(mlpRatio > 0) || !width.isFinite || width > Double(Self.maxMLPHidden) {
+            p.append("mlp_ratio \(mlpRatio) must be a positive number with mlp_ratio × hidden_size at most \(Self.maxMLPHidden)")
+        } else if Double(mlpHidden) != width {
             p.append("mlp_ratio \(mlpRatio) × hidden_size \(hiddenSize) is not a whole number of channels")
         }
         return p

@@ -79,7 +79,10 @@ public struct DiTParameters: Sendable {
             guard entry.dtype.isFloatingPoint else {
                 throw ModelError.badConfig(file.path, "tensor '\(name)' is \(entry.dtype.rawValue), expected a floating-point type")
             }
-            tensors[name] = try file.tensor(name).floats()
+            let values = try file.tensor(name).floats()
+            try FiniteCheck.require(values, "\(file.path): tensor '\(name)'",
+                                    hint: "the weights are damaged (a diverged training run, or a bad conversion)")
+            tensors[name] = values
         }
         let extra = file.names.filter { tensors[$0] == nil && stored[$0] == nil && !scaleNames.contains($0) && !ignoring($0) }
         if !extra.isEmpty { throw ModelError.unexpectedTensors(file: file.path, names: extra) }

@@ -9,6 +9,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(file: String, name: String, expected: [Int], actual: [Int])
     case unexpectedTensors(file: String, names: [String])
     case badInput(String)
+    /// NaN or infinity in weights or outputs (see `FiniteCheck`).
+    case nonFinite(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             let shown = names.prefix(5).joined(separator: ", ")
             return "\(file): \(names.count) tensor(s) this model does not use: \(shown)\(names.count > 5 ? ", …" : "")"
         case let .badInput(message):
+            return message
+        case let .nonFinite(message):
             return message
         }
     }

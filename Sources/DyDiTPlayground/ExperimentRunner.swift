@@ -153,6 +153,8 @@ public final class ExperimentRunner {
                     preparation += loop.preparationSeconds
                 }
             }
+            try FiniteCheck.require(out, "run \(run.id): the \(phase == "dense" ? "dense baseline's " : "")samples",
+                                    hint: "the weights or the guidance scale make the model diverge; the run is not complete")
             return (out, DyDiTIO.seconds(elapsed) - preparation, preparation, reports)
         }
 

@@ -96,8 +96,8 @@ public struct ExperimentSpec {
         let name = d.string(root, "name", "$", default: "")
         if name.isEmpty {
             d.error("$.name", "is missing; give the experiment a name (letters, digits, '.', '_', '-')")
-        } else if !name.allSatisfy({ $0.isLetter || $0.isNumber || "._-".contains($0) }) {
-            d.error("$.name", "'\(name)' may only hold letters, digits, '.', '_' and '-' (it names the output folder)")
+        } else if let problem = SpecLimits.nameProblem(name) {
+            d.error("$.name", problem)
         }
         let seed = d.int(root, "seed", "$", default: 0, range: 0...Int(Int32.max))
         resolved["name"] = .string(name)
@@ -296,7 +296,7 @@ public struct ExperimentSpec {
         // compute
         let cPath = "$.compute"
         let c = d.object(root["compute"], cPath, allowed: ["threads", "isa"])
-        let threads = d.int(c, "threads", cPath, default: Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), range: 1...1024)
+        let threads = SpecLimits.threads(c, cPath, d)
         let isa = d.optionalString(c, "isa", cPath)
         if let isa, !["portable", "avx2", "avx512"].contains(isa) {
             d.error("\(cPath).isa", "'\(isa)' is not one of portable, avx2, avx512 (or null: the best this CPU runs)")
@@ -322,6 +322,12 @@ public struct ExperimentSpec {
             }
         }
         if root["sweep"] != nil { d.error("$.sweep", "is expanded before decoding; a single run cannot hold one") }
+        let evalSettings = Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense,
+                                timingRounds: timingRounds, test: test, reference: reference, classifier: classifier, seeds: seeds)
+        if d.issues.count == before {
+            SpecLimits.checkMemory(config, eval: evalSettings, guided: scale != 1, precision: precisionPlan.base, threads: threads,
+                                   trainBatch: train?.settings.batch, d)
+        }
 
         guard d.issues.count == before else { return nil }
         return ExperimentSpec(name: name, seed: UInt64(seed),
@@ -330,8 +336,7 @@ public struct ExperimentSpec {
                               width: width, token: token, precision: precision, precisionPlan: precisionPlan,
                               sampler: samplerName, steps: steps,
                               samplerOptions: s, guidanceScale: scale, guidanceChannels: GuidanceChannels(rawValue: channels)!,
-                              eval: Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense,
-                                         timingRounds: timingRounds, test: test, reference: reference, classifier: classifier, seeds: seeds),
+                              eval: evalSettings,
                               threads: threads, isa: isa, outputDir: dir, grid: grid, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }

@@ -44,6 +44,7 @@ public final class RunStore {
 
     /// Takes run `id`'s lock (`flock` on `.<id>.lock`) until `unlock` or the process ends.
     public func lock(_ id: String) throws {
+        try checkID(id)
         guard locks[id] == nil else { return }
         locks[id] = try FileLock(path: lockPath(id), what: "the run \(runDirectory(id))",
                                  hint: "another dydit is writing this run; wait for it to finish or use another --out")
@@ -54,6 +55,13 @@ public final class RunStore {
     }
 
     public func runDirectory(_ id: String) -> String { "\(directory)/\(id)" }
+
+    /// A run id must be one folder name inside `directory` (`..` or `a/b` would write elsewhere).
+    func checkID(_ id: String) throws {
+        guard SpecLimits.isSafeRunID(id) else {
+            throw IOError(directory, "run id '\(id)' is not a plain folder name; runs are written only inside the output folder")
+        }
+    }
 
     public func state(of id: String, resolved: JSONValue, key: RunKey) -> State {
         let dir = runDirectory(id)
@@ -81,6 +89,7 @@ public final class RunStore {
     /// attempt's outputs and the temporary files of a killed one, and records the spec.
     /// Call with the run's lock held.
     public func begin(_ id: String, resolved: JSONValue) throws {
+        try checkID(id)
         let dir = runDirectory(id)
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -7,6 +7,13 @@ public struct SpecIssue: Error, CustomStringConvertible, Equatable, Sendable {
     public let position: JSONLocator.Position?
     public let message: String
 
+    public init(file: String, path: String, position: JSONLocator.Position?, message: String) {
+        self.file = file
+        self.path = path
+        self.position = position
+        self.message = message
+    }
+
     public var description: String {
         let place = position.map { "\(file):\($0.line):\($0.column)" } ?? file
         return "\(place): \(path): \(message)"
@@ -16,8 +23,14 @@ public struct SpecIssue: Error, CustomStringConvertible, Equatable, Sendable {
 /// All the problems of a spec, reported together.
 public struct SpecErrors: Error, CustomStringConvertible, Sendable {
     public let issues: [SpecIssue]
+    /// Problems printed; the rest are counted (a file with 10⁵ unknown keys is one mistake).
+    static let maxShown = 100
+
+    public init(issues: [SpecIssue]) { self.issues = issues }
     public var description: String {
-        "\(issues.count) problem\(issues.count == 1 ? "" : "s") in the spec:\n" + issues.map { "  " + $0.description }.joined(separator: "\n")
+        let shown = issues.prefix(Self.maxShown).map { "  " + $0.description }
+        let more = issues.count > Self.maxShown ? "\n  … and \(issues.count - Self.maxShown) more" : ""
+        return "\(issues.count) problem\(issues.count == 1 ? "" : "s") in the spec:\n" + shown.joined(separator: "\n") + more
     }
 }
 
@@ -29,6 +42,9 @@ public final class SpecDecoder {
     public private(set) var issues: [SpecIssue] = []
     /// Valid but probably not what the author meant: reported, never fatal.
     public private(set) var warnings: [SpecIssue] = []
+
+    /// Unknown keys of one object reported one by one.
+    static let maxUnknownKeys = 20
 
     public init(file: String, locator: JSONLocator?) {
         self.file = file
@@ -50,15 +66,23 @@ public final class SpecDecoder {
 
     /// The object at `path`, checking its keys against `allowed` (unknown keys are errors with a
     /// suggestion). nil (with an error) when it is not an object.
-    public func object(_ value: JSONValue?, _ path: String, allowed: [String]) -> JSONObject? {
+    /// nil `allowed` accepts any key.
+    public func object(_ value: JSONValue?, _ path: String, allowed: [String]?) -> JSONObject? {
         guard let value else { return JSONObject() }
         guard case let .object(o) = value else {
             error(path, "is \(value.typeName) \(value.serialized()), expected an object")
             return nil
         }
-        for key in o.keys where !allowed.contains(key) {
+        guard let allowed else { return o }
+        let known = Set(allowed)
+        let unknown = o.keys.filter { !known.contains($0) }
+        // Each of the first few gets its own line and suggestion; 10⁵ more are one line.
+        for key in unknown.prefix(Self.maxUnknownKeys) {
             let hint = closest(to: key, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
             error(JSONLocator.child(path, key), "unknown key '\(key)'\(hint); allowed: \(allowed.joined(separator: ", "))")
+        }
+        if unknown.count > Self.maxUnknownKeys {
+            error(path, "\(unknown.count - Self.maxUnknownKeys) more unknown keys besides those reported; allowed: \(allowed.joined(separator: ", "))")
         }
         return o
     }

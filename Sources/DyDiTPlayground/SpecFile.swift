@@ -19,7 +19,11 @@ public struct SpecFile {
     }
 
     public static func load(_ path: String) throws -> SpecFile {
-        let bytes = try FileReader.read(path)
+        try SpecFile(bytes: try FileReader.read(path), path: path)
+    }
+
+    /// A spec from its bytes (`path` names it in errors and resolves its relative paths).
+    public init(bytes: [UInt8], path: String) throws {
         guard String(validating: bytes, as: UTF8.self) != nil else {
             throw SpecErrors(issues: [SpecIssue(file: path, path: "$", position: nil,
                                                 message: "is not UTF-8 text (a binary file?); a spec is a JSON text file")])
@@ -28,9 +32,9 @@ public struct SpecFile {
         do {
             raw = try bytes.withUnsafeBytes { try JSONParser.parse($0, path: path) }
         } catch let e as JSONParseError {
-            throw SpecErrors(issues: [SpecIssue(file: path, path: "$", position: .init(line: e.line, column: e.column), message: e.reason)])
+            throw SpecErrors(issues: [SpecIssue(file: path, path: e.duplicatePath ?? "$", position: .init(line: e.line, column: e.column), message: e.reason)])
         }
-        return SpecFile(path: path, raw: raw, locator: JSONLocator(bytes))
+        self.init(path: path, raw: raw, locator: JSONLocator(bytes))
     }
 
     public init(path: String, raw: JSONValue, locator: JSONLocator) {
@@ -42,7 +46,7 @@ public struct SpecFile {
     public init(text: String, path: String = "<spec>") throws {
         let raw: JSONValue
         do { raw = try JSONParser.parse(text, path: path) } catch let e as JSONParseError {
-            throw SpecErrors(issues: [SpecIssue(file: path, path: "$", position: .init(line: e.line, column: e.column), message: e.reason)])
+            throw SpecErrors(issues: [SpecIssue(file: path, path: e.duplicatePath ?? "$", position: .init(line: e.line, column: e.column), message: e.reason)])
         }
         self.init(path: path, raw: raw, locator: JSONLocator(text))
     }
@@ -85,7 +89,14 @@ public struct SpecFile {
                 if seenIssues.insert(issue.description).inserted || swept { issues.append(adjusted) }
             }
             if let spec {
-                var run = Run(index: i, id: ids[i], overrides: combo.map { ($0.path, $0.value) }, spec: spec)
+                // A single run is named by its (validated) name, which a sweep may have set.
+                let id = combos.count > 1 ? ids[i] : spec.name
+                guard SpecLimits.isSafeRunID(id) else {
+                    issues.append(SpecIssue(file: path, path: "$.name", position: locator.position(of: "$.name"),
+                                            message: "run id '\(id)' is not a plain folder name inside the output folder"))
+                    continue
+                }
+                var run = Run(index: i, id: id, overrides: combo.map { ($0.path, $0.value) }, spec: spec)
                 // A warning every run shares stays unnamed, so it is reported once.
                 run.warnings = runDecoder.warnings.map { warning in
                     let (adjusted, swept) = placed(warning)
@@ -113,7 +124,7 @@ public struct SpecFile {
         guard let s = d.object(sweep, "$.sweep", allowed: ["grid", "zip"]) else { return [[]] }
         func lists(_ key: String) -> [(String, [JSONValue], String)] {
             let p = JSONLocator.child("$.sweep", key)
-            guard let o = d.object(s[key], p, allowed: s[key]?.objectValue?.keys ?? []) else { return [] }
+            guard let o = d.object(s[key], p, allowed: nil) else { return [] }
             var out: [(String, [JSONValue], String)] = []
             for (specPath, values) in o {
                 let vp = JSONLocator.child(p, specPath)
@@ -133,11 +144,24 @@ public struct SpecFile {
         if let first = zip.first, let bad = zip.first(where: { $0.1.count != first.1.count }) {
             d.error(bad.2, "has \(bad.1.count) values but '\(first.0)' has \(first.1.count): zip lists must be as long as each other")
         }
-        let paths = grid.map(\.0) + zip.map(\.0)
-        if let dup = paths.first(where: { p in paths.filter { $0 == p }.count > 1 }) {
+        var seen = Set<String>()
+        if let dup = (grid.map(\.0) + zip.map(\.0)).first(where: { !seen.insert($0).inserted }) {
             d.error("$.sweep", "'\(dup)' is swept twice")
         }
         if d.issues.count > before { return [[]] }
+        // Counted before anything is built: 10⁶ combinations would take minutes and gigabytes.
+        var count = 1
+        var overflow = false
+        for n in grid.map(\.1.count) + (zip.first.map { [$0.1.count] } ?? []) {
+            (count, overflow) = count.multipliedReportingOverflow(by: n)
+            if overflow || count > SpecLimits.maxRuns { break }
+        }
+        if overflow || count > SpecLimits.maxRuns {
+            let factors = grid.map { "\($0.0) (\($0.1.count))" } + (zip.first.map { ["zip (\($0.1.count) rows)"] } ?? [])
+            let total = overflow ? "more than 2⁶³" : "\(count)"
+            d.error("$.sweep", "expands to \(total) runs (\(factors.joined(separator: " × "))); at most \(SpecLimits.maxRuns) runs per spec: split the sweep into several specs")
+            return [[]]
+        }
         var combos: [[Override]] = [[]]
         for (p, values, source) in grid {
             combos = combos.flatMap { c in values.enumerated().map { c + [Override(path: p, value: $1, source: JSONLocator.element(source, $0))] } }
@@ -154,12 +178,17 @@ public struct SpecFile {
         guard combos.count > 1 else { return [name] }
         let paths = combos[0].map(\.path)
         let lasts = paths.map { String($0.split(separator: ".").last!) }
-        let keys = paths.indices.map { i in lasts.filter { $0 == lasts[i] }.count > 1 ? paths[i] : lasts[i] }
+        var uses: [String: Int] = [:]
+        for last in lasts { uses[last, default: 0] += 1 }
+        let keys = paths.indices.map { i in uses[lasts[i]]! > 1 ? paths[i] : lasts[i] }
         let width = String(combos.count - 1).count
         return combos.enumerated().map { i, combo in
             let index = String(repeating: "0", count: width - String(i).count) + String(i)
             let parts = zip(keys, combo).map { "\($0)=\(sanitize($1.value))" }
-            return ([index] + parts).joined(separator: "-")
+            // The index alone keeps ids unique, so a long id may lose its tail.
+            var id = ([index] + parts).joined(separator: "-")
+            while id.utf8.count > SpecLimits.maxNameBytes { id.removeLast() }
+            return id
         }
     }
 

@@ -8,14 +8,18 @@ import Glibc
 
 /// Options every compute command takes.
 struct ComputeOptions: ParsableArguments {
-    @Option(help: "Threads, the calling one included (default: the CPUs online).")
-    var threads: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    @Option(help: "Threads, the calling one included (default: the CPUs this process may use: affinity mask, cgroup quota, SLURM_CPUS_PER_TASK).")
+    var threads: Int = CPUBudget.current.count
 
     @Option(help: "Kernel build: portable, avx2 or avx512 (default: DYDIT_ISA, else the best this CPU runs).")
     var isa: String?
 
     func context() throws -> ComputeContext {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
+        let budget = CPUBudget.current
+        guard threads <= budget.maxThreads else {
+            throw ValidationError("--threads \(threads) is too many: \(budget.limitDescription)")
+        }
         var chosen: ISA?
         if let isa {
             guard let parsed = ISA(rawValue: isa.lowercased()) else {
@@ -30,17 +34,27 @@ struct ComputeOptions: ParsableArguments {
     }
 }
 
-/// Runs a command body and turns any error into one clear line on stderr and exit code 1.
+/// Runs a command body and turns any error into one clear line on stderr and exit code 1
+/// (a bad option value included: ArgumentParser would exit 64 for it).
 func reportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as ValidationError {
-        throw e
+        printError("error: \(e.message)")
+        throw ExitCode(1)
     } catch let e as ExitCode {
         throw e
     } catch {
         printError("error: \(error)")
         throw ExitCode(1)
+    }
+}
+
+/// Refuses NaN and infinite option values up front (`--cfg nan` parses as a Double and used
+/// to give all-NaN samples and exit 0).
+func requireFinite(_ options: [(name: String, value: Double)]) throws {
+    for (name, value) in options where !value.isFinite {
+        throw ValidationError("\(name) \(value) is not a finite number")
     }
 }
 

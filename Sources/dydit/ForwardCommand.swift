@@ -75,8 +75,13 @@ struct ForwardCommand: ParsableCommand {
             if io.contains("cfg/x") {
                 let (cx, ct, cy) = try batchInputs("cfg/")
                 let scale = try io.floats("cfg/scale", shape: [1])[0]
+                guard scale.isFinite else { throw IOError(inputs, "tensor 'cfg/scale' is \(scale), not a finite number") }
                 let guided = try model.forwardWithCFG(x: cx, t: ct, y: cy, scale: scale, channels: channels, routing: routing)
                 outputs.append(("cfg/out", Tensor(guided, shape: [ct.count, c.outChannels, c.inputSize, c.inputSize])))
+            }
+            for (name, tensor) in outputs {
+                try FiniteCheck.require(tensor.floats(), "output '\(name)'",
+                                        hint: "the weights or the inputs hold NaN or infinity, or make the model overflow; nothing was written")
             }
             try SafeTensorsWriter.write(outputs, metadata: ["config": c.json.serialized(), "weights": weights], to: out)
             print("wrote \(outputs.map { "\($0.0) \($0.1.shape)" }.joined(separator: ", ")) to \(out)")

@@ -59,6 +59,7 @@ struct SampleCommand: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            try requireFinite([("--cfg", Double(cfg)), ("--width-keep", widthKeep), ("--token-keep", tokenKeep)])
             let channels = guidance
             let ckpt = try Checkpoint(path: weights)
             let c = ckpt.config
@@ -88,6 +89,8 @@ struct SampleCommand: ParsableCommand {
             // The loop draws its noise from the seed after xT: one generator for the whole run.
             let noiseSeed = rng.next()
             let (samples, routedSeconds, meanRatio) = try timedRun(loop, xT: xT, labels: labels, noiseSeed: noiseSeed, label: "step")
+            try FiniteCheck.require(samples, "the samples",
+                                    hint: "the weights (dydit inspect \(weights)) or the options (--cfg, sampler options) make the model diverge; nothing was written")
             var summary = String(format: "%.2f s per image", routedSeconds / Double(images))
             if !routing.isDense {
                 summary += String(format: ", mean FLOPs ratio %.3f", meanRatio)
@@ -155,6 +158,9 @@ struct SampleCommand: ParsableCommand {
         for option in options {
             guard let eq = option.firstIndex(of: "=") else { throw ValidationError("--option '\(option)': expected key=value") }
             let key = String(option[..<eq]), text = String(option[option.index(after: eq)...])
+            if Int64(text) == nil, let number = Double(text), !number.isFinite {
+                throw ValidationError("--option \(option): \(text) is not a finite number")
+            }
             object[key] = Self.scalar(text)
         }
         return try SamplerRegistry.make(sampler, steps: steps, options: object, config: c, source: "--sampler \(sampler)")

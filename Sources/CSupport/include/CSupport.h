@@ -8,6 +8,9 @@ int dydit_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]);
 /// XCR0 (which register states the OS saves); 0 when XGETBV is unavailable.
 uint64_t dydit_xgetbv0(void);
 
+/// The CPUs in this process's affinity mask (sched_getaffinity); 0 when it cannot be read.
+int dydit_affinity_cpu_count(void);
+
 /// A spin-wait hint (PAUSE on x86): lets the sibling hyper-thread run and saves power.
 static inline void dydit_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
