@@ -43,7 +43,7 @@ bin=$(swift build -c "$config" --scratch-path "$scratch" --show-bin-path)
 
 # Every object of the library's targets (not the CLI, the tests or argument-parser).
 modules=(CSupport DyDiTIO DyDiTKernelABI DyDiTKernelsPortable DyDiTKernelsAVX2 DyDiTKernelsAVX512 DyDiTKernelsVNNI
-         DyDiTKernels DyDiTModels DyDiTDiffusion DyDiTTraining DyDiTPlayground)
+         DyDiTKernels DyDiTModels DyDiTDiffusion DyDiTTraining DyDiTEvaluation DyDiTPlayground)
 objects=()
 for m in "${modules[@]}"; do
   while IFS= read -r o; do objects+=("$o"); done < <(find "$bin/$m.build" -name '*.o' | sort)
@@ -59,6 +59,8 @@ libs=($(pkg-config --libs libpng json-c zlib))
 declare -A harness=([spec]=FuzzSpec [safetensors]=FuzzSafeTensors [idx]=FuzzIDX [png]=FuzzPNG)
 optimize=-O
 [ "$config" = debug ] && optimize=-Onone
+# One-time initialisers of Swift globals look like leaks to LSan (see the file).
+export LSAN_OPTIONS="suppressions=$PWD/Fuzz/lsan-suppressions.txt:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 status=0
 for t in "${targets[@]}"; do
   exe="$scratch/fuzz-$t"

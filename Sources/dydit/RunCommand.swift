@@ -146,7 +146,10 @@ struct ValidateCommand: ParsableCommand {
             do {
                 let runs = try SpecFile.load(spec).expand()
                 printWarnings(runs)
-                print("\(spec): OK, \(runs.count) run(s): \(runs.map(\.id).joined(separator: ", "))")
+                // A big sweep lists its first and last runs, not thousands of ids.
+                let ids = runs.map(\.id)
+                let shown = ids.count <= 12 ? ids : Array(ids.prefix(6)) + ["… \(ids.count - 10) more …"] + Array(ids.suffix(4))
+                print("\(spec): OK, \(runs.count) run(s): \(shown.joined(separator: ", "))")
             } catch {
                 printError("\(error)")
                 failed += 1

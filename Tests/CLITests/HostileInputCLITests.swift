@@ -86,6 +86,18 @@ extension CLITests {
                           mentions: ["spec.json:2:2", "duplicate key 'name'"])
     }
 
+    /// `validate` on the largest sweep allowed (10⁴ runs) printed every run id: 200 kB on one line.
+    func testValidateSummarisesABigSweep() throws {
+        let seeds = "[" + (0..<100).map(String.init).joined(separator: ",") + "]"
+        let steps = "[" + (1...100).map(String.init).joined(separator: ",") + "]"
+        let r = try run(["validate", try writeSpec(#"{"name": "x", "sweep": {"grid": {"seed": \#(seeds), "sampler.steps": \#(steps)}}}"#)])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("OK, 10000 run(s): 0000-seed=0-steps=1, "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("… 9990 more …"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("9999-seed=99-steps=100"), r.stdout)
+        XCTAssertLessThan(r.stdout.utf8.count, 1000, r.stdout)
+    }
+
     /// A FIFO blocked `dydit` forever.
     func testFIFOInputsAreRefused() throws {
         XCTAssertEqual(mkfifo("\(dir)/in-fifo", 0o644), 0)
