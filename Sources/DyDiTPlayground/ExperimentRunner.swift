@@ -201,6 +201,11 @@ public final class ExperimentRunner {
             let cols = Int(Double(labels.count).squareRoot().rounded(.up))
             try PNGFile.write(ImageGrid.compose(samples, count: labels.count, channels: c.inChannels, height: c.inputSize,
                                                 width: c.inputSize, columns: cols), to: "\(dir)/samples.png")
+            // Dense | dynamic from the same noise, one row per class: what the routing changed.
+            if let denseSamples {
+                try PNGFile.write(ImageGrid.sideBySide(denseSamples, samples, labels: labels, channels: c.inChannels,
+                                                       height: c.inputSize, width: c.inputSize), to: "\(dir)/dense-vs-dynamic.png")
+            }
         }
         if let width {
             let (attn, mlp) = WidthMaskExport.masks(router: width, model: model, timesteps: sampler.timesteps)

@@ -37,9 +37,14 @@ final class RunnerTests: XCTestCase {
         let runner = ExperimentRunner(store: store)
         let metrics = try runner.execute(runs[0], events: events())
         let runDir = store.runDirectory(runs[0].id)
-        for file in ["spec.json", "metrics.json", "samples.safetensors", "samples.png", "masks.csv", "log.txt"] {
+        for file in ["spec.json", "metrics.json", "samples.safetensors", "samples.png", "dense-vs-dynamic.png", "masks.csv", "log.txt"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(runDir)/\(file)"), file)
         }
+        // Dense | dynamic: two halves of one 8×8 tile per sample's class row, margin 2, gap 6.
+        let pair = try PNGFile.read("\(runDir)/dense-vs-dynamic.png")
+        let classes = Set(try SafeTensorsFile(path: "\(runDir)/samples.safetensors").tensor("classes").integers()).count
+        XCTAssertEqual(pair.height, classes * 10 + 2)
+        XCTAssertEqual(pair.width, 2 * ((2 / classes) * 10 + 2) + 6)
         XCTAssertEqual(metrics["random_init"], .bool(true))
         XCTAssertNotNil(metrics["latency"]?["speedup"]?.doubleValue)
         XCTAssertLessThan(metrics["flops"]?["flops_ratio"]?.doubleValue ?? 1, 1)

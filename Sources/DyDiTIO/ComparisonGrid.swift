@@ -1,0 +1,47 @@
+/// Two sample sets drawn from the same noise, side by side with one row per class: the
+/// left set's images of that class, a divider, the right set's. This is how a run shows the
+/// dense model beside DyDiT: a reader compares each image with its twin at the same place
+/// across the divider.
+extension ImageGrid {
+    /// - Parameters:
+    ///   - left, right: `[n, channels, height, width]` floats in [-1, 1], image i of both
+    ///     from the same noise and label.
+    ///   - labels: the class of each image; rows follow the classes in increasing order, and
+    ///     a class with fewer images than the widest row leaves black tiles at its end.
+    ///   - divider: the gray value of the `gap` pixels between the two halves.
+    public static func sideBySide(_ left: [Float], _ right: [Float], labels: [Int], channels: Int, height: Int, width: Int,
+                                  gap: Int = 6, margin: Int = 2, divider: UInt8 = 128) -> Image {
+        let n = labels.count, tile = channels * height * width
+        precondition(left.count == n * tile && right.count == n * tile, "both sets hold one image per label")
+        let classes = Array(Set(labels)).sorted()
+        let rowOf = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+        var column = [Int](repeating: 0, count: classes.count)
+        var place = [Int](repeating: 0, count: n)
+        for (i, label) in labels.enumerated() {
+            let r = rowOf[label]!
+            place[i] = column[r]
+            column[r] += 1
+        }
+        let cols = max(1, column.max() ?? 1), rows = max(1, classes.count)
+        func half(_ set: [Float]) -> Image {
+            // -1 is black after the [-1, 1] → 0…255 mapping: empty tiles stay dark.
+            var tiles = [Float](repeating: -1, count: rows * cols * tile)
+            for i in 0..<n {
+                let slot = rowOf[labels[i]]! * cols + place[i]
+                tiles.replaceSubrange((slot * tile)..<((slot + 1) * tile), with: set[(i * tile)..<((i + 1) * tile)])
+            }
+            return compose(tiles, count: rows * cols, channels: channels, height: height, width: width,
+                           columns: cols, margin: margin)
+        }
+        let a = half(left), b = half(right)
+        let w = a.width + gap + b.width
+        var pixels = [UInt8](repeating: divider, count: w * a.height * channels)
+        for y in 0..<a.height {
+            let row = y * w * channels
+            for x in 0..<(a.width * channels) { pixels[row + x] = a.pixels[y * a.width * channels + x] }
+            let right = row + (a.width + gap) * channels
+            for x in 0..<(b.width * channels) { pixels[right + x] = b.pixels[y * b.width * channels + x] }
+        }
+        return Image(width: w, height: a.height, channels: channels, pixels: pixels)
+    }
+}
