@@ -134,12 +134,20 @@ public final class ExperimentRunner {
         let noiseSeed = rng.next()
         let batches = stride(from: 0, to: labels.count, by: spec.eval.batch).map { $0..<min(labels.count, $0 + spec.eval.batch) }
 
-        /// One pass over every image (from the run's noise, or another seed's `start` and
-        /// `noise`). Its time excludes building the schedule's sliced weights, a
-        /// once-per-schedule cost reported on its own (`slice_build_seconds`).
-        func sample(_ loop: SamplingLoop, phase: String, start: [Float]? = nil, noise: UInt64? = nil) throws
+        // The timing rounds' images: a prefix of the same batches, so they are the same images
+        // as the first ones of the full pass (each batch draws from noise seeded by its index).
+        let timedBatches = spec.eval.timingImages.map { k in Array(batches.prefix { $0.lowerBound < k }) } ?? batches
+        let timedImages = timedBatches.last!.upperBound
+        let timesSubset = timedBatches.count < batches.count
+
+        /// One pass over the images of `over` (every batch by default), from the run's noise or
+        /// another seed's `start` and `noise`. Its time excludes building the schedule's sliced
+        /// weights, a once-per-schedule cost reported on its own (`slice_build_seconds`).
+        func sample(_ loop: SamplingLoop, phase: String, start: [Float]? = nil, noise: UInt64? = nil,
+                    over: [Range<Int>]? = nil) throws
             -> (samples: [Float], seconds: Double, preparation: Double, reports: [StepReport]) {
             let xT = start ?? xT, noiseSeed = noise ?? noiseSeed
+            let batches = over ?? batches
             var out: [Float] = [], reports: [StepReport] = []
             var preparation = 0.0
             let clock = ContinuousClock()
@@ -159,7 +167,8 @@ public final class ExperimentRunner {
         }
 
         // Every round samples the same images from the same noise; the first round's samples
-        // and step reports are the run's.
+        // and step reports are the run's — unless the rounds time a subset (`eval.timing.images`):
+        // then one untimed pass over every image comes first and is the run's.
         let routed = !routing.isDense
         let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
         let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: model, sampler: sampler, guidance: guidance) : nil
@@ -167,19 +176,27 @@ public final class ExperimentRunner {
         func phase(_ name: String, _ r: Int) -> String { rounds == 1 ? name : "\(name) round \(r + 1)/\(rounds)" }
         var samples: [Float] = [], reports: [StepReport] = [], preparation = 0.0
         var denseSamples: [Float]?
+        if timesSubset {
+            (token as? RandomTokenRouter)?.reset()
+            let pass = try sample(loop, phase: "sample")
+            (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation)
+            say("timing: the first \(timedImages) of \(labels.count) images (eval.timing.images), \(rounds) round(s)")
+        }
         let timing = try LatencyRounds.measure(rounds: rounds, dynamic: { r in
             // The random token router draws from one seeded sequence: restarted, every round
             // routes exactly as the first.
             (token as? RandomTokenRouter)?.reset()
-            let pass = try sample(loop, phase: phase("sample", r))
-            if r == 0 { (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation) }
+            let pass = try sample(loop, phase: phase(timesSubset ? "timed" : "sample", r), over: timedBatches)
+            if r == 0 && !timesSubset { (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation) }
             return pass.seconds
         }, dense: denseLoop.map { dense in { r in
-            let pass = try sample(dense, phase: phase("dense", r))
+            let pass = try sample(dense, phase: phase("dense", r), over: timedBatches)
             if r == 0 { denseSamples = pass.samples }
             return pass.seconds
         } })
-        let images = Double(labels.count)
+        // What the dense baseline drew: the timed images (all of them without a subset).
+        let compared = Array(samples.prefix(timedImages * c.imageSize)), comparedLabels = Array(labels.prefix(timedImages))
+        let images = Double(timedImages)
         let forwardsPerImage = Double(sampler.steps) * (guidance == nil ? 1 : 2)
         let mean = { (v: [Double]) in v.reduce(0, +) / Double(max(1, v.count)) }
         let perImage = Statistics.median(timing.dynamic) / images
@@ -203,7 +220,7 @@ public final class ExperimentRunner {
                                                 width: c.inputSize, columns: cols), to: "\(dir)/samples.png")
             // Dense | dynamic from the same noise, one row per class: what the routing changed.
             if let denseSamples {
-                try PNGFile.write(ImageGrid.sideBySide(denseSamples, samples, labels: labels, channels: c.inChannels,
+                try PNGFile.write(ImageGrid.sideBySide(denseSamples, compared, labels: comparedLabels, channels: c.inChannels,
                                                        height: c.inputSize, width: c.inputSize), to: "\(dir)/dense-vs-dynamic.png")
             }
         }
@@ -233,7 +250,8 @@ public final class ExperimentRunner {
             ]))
         }
         if spec.eval.metrics.contains("latency") {
-            var latency = JSONObject(timing.json(images: labels.count))
+            var latency = JSONObject(timing.json(images: timedImages))
+            latency["timed_images"] = .int(Int64(timedImages))
             latency["steps"] = .int(Int64(sampler.steps))
             latency["slice_build_seconds"] = .double(preparation)
             metrics["latency"] = .object(latency)
@@ -268,7 +286,8 @@ public final class ExperimentRunner {
         }
         if spec.eval.metrics.contains("fidelity") {
             if let denseSamples {
-                let f = QualityMetrics.fidelity(samples, reference: denseSamples, images: labels.count)
+                let f = QualityMetrics.fidelity(compared, reference: denseSamples, images: timedImages)
+                quality["fidelity_images"] = .int(Int64(timedImages))
                 quality["psnr_vs_dense_db"] = .double(f.psnr)
                 quality["rmse_vs_dense"] = .double(f.rmse)
                 say(String(format: "fidelity to the dense model: PSNR %.2f dB, RMSE %.5f", f.psnr, f.rmse))

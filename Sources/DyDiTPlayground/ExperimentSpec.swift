@@ -35,6 +35,11 @@ public struct ExperimentSpec {
         /// `eval.timing.rounds`: the latency metric times the run's sampling and the dense
         /// baseline in this many alternating rounds and reports medians (`LatencyRounds`).
         public var timingRounds: Int
+        /// `eval.timing.images`: the rounds sample only the batches that hold the first this many
+        /// images (nil: every image). The quality metrics still use every image, sampled once
+        /// more outside the rounds; at thousands of images, timing all of them five times with
+        /// the dense baseline beside them costs far more than the medians need.
+        public var timingImages: Int?
         /// The held-out data of the `test-loss` metric.
         public var test: TestSet
         /// The classifier metrics' reference images (`ImageSource`) and classifier weights.
@@ -252,8 +257,9 @@ public struct ExperimentSpec {
         let batch = d.int(e, "batch", ePath, default: min(samples, 8), range: 1...4096)
         let dense = d.bool(e, "dense_baseline", ePath, default: width.type != "none" || token.type != "none")
         let timingPath = JSONLocator.child(ePath, "timing")
-        let timingObject = d.object(e?["timing"], timingPath, allowed: ["rounds"])
+        let timingObject = d.object(e?["timing"], timingPath, allowed: ["rounds", "images"])
         let timingRounds = d.int(timingObject, "rounds", timingPath, default: 5, range: 1...1000)
+        let timingImages: Int? = timingObject?["images"].flatMap { $0 == .null ? nil : d.int(timingObject, "images", timingPath, default: samples, range: 1...100_000) }
         let tPath = JSONLocator.child(ePath, "test")
         let tObj = d.object(e?["test"], tPath, allowed: ["dataset", "images", "timesteps"])
         let dsPath = JSONLocator.child(tPath, "dataset")
@@ -285,7 +291,9 @@ public struct ExperimentSpec {
         resolved["eval"] = .object(JSONObject([("metrics", .array(metrics.map { .string($0) })), ("samples", .int(Int64(samples))),
                                                ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
                                                ("dense_baseline", .bool(dense)),
-                                               ("timing", .object(JSONObject([("rounds", .int(Int64(timingRounds)))]))),
+                                               // `images` only when given: the default (every image) keeps earlier runs' keys.
+                                               ("timing", .object(JSONObject([("rounds", JSONValue.int(Int64(timingRounds)))]
+                                                                             + (timingImages.map { [("images", JSONValue.int(Int64($0)))] } ?? [])))),
                                                ("test", .object(JSONObject([
                                                    ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsDir)),
                                                                                    ("split", .string(split))]))),
@@ -323,7 +331,7 @@ public struct ExperimentSpec {
         }
         if root["sweep"] != nil { d.error("$.sweep", "is expanded before decoding; a single run cannot hold one") }
         let evalSettings = Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense,
-                                timingRounds: timingRounds, test: test, reference: reference, classifier: classifier, seeds: seeds)
+                                timingRounds: timingRounds, timingImages: timingImages, test: test, reference: reference, classifier: classifier, seeds: seeds)
         if d.issues.count == before {
             SpecLimits.checkMemory(config, eval: evalSettings, guided: scale != 1, precision: precisionPlan.base, threads: threads,
                                    trainBatch: train?.settings.batch, d)

@@ -16,14 +16,14 @@ final class RunnerTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     /// A tiny model: one block, 4 tokens, 2 samples, 3 steps.
-    func spec(sweep: String = "", steps: Int = 3) -> String {
+    func spec(sweep: String = "", steps: Int = 3, eval: String = #"{"samples": 2, "batch": 2}"#) -> String {
         """
         {"name": "tiny", "seed": 1,
          "backbone": {"type": "dydit", "config": {"hidden_size": 32, "depth": 1, "num_heads": 2, "patch_size": 4},
                       "input_size": 8, "in_channels": 1, "num_classes": 3},
          "routers": {"width": {"type": "random", "keep": 0.5}, "token": {"type": "random", "keep": 0.5}},
          "sampler": {"type": "ddim", "steps": \(steps)}, "guidance": {"scale": 2},
-         "eval": {"samples": 2, "batch": 2}, "compute": {"threads": 1},
+         "eval": \(eval), "compute": {"threads": 1},
          "output": {"dir": "\(dir)/out"}\(sweep)}
         """
     }
@@ -63,6 +63,32 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(try Summary.write(store), 1)
         let csv = try String(contentsOfFile: "\(dir)/out/summary.csv", encoding: .utf8)
         XCTAssertTrue(csv.hasPrefix("run,routers.width.keep,gmacs_per_image"), csv)
+    }
+
+    /// `eval.timing.images`: the rounds time whole batches up to that many images; the run's
+    /// samples (and so its quality metrics) are still every image, the same as without a subset.
+    func testTimingASubsetKeepsEveryImageForQuality() throws {
+        let metric = #""metrics": ["flops", "latency", "fidelity"], "dense_baseline": true"#
+        func run(_ eval: String, _ name: String) throws -> (JSONValue, [Float], String) {
+            let store = try RunStore(directory: "\(dir)/\(name)")
+            let r = try SpecFile(text: spec(eval: eval)).expand()[0]
+            let metrics = try ExperimentRunner(store: store).execute(r, events: events())
+            let runDir = store.runDirectory(r.id)
+            return (metrics, try SafeTensorsFile(path: "\(runDir)/samples.safetensors").tensor("samples").floats(), runDir)
+        }
+        let (all, allSamples, _) = try run(#"{"samples": 6, "batch": 2, "timing": {"rounds": 1}, "#+metric+"}", "all")
+        let (part, partSamples, partDir) = try run(#"{"samples": 6, "batch": 2, "timing": {"rounds": 2, "images": 3}, "#+metric+"}", "part")
+        XCTAssertEqual(partSamples.count, 6 * 64)
+        XCTAssertEqual(partSamples, allSamples, "the untimed pass draws the images the timed pass would")
+        XCTAssertEqual(all["latency"]?["timed_images"], .int(6))
+        XCTAssertEqual(part["latency"]?["timed_images"], .int(4), "3 images round up to two whole batches of 2")
+        XCTAssertEqual(part["latency"]?["rounds"], .int(2))
+        XCTAssertEqual(part["quality"]?["fidelity_images"], .int(4))
+        XCTAssertEqual(part["flops"]?["flops_ratio"], all["flops"]?["flops_ratio"], "step reports of the full pass")
+        // The dense | dynamic picture shows the timed images: 4 samples of 3 classes (2, 1, 1).
+        let pair = try PNGFile.read("\(partDir)/dense-vs-dynamic.png")
+        XCTAssertEqual(pair.height, 3 * 10 + 2)
+        XCTAssertEqual(pair.width, 2 * (2 * 10 + 2) + 6)
     }
 
     func testRunLocksAreExclusivePerRunAndOutliveNoProcess() throws {
