@@ -1,0 +1,80 @@
+import DyDiTIO
+import DyDiTKernels
+import DyDiTModels
+import DyDiTTraining
+import ReferenceSupport
+import XCTest
+
+/// The two model definitions pinned together: `TrainableDiT` (training: its own kernels,
+/// activations kept for backward, Gumbel-sigmoid routers) and `DiT` (inference: the masked
+/// reference path and the fast path). With the router noise off, a training forward is what the
+/// fine-tuned model will compute at sampling time — the masks must be the same and the outputs
+/// agree to float rounding; without noise it is the complete (dense) model.
+final class ModelAgreementTests: XCTestCase {
+    /// Router biases spread around 0, so masks differ between blocks, samples and tokens.
+    static func mixedRouters(_ c: DiTConfig, seed: UInt64) -> RouterParameters {
+        var p = RouterParameters.initialized(c, seed: seed)
+        var rng = RandomGenerator(seed: seed + 1)
+        for (name, _) in RouterParameters.shapes(c, .current) where name.hasSuffix(".bias") {
+            p.tensors[name] = p.tensors[name]!.map { _ in rng.normal() * 0.5 }
+        }
+        return p
+    }
+
+    func testTrainingForwardEqualsInferenceForward() throws {
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
+        let configs = [
+            DiTConfig(inputSize: 8, patchSize: 2, inChannels: 4, hiddenSize: 64, depth: 2, numHeads: 4, numClasses: 10),
+            DiTConfig(inputSize: 12, patchSize: 3, inChannels: 1, hiddenSize: 48, depth: 3, numHeads: 3, numClasses: 5,
+                      learnSigma: false, mlpRatio: 2),
+            DiTConfig(inputSize: 16, patchSize: 4, inChannels: 1, hiddenSize: 96, depth: 2, numHeads: 6, numClasses: 7),
+        ]
+        var rng = RandomGenerator(seed: 11)
+        var mixed = (heads: 0, tokens: 0)
+        for (ci, c) in configs.enumerated() {
+            let params = DiTParameters.initialized(c, seed: UInt64(ci), .random)
+            let routers = Self.mixedRouters(c, seed: UInt64(20 + ci))
+            for isa in CPUFeatures.current.supported {
+                coverage.ran(isa.rawValue)
+                for threads in [1, 2] {
+                    let ctx = try ComputeContext(threads: threads, isa: isa)
+                    let trainable = try TrainableDiT(params, routers: routers, ctx: ctx)
+                    let model = DiT(params, ctx: ctx)
+                    let batch = 3
+                    let x = rng.normals(batch * c.imageSize)
+                    let t = (0..<batch).map { _ in Float(rng.below(1000)) }
+                    let y = (0..<batch).map { _ in rng.below(c.numClasses + 1) }
+                    let label = "config \(ci) \(isa) \(threads)t"
+
+                    // The complete model: no router noise means no routing in training.
+                    let complete = trainable.forward(x: x, t: t, y: y)
+                    let dense = try model.forward(x: x, t: t, y: y)
+                    assertClose(complete, dense, tolerance: 1e-5, "\(label) complete vs dense")
+
+                    // Noise 0: the Gumbel gate is sigmoid(logit / τ) > 0.5, the inference decision.
+                    let dynamic = trainable.forward(x: x, t: t, y: y, routerNoise: { _, noise in
+                        noise.update(repeating: 0)
+                    })
+                    let masks = try XCTUnwrap(trainable.lastMasks(), label)
+                    for fast in [false, true] {
+                        let record = RoutingRecord(batch: batch, config: c, routerOutputs: c.numHeads - 1)
+                        let routing = Routing(width: LearnedWidthRouter(routers, isa: isa), token: LearnedTokenRouter(routers, isa: isa),
+                                              fast: fast)
+                        let inference = try model.forward(x: x, t: t, y: y, routing: routing, record: record)
+                        let path = fast ? "fast" : "masked"
+                        XCTAssertEqual(masks.attention, record.attnMasks, "\(label) \(path): attention-head masks")
+                        XCTAssertEqual(masks.mlp, record.mlpMasks, "\(label) \(path): MLP-group masks")
+                        XCTAssertEqual(masks.token, record.tokenMasks, "\(label) \(path): token masks")
+                        assertClose(dynamic, inference, tolerance: 1e-5, "\(label) training vs \(path) inference")
+                    }
+                    // The test is only worth something if the routers switched things off.
+                    if masks.attention.contains(0) || masks.mlp.contains(0) { mixed.heads += 1 }
+                    if masks.token.contains(0) && masks.token.contains(1) { mixed.tokens += 1 }
+                }
+            }
+        }
+        XCTAssertGreaterThan(mixed.heads, 0, "no case turned a head or MLP group off")
+        XCTAssertGreaterThan(mixed.tokens, 0, "no case routed some tokens and not others")
+    }
+}
