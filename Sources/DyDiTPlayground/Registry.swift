@@ -90,26 +90,58 @@ public enum Registry {
         return options
     }
 
-    /// `dydit list`: every plug-in kind with names, options and defaults.
+    /// One plug-in kind of the catalogue: its key in `dydit list --json`, where a spec names it,
+    /// and its entries.
+    public struct Kind {
+        public let key: String
+        public let specField: String
+        public let entries: [(name: String, summary: String, options: [PluginOption])]
+    }
+
+    /// Every plug-in kind with names, summaries, options and defaults: what `dydit list` prints,
+    /// as text or JSON. A kind added to the registry belongs here too, and then appears in both.
+    public static func catalogue() -> [Kind] {
+        [
+            Kind(key: "backbones", specField: "backbone.type", entries: backbones.map { ($0.name, $0.summary, []) }),
+            Kind(key: "width_routers", specField: "routers.width.type", entries: widthRouters.map { ($0.name, $0.summary, $0.options) }),
+            Kind(key: "token_routers", specField: "routers.token.type", entries: tokenRouters.map { ($0.name, $0.summary, $0.options) }),
+            Kind(key: "samplers", specField: "sampler.type; steps in sampler.steps",
+                 entries: SamplerRegistry.names.map { ($0, samplerSummary($0), samplerOptions($0)) }),
+            Kind(key: "precisions", specField: "precision", entries: precisions.map { ($0.name, $0.summary, []) }),
+            Kind(key: "metrics", specField: "eval.metrics", entries: metrics.map { ($0.name, $0.summary, []) }),
+            Kind(key: "datasets", specField: "train.dataset", entries: datasets.map { ($0.name, $0.summary, []) }),
+        ]
+    }
+
+    /// `dydit list`: the catalogue for people.
     public static func listing() -> String {
         var out = ""
-        func section(_ title: String, _ rows: [(String, String, [PluginOption])]) {
-            out += "\(title)\n"
-            if rows.isEmpty { out += "  (none registered yet)\n" }
-            for (name, summary, options) in rows {
+        for kind in catalogue() {
+            let title = kind.key.replacingOccurrences(of: "_", with: " ").dropLast()
+            out += "\(title) (\(kind.specField))\n"
+            if kind.entries.isEmpty { out += "  (none registered yet)\n" }
+            for (name, summary, options) in kind.entries {
                 out += "  \(name)  — \(summary)\n"
                 for o in options { out += "      \(o.name) = \(o.defaultValue.serialized())  \(o.help)\n" }
             }
             out += "\n"
         }
-        section("backbone (backbone.type)", backbones.map { ($0.name, $0.summary, []) })
-        section("width router (routers.width.type)", widthRouters.map { ($0.name, $0.summary, $0.options) })
-        section("token router (routers.token.type)", tokenRouters.map { ($0.name, $0.summary, $0.options) })
-        section("sampler (sampler.type; steps in sampler.steps)", SamplerRegistry.names.map { ($0, samplerSummary($0), samplerOptions($0)) })
-        section("precision (precision)", precisions.map { ($0.name, $0.summary, []) })
-        section("metric (eval.metrics)", metrics.map { ($0.name, $0.summary, []) })
-        section("dataset (train.dataset)", datasets.map { ($0.name, $0.summary, []) })
         return out
+    }
+
+    /// `dydit list --json`: the catalogue for notebooks and tools, one key per kind, each a list
+    /// of `{"name", "summary", "spec_field", "options": [{"name", "default", "help"}]}`.
+    public static func listingJSON() -> JSONValue {
+        .object(JSONObject(catalogue().map { kind in
+            (kind.key, JSONValue.array(kind.entries.map { e in
+                .object(JSONObject([
+                    ("name", .string(e.name)), ("summary", .string(e.summary)), ("spec_field", .string(kind.specField)),
+                    ("options", .array(e.options.map { o in
+                        .object(JSONObject([("name", .string(o.name)), ("default", o.defaultValue), ("help", .string(o.help))]))
+                    })),
+                ]))
+            }))
+        }))
     }
 
     static func samplerSummary(_ name: String) -> String {

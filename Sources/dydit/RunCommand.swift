@@ -164,7 +164,10 @@ struct ListCommand: ParsableCommand {
         commandName: "list",
         abstract: "Every plug-in a spec can name (backbones, routers, samplers, precisions, metrics, datasets), with options and defaults.")
 
-    func run() throws { print(Registry.listing(), terminator: "") }
+    @Flag(help: "Print the list as one JSON object (keys: the kinds; each a list of {name, summary, spec_field, options: [{name, default, help}]}), for notebooks and tools.")
+    var json = false
+
+    func run() throws { print(json ? Registry.listingJSON().serialized(pretty: true) : Registry.listing(), terminator: json ? "\n" : "") }
 }
 
 struct SummarizeCommand: ParsableCommand {
