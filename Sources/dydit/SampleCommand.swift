@@ -3,6 +3,7 @@ import DyDiTDiffusion
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
+import DyDiTPlayground
 import Foundation
 
 struct SampleCommand: ParsableCommand {
@@ -41,8 +42,10 @@ struct SampleCommand: ParsableCommand {
     var out: String = "samples.png"
     @Option(help: "Grid columns (default: about the square root of the count).")
     var columns: Int?
-    @Option(help: "DyDiT routers, comma-separated: none; tdw (learned width); sdt (learned tokens); layer-skip (whole MLP layers, from the SDT router); random (width and tokens at --width-keep/--token-keep); static (masks from --static-masks).")
+    @Option(help: "DyDiT routers, comma-separated, any registered in `dydit list`: none; tdw (learned width); sdt (learned tokens); layer-skip (whole MLP layers, from the SDT router); random (width and tokens at --width-keep/--token-keep); static (masks from --static-masks). width:NAME or token:NAME picks one kind.")
     var routers: String = "none"
+    @Option(help: "A router option, width.KEY=VALUE or token.KEY=VALUE (repeatable), e.g. token.threshold=0.4; the options are in `dydit list`.")
+    var routerOption: [String] = []
     @Option(help: "Static masks (.safetensors: attn_masks_all_t and mlp_masks_all_t [T, depth, NH], optionally token_masks [depth, N]), for --routers static.")
     var staticMasks: String?
     @Option(help: "Keep ratio of random width routers.")
@@ -181,30 +184,33 @@ struct SampleCommand: ParsableCommand {
     }
 
     func makeRouting(_ ckpt: Checkpoint, isa: ISA) throws -> Routing {
-        let names = Set(routers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
-        let valid = ["none", "tdw", "sdt", "layer-skip", "random", "static"]
-        if let bad = names.first(where: { !valid.contains($0) }) {
-            throw ValidationError("--routers: unknown router '\(bad)'; valid: \(valid.joined(separator: ", ")) (comma-separated)")
+        var list = routers
+        // A masks file without token masks sets the width only (a bare `static` would ask both).
+        if let staticMasks, list.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "static" }),
+           !(try SafeTensorsFile(path: staticMasks)).contains("token_masks") {
+            list = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) == "static" ? "width:static" : String($0) }
+                .joined(separator: ",")
         }
-        if names.contains("sdt") && names.contains("layer-skip") {
-            throw ValidationError("--routers: sdt and layer-skip both decide the MLP tokens; pick one")
+        let file: [(String, JSONValue)] = staticMasks.map { [("file", .string($0))] } ?? []
+        var explicit = (width: JSONObject(), token: JSONObject())
+        for option in routerOption {
+            guard let eq = option.firstIndex(of: "="), let dot = option[..<eq].firstIndex(of: "."),
+                  ["width", "token"].contains(String(option[..<dot])) else {
+                throw ValidationError("--router-option '\(option)': expected width.KEY=VALUE or token.KEY=VALUE (options: dydit list)")
+            }
+            let key = String(option[option.index(after: dot)..<eq]), text = String(option[option.index(after: eq)...])
+            // A number, a boolean or null as JSON would read it; anything else is a string.
+            let value: JSONValue = Int64(text).map { .int($0) } ?? Double(text).map { .double($0) }
+                ?? ["true": JSONValue.bool(true), "false": .bool(false), "null": .null][text] ?? .string(text)
+            if option.hasPrefix("width.") { explicit.width[key] = value } else { explicit.token[key] = value }
         }
-        if names.contains("random") {
-            return Routing(width: try RandomWidthRouter(config: ckpt.config, keep: widthKeep, seed: seed),
-                           token: try RandomTokenRouter(keep: tokenKeep, seed: seed &+ 1))
-        }
-        if names.contains("static") {
-            guard let staticMasks else { throw ValidationError("--routers static needs --static-masks FILE") }
-            let file = try SafeTensorsFile(path: staticMasks)
-            return Routing(width: try StaticWidthRouter(file: file, config: ckpt.config),
-                           token: file.contains("token_masks") ? try StaticTokenRouter(file: file, config: ckpt.config) : nil)
-        }
-        let params = ckpt.routersOrInitialized()
-        if ckpt.routers == nil && !names.isDisjoint(with: ["tdw", "sdt", "layer-skip"]) {
+        let selection = try RouterSelection(list, shortcuts: (JSONObject([("keep", .double(widthKeep))] + file),
+                                                              JSONObject([("keep", .double(tokenKeep))] + file)),
+                                            explicit: explicit)
+        if ckpt.routers == nil && selection.usesLearnedRouters {
             printError("note: \(weights) has no DyDiT routers; using them at their fine-tuning initialisation (everything on)")
         }
-        let sdt = LearnedTokenRouter(params, isa: isa)
-        return Routing(width: names.contains("tdw") ? LearnedWidthRouter(params, isa: isa) : nil,
-                       token: names.contains("sdt") ? sdt : names.contains("layer-skip") ? try LayerSkipRouter(inner: sdt) : nil)
+        return try selection.make(PluginContext(config: ckpt.config, routers: ckpt.routersOrInitialized(), isa: isa, seed: seed,
+                                                resolvePath: { $0 }))
     }
 }
