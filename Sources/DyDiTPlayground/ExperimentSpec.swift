@@ -324,8 +324,19 @@ public struct ExperimentSpec {
             if let (decoded, json) = TrainSpec.decode(t, d, dydit: type == "dydit", seed: UInt64(seed)) {
                 train = decoded
                 resolved["train"] = json
-                if type == "dydit" && (width.type != "tdw" || token.type != "sdt") {
-                    d.error(rPath, "DyDiT fine-tuning learns the TDW and SDT routers: set routers.width to 'tdw' and routers.token to 'sdt'")
+                // The routers a fine-tune learns are the ones it will sample with: TDW and/or SDT,
+                // or SDT's whole-layer vote (layer-skip) — the paper's ablations.
+                if type == "dydit", var f = train?.settings.dydit {
+                    if !["tdw", "none"].contains(width.type) || !["sdt", "layer-skip", "none"].contains(token.type)
+                        || (width.type == "none" && token.type == "none") {
+                        d.error(rPath, "DyDiT fine-tuning learns routers.width 'tdw' (or 'none') and routers.token 'sdt', 'layer-skip' (or 'none'), at least one of them; got \(width.type)/\(token.type)")
+                    }
+                    if f.width == .static && width.type != "tdw" {
+                        d.error(JSONLocator.child("$.train", "static_width"), "learns a static width through the TDW routers: set routers.width to 'tdw'")
+                    }
+                    if width.type == "none" { f.width = .off }
+                    f.tokens = token.type == "sdt" ? .dynamic : token.type == "layer-skip" ? .layer(threshold: token.options.double("threshold")) : .off
+                    train!.settings.dydit = f
                 }
             }
         }

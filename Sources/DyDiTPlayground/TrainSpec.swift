@@ -32,7 +32,8 @@ public struct TrainSpec {
     static let keys = ["dataset", "steps", "batch", "lr", "weight_decay", "betas", "eps", "warmup_steps", "grad_clip",
                        "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
                        "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
-                       "samples_per_class", "snapshot_every", "export_dtype", "router_init", "router_lr_scale"]
+                       "samples_per_class", "snapshot_every", "export_dtype", "router_init", "router_lr_scale",
+                       "static_width"]
 
     /// The EMA starts from the initial weights, which still weigh decay^steps in it at the end:
     /// an EMA too slow for the run samples mostly the starting point (the λ sweep's first try,
@@ -87,7 +88,7 @@ public struct TrainSpec {
         s.flip = d.bool(t, "flip", path, default: false)
 
         let dyditKeys = ["lambda", "lambda_hold_steps", "lambda_ramp_steps", "complete_model_steps", "flops_weight", "temperature",
-                         "router_init", "router_lr_scale"]
+                         "router_init", "router_lr_scale", "static_width"]
         var routerInit = (RouterParameters.officialWidthBias, RouterParameters.officialTokenBias)
         var routerResolved: [(String, JSONValue)] = []
         if dydit {
@@ -116,6 +117,10 @@ public struct TrainSpec {
                 f.tokenRouterLRScale = d.double(o, "token", scalePath, default: 1, check: ({ $0 > 0 && $0 <= 1e6 }, "a factor in (0, 1e6]"))
                 routerResolved.append(("router_lr_scale", .object(JSONObject([("width", .double(f.widthRouterLRScale)),
                                                                               ("token", .double(f.tokenRouterLRScale))]))))
+            }
+            if d.bool(t, "static_width", path, default: false) {
+                f.width = .static
+                routerResolved.append(("static_width", .bool(true)))
             }
             s.dydit = f
         } else {

@@ -129,7 +129,10 @@ public final class TrainingRunner {
                                                            tokenBias: train.routerInit.tokenBias) : nil
             say("start: a new \(spec.backbone.model ?? "DiT") (\(spec.backbone.initialization.rawValue) init)")
         }
-        let model = try TrainableDiT(params, routers: routers, ctx: ctx)
+        // A static width: the width routers' weights zero and frozen, each decision its bias.
+        let staticWidth = train.settings.dydit?.width == .static
+        let model = try TrainableDiT(params, routers: staticWidth ? routers?.withStaticWidth() : routers,
+                                     frozen: staticWidth ? RouterParameters.widthRouterWeightNames(c) : [], ctx: ctx)
         let dataset = try Registry.loadDataset(train.dataset, channels: c.inChannels)
         if let top = dataset.labels.max(), top >= c.numClasses {
             throw TrainingError.data("\(dataset.name) has labels up to \(top); the model has num_classes \(c.numClasses)")

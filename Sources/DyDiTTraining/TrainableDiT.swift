@@ -19,6 +19,10 @@ public final class TrainableDiT: @unchecked Sendable {
     public let ctx: ComputeContext
     /// Gumbel-sigmoid temperature τ.
     public var temperature: Float = 5
+    /// What a dynamic pass routes (the ablations of `WidthLearning` / `TokenLearning`): with
+    /// width routing off every head and group stays on; tokens as `tokenLearning` says.
+    public var learnsWidth = true
+    public var tokenLearning = TokenLearning.dynamic
 
     /// Offsets of one linear layer's weight `[out, in]` and bias in the parameter set.
     struct LinearSlot {
@@ -39,7 +43,9 @@ public final class TrainableDiT: @unchecked Sendable {
     /// What the last forward pass saved: batch size, labels, and whether routers ran.
     var saved: (batch: Int, y: [Int], dynamic: Bool)?
 
-    public init(_ p: DiTParameters, routers: RouterParameters? = nil, ctx: ComputeContext) throws {
+    /// - Parameter frozen: parameters the optimiser leaves as they are (a static width's zero
+    ///   router weights); `pos_embed` is always fixed.
+    public init(_ p: DiTParameters, routers: RouterParameters? = nil, frozen: Set<String> = [], ctx: ComputeContext) throws {
         let c = p.config
         if let plan = p.storedPlan {
             throw ModelError.badConfig("weights", "are quantized (\(plan)): training needs the float weights they were made from")
@@ -52,7 +58,7 @@ public final class TrainableDiT: @unchecked Sendable {
         routerFormat = routers?.format
         self.ctx = ctx
         var layout = DiTParameters.shapes(c, nullClass: p.hasNullClass).map { ($0.name, $0.shape, $0.name != "pos_embed") }
-        if let routers { layout += RouterParameters.shapes(c, routers.format).map { ($0.name, $0.shape, true) } }
+        if let routers { layout += RouterParameters.shapes(c, routers.format).map { ($0.name, $0.shape, !frozen.contains($0.name)) } }
         parameters = ParameterSet(layout: layout)
         gradients = parameters.zerosLike()
         for (name, _, _) in layout {

@@ -92,8 +92,10 @@ extension TrainableDiT {
             Backward.layerNormModulate(x: keep.h1.pointer, dy: dA, batch: batch, rowsPerSample: n, d: d, scale: m + 4 * d,
                                        modStride: modWidth, dx: dH, accumulate: true, dShift: dm + 3 * d, dScale: dm + 4 * d,
                                        dModStride: modWidth, ctx: ctx)
-            if dynamic {
+            if dynamic && tokenLearning != .off {
                 tokenRouterBackward(s, block: l, batch: batch, ratioScale: ratioScale)
+            }
+            if dynamic && learnsWidth {
                 widthRouterBackward(s.mlpRouter!, block: l, batch: batch, soft: ws.mlpSoft.pointer, dMask: ws.dMlpMask.pointer,
                                     flops: { b in
                                         // d ratio / d group mask = k·mlp / NH (k: the sample's token keep ratio).
@@ -118,7 +120,7 @@ extension TrainableDiT {
             Backward.layerNormModulate(x: ws.stream[l].pointer, dy: dA, batch: batch, rowsPerSample: n, d: d, scale: m + d,
                                        modStride: modWidth, dx: dH, accumulate: true, dShift: dm, dScale: dm + d,
                                        dModStride: modWidth, ctx: ctx)
-            if dynamic {
+            if dynamic && learnsWidth {
                 widthRouterBackward(s.attnRouter!, block: l, batch: batch, soft: ws.attnSoft.pointer, dMask: ws.dAttnMask.pointer,
                                     flops: { _ in ratioScale * macs.attention / Double(nh) })
             }
@@ -150,19 +152,26 @@ extension TrainableDiT {
         linearBackward(timeIn, x: ws.freq.pointer, rows: batch, dy: ws.dT.pointer, dx: nil)
     }
 
-    /// Token router of block l: `d logit = (d mask + d ratio·g·mlp/N)·soft·(1 − soft)/τ`, then
+    /// Token router of block l: `d logit = (d mask + d ratio·g·mlp/N)·soft·(1 − soft)/τ` (with
+    /// whole-layer skip, `d mask` is the mean over the sample's tokens), then
     /// back through `Linear → ReLU → Linear` into the residual stream (`dH`).
     private func tokenRouterBackward(_ s: BlockSlots, block l: Int, batch: Int, ratioScale: Double) {
         let c = config, n = c.tokens, rows = batch * n, nh = c.numHeads
         let ws = workspace!, keep = ws.blocks[l]
         let dLogit = ws.dRouterLogits.pointer, dMask = ws.dTokenMask.pointer, soft = keep.tokenSoft.pointer
         let mlp = blockMACs.mlp, tau = temperature
+        let layer: Bool
+        if case .layer = tokenLearning { layer = true } else { layer = false }
         for b in 0..<batch {
             let g = mean(ws.mlpMask.pointer + (b * c.depth + l) * nh, nh)
             let flops = Float(ratioScale * g * mlp / Double(n))
+            // Whole-layer skip: every token carries the layer mask, whose gradient is the sum of
+            // the tokens'; through the share of soft decisions each token gets 1/N of it.
+            var shared: Float = 0
+            if layer { for i in 0..<n { shared += dMask[b * n + i] }; shared /= Float(n) }
             for i in 0..<n {
                 let r = b * n + i
-                dLogit[r] = (dMask[r] + flops) * GumbelGate.slope(soft: soft[r], temperature: tau)
+                dLogit[r] = ((layer ? shared : dMask[r]) + flops) * GumbelGate.slope(soft: soft[r], temperature: tau)
             }
         }
         linearBackward(s.tokenOut!, x: keep.tokenHidden.pointer, rows: rows, dy: dLogit, dx: ws.dTokenHidden.pointer)

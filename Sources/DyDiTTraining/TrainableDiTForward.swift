@@ -83,8 +83,13 @@ extension TrainableDiT {
             let keep = ws.blocks[l]
             let hIn = ws.stream[l].pointer, hOut = ws.stream[l + 1].pointer, h1 = keep.h1.pointer
             let m = mod + l * 6 * d
-            if dynamic { decideWidth(s.attnRouter!, block: l, batch: batch, noise: noise(batch * routerOutputs),
-                                     logits: ws.attnLogits.pointer, soft: ws.attnSoft.pointer, mask: ws.attnMask.pointer) }
+            if dynamic && learnsWidth {
+                decideWidth(s.attnRouter!, block: l, batch: batch, noise: noise(batch * routerOutputs),
+                            logits: ws.attnLogits.pointer, soft: ws.attnSoft.pointer, mask: ws.attnMask.pointer)
+            } else if dynamic {
+                allOn(ws.attnMask.pointer, block: l, batch: batch)
+                allOn(ws.mlpMask.pointer, block: l, batch: batch)
+            }
             Ops.layerNormModulate(hIn, into: keep.xn1.pointer, rows: rows, d: d, shift: m, scale: m + d, modStride: modWidth,
                                   rowsPerGroup: n, ctx: ctx)
             linear(s.qkv, keep.xn1.pointer, rows: rows, into: keep.qkv.pointer)
@@ -103,7 +108,7 @@ extension TrainableDiT {
             h1.update(from: hIn, count: rows * d)
             Ops.gatedResidual(h1, adding: keep.projOut.pointer, rows: rows, d: d, gate: m + 2 * d, gateStride: modWidth,
                               rowsPerGroup: n, ctx: ctx)
-            if dynamic {
+            if dynamic && tokenLearning != .off {
                 linear(s.tokenHidden!, h1, rows: rows, into: keep.tokenHidden.pointer, activation: .relu)
                 linear(s.tokenOut!, keep.tokenHidden.pointer, rows: rows, into: keep.tokenLogit.pointer)
                 let tokenNoise = noise(rows), tau = temperature
@@ -113,6 +118,19 @@ extension TrainableDiT {
                     tokenSoft[r] = soft
                     tokenMask[r] = soft > 0.5 ? 1 : 0
                 }
+                if case .layer(let threshold) = tokenLearning {
+                    // The layer runs for every token or none: LayerSkipRouter's vote.
+                    for b in 0..<batch {
+                        let row = tokenMask + b * n
+                        var kept = 0.0
+                        for i in 0..<n { kept += Double(row[i]) }
+                        row.update(repeating: kept / Double(n) >= threshold ? 1 : 0, count: n)
+                    }
+                }
+            } else if dynamic {
+                keep.tokenMask.pointer.update(repeating: 1, count: rows)
+            }
+            if dynamic && learnsWidth {
                 decideWidth(s.mlpRouter!, block: l, batch: batch, noise: noise(batch * routerOutputs),
                             logits: ws.mlpLogits.pointer, soft: ws.mlpSoft.pointer, mask: ws.mlpMask.pointer)
             }
@@ -154,6 +172,12 @@ extension TrainableDiT {
                 row[forced + k] = soft[i] > 0.5 ? 1 : 0
             }
         }
+    }
+
+    /// Every head (or group) of block `l` on, for every sample: width routing switched off.
+    private func allOn(_ mask: UnsafeMutablePointer<Float>, block l: Int, batch: Int) {
+        let nh = config.numHeads
+        for b in 0..<batch { (mask + (b * config.depth + l) * nh).update(repeating: 1, count: nh) }
     }
 
     @inline(__always)

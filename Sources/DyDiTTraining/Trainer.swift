@@ -66,7 +66,17 @@ public final class Trainer {
                                       flopsWeight: settings.dydit?.flopsWeight ?? 2)
         schedule = LearningRateSchedule(peak: settings.adam.learningRate, warmupSteps: settings.warmupSteps)
         dropout = LabelDropout(probability: model.hasNullClass ? settings.labelDropout : 0, nullClass: c.numClasses)
-        if let d = settings.dydit { model.temperature = Float(d.temperature) }
+        if let d = settings.dydit {
+            model.temperature = Float(d.temperature)
+            model.learnsWidth = d.width != .off
+            model.tokenLearning = d.tokens
+            if d.width == .off && d.tokens == .off {
+                throw TrainingError.data("DyDiT fine-tuning with width and token routing both off has nothing to learn")
+            }
+            if d.width == .static, let frozen = model.parameters.entries.first(where: { RouterParameters.isWidthRouterTensor($0.name) && $0.name.hasSuffix(".weight") && $0.trainable }) {
+                throw TrainingError.data("a static width needs the width routers' weights frozen at zero ('\(frozen.name)' is trainable): build the model with TrainableDiT(…, frozen: RouterParameters.widthRouterWeightNames(config))")
+            }
+        }
     }
 
     /// One optimiser step. Throws, before touching the weights, when the loss is not finite.

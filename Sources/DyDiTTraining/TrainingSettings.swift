@@ -29,6 +29,9 @@ public struct TrainingSettings: Sendable, Equatable {
         /// factor (or a smaller initial bias) lets spatial routing engage.
         public var widthRouterLRScale: Double = 1
         public var tokenRouterLRScale: Double = 1
+        /// Which routers learn (the full method: both, dynamic): the paper's ablations.
+        public var width = WidthLearning.dynamic
+        public var tokens = TokenLearning.dynamic
 
         public init(lambda: LambdaSchedule, completeModelSteps: Int, flopsWeight: Double = 2, temperature: Double = 5) {
             self.lambda = lambda

@@ -161,8 +161,24 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(found.contains { $0.path == "$.train.lr" }, "\(found)")
         XCTAssertTrue(found.contains { $0.path == "$.train.lambda" && $0.message.contains("DyDiT fine-tuning only") }, "\(found)")
         XCTAssertTrue(found.contains { $0.path == "$.train.timesteps" && $0.message.contains("stratified") }, "\(found)")
-        let routers = issues(#"{"name": "x", "backbone": {"type": "dydit"}, "routers": {"token": "none"}, "train": {}}"#)
-        XCTAssertTrue(routers.contains { $0.message.contains("learns the TDW and SDT routers") }, "\(routers)")
+        // What a fine-tune learns is what it samples with: tdw and/or sdt (or layer-skip), not random or static routers.
+        let routers = issues(#"{"name": "x", "backbone": {"type": "dydit"}, "routers": {"width": "random"}, "train": {}}"#)
+        XCTAssertTrue(routers.contains { $0.path == "$.routers" && $0.message.contains("got random/sdt") }, "\(routers)")
+        let neither = issues(#"{"name": "x", "backbone": {"type": "dydit"}, "routers": {"width": "none", "token": "none"}, "train": {}}"#)
+        XCTAssertTrue(neither.contains { $0.message.contains("at least one of them") }, "\(neither)")
+        let staticNoTDW = issues(#"{"name": "x", "backbone": {"type": "dydit"}, "routers": {"width": "none", "token": "sdt"}, "train": {"static_width": true}}"#)
+        XCTAssertTrue(staticNoTDW.contains { $0.path == "$.train.static_width" && $0.message.contains("set routers.width to 'tdw'") }, "\(staticNoTDW)")
+        func learning(_ routers: String, _ train: String = "{}") throws -> TrainingSettings.FineTuning? {
+            try SpecFile(text: #"{"name": "x", "backbone": {"type": "dydit"}, "routers": "# + routers + #", "train": "# + train + "}")
+                .expand(checkFiles: false).first?.spec.train?.settings.dydit
+        }
+        let full = try XCTUnwrap(learning(#"{"width": "tdw", "token": "sdt"}"#))
+        XCTAssertEqual(full.width, .dynamic)
+        XCTAssertEqual(full.tokens, .dynamic)
+        XCTAssertEqual(try learning(#"{"width": "tdw", "token": "none"}"#)?.tokens, .off)
+        XCTAssertEqual(try learning(#"{"width": "none", "token": "sdt"}"#)?.width, .off)
+        XCTAssertEqual(try learning(#"{"width": "tdw", "token": {"type": "layer-skip", "threshold": 0.25}}"#)?.tokens, .layer(threshold: 0.25))
+        XCTAssertEqual(try learning(#"{"width": "tdw", "token": "sdt"}"#, #"{"static_width": true}"#)?.width, .static)
 
         // Defaults: DiT's recipe for a dit backbone, DyDiT's for a dydit one.
         let dit = try XCTUnwrap(try SpecFile(text: #"{"name": "x", "train": {}}"#).expand(checkFiles: false).first?.spec.train)

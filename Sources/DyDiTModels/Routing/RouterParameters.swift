@@ -68,6 +68,19 @@ public struct RouterParameters: Sendable {
 
     /// A width router's tensor (`blocks.i.attn_rate.*`, `blocks.i.mlp_rate.*`).
     public static func isWidthRouterTensor(_ name: String) -> Bool { name.contains(".attn_rate.") || name.contains(".mlp_rate.") }
+    /// The width routers' weight matrices: zero and frozen, they leave each unit's decision to
+    /// its bias, the same at every timestep (a static width).
+    public static func widthRouterWeightNames(_ c: DiTConfig) -> Set<String> {
+        Set((0..<c.depth).flatMap { ["blocks.\($0).attn_rate.router.weight", "blocks.\($0).mlp_rate.router.weight"] })
+    }
+
+    /// These routers with the width routers' weights zeroed (`widthRouterWeightNames`).
+    public func withStaticWidth() -> RouterParameters {
+        var p = self
+        for name in Self.widthRouterWeightNames(config) { p.tensors[name] = p.tensors[name]!.map { _ in 0 } }
+        return p
+    }
+
     /// A token router's tensor (`blocks.i.token_selection.*`).
     public static func isTokenRouterTensor(_ name: String) -> Bool { name.contains(".token_selection.") }
 
