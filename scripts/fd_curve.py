@@ -34,6 +34,8 @@ def main():
     p.add_argument("--hours-offset", type=float, default=0.0, help="hours spent before this run (earlier stages)")
     p.add_argument("--dydit", default=".build/release/dydit")
     p.add_argument("--out", default=None, help="CSV to write (default: <run>/fd-curve.csv)")
+    p.add_argument("--patience", type=int, default=3, help="snapshots the stopping rule looks back over")
+    p.add_argument("--min-gain", type=float, default=0.03, help="relative FD gain below which training has stopped improving")
     args = p.parse_args()
 
     snapshots = sorted(glob.glob(os.path.join(args.run, "snapshots", "ema-step-*.safetensors")))
@@ -88,6 +90,21 @@ def main():
         w.writerows(rows)
     best = min(rows, key=lambda r: r["fd"])
     print(f"wrote {out}: {len(rows)} snapshots; best FD (Fashion-MNIST classifier features) {best['fd']:.3f} at step {best['step']}")
+    print(convergence(rows, args.patience, args.min_gain))
+
+
+def convergence(rows, patience, min_gain):
+    """The stopping rule: FD has stopped improving when none of the last `patience` snapshots
+    beat the best before them by more than `min_gain` (relative). One snapshot's FD moves with
+    its sample set, so a single worse point is not a plateau."""
+    if len(rows) <= patience:
+        return f"convergence: {len(rows)} snapshot(s), need more than {patience} to judge"
+    before = min(r["fd"] for r in rows[:-patience])
+    recent = min(r["fd"] for r in rows[-patience:])
+    gain = (before - recent) / before
+    verdict = "still improving" if gain > min_gain else "stopped improving"
+    return (f"convergence: best of the last {patience} snapshots {recent:.3f} vs {before:.3f} before them "
+            f"({100 * gain:+.1f}%; threshold {100 * min_gain:.0f}%): {verdict}")
 
 
 if __name__ == "__main__":
