@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== ISA template links"
+scripts/check_isa_templates.sh
+
 echo "== swift build and test (release)"
 swift build -c release --build-tests
 # Decided by swift test's own exit status (PIPESTATUS), not by reading the log; the

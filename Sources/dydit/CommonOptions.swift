@@ -9,12 +9,14 @@ import Glibc
 /// Options every compute command takes.
 struct ComputeOptions: ParsableArguments {
     @Option(help: "Threads, the calling one included (default: the CPUs this process may use: affinity mask, cgroup quota, SLURM_CPUS_PER_TASK).")
-    var threads: Int = CPUBudget.current.count
+    var threads: Int?
 
     @Option(help: "Kernel build: portable, avx2 or avx512 (default: DYDIT_ISA, else the best this CPU runs).")
     var isa: String?
 
     func context() throws -> ComputeContext {
+        // Optional so that the help shows the default's rule once, not also today's value.
+        let threads = self.threads ?? CPUBudget.current.count
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1 (got \(threads))") }
         let budget = CPUBudget.current
         guard threads <= budget.maxThreads else {

@@ -15,9 +15,9 @@ struct ExportMasks: ParsableCommand {
         commandName: "export",
         abstract: "Write the TDW masks of a checkpoint's width routers over a schedule (safetensors or CSV), for plots or as static masks.",
         discussion: """
-        .safetensors output: `attn_masks` and `mlp_masks` [K, depth, NH] and `timesteps` [K] for the \\
-        schedule's K timesteps; with --all, `attn_masks_all_t` and `mlp_masks_all_t` [1000, depth, NH], \\
-        which `dydit sample --routers static --static-masks` reads. .csv output: one line per timestep, \\
+        .safetensors output: `attn_masks` and `mlp_masks` [K, depth, NH] and `timesteps` [K] for the \
+        schedule's K timesteps; with --all, `attn_masks_all_t` and `mlp_masks_all_t` [1000, depth, NH], \
+        which `dydit sample --routers static --static-masks` reads. .csv output: one line per timestep, \
         block and kind (attn/mlp) with the number of active units and each unit's mask.
         """)
 
