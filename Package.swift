@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "DyDiTKernelsPortable", dependencies: ["DyDiTKernelABI"], exclude: ["README.md"]),
         .target(name: "DyDiTKernelsAVX2", dependencies: ["DyDiTKernelABI", "CSupport"], exclude: ["README.md"], swiftSettings: isaSettings(avx2Flags)),
         .target(name: "DyDiTKernelsAVX512", dependencies: ["DyDiTKernelABI", "CSupport"], exclude: ["README.md"], swiftSettings: isaSettings(avx512Flags)),
-        .target(name: "DyDiTKernelsVNNI", exclude: ["README.md"], swiftSettings: isaSettings(vnniFlags)),
+        .target(name: "DyDiTKernelsVNNI", dependencies: ["DyDiTKernelABI"], exclude: ["README.md"], swiftSettings: isaSettings(vnniFlags)),
         .target(name: "DyDiTKernels", dependencies: [
             "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512", "DyDiTKernelsVNNI",
         ], exclude: ["README.md"]),

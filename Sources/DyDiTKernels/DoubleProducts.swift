@@ -1,18 +1,10 @@
-import DyDiTKernelsAVX2
-import DyDiTKernelsAVX512
-import DyDiTKernelsPortable
-
 /// Dot products in Double between the rows of two matrices, on the context's ISA build (see
 /// `ISAKernels.dotProductsF64`); `Reference.dotProductsF64` is the scalar check.
 public enum DoubleProducts {
     /// `out[(i − rows.lowerBound)·ldo + j] = x_i · y_j` for `i` in `rows`, `j < n` (rows of `d`).
     public static func rows(_ x: UnsafePointer<Double>, _ rows: Range<Int>, _ y: UnsafePointer<Double>, n: Int, d: Int,
                             into out: UnsafeMutablePointer<Double>, ldo: Int, isa: ISA) {
-        switch isa {
-        case .portable: DyDiTKernelsPortable.ISAKernels.dotProductsF64(x, rows: rows, y, n: n, d: d, into: out, ldo: ldo)
-        case .avx2: DyDiTKernelsAVX2.ISAKernels.dotProductsF64(x, rows: rows, y, n: n, d: d, into: out, ldo: ldo)
-        case .avx512: DyDiTKernelsAVX512.ISAKernels.dotProductsF64(x, rows: rows, y, n: n, d: d, into: out, ldo: ldo)
-        }
+        Dispatch.kernels(isa).dotProductsF64(x, rows: rows, y, n: n, d: d, into: out, ldo: ldo)
     }
 }
 

@@ -182,6 +182,15 @@ public enum Int8Path: String, Sendable, CaseIterable {
         }
     }
 
+    /// The path's int32 tile, the int8 half of the dispatch table.
+    var kernels: any Int8TileKernels.Type {
+        switch self {
+        case .vnni: return VNNIKernels.self
+        case .avx2: return Int8AVX2Tiles.self
+        case .portable: return Int8PortableTiles.self
+        }
+    }
+
     public func isSupported(by cpu: CPUFeatures = .current) -> Bool {
         switch self {
         case .vnni: return cpu.supports(.avx512) && cpu.avx512vnni
@@ -271,21 +280,24 @@ public enum Int8Gemm {
     @inline(__always)
     static func rawTile(_ path: Int8Path, kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>,
                         panelStride: Int, panels: Int, out: UnsafeMutablePointer<Int32>) {
-        switch path {
-        case .vnni:
-            VNNIKernels.tile(kGroups: kGroups, a: a, lda: lda, b: b, panelStride: panelStride, panels: panels, out: out, ldo: 64)
-        case .avx2:
-            for p in 0..<panels {
-                Int8AVX2.tile(kGroups: kGroups, a: a, lda: lda, b: b + p * panelStride, out: out + p * 16, ldo: 64)
-            }
-        case .portable:
-            portableTile(kGroups: kGroups, a: a, lda: lda, b: b, panelStride: panelStride, panels: panels, out: out)
+        path.kernels.tile(kGroups: kGroups, a: a, lda: lda, b: b, panelStride: panelStride, panels: panels, out: out, ldo: 64)
+    }
+}
+
+/// AVX2's int8 tile works one 16-column panel at a time.
+enum Int8AVX2Tiles: Int8TileKernels {
+    static func tile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>, panelStride: Int, panels: Int,
+                     out: UnsafeMutablePointer<Int32>, ldo: Int) {
+        for p in 0..<panels {
+            Int8AVX2.tile(kGroups: kGroups, a: a, lda: lda, b: b + p * panelStride, out: out + p * 16, ldo: ldo)
         }
     }
+}
 
-    /// The same tile in plain integer arithmetic (the fallback, and the reference of the SIMD tiles).
-    static func portableTile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>, panelStride: Int,
-                             panels: Int, out: UnsafeMutablePointer<Int32>) {
+/// The same tile in plain integer arithmetic (the fallback, and the reference of the SIMD tiles).
+enum Int8PortableTiles: Int8TileKernels {
+    static func tile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>, panelStride: Int, panels: Int,
+                     out: UnsafeMutablePointer<Int32>, ldo: Int) {
         for r in 0..<6 {
             for p in 0..<panels {
                 for c in 0..<16 {
@@ -294,7 +306,7 @@ public enum Int8Gemm {
                     for g in 0..<kGroups {
                         for j in 0..<4 { sum &+= Int32(a[r * lda + g * 4 + j]) * Int32(w[g * 64 + j]) }
                     }
-                    out[r * 64 + p * 16 + c] = sum
+                    out[r * ldo + p * 16 + c] = sum
                 }
             }
         }

@@ -105,3 +105,8 @@ public enum VNNIKernels {
         raw.storeBytes(of: v3, toByteOffset: 192, as: I.self)
     }
 }
+
+import DyDiTKernelABI
+
+/// The VNNI path's entry in the int8 dispatch table (`Int8Path.kernels`).
+extension VNNIKernels: Int8TileKernels {}
