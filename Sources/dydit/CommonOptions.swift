@@ -75,3 +75,13 @@ extension GuidanceChannels: ExpressibleByArgument {}
 extension WeightPrecision: ExpressibleByArgument {}
 
 extension Int8ActivationScheme: ExpressibleByArgument {}
+
+/// `--shard i/n` of `dydit run` and `dydit train` (runs i, i+n, i+2n, …); nil means every run.
+func parseShard(_ shard: String?) throws -> (index: Int, count: Int) {
+    guard let shard else { return (0, 1) }
+    let parts = shard.split(separator: "/")
+    guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
+        throw ValidationError("--shard '\(shard)': expected i/n with 0 ≤ i < n (e.g. 0/4)")
+    }
+    return (i, n)
+}

@@ -34,7 +34,7 @@ struct RunCommand: ParsableCommand {
         try reportingErrors {
             let file = try SpecFile.load(spec)
             let runs = try file.expand()
-            let (index, count) = try parseShard()
+            let (index, count) = try parseShard(shard)
             let mine = runs.filter { $0.index % count == index }
             let dirs = Set(runs.map(\.spec.outputDir))
             guard out != nil || dirs.count == 1 else {
@@ -122,14 +122,6 @@ struct RunCommand: ParsableCommand {
         }
     }
 
-    func parseShard() throws -> (Int, Int) {
-        guard let shard else { return (0, 1) }
-        let parts = shard.split(separator: "/")
-        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
-            throw ValidationError("--shard '\(shard)': expected i/n with 0 ≤ i < n (e.g. 0/4)")
-        }
-        return (i, n)
-    }
 }
 
 struct ValidateCommand: ParsableCommand {

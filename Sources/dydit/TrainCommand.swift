@@ -23,7 +23,8 @@ struct TrainCommand: ParsableCommand {
         column per class), spec.json and log.txt. Running the same command again resumes from the \
         checkpoint and continues exactly as an uninterrupted run would (same thread count); Ctrl-C \
         saves a checkpoint before stopping. Raise train.steps to train further. `dydit run` on the \
-        same spec then evaluates the trained weights of each run.
+        same spec then evaluates the trained weights of each run. --shard i/n trains runs i, i+n, \
+        i+2n, … of a sweep (i from 0), for batch schedulers or one run of many.
         """)
 
     @Argument(help: "The experiment spec (.json) with a train section.")
@@ -32,15 +33,20 @@ struct TrainCommand: ParsableCommand {
     var out: String?
     @Flag(help: "Start over: delete the folder's checkpoint and log first.")
     var restart = false
+    @Option(help: "Train only this shard of a sweep, i/n with 0 ≤ i < n: runs i, i+n, i+2n, …")
+    var shard: String?
 
     func run() throws {
         try reportingErrors {
-            let runs = try SpecFile.load(spec).expand()
+            let all = try SpecFile.load(spec).expand()
+            let (index, count) = try parseShard(shard)
+            let runs = all.filter { $0.index % count == index }
             printWarnings(runs)
             signal(SIGINT) { _ in stopRequested = 1 }
             signal(SIGTERM) { _ in stopRequested = 1 }
+            if count > 1 { printError("shard \(index)/\(count): \(runs.count) of \(all.count) run(s)") }
             for (k, run) in runs.enumerated() {
-                if runs.count > 1 { printError("[\(k + 1)/\(runs.count)] \(run.id)") }
+                if all.count > 1 { printError("[\(k + 1)/\(runs.count)] \(run.id)") }
                 try train(run)
                 if stopRequested != 0 { throw ExitCode(130) }
             }

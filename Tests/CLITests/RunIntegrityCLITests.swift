@@ -108,4 +108,34 @@ final class RunIntegrityCLITests: XCTestCase {
         XCTAssertEqual(after.status, 0, after.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/ema.safetensors"))
     }
+
+    /// `dydit train --shard i/n` trains runs i, i+n, … of a sweep and leaves the others alone.
+    func testTrainShardTrainsItsRunsOnly() throws {
+        try FileManager.default.createDirectory(atPath: "\(dir)/data", withIntermediateDirectories: true)
+        var pixels: [UInt8] = [], labels: [UInt8] = []
+        for i in 0..<8 {
+            for p in 0..<16 { pixels.append(UInt8((p * 7 + i * 3) % 256)) }
+            labels.append(UInt8(i % 2))
+        }
+        try IDXFile.write(shape: [8, 4, 4], bytes: pixels, to: "\(dir)/data/train-images-idx3-ubyte.gz")
+        try IDXFile.write(shape: [8], bytes: labels, to: "\(dir)/data/train-labels-idx1-ubyte.gz")
+        try """
+        {"name": "s", "backbone": {"type": "dit", "config": {"patch_size": 2, "hidden_size": 16, "depth": 1, "num_heads": 2},
+                                    "input_size": 4, "in_channels": 1, "num_classes": 2},
+         "sampler": {"type": "ddim", "steps": 2}, "compute": {"threads": 1},
+         "train": {"dataset": {"type": "fashion-mnist", "path": "\(dir)/data"}, "steps": 2, "batch": 4, "samples_per_class": 1},
+         "sweep": {"grid": {"train.lr": [0.001, 0.002, 0.003]}}}
+        """.write(toFile: "\(dir)/s.json", atomically: true, encoding: .utf8)
+        let out = "\(dir)/sharded"
+        let r = try DyDiTProcess.run(["train", "\(dir)/s.json", "--out", out, "--shard", "1/2"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("shard 1/2: 1 of 3 run(s)"), r.stderr)
+        let trained = try FileManager.default.contentsOfDirectory(atPath: out).filter {
+            FileManager.default.fileExists(atPath: "\(out)/\($0)/train/ema.safetensors")
+        }
+        XCTAssertEqual(trained, ["1-lr=0.002"])
+        let bad = try DyDiTProcess.run(["train", "\(dir)/s.json", "--out", out, "--shard", "2/2"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("--shard '2/2'"), bad.stderr)
+    }
 }
