@@ -28,6 +28,8 @@ public struct RunEvents {
 public final class ExperimentRunner {
     public let store: RunStore
     private var cached: (key: String, model: DiT, routers: RouterParameters, randomInit: Bool)?
+    /// The dense baseline's own weights (`eval.dense_checkpoint`), reused like the model.
+    private var cachedDense: (key: String, model: DiT)?
     private let runQuality = RunQuality()
 
     public init(store: RunStore) { self.store = store }
@@ -116,6 +118,21 @@ public final class ExperimentRunner {
         return (model, routers, randomInit)
     }
 
+    /// The dense baseline from its own weights: the same architecture as the run's model (so
+    /// its time compares), in the run's precision and on its compute context.
+    private func denseModel(_ path: String, like model: DiT, spec: ExperimentSpec, say: (String) -> Void) throws -> DiT {
+        let key = "\(path)|\(try FileDigest.sha256(path).sha256)|\(spec.precisionPlan)|\(ObjectIdentifier(model.ctx))"
+        if let cachedDense, cachedDense.key == key { return cachedDense.model }
+        let ckpt = try Checkpoint(path: path)
+        guard ckpt.config == model.config else {
+            throw ModelError.badConfig(path, "eval.dense_checkpoint is \(ckpt.config); the run's model is \(model.config): the dense baseline must be the same architecture")
+        }
+        let dense = DiT(try ckpt.parameters(for: spec.precisionPlan), ctx: model.ctx, precision: spec.precisionPlan)
+        say("dense baseline: \(path)")
+        cachedDense = (key, dense)
+        return dense
+    }
+
     private func perform(_ run: SpecFile.Run, dir: String, say: (String) -> Void, events: RunEvents) throws -> JSONObject {
         let spec = run.spec
         let (model, routerParams, randomInit) = try model(for: spec, weights: try weights(for: run), say: say)
@@ -171,7 +188,8 @@ public final class ExperimentRunner {
         // then one untimed pass over every image comes first and is the run's.
         let routed = !routing.isDense
         let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
-        let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: model, sampler: sampler, guidance: guidance) : nil
+        let denseModel = try spec.eval.denseCheckpoint.map { try self.denseModel(spec.resolvePath($0), like: model, spec: spec, say: say) } ?? model
+        let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: denseModel, sampler: sampler, guidance: guidance) : nil
         let rounds = spec.eval.timingRounds
         func phase(_ name: String, _ r: Int) -> String { rounds == 1 ? name : "\(name) round \(r + 1)/\(rounds)" }
         var samples: [Float] = [], reports: [StepReport] = [], preparation = 0.0

@@ -40,6 +40,11 @@ public struct ExperimentSpec {
         /// more outside the rounds; at thousands of images, timing all of them five times with
         /// the dense baseline beside them costs far more than the medians need.
         public var timingImages: Int?
+        /// `eval.dense_checkpoint`: weights of the dense baseline (nil: the run's own weights with
+        /// every mask on). A DyDiT fine-tune trains its complete path only for part of the run,
+        /// so the same weights dense are not the model it was made from; the base DiT is. The
+        /// baseline's time does not depend on its weights, its samples do.
+        public var denseCheckpoint: String?
         /// The held-out data of the `test-loss` metric.
         public var test: TestSet
         /// The classifier metrics' reference images (`ImageSource`) and classifier weights.
@@ -244,8 +249,8 @@ public struct ExperimentSpec {
 
         // eval
         let ePath = "$.eval"
-        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "timing", "test",
-                                                        "reference", "classifier", "seeds"])
+        let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "dense_checkpoint", "timing",
+                                                        "test", "reference", "classifier", "seeds"])
         let metrics = d.stringArray(e, "metrics", ePath, default: Registry.defaultMetrics, allowed: Registry.metrics.map(\.name))
         let samples = d.int(e, "samples", ePath, default: 8, range: 1...100_000)
         let maxLabel = config.numClasses - 1
@@ -256,6 +261,14 @@ public struct ExperimentSpec {
         }
         let batch = d.int(e, "batch", ePath, default: min(samples, 8), range: 1...4096)
         let dense = d.bool(e, "dense_baseline", ePath, default: width.type != "none" || token.type != "none")
+        let denseCheckpoint = d.optionalString(e, "dense_checkpoint", ePath)
+        if let denseCheckpoint {
+            if !dense {
+                d.error(JSONLocator.child(ePath, "dense_checkpoint"), "needs a dense baseline: routers and eval.dense_baseline true")
+            } else if checkFiles && !FileReader.exists(resolve(denseCheckpoint)) {
+                d.error(JSONLocator.child(ePath, "dense_checkpoint"), "\(resolve(denseCheckpoint)) does not exist: give the dense base model's weights (.safetensors), or leave it out to run the run's own weights dense")
+            }
+        }
         let timingPath = JSONLocator.child(ePath, "timing")
         let timingObject = d.object(e?["timing"], timingPath, allowed: ["rounds", "images"])
         let timingRounds = d.int(timingObject, "rounds", timingPath, default: 5, range: 1...1000)
@@ -288,18 +301,21 @@ public struct ExperimentSpec {
                 d.error(JSONLocator.child(ePath, "metrics"), "\(featureMetrics.joined(separator: ", ")) score 28×28 or 32×32 gray images with the Fashion-MNIST classifier; this model draws \(config.inputSize)×\(config.inputSize)×\(config.inChannels)")
             }
         }
-        resolved["eval"] = .object(JSONObject([("metrics", .array(metrics.map { .string($0) })), ("samples", .int(Int64(samples))),
-                                               ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
-                                               ("dense_baseline", .bool(dense)),
-                                               // `images` only when given: the default (every image) keeps earlier runs' keys.
-                                               ("timing", .object(JSONObject([("rounds", JSONValue.int(Int64(timingRounds)))]
-                                                                             + (timingImages.map { [("images", JSONValue.int(Int64($0)))] } ?? [])))),
-                                               ("test", .object(JSONObject([
-                                                   ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsDir)),
-                                                                                   ("split", .string(split))]))),
-                                                   ("images", .int(Int64(testImages))), ("timesteps", .int(Int64(testSteps)))]))),
-                                               ("reference", .string(reference)), ("classifier", .string(classifier)),
-                                               ("seeds", .int(Int64(seeds)))]))
+        var timingJSON = JSONObject([("rounds", JSONValue.int(Int64(timingRounds)))])
+        // `images` and `dense_checkpoint` only when given: earlier runs keep their keys.
+        if let timingImages { timingJSON["images"] = .int(Int64(timingImages)) }
+        var evalJSON = JSONObject([("metrics", .array(metrics.map { .string($0) })), ("samples", .int(Int64(samples))),
+                                   ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
+                                   ("dense_baseline", .bool(dense))])
+        if let denseCheckpoint { evalJSON["dense_checkpoint"] = .string(denseCheckpoint) }
+        evalJSON["timing"] = .object(timingJSON)
+        evalJSON["test"] = .object(JSONObject([
+            ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsDir)), ("split", .string(split))]))),
+            ("images", .int(Int64(testImages))), ("timesteps", .int(Int64(testSteps)))]))
+        evalJSON["reference"] = .string(reference)
+        evalJSON["classifier"] = .string(classifier)
+        evalJSON["seeds"] = .int(Int64(seeds))
+        resolved["eval"] = .object(evalJSON)
 
         // compute
         let cPath = "$.compute"
@@ -342,7 +358,7 @@ public struct ExperimentSpec {
         }
         if root["sweep"] != nil { d.error("$.sweep", "is expanded before decoding; a single run cannot hold one") }
         let evalSettings = Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense,
-                                timingRounds: timingRounds, timingImages: timingImages, test: test, reference: reference, classifier: classifier, seeds: seeds)
+                                timingRounds: timingRounds, timingImages: timingImages, denseCheckpoint: denseCheckpoint, test: test, reference: reference, classifier: classifier, seeds: seeds)
         if d.issues.count == before {
             SpecLimits.checkMemory(config, eval: evalSettings, guided: scale != 1, precision: precisionPlan.base, threads: threads,
                                    trainBatch: train?.settings.batch, d)

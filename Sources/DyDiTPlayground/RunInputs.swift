@@ -15,6 +15,7 @@ extension ExperimentRunner {
         if let weights = try weights(for: run) {
             files.append((spec.train == nil ? "backbone.checkpoint" : "train: ema.safetensors", weights))
         }
+        if let dense = spec.eval.denseCheckpoint { files.append(("eval.dense_checkpoint", spec.resolvePath(dense))) }
         for (role, choice) in [("routers.width.file", spec.width), ("routers.token.file", spec.token)] {
             if let file = choice.options.string("file") { files.append((role, spec.resolvePath(file))) }
         }

@@ -1,4 +1,5 @@
 import DyDiTIO
+import DyDiTModels
 import DyDiTPlayground
 import Foundation
 import XCTest
@@ -89,6 +90,40 @@ final class RunnerTests: XCTestCase {
         let pair = try PNGFile.read("\(partDir)/dense-vs-dynamic.png")
         XCTAssertEqual(pair.height, 3 * 10 + 2)
         XCTAssertEqual(pair.width, 2 * (2 * 10 + 2) + 6)
+    }
+
+    /// `eval.dense_checkpoint`: the dense baseline samples with its own weights (the base a
+    /// DyDiT was fine-tuned from), and those weights are one of the run's inputs.
+    func testDenseBaselineFromItsOwnCheckpoint() throws {
+        let metric = #""metrics": ["flops", "latency", "fidelity"], "dense_baseline": true, "timing": {"rounds": 1}"#
+        func run(_ name: String, dense: String?) throws -> JSONValue {
+            let extra = dense.map { #", "dense_checkpoint": ""# + $0 + #"""# } ?? ""
+            let r = try SpecFile(text: spec(eval: #"{"samples": 2, "batch": 2, "# + metric + extra + "}")).expand()[0]
+            return try ExperimentRunner(store: try RunStore(directory: "\(dir)/\(name)")).execute(r, events: events())
+        }
+        let config = try SpecFile(text: spec()).expand()[0].spec.backbone
+        // The run's own random-init weights, saved: as a dense checkpoint they change nothing.
+        try DiTParameters.initialized(config.config, seed: 1, config.initialization).save(to: "\(dir)/same.safetensors")
+        try DiTParameters.initialized(config.config, seed: 9, config.initialization).save(to: "\(dir)/other.safetensors")
+        let own = try run("own", dense: nil)
+        let same = try run("same", dense: "\(dir)/same.safetensors")
+        let other = try run("other", dense: "\(dir)/other.safetensors")
+        let psnr = { (m: JSONValue) in m["quality"]?["psnr_vs_dense_db"]?.doubleValue }
+        XCTAssertNotNil(psnr(own))
+        XCTAssertEqual(psnr(same), psnr(own), "the same weights from a file sample the same dense images")
+        XCTAssertNotEqual(psnr(other), psnr(own), "other dense weights, other dense images")
+        XCTAssertEqual(other["flops"]?["flops_ratio"], own["flops"]?["flops_ratio"], "the routed run itself is unchanged")
+        // The weights are an input of the run: its key changes with them.
+        let r = try SpecFile(text: spec(eval: #"{"samples": 2, "batch": 2, "# + metric + #", "dense_checkpoint": ""# + "\(dir)/other.safetensors" + #""}"#)).expand()[0]
+        let files = try ExperimentRunner(store: try RunStore(directory: "\(dir)/other")).inputFiles(for: r)
+        XCTAssertTrue(files.contains { $0.role == "eval.dense_checkpoint" && $0.path == "\(dir)/other.safetensors" }, "\(files)")
+        // Another architecture cannot be the baseline.
+        var wide = config.config
+        wide.hiddenSize = 48
+        try DiTParameters.initialized(wide, seed: 1, config.initialization).save(to: "\(dir)/wide.safetensors")
+        XCTAssertThrowsError(try run("wide", dense: "\(dir)/wide.safetensors")) {
+            XCTAssertTrue("\($0)".contains("must be the same architecture"), "\($0)")
+        }
     }
 
     func testRunLocksAreExclusivePerRunAndOutliveNoProcess() throws {

@@ -155,6 +155,16 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(training.contains { $0.path == "$.backbone.checkpoint" && $0.message.contains("training needs the float weights") }, "\(training)")
     }
 
+    func testDenseCheckpointNeedsABaselineAndAFile() throws {
+        let noRouters = issues(#"{"name": "x", "eval": {"dense_checkpoint": "base.safetensors"}}"#)
+        XCTAssertTrue(noRouters.contains { $0.path == "$.eval.dense_checkpoint" && $0.message.contains("needs a dense baseline") }, "\(noRouters)")
+        let text = #"{"name": "x", "backbone": {"type": "dydit"}, "routers": {"width": "random"}, "eval": {"dense_checkpoint": "/nonexistent/base.safetensors"}}"#
+        XCTAssertTrue(issues(text).isEmpty, "\(issues(text))")
+        XCTAssertThrowsError(try SpecFile(text: text).expand()) { error in
+            XCTAssertTrue("\(error)".contains("$.eval.dense_checkpoint: /nonexistent/base.safetensors does not exist"), "\(error)")
+        }
+    }
+
     func testTrainSection() throws {
         let found = issues(#"{"name": "x", "train": {"stepz": 10, "lr": -1, "lambda": 0.5, "timesteps": "uniformly"}}"#)
         XCTAssertTrue(found.contains { $0.path == "$.train.stepz" && $0.message.contains("did you mean 'steps'") }, "\(found)")
