@@ -6,6 +6,9 @@ import Foundation
 final class TrainingLog {
     let path: String
     let handle: FileHandle
+    /// The last kept row's last column (`elapsed_s`): the training time before this process, so
+    /// a resumed run's clock continues where the kept rows stopped (0 for a new log).
+    let elapsedBefore: Double
 
     init(path: String, header: String, keepingStepsUpTo step: Int) throws {
         self.path = path
@@ -16,6 +19,7 @@ final class TrainingLog {
                 lines += old.dropFirst().filter { line in line.split(separator: ",").first.flatMap { Int($0) }.map { $0 <= step } ?? false }
             }
         }
+        elapsedBefore = lines.count > 1 ? lines.last!.split(separator: ",", omittingEmptySubsequences: false).last.flatMap { Double($0) } ?? 0 : 0
         try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: path)
         guard let handle = FileHandle(forWritingAtPath: path) else { throw IOError(path, "cannot be opened for appending") }
         handle.seekToEndOfFile()

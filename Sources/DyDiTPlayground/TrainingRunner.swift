@@ -38,6 +38,7 @@ public final class TrainingRunner {
     public private(set) var trainer: Trainer!
     var log: [String] = []
 
+    /// `elapsed_s`: seconds of training up to the row, summed over every resume.
     public static let csvHeader = "step,loss,mse,vb,complete_loss,flops_ratio,flops_loss,lambda,lr,grad_norm,images_per_s,elapsed_s"
 
     public init(spec: ExperimentSpec, directory: String? = nil) throws {
@@ -188,7 +189,8 @@ public final class TrainingRunner {
             let done = trainer.step
             if done % train.logEvery == 0 || done == total {
                 let windowRate = Double(window.count * train.settings.batch) / max(seconds(clock.now - windowStart), 1e-9)
-                try csv.append(Self.row(window, imagesPerSecond: windowRate, elapsed: elapsed))
+                // elapsed_s counts every process's training time: FD against hours spans resumes.
+                try csv.append(Self.row(window, imagesPerSecond: windowRate, elapsed: csv.elapsedBefore + elapsed))
                 window.removeAll(keepingCapacity: true)
                 windowStart = clock.now
             }

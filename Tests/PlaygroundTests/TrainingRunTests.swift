@@ -106,6 +106,24 @@ final class TrainingRunTests: XCTestCase {
         }
     }
 
+    /// elapsed_s counts training time over every resume: a resumed run's rows continue from
+    /// the last kept row (FD against hours spans sessions), never back from 0.
+    func testElapsedTimeContinuesAcrossResumes() throws {
+        let out = "\(dir)/elapsed"
+        try TrainingRunner(spec: try spec("dit", out: out)).run(events: events(stopAfter: 6))
+        // Pretend the first part took 1000 s (a fast test's rows all read 0.0).
+        let csv = "\(out)/train.csv"
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").map(String.init)
+        let edited = [lines[0]] + lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast().joined(separator: ",") + ",1000.0" }
+        try (edited.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        try TrainingRunner(spec: try spec("dit", out: out)).run(events: events())
+        let elapsed = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").dropFirst()
+            .map { Double($0.split(separator: ",", omittingEmptySubsequences: false).last!)! }
+        XCTAssertEqual(elapsed.count, 6)
+        XCTAssertTrue(elapsed.allSatisfy { $0 >= 1000 }, "\(elapsed)")
+        XCTAssertEqual(elapsed, elapsed.sorted(), "elapsed_s never goes back")
+    }
+
     func testAChangedSpecIsRefusedAndRestartStartsOver() throws {
         let out = "\(dir)/changed"
         try TrainingRunner(spec: try spec("dit", out: out, steps: 4)).run(events: events())
