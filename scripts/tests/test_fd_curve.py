@@ -28,3 +28,16 @@ class ConvergenceTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class RepairElapsedTests(unittest.TestCase):
+    def test_a_restarted_clock_is_added_to_the_time_before(self):
+        import stitch_fd_curve
+        rows = [{"step": s, "elapsed_s": e} for s, e in [(25, "10"), (50, "20"), (75, "5"), (100, "15"), (125, "3")]]
+        got = [float(r["elapsed_s"]) for r in stitch_fd_curve.repair_elapsed(rows)]
+        self.assertEqual(got, [10, 20, 25, 35, 38])
+
+    def test_a_cumulative_log_is_left_as_it_is(self):
+        import stitch_fd_curve
+        rows = [{"step": s, "elapsed_s": e} for s, e in [(25, "10"), (50, "20"), (75, "30")]]
+        self.assertEqual([float(r["elapsed_s"]) for r in stitch_fd_curve.repair_elapsed(rows)], [10, 20, 30])
