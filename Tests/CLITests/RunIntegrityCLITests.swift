@@ -79,7 +79,8 @@ final class RunIntegrityCLITests: XCTestCase {
         XCTAssertEqual(stale.status, 0, stale.stderr)
     }
 
-    func testTrainRefusesWhileAnotherProcessTrainsTheFolder() throws {
+    /// Eight 4×4 images of two classes as Fashion-MNIST IDX files in `dir`/data.
+    func writeTinyDataset() throws {
         try FileManager.default.createDirectory(atPath: "\(dir)/data", withIntermediateDirectories: true)
         var pixels: [UInt8] = [], labels: [UInt8] = []
         for i in 0..<8 {
@@ -88,6 +89,10 @@ final class RunIntegrityCLITests: XCTestCase {
         }
         try IDXFile.write(shape: [8, 4, 4], bytes: pixels, to: "\(dir)/data/train-images-idx3-ubyte.gz")
         try IDXFile.write(shape: [8], bytes: labels, to: "\(dir)/data/train-labels-idx1-ubyte.gz")
+    }
+
+    func testTrainRefusesWhileAnotherProcessTrainsTheFolder() throws {
+        try writeTinyDataset()
         try """
         {"name": "t", "backbone": {"type": "dit", "config": {"patch_size": 2, "hidden_size": 16, "depth": 1, "num_heads": 2},
                                     "input_size": 4, "in_channels": 1, "num_classes": 2},
@@ -111,14 +116,7 @@ final class RunIntegrityCLITests: XCTestCase {
 
     /// `dydit train --shard i/n` trains runs i, i+n, … of a sweep and leaves the others alone.
     func testTrainShardTrainsItsRunsOnly() throws {
-        try FileManager.default.createDirectory(atPath: "\(dir)/data", withIntermediateDirectories: true)
-        var pixels: [UInt8] = [], labels: [UInt8] = []
-        for i in 0..<8 {
-            for p in 0..<16 { pixels.append(UInt8((p * 7 + i * 3) % 256)) }
-            labels.append(UInt8(i % 2))
-        }
-        try IDXFile.write(shape: [8, 4, 4], bytes: pixels, to: "\(dir)/data/train-images-idx3-ubyte.gz")
-        try IDXFile.write(shape: [8], bytes: labels, to: "\(dir)/data/train-labels-idx1-ubyte.gz")
+        try writeTinyDataset()
         try """
         {"name": "s", "backbone": {"type": "dit", "config": {"patch_size": 2, "hidden_size": 16, "depth": 1, "num_heads": 2},
                                     "input_size": 4, "in_channels": 1, "num_classes": 2},

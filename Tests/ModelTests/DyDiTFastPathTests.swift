@@ -7,16 +7,6 @@ import XCTest
 /// The fast path (sliced weights, gathered tokens) against the masked reference path, on
 /// random configs, timesteps, batches and routers, with guidance.
 final class DyDiTFastPathTests: XCTestCase {
-    /// Routers with logits spread around 0, so masks vary from block to block and step to step.
-    static func randomRouters(_ c: DiTConfig, seed: UInt64) -> RouterParameters {
-        var p = RouterParameters.initialized(c, seed: seed)
-        var rng = RandomGenerator(seed: seed + 1)
-        for (name, _) in RouterParameters.shapes(c, .current) where name.hasSuffix(".bias") {
-            p.tensors[name] = p.tensors[name]!.map { _ in rng.normal() * 0.5 }
-        }
-        return p
-    }
-
     func testFastEqualsMaskedOnRandomConfigs() throws {
         var coverage = BuildCoverage(name)
         defer { coverage.finish() }
@@ -29,7 +19,7 @@ final class DyDiTFastPathTests: XCTestCase {
         var checked = 0
         for (ci, c) in configs.enumerated() {
             let params = DiTParameters.initialized(c, seed: UInt64(ci), .random)
-            let routers = Self.randomRouters(c, seed: UInt64(10 + ci))
+            let routers = RouterParameters.mixed(c, seed: UInt64(10 + ci))
             for isa in CPUFeatures.current.supported {
                 coverage.ran(isa.rawValue)
                 for threads in [1, 2] {

@@ -13,16 +13,6 @@ import XCTest
 /// a fine-tune can learn (TDW+SDT, TDW only, SDT only, TDW + whole-layer skip) is checked
 /// against the routers that sample with it.
 final class ModelAgreementTests: XCTestCase {
-    /// Router biases spread around 0, so masks differ between blocks, samples and tokens.
-    static func mixedRouters(_ c: DiTConfig, seed: UInt64) -> RouterParameters {
-        var p = RouterParameters.initialized(c, seed: seed)
-        var rng = RandomGenerator(seed: seed + 1)
-        for (name, _) in RouterParameters.shapes(c, .current) where name.hasSuffix(".bias") {
-            p.tensors[name] = p.tensors[name]!.map { _ in rng.normal() * 0.5 }
-        }
-        return p
-    }
-
     func testTrainingForwardEqualsInferenceForward() throws {
         var coverage = BuildCoverage(name)
         defer { coverage.finish() }
@@ -36,7 +26,7 @@ final class ModelAgreementTests: XCTestCase {
         var mixed = (heads: 0, tokens: 0, layers: 0)
         for (ci, c) in configs.enumerated() {
             let params = DiTParameters.initialized(c, seed: UInt64(ci), .random)
-            let routers = Self.mixedRouters(c, seed: UInt64(20 + ci))
+            let routers = RouterParameters.mixed(c, seed: UInt64(20 + ci))
             for isa in CPUFeatures.current.supported {
                 coverage.ran(isa.rawValue)
                 for threads in [1, 2] {

@@ -68,6 +68,18 @@ public struct RouterParameters: Sendable {
 
     /// A width router's tensor (`blocks.i.attn_rate.*`, `blocks.i.mlp_rate.*`).
     public static func isWidthRouterTensor(_ name: String) -> Bool { name.contains(".attn_rate.") || name.contains(".mlp_rate.") }
+    /// Routers whose decisions vary from block to block, sample to sample and token to token:
+    /// the fine-tuning init with every bias drawn from N(0, 0.5²). For tests and demos of
+    /// routing (the official biases keep everything on).
+    public static func mixed(_ c: DiTConfig, seed: UInt64) -> RouterParameters {
+        var p = initialized(c, seed: seed)
+        var rng = RandomGenerator(seed: seed + 1)
+        for (name, _) in shapes(c, .current) where name.hasSuffix(".bias") {
+            p.tensors[name] = p.tensors[name]!.map { _ in rng.normal() * 0.5 }
+        }
+        return p
+    }
+
     /// The width routers' weight matrices: zero and frozen, they leave each unit's decision to
     /// its bias, the same at every timestep (a static width).
     public static func widthRouterWeightNames(_ c: DiTConfig) -> Set<String> {
