@@ -53,6 +53,13 @@ public enum Registry {
         }
     }
 
+    /// The width and token routers of two validated choices, built by their plug-ins: what a
+    /// spec's `routers` section and `dydit sample --routers` both end in.
+    public static func makeRouters(width: ExperimentSpec.PluginChoice, token: ExperimentSpec.PluginChoice,
+                                   _ context: PluginContext) throws -> (width: WidthRouter?, token: TokenRouter?) {
+        (try widthRouter(width.type)!.make(width.options, context), try tokenRouter(token.type)!.make(token.options, context))
+    }
+
     public static func widthRouter(_ name: String) -> WidthRouterPlugin.Type? { widthRouters.first { $0.name == name } }
     public static func tokenRouter(_ name: String) -> TokenRouterPlugin.Type? { tokenRouters.first { $0.name == name } }
 

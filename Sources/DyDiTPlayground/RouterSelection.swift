@@ -40,17 +40,18 @@ public struct RouterSelection {
             if isToken { try set(&token, bare, "token") }
         }
         let d = SpecDecoder(file: source, locator: nil)
-        func choice(_ name: String, _ kind: String, _ declared: [PluginOption], _ short: JSONObject, _ given: JSONObject,
+        func choice(_ name: String, _ kind: String, _ short: JSONObject, _ given: JSONObject,
                     names: [String], options: @escaping (String) -> [PluginOption]) -> ExperimentSpec.PluginChoice {
             var object = JSONObject([("type", .string(name))])
+            let declared = options(name)
             for (key, value) in short where declared.contains(where: { $0.name == key }) { object[key] = value }
             for (key, value) in given { object[key] = value }
             return ExperimentSpec.plugin(.object(object), kind, d, default: "none", names: names, options: options)
         }
         let w = width ?? "none", t = token ?? "none"
-        self.width = choice(w, "width", Registry.widthRouterOptions(w), shortcuts.width, explicit.width,
+        self.width = choice(w, "width", shortcuts.width, explicit.width,
                             names: Registry.widthRouterNames, options: Registry.widthRouterOptions)
-        self.token = choice(t, "token", Registry.tokenRouterOptions(t), shortcuts.token, explicit.token,
+        self.token = choice(t, "token", shortcuts.token, explicit.token,
                             names: Registry.tokenRouterNames, options: Registry.tokenRouterOptions)
         if !d.issues.isEmpty {
             throw ModelError.badInput(d.issues.map { "\($0.file) \($0.path): \($0.message)" }.joined(separator: "; "))
@@ -59,8 +60,8 @@ public struct RouterSelection {
 
     /// The routers, built by their plug-ins over `context` (the checkpoint's router weights).
     public func make(_ context: PluginContext) throws -> Routing {
-        Routing(width: try Registry.widthRouter(width.type)!.make(width.options, context),
-                token: try Registry.tokenRouter(token.type)!.make(token.options, context))
+        let (w, t) = try Registry.makeRouters(width: width, token: token, context)
+        return Routing(width: w, token: t)
     }
 
     /// Whether a chosen router learns from the checkpoint's router weights.

@@ -16,7 +16,6 @@ extension ExperimentSpec {
     /// The spec's width and token routers from the registry, over `routers`' weights.
     func makeRouters(config: DiTConfig, routers: RouterParameters, isa: ISA) throws -> (width: WidthRouter?, token: TokenRouter?) {
         let context = PluginContext(config: config, routers: routers, isa: isa, seed: seed, resolvePath: resolvePath)
-        return (try Registry.widthRouter(width.type)!.make(width.options, context),
-                try Registry.tokenRouter(token.type)!.make(token.options, context))
+        return try Registry.makeRouters(width: width, token: token, context)
     }
 }
