@@ -5,13 +5,15 @@ import Foundation
 /// tables rounded to float32 where the official code extracts them (`_extract_into_tensor`).
 /// The model always receives the original timestep values.
 public struct DiTDiffusion: Sendable {
-    public enum VarianceType: String, Sendable {
+    public enum VarianceType: String, Sendable, CaseIterable {
         /// `frac = (v + 1)/2`, `log σ² = frac·log β_t + (1 − frac)·log β̃_t` (DiT with learn_sigma).
         case learnedRange = "learned_range"
         /// `[β̃_1, β_1, β_2, …]`: DiT without learn_sigma.
         case fixedLarge = "fixed_large"
         /// The posterior variance β̃ (log clipped at entry 1).
         case fixedSmall = "fixed_small"
+
+        public static var allNames: [String] { allCases.map(\.rawValue) }
     }
 
     /// Original timestep of each respaced index (increasing).

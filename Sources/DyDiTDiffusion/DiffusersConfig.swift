@@ -55,23 +55,23 @@ public struct DiffusersConfig: Sendable {
     ///   - json: the configuration object; `_class_name` picks the scheduler unless `kind` is given.
     ///   - source: names the file (or spec path) in errors.
     public init(json: JSONValue, kind given: Kind? = nil, source: String) throws {
-        guard case let .object(o) = json else { throw SamplerError("\(source): scheduler config is \(json.typeName), expected an object") }
+        guard case let .object(o) = json else { throw SamplerError(source: source, "scheduler config is \(json.typeName), expected an object") }
         if let given {
             kind = given
         } else {
             guard let name = o["_class_name"]?.stringValue else {
-                throw SamplerError("\(source): scheduler config has no '_class_name'; one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw SamplerError(source: source, "scheduler config has no '_class_name'; one of \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             guard let k = Kind(rawValue: name) else {
                 let hint = closest(to: name, in: Kind.allCases.map(\.rawValue)).map { " (did you mean \($0)?)" } ?? ""
-                throw SamplerError("\(source): unsupported scheduler '\(name)'\(hint); supported: \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+                throw SamplerError(source: source, "unsupported scheduler '\(name)'\(hint); supported: \(Kind.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             kind = k
         }
         var merged = JSONObject(Self.defaults(kind))
         let known = merged.keys
         for (key, value) in o where !key.hasPrefix("_") {
-            guard known.contains(key) else { throw SamplerError.unknownOption(key, scheduler: "\(source) (\(kind.rawValue))", known: known) }
+            guard known.contains(key) else { throw SamplerError.unknownOption(key, source: source, scheduler: kind.rawValue, known: known) }
             merged[key] = value
         }
         options = merged
@@ -92,9 +92,8 @@ public struct DiffusersConfig: Sendable {
     public var numTrainTimesteps: Int { int("num_train_timesteps") }
 
     private func validate(source: String) throws {
-        let name = "\(source) (\(kind.rawValue))"
         func check(_ key: String, _ ok: (JSONValue) -> Bool, _ allowed: String) throws {
-            if let v = options[key], !ok(v) { throw SamplerError.badValue(key, v.serialized(), scheduler: name, allowed: allowed) }
+            if let v = options[key], !ok(v) { throw SamplerError.badValue(key, v.serialized(), source: source, scheduler: kind.rawValue, allowed: allowed) }
         }
         func oneOf(_ key: String, _ values: [String]) throws {
             try check(key, { $0.stringValue.map(values.contains) ?? false }, values.joined(separator: ", "))
@@ -111,7 +110,7 @@ public struct DiffusersConfig: Sendable {
             return $0.arrayValue?.allSatisfy { ($0.doubleValue ?? -1) > 0 && ($0.doubleValue ?? 2) < 1 } ?? false
         }, "null or a list of betas in (0, 1)")
         if let betas = options["trained_betas"]?.arrayValue, betas.count != numTrainTimesteps {
-            throw SamplerError("\(name): trained_betas has \(betas.count) values, num_train_timesteps is \(numTrainTimesteps)")
+            throw SamplerError(source: source, scheduler: kind.rawValue, "trained_betas has \(betas.count) values, num_train_timesteps is \(numTrainTimesteps)")
         }
         try oneOf("prediction_type", ["epsilon"])
         try isFalse("thresholding", why: "dynamic thresholding is not implemented")
@@ -144,10 +143,10 @@ public struct DiffusersConfig: Sendable {
             try oneOf("time_shift_type", ["exponential", "linear"])
             // diffusers runs deis as dpmsolver++ but refuses it, like dpmsolver, with a zero final σ.
             if let algorithm = string("algorithm_type"), algorithm != "dpmsolver++", string("final_sigmas_type") == "zero" {
-                throw SamplerError("\(name): final_sigmas_type 'zero' needs algorithm_type dpmsolver++ (diffusers refuses \(algorithm) with it too); use 'sigma_min'")
+                throw SamplerError(source: source, scheduler: kind.rawValue, "final_sigmas_type 'zero' needs algorithm_type dpmsolver++ (diffusers refuses \(algorithm) with it too); use 'sigma_min'")
             }
             if bool("use_karras_sigmas") && string("beta_schedule") == "squaredcos_cap_v2" {
-                throw SamplerError("\(name): use_karras_sigmas with the squaredcos_cap_v2 schedule is not supported (diffusers itself fails on it)")
+                throw SamplerError(source: source, scheduler: kind.rawValue, "use_karras_sigmas with the squaredcos_cap_v2 schedule is not supported (diffusers itself fails on it)")
             }
         }
     }

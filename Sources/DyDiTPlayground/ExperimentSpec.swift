@@ -230,13 +230,16 @@ public struct ExperimentSpec {
         let sPath = "$.sampler"
         var s = d.object(root["sampler"], sPath, allowed: ["type", "steps"] + allSamplerOptionNames()) ?? JSONObject()
         let samplerName = d.string(s, "type", sPath, default: "dpm-solver++", allowed: SamplerRegistry.names)
-        let steps = d.int(s, "steps", sPath, default: 20, range: 1...1000)
+        // The upper bound is the sampler's: its training timesteps (num_train_timesteps in diffusers' convention).
+        let steps = d.int(s, "steps", sPath, default: 20, range: 1...Int.max)
         s["type"] = nil
         s["steps"] = nil
         do {
             _ = try SamplerRegistry.make(samplerName, steps: steps, options: s, config: config, source: "sampler")
+        } catch let error as SamplerError {
+            d.error(sPath, error.detailWithScheduler)
         } catch {
-            d.error(sPath, "\(error)".replacingOccurrences(of: "sampler: ", with: "").replacingOccurrences(of: "sampler (", with: "("))
+            d.error(sPath, "\(error)")
         }
         resolved["sampler"] = .object(JSONObject([("type", .string(samplerName)), ("steps", .int(Int64(steps)))] + s.pairs.map { ($0.key, $0.value) }))
 
@@ -378,7 +381,7 @@ public struct ExperimentSpec {
 
     /// Every option name any sampler accepts (the sampler itself checks which apply).
     static func allSamplerOptionNames() -> [String] {
-        Array(Set(SamplerRegistry.names.flatMap { Registry.samplerOptions($0).map(\.name) } + ["multistep"])).sorted()
+        Array(Set(Registry.samplers.flatMap { $0.options.map(\.name) })).sorted()
     }
 
     /// A `{"type": name, …options}` object for a plug-in, validated against its options.
@@ -411,27 +414,12 @@ public struct ExperimentSpec {
                 d.error(JSONLocator.child(path, key), "unknown option '\(key)' for \(type)\(hint); options: \(list)")
                 continue
             }
-            if !sameKind(v, option.defaultValue) {
-                d.error(JSONLocator.child(path, key), "is \(v.typeName) \(v.serialized()); \(option.name): \(option.help)")
-                continue
-            }
-            if let x = v.doubleValue, key == "keep" || key == "threshold", !(x > 0 && x <= 1) {
-                d.error(JSONLocator.child(path, key), "\(v.serialized()) is outside (0, 1]")
+            if let problem = option.problem(with: v) {
+                d.error(JSONLocator.child(path, key), problem)
                 continue
             }
             values[key] = v
         }
         return PluginChoice(type: type, options: PluginOptions(values: values))
-    }
-
-    /// Whether `v` fits an option whose default is `d` (null defaults take strings or integers).
-    static func sameKind(_ v: JSONValue, _ d: JSONValue) -> Bool {
-        switch d {
-        case .null: return v == .null || v.stringValue != nil || v.intValue != nil
-        case .bool: return v.boolValue != nil
-        case .int, .double: return v.doubleValue != nil
-        case .string: return v.stringValue != nil
-        default: return true
-        }
     }
 }

@@ -2,28 +2,6 @@ import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
 
-/// One option of a plug-in: its name, default (which also fixes its JSON type) and meaning.
-public struct PluginOption: Sendable {
-    public let name: String
-    public let defaultValue: JSONValue
-    public let help: String
-    public init(_ name: String, _ defaultValue: JSONValue, _ help: String) {
-        self.name = name
-        self.defaultValue = defaultValue
-        self.help = help
-    }
-}
-
-/// The validated options of a plug-in, defaults filled in.
-public struct PluginOptions: Sendable {
-    public let values: JSONObject
-    public init(values: JSONObject) { self.values = values }
-    public subscript(_ key: String) -> JSONValue { values[key] ?? .null }
-    public func double(_ key: String) -> Double { values[key]?.doubleValue ?? .nan }
-    public func int(_ key: String) -> Int { Int(values[key]?.intValue ?? 0) }
-    public func string(_ key: String) -> String? { values[key]?.stringValue }
-}
-
 /// What a plug-in may need to build itself.
 public struct PluginContext {
     public let config: DiTConfig
@@ -48,6 +26,8 @@ public protocol WidthRouterPlugin {
     static var name: String { get }
     static var summary: String { get }
     static var options: [PluginOption] { get }
+    /// Whether it decides from the checkpoint's router weights (what `dydit sample` must load).
+    static var readsCheckpointRouters: Bool { get }
     /// nil means every head and group on (the dense model).
     static func make(_ options: PluginOptions, _ context: PluginContext) throws -> WidthRouter?
 }
@@ -57,7 +37,13 @@ public protocol TokenRouterPlugin {
     static var name: String { get }
     static var summary: String { get }
     static var options: [PluginOption] { get }
+    /// Whether it decides from the checkpoint's router weights (what `dydit sample` must load).
+    static var readsCheckpointRouters: Bool { get }
     static func make(_ options: PluginOptions, _ context: PluginContext) throws -> TokenRouter?
+}
+
+extension WidthRouterPlugin {
+    public static var readsCheckpointRouters: Bool { false }
 }
 
 // MARK: Width routers
@@ -71,6 +57,7 @@ public enum NoWidthRouting: WidthRouterPlugin {
 
 extension LearnedWidthRouter: WidthRouterPlugin {
     public static let name = "tdw"
+    public static let readsCheckpointRouters = true
     public static let summary = "DyDiT's learned timestep-wise dynamic width (the checkpoint's routers, or their init)"
     public static let options: [PluginOption] = []
     public static func make(_ o: PluginOptions, _ c: PluginContext) throws -> WidthRouter? { LearnedWidthRouter(c.routers, isa: c.isa) }
@@ -79,7 +66,7 @@ extension LearnedWidthRouter: WidthRouterPlugin {
 extension RandomWidthRouter: WidthRouterPlugin {
     public static let name = "random"
     public static let summary = "a random subset of round(keep·NH) heads and MLP groups per block, fixed per timestep"
-    public static let options = [PluginOption("keep", .double(0.5), "share of heads and groups kept, in (0, 1]"),
+    public static let options = [PluginOption("keep", .double(0.5), "share of heads and groups kept, in (0, 1]", check: .share),
                                  PluginOption("seed", .null, "generator seed (default: the spec's seed)")]
     public static func make(_ o: PluginOptions, _ c: PluginContext) throws -> WidthRouter? {
         try RandomWidthRouter(config: c.config, keep: o.double("keep"), seed: o["seed"].intValue.map { UInt64(bitPattern: $0) } ?? c.seed)
@@ -96,6 +83,10 @@ extension StaticWidthRouter: WidthRouterPlugin {
     }
 }
 
+extension TokenRouterPlugin {
+    public static var readsCheckpointRouters: Bool { false }
+}
+
 // MARK: Token routers
 
 public enum NoTokenRouting: TokenRouterPlugin {
@@ -107,6 +98,7 @@ public enum NoTokenRouting: TokenRouterPlugin {
 
 extension LearnedTokenRouter: TokenRouterPlugin {
     public static let name = "sdt"
+    public static let readsCheckpointRouters = true
     public static let summary = "DyDiT's learned spatial-wise dynamic tokens (the checkpoint's routers, or their init)"
     public static let options: [PluginOption] = []
     public static func make(_ o: PluginOptions, _ c: PluginContext) throws -> TokenRouter? { LearnedTokenRouter(c.routers, isa: c.isa) }
@@ -115,7 +107,7 @@ extension LearnedTokenRouter: TokenRouterPlugin {
 extension RandomTokenRouter: TokenRouterPlugin {
     public static let name = "random"
     public static let summary = "a random round(keep·N) tokens of each sample through each MLP"
-    public static let options = [PluginOption("keep", .double(0.6), "share of tokens kept, in (0, 1]"),
+    public static let options = [PluginOption("keep", .double(0.6), "share of tokens kept, in (0, 1]", check: .share),
                                  PluginOption("seed", .null, "generator seed (default: the spec's seed + 1)")]
     public static func make(_ o: PluginOptions, _ c: PluginContext) throws -> TokenRouter? {
         try RandomTokenRouter(keep: o.double("keep"), seed: o["seed"].intValue.map { UInt64(bitPattern: $0) } ?? c.seed &+ 1)
@@ -134,8 +126,9 @@ extension StaticTokenRouter: TokenRouterPlugin {
 
 extension LayerSkipRouter: TokenRouterPlugin {
     public static let name = "layer-skip"
+    public static let readsCheckpointRouters = true
     public static let summary = "the paper's ablation: a block's whole MLP runs or not, decided from the SDT router's token votes"
-    public static let options = [PluginOption("threshold", .double(0.5), "share of tokens the SDT router must keep for the layer to run")]
+    public static let options = [PluginOption("threshold", .double(0.5), "share of tokens the SDT router must keep for the layer to run", check: .share)]
     public static func make(_ o: PluginOptions, _ c: PluginContext) throws -> TokenRouter? {
         try LayerSkipRouter(inner: LearnedTokenRouter(c.routers, isa: c.isa), threshold: o.double("threshold"))
     }

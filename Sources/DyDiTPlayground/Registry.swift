@@ -6,7 +6,7 @@ import DyDiTIO
 
 /// Every plug-in kind, by name, in one place: the only map from a spec's `"type"` strings to
 /// types. Registering a new width or token router is one line in the lists below (see the
-/// README's worked example); samplers come from `SamplerRegistry`.
+/// README's worked example); samplers are listed in `SamplerRegistry.plugins`.
 public enum Registry {
     public static let widthRouters: [WidthRouterPlugin.Type] = [
         NoWidthRouting.self, LearnedWidthRouter.self, RandomWidthRouter.self, StaticWidthRouter.self,
@@ -85,17 +85,9 @@ public enum Registry {
         return []
     }
 
-    /// Options of sampler `name`, with defaults: its own, then its diffusers scheduler's.
-    public static func samplerOptions(_ name: String) -> [PluginOption] {
-        var options = SamplerRegistry.ownOptions(name).map { PluginOption($0.0, $0.1, $0.2) }
-        let kind: DiffusersConfig.Kind? = name == "ddpm" ? .ddpm : name == "ddim" ? .ddim : .dpmMultistep
-        if let kind {
-            let via = name.hasPrefix("dpm") ? "diffusers" : "diffusers (convention: diffusers)"
-            let own = Set(options.map(\.name))
-            options += DiffusersConfig.defaults(kind).filter { !own.contains($0.0) }.map { PluginOption($0.0, $0.1, via) }
-        }
-        return options
-    }
+    /// Samplers: `SamplerRegistry`'s plug-ins (they live beside the sampling code, which the
+    /// diffusion target owns).
+    public static var samplers: [SamplerPlugin.Type] { SamplerRegistry.plugins }
 
     /// One plug-in kind of the catalogue: its key in `dydit list --json`, where a spec names it,
     /// and its entries.
@@ -113,7 +105,7 @@ public enum Registry {
             Kind(key: "width_routers", specField: "routers.width.type", entries: widthRouters.map { ($0.name, $0.summary, $0.options) }),
             Kind(key: "token_routers", specField: "routers.token.type", entries: tokenRouters.map { ($0.name, $0.summary, $0.options) }),
             Kind(key: "samplers", specField: "sampler.type; steps in sampler.steps",
-                 entries: SamplerRegistry.names.map { ($0, samplerSummary($0), samplerOptions($0)) }),
+                 entries: samplers.map { ($0.name, $0.summary, $0.options) }),
             Kind(key: "precisions", specField: "precision", entries: precisions.map { ($0.name, $0.summary, []) }),
             Kind(key: "metrics", specField: "eval.metrics", entries: metrics.map { ($0.name, $0.summary, []) }),
             Kind(key: "datasets", specField: "train.dataset", entries: datasets.map { ($0.name, $0.summary, []) }),
@@ -149,14 +141,5 @@ public enum Registry {
                 ]))
             }))
         }))
-    }
-
-    static func samplerSummary(_ name: String) -> String {
-        switch name {
-        case "ddpm": return "ancestral sampling; DiT's respaced loop by default, diffusers' DDPMScheduler with convention diffusers"
-        case "ddim": return "DDIM with eta; DiT's respaced loop by default, diffusers' DDIMScheduler with convention diffusers"
-        case "dpm-solver": return "diffusers' DPMSolverMultistep/SinglestepScheduler, algorithm dpmsolver"
-        default: return "diffusers' DPMSolverMultistep/SinglestepScheduler, algorithm dpmsolver++"
-        }
     }
 }

@@ -65,5 +65,7 @@ public struct RouterSelection {
     }
 
     /// Whether a chosen router learns from the checkpoint's router weights.
-    public var usesLearnedRouters: Bool { width.type == "tdw" || ["sdt", "layer-skip"].contains(token.type) }
+    public var usesLearnedRouters: Bool {
+        (Registry.widthRouter(width.type)?.readsCheckpointRouters ?? false) || (Registry.tokenRouter(token.type)?.readsCheckpointRouters ?? false)
+    }
 }

@@ -119,7 +119,8 @@ public final class SpecDecoder {
             return d
         }
         if let range, !range.contains(Int(i)) {
-            error(p, "\(i) is out of range; allowed: \(range.lowerBound)…\(range.upperBound)")
+            let allowed = range.upperBound == .max ? "\(range.lowerBound) or more" : "\(range.lowerBound)…\(range.upperBound)"
+            error(p, "\(i) is out of range; allowed: \(allowed)")
             return d
         }
         return Int(i)

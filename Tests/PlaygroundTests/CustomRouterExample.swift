@@ -1,3 +1,4 @@
+import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
 import DyDiTPlayground
@@ -10,7 +11,8 @@ import XCTest
 final class PrefixWidthRouter: WidthRouter, WidthRouterPlugin {
     static let name = "prefix"
     static let summary = "the first `count` heads and MLP groups of every block"
-    static let options = [PluginOption("count", .int(1), "units kept per block")]
+    static let options = [PluginOption("count", .int(1), "units kept per block",
+                                       check: OptionCheck(failure: "is below 1") { ($0.intValue ?? 0) >= 1 })]
     static func make(_ o: PluginOptions, _ c: PluginContext) throws -> WidthRouter? {
         PrefixWidthRouter(config: c.config, count: o.int("count"))
     }
@@ -48,5 +50,8 @@ final class CustomRouterExampleTests: XCTestCase {
         let record = RoutingRecord(batch: 1, config: c, routerOutputs: 3)
         _ = try model.forward(x: [Float](repeating: 0.1, count: c.imageSize), t: [5], y: [1], routing: Routing(width: router), record: record)
         XCTAssertEqual(record.attnMasks, [1, 1, 0, 0, 1, 1, 0, 0])
+        // The declared check is what the spec decoder and --router-option apply.
+        XCTAssertEqual(PrefixWidthRouter.options[0].problem(with: .int(0)), "0 is below 1")
+        XCTAssertNil(PrefixWidthRouter.options[0].problem(with: .int(3)))
     }
 }

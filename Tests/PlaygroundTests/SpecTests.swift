@@ -100,6 +100,22 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(found.contains { $0.path == "$.routers.width.keep" && $0.message.contains("outside (0, 1]") }, "\(found)")
     }
 
+    /// The sampler, not the spec, bounds the steps: diffusers' convention with 2000 training
+    /// timesteps takes 1500 steps (the spec capped steps at 1000 before), DiT's 1000-step
+    /// diffusion does not; the sampler's error reads without a stray "sampler:" prefix.
+    func testSamplerBoundsItsOwnSteps() {
+        let diffusers = issues(#"{"name": "x", "sampler": {"type": "ddim", "steps": 1500, "convention": "diffusers", "num_train_timesteps": 2000}}"#)
+        XCTAssertEqual(diffusers, [])
+        let dit = issues(#"{"name": "x", "sampler": {"type": "ddim", "steps": 1500}}"#)
+        XCTAssertEqual(dit.count, 1, "\(dit)")
+        XCTAssertEqual(dit.first?.path, "$.sampler")
+        XCTAssertTrue(dit.first?.message.hasPrefix("steps must be at most the 1000 training timesteps") == true, "\(dit)")
+        let option = issues(#"{"name": "x", "sampler": {"type": "dpm-solver++", "solver_order": 4}}"#)
+        XCTAssertTrue(option.first?.message.hasPrefix("option 'solver_order' is 4; allowed: 1, 2 or 3 (DPMSolverMultistepScheduler)") == true, "\(option)")
+        let eta = issues(#"{"name": "x", "sampler": {"type": "ddim", "eta": -1}}"#)
+        XCTAssertTrue(eta.first?.message.contains("eta -1 is negative") == true, "\(eta)")
+    }
+
     func testSweepProblems() {
         let mismatch = issues(#"{"name": "s", "sweep": {"zip": {"seed": [1, 2], "sampler.steps": [5]}}}"#)
         XCTAssertTrue(mismatch.contains { $0.message.contains("zip lists must be as long as each other") }, "\(mismatch)")
