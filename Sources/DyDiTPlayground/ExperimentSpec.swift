@@ -57,7 +57,7 @@ public struct ExperimentSpec {
 
     /// `eval.test`: images of a dataset split and the timesteps the loss is evaluated at.
     public struct TestSet {
-        public var dataset: TrainSpec.Dataset
+        public var dataset: DatasetChoice
         public var images: Int
         public var timesteps: Int
     }
@@ -278,17 +278,11 @@ public struct ExperimentSpec {
         let timingImages: Int? = timingObject?["images"].flatMap { $0 == .null ? nil : d.int(timingObject, "images", timingPath, default: samples, range: 1...100_000) }
         let tPath = JSONLocator.child(ePath, "test")
         let tObj = d.object(e?["test"], tPath, allowed: ["dataset", "images", "timesteps"])
-        let dsPath = JSONLocator.child(tPath, "dataset")
-        let ds = d.object(tObj?["dataset"], dsPath, allowed: ["type", "path", "split"])
-        let dsType = d.string(ds, "type", dsPath, default: "fashion-mnist", allowed: Registry.datasets.map(\.name))
-        let dsDir = d.string(ds, "path", dsPath, default: dsType == "fashion-mnist" ? ImageDataset.fashionMNISTDirectory : "")
-        if dsDir.isEmpty && metrics.contains("test-loss") {
-            d.error(JSONLocator.child(dsPath, "path"), "is missing: give the folder of class sub-folders of PNGs")
-        }
-        let split = d.string(ds, "split", dsPath, default: "test", allowed: ["train", "test"])
+        let testData = DatasetChoice.decode(tObj?["dataset"], JSONLocator.child(tPath, "dataset"), d, split: "test",
+                                            pathNeeded: metrics.contains("test-loss"))
         let testImages = d.int(tObj, "images", tPath, default: 256, range: 1...1_000_000)
         let testSteps = d.int(tObj, "timesteps", tPath, default: 10, range: 1...999)
-        let test = TestSet(dataset: TrainSpec.Dataset(type: dsType, path: dsDir, split: split), images: testImages, timesteps: testSteps)
+        let test = TestSet(dataset: testData, images: testImages, timesteps: testSteps)
         let featureMetrics = metrics.filter { FeatureMetrics.named($0) != nil }
         let reference = d.string(e, "reference", ePath, default: "fashion-mnist:test")
         let classifier = d.optionalString(e, "classifier", ePath) ?? ClassifierLocation.defaultPath(specDirectory: baseDirectory)
@@ -313,7 +307,7 @@ public struct ExperimentSpec {
         if let denseCheckpoint { evalJSON["dense_checkpoint"] = .string(denseCheckpoint) }
         evalJSON["timing"] = .object(timingJSON)
         evalJSON["test"] = .object(JSONObject([
-            ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsDir)), ("split", .string(split))]))),
+            ("dataset", testData.resolvedJSON),
             ("images", .int(Int64(testImages))), ("timesteps", .int(Int64(testSteps)))]))
         evalJSON["reference"] = .string(reference)
         evalJSON["classifier"] = .string(classifier)

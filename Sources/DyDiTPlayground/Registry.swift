@@ -22,11 +22,15 @@ public enum Registry {
         ("dydit", "a DiT with DyDiT's routers (the checkpoint's, or their fine-tuning init for a plain DiT)"),
     ]
 
-    public static let precisions: [(name: String, summary: String)] = [
-        ("fp32", "fp32 weights and arithmetic on the SIMD kernels"),
-        ("fp16", "fp16 weights (half the memory), widened to fp32 in the GEMM micro-kernel (F16C / AVX-512); {\"type\": \"fp16\", \"fp32_layers\": [\"adaLN_modulation\", \"final_layer\"]} keeps layers in fp32"),
-        ("int8", "int8 weights per output channel, activations quantized per row at run time, int32 products (AVX-512 VNNI, AVX2, portable); fp32_layers as for fp16"),
+    /// Precisions (`"precision": name`, or `{"type": name, "fp32_layers": [...]}`).
+    public static let precisions: [(name: String, summary: String, options: [PluginOption])] = [
+        ("fp32", "fp32 weights and arithmetic on the SIMD kernels", []),
+        ("fp16", "fp16 weights (half the memory), widened to fp32 in the GEMM micro-kernel (F16C / AVX-512)", [fp32Layers]),
+        ("int8", "int8 weights per output channel, activations quantized per row at run time, int32 products (AVX-512 VNNI, AVX2, portable)", [fp32Layers]),
     ]
+
+    static let fp32Layers = PluginOption("fp32_layers", .array([]),
+                                         "layers kept in fp32, of: \(PrecisionPlan.layerNames.joined(separator: ", "))")
 
     public static let metrics: [(name: String, summary: String)] = [
         ("flops", "MACs per image and forward (full model), the paper's FLOPs ratio, per-block means"),
@@ -39,18 +43,14 @@ public enum Registry {
     /// Metrics a spec gets when it names none (test-loss needs a dataset that fits the model).
     public static let defaultMetrics = ["flops", "latency", "memory", "fidelity"]
 
-    /// Training datasets (`train.dataset.type`), loaded by `loadDataset`.
-    public static let datasets: [(name: String, summary: String)] = [
-        ("fashion-mnist", "Fashion-MNIST IDX files (.gz read through zlib); path: the folder (default: Debian's dataset-fashion-mnist), split: train or test"),
-        ("image-folder", "PNGs in one sub-folder per class (labels: sorted folder names); path: the root folder"),
-    ]
+    /// Datasets (`train.dataset.type`, `eval.test.dataset.type`).
+    public static let datasets: [DatasetPlugin.Type] = [FashionMNISTDataset.self, ImageFolderDataset.self]
 
-    public static func loadDataset(_ d: TrainSpec.Dataset, channels: Int) throws -> ImageDataset {
-        switch d.type {
-        case "fashion-mnist": return try ImageDataset.fashionMNIST(directory: d.path, split: d.split)
-        case "image-folder": return try ImageDataset.imageFolder(d.path, channels: channels)
-        default: preconditionFailure("unregistered dataset '\(d.type)'")
-        }
+    public static func dataset(_ name: String) -> DatasetPlugin.Type? { datasets.first { $0.name == name } }
+
+    public static func loadDataset(_ d: DatasetChoice, channels: Int) throws -> ImageDataset {
+        guard let plugin = dataset(d.type) else { preconditionFailure("unregistered dataset '\(d.type)'") }
+        return try plugin.load(d, channels: channels)
     }
 
     /// The width and token routers of two validated choices, built by their plug-ins: what a
@@ -106,9 +106,9 @@ public enum Registry {
             Kind(key: "token_routers", specField: "routers.token.type", entries: tokenRouters.map { ($0.name, $0.summary, $0.options) }),
             Kind(key: "samplers", specField: "sampler.type; steps in sampler.steps",
                  entries: samplers.map { ($0.name, $0.summary, $0.options) }),
-            Kind(key: "precisions", specField: "precision", entries: precisions.map { ($0.name, $0.summary, []) }),
+            Kind(key: "precisions", specField: "precision", entries: precisions.map { ($0.name, $0.summary, $0.options) }),
             Kind(key: "metrics", specField: "eval.metrics", entries: metrics.map { ($0.name, $0.summary, []) }),
-            Kind(key: "datasets", specField: "train.dataset", entries: datasets.map { ($0.name, $0.summary, []) }),
+            Kind(key: "datasets", specField: "train.dataset, eval.test.dataset", entries: datasets.map { ($0.name, $0.summary, $0.options) }),
         ]
     }
 

@@ -7,13 +7,7 @@ import DyDiTTraining
 /// recipe for a `dit` backbone, DyDiT's fine-tuning recipe for a `dydit` one) and the run's
 /// bookkeeping (checkpoints, log, sample grids).
 public struct TrainSpec {
-    public struct Dataset {
-        public var type: String
-        public var path: String
-        public var split: String
-    }
-
-    public var dataset: Dataset
+    public var dataset: DatasetChoice
     public var settings: TrainingSettings
     public var checkpointEvery: Int
     public var logEvery: Int
@@ -54,12 +48,7 @@ public struct TrainSpec {
         let path = "$.train"
         let before = d.issues.count
         guard let t = d.object(value, path, allowed: keys) else { return nil }
-        let dsPath = JSONLocator.child(path, "dataset")
-        let ds = d.object(t["dataset"], dsPath, allowed: ["type", "path", "split"])
-        let dsType = d.string(ds, "type", dsPath, default: "fashion-mnist", allowed: Registry.datasets.map(\.name))
-        let dsPath2 = d.string(ds, "path", dsPath, default: dsType == "fashion-mnist" ? ImageDataset.fashionMNISTDirectory : "")
-        if dsPath2.isEmpty { d.error(JSONLocator.child(dsPath, "path"), "is missing: give the folder of class sub-folders of PNGs") }
-        let split = d.string(ds, "split", dsPath, default: "train", allowed: ["train", "test"])
+        let dataset = DatasetChoice.decode(t["dataset"], JSONLocator.child(path, "dataset"), d, split: "train")
 
         var s = TrainingSettings()
         s.seed = seed
@@ -138,7 +127,7 @@ public struct TrainSpec {
         guard d.issues.count == before else { return nil }
 
         var resolved = JSONObject([
-            ("dataset", .object(JSONObject([("type", .string(dsType)), ("path", .string(dsPath2)), ("split", .string(split))]))),
+            ("dataset", dataset.resolvedJSON),
             ("steps", .int(Int64(s.steps))), ("batch", .int(Int64(s.batch))), ("lr", .double(s.adam.learningRate)),
             ("weight_decay", .double(s.adam.weightDecay)), ("betas", .array([.double(s.adam.beta1), .double(s.adam.beta2)])),
             ("eps", .double(s.adam.epsilon)), ("warmup_steps", .int(Int64(s.warmupSteps))),
@@ -161,7 +150,7 @@ public struct TrainSpec {
         // Only when given, so specs (and checkpoints) from before these keys resolve as they did.
         for (key, value) in routerResolved { resolved[key] = value }
         resolved["export_dtype"] = .string(export)
-        return (TrainSpec(dataset: Dataset(type: dsType, path: dsPath2, split: split), settings: s,
+        return (TrainSpec(dataset: dataset, settings: s,
                           checkpointEvery: checkpointEvery, logEvery: logEvery, sampleEvery: sampleEvery,
                           samplesPerClass: perClass, snapshotEvery: snapshotEvery, routerInit: routerInit, exportDType: export == "f16" ? .f16 : .f32), .object(resolved))
     }

@@ -30,6 +30,17 @@ final class ListCommandTests: XCTestCase {
         XCTAssertTrue(Set(["ddpm", "ddim", "dpm-solver", "dpm-solver++"]).isSubset(of: names("samplers")), "\(names("samplers"))")
         let random = kinds["width_routers"]?.arrayValue?.first { $0["name"]?.stringValue == "random" }
         XCTAssertEqual(random?["options"]?.arrayValue?.first { $0["name"]?.stringValue == "keep" }?["default"], .double(0.5))
+        // Listed defaults are the ones that run: dpm-solver runs algorithm dpmsolver with a
+        // sigma_min final σ (the listing showed diffusers' dpmsolver++ / zero before).
+        func option(_ kind: String, _ name: String, _ key: String) -> JSONValue? {
+            kinds[kind]?.arrayValue?.first { $0["name"]?.stringValue == name }?["options"]?.arrayValue?
+                .first { $0["name"]?.stringValue == key }?["default"]
+        }
+        XCTAssertEqual(option("samplers", "dpm-solver", "algorithm_type"), .string("dpmsolver"))
+        XCTAssertEqual(option("samplers", "dpm-solver", "final_sigmas_type"), .string("sigma_min"))
+        XCTAssertEqual(option("samplers", "dpm-solver++", "algorithm_type"), .string("dpmsolver++"))
+        XCTAssertEqual(option("datasets", "fashion-mnist", "path"), .string("/usr/share/datasets/fashion-mnist"))
+        XCTAssertEqual(option("precisions", "int8", "fp32_layers"), .array([]))
         // The text listing names the same plug-ins.
         let text = try DyDiTProcess.run(["list"])
         XCTAssertEqual(text.status, 0, text.stderr)
