@@ -141,6 +141,7 @@ public final class DiTDDPM: Sampler {
     }
 
     public func drawsNoise(atStep k: Int) -> Bool { true }
+    public var learnedVarianceOption: String? { diffusion.varianceType == .learnedRange ? "variance_type 'learned_range'" : nil }
     public func reset() {}
 
     public func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?) {

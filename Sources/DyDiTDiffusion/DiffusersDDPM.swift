@@ -19,7 +19,9 @@ public final class DiffusersDDPM: Sampler {
     }
 
     /// Whether the variance comes from the model's `v` channels (it must learn sigma).
-    public var needsLearnedVariance: Bool { varianceType == "learned" || varianceType == "learned_range" }
+    public var learnedVarianceOption: String? {
+        varianceType == "learned" || varianceType == "learned_range" ? "variance_type '\(varianceType)'" : nil
+    }
 
     public func drawsNoise(atStep k: Int) -> Bool { timesteps[k] > 0 }
     public func reset() {}

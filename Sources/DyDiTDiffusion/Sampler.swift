@@ -16,9 +16,13 @@ public protocol Sampler: AnyObject {
     /// Advances `x [B, C, H, W]` by step `k`. `eps` is the model's noise prediction (same
     /// shape); `v` its variance interpolation values when the model learns sigma.
     func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?)
+    /// The option that reads the model's variance channels (`v`), if this sampler is set to:
+    /// such a sampler needs a model with learn_sigma.
+    var learnedVarianceOption: String? { get }
 }
 
 extension Sampler {
+    public var learnedVarianceOption: String? { nil }
     public var steps: Int { timesteps.count }
     /// How many noise tensors a whole trajectory uses.
     public var noiseDraws: Int { (0..<steps).filter { drawsNoise(atStep: $0) }.count }

@@ -89,11 +89,8 @@ public final class SamplingLoop {
         if guidance != nil && !model.hasNullClass {
             throw SamplerError("guidance needs the unconditional class, and this model's label table has none (trained without label dropout)")
         }
-        if let ddpm = sampler as? DiffusersDDPM, ddpm.needsLearnedVariance, !c.learnSigma {
-            throw SamplerError("variance_type '\(ddpm.varianceType)' reads the model's variance channels, but this model does not learn sigma")
-        }
-        if let dit = sampler as? DiTDDPM, dit.diffusion.varianceType == .learnedRange, !c.learnSigma {
-            throw SamplerError("learned-range variance needs a model with learn_sigma")
+        if let option = sampler.learnedVarianceOption, !c.learnSigma {
+            throw SamplerError("\(option) reads the model's variance channels, but this model does not learn sigma")
         }
         if case let .supplied(tensors) = noise {
             let size = images * c.imageSize
@@ -138,7 +135,7 @@ public final class SamplingLoop {
             preparationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
         model.reserve(batch: rows)
-        let widthOutputs = (routing.width as? LearnedWidthRouter)?.outputs ?? c.numHeads
+        let widthOutputs = routing.width?.routerOutputs ?? c.numHeads
         let record = RoutingRecord(batch: rows, config: c, routerOutputs: widthOutputs)
         let clock = ContinuousClock()
         var input = [Float](repeating: 0, count: rows * c.imageSize)
@@ -197,8 +194,8 @@ public final class SamplingLoop {
                               tokens: 1, flopsRatio: 1, macs: MACs(c).total)
         }
         let mean = { (v: [Float]) in Double(v.reduce(0, +)) / Double(max(1, v.count)) }
-        let dynamic = DynamicMACs(config: c, record: record, widthRouted: routing.width is LearnedWidthRouter,
-                                  tokenRouted: routing.token is LearnedTokenRouter)
+        let dynamic = DynamicMACs(config: c, record: record, widthRouted: routing.width?.routerOutputs != nil,
+                                  tokenRouted: routing.token?.runsRouterNetwork ?? false)
         return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds,
                           heads: mean(record.attnMasks), groups: mean(record.mlpMasks),
                           tokens: routing.token == nil ? 1 : mean(record.tokenMasks),

@@ -195,7 +195,7 @@ public final class ExperimentRunner {
         var samples: [Float] = [], reports: [StepReport] = [], preparation = 0.0
         var denseSamples: [Float]?
         if timesSubset {
-            (token as? RandomTokenRouter)?.reset()
+            token?.reset()
             let pass = try sample(loop, phase: "sample")
             (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation)
             say("timing: the first \(timedImages) of \(labels.count) images (eval.timing.images), \(rounds) round(s)")
@@ -203,7 +203,7 @@ public final class ExperimentRunner {
         let timing = try LatencyRounds.measure(rounds: rounds, dynamic: { r in
             // The random token router draws from one seeded sequence: restarted, every round
             // routes exactly as the first.
-            (token as? RandomTokenRouter)?.reset()
+            token?.reset()
             let pass = try sample(loop, phase: phase(timesSubset ? "timed" : "sample", r), over: timedBatches)
             if r == 0 && !timesSubset { (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation) }
             return pass.seconds
@@ -318,7 +318,7 @@ public final class ExperimentRunner {
             var sets = [samples]
             for s in 1..<spec.eval.seeds {
                 let n = RunQuality.noise(spec: spec, index: s, values: labels.count * c.imageSize)
-                (token as? RandomTokenRouter)?.reset()
+                token?.reset()
                 sets.append(try sample(loop, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed).samples)
             }
             for (key, value) in try runQuality.evaluate(spec, sets: sets, labels: labels, config: c, ctx: model.ctx, say: say).pairs {

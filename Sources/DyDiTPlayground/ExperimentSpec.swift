@@ -153,8 +153,10 @@ public struct ExperimentSpec {
                     sizes[key] = .int(Int64(value))
                 }
                 if sizes["learn_sigma"] == nil { sizes["learn_sigma"] = .bool(learnSigma) }
-                do { config = try DiTConfig(json: .object(sizes), source: d.file) } catch {
-                    d.error(JSONLocator.child(bPath, "config"), "\(error)".replacingOccurrences(of: "\(d.file): ", with: ""))
+                do { config = try DiTConfig(json: .object(sizes), source: d.file) } catch ModelError.badConfig(_, let detail) {
+                    d.error(JSONLocator.child(bPath, "config"), detail)
+                } catch {
+                    d.error(JSONLocator.child(bPath, "config"), "\(error)")
                 }
             } else {
                 let named = d.string(b, "model", bPath, default: "DiT-S/2")

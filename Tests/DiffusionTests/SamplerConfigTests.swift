@@ -79,6 +79,49 @@ final class SamplerConfigTests: XCTestCase {
         expect(["class 7 is outside 0...4"]) { try loop.validate(images: 2, labels: [0, 7], noise: .seeded(1)) }
     }
 
+    /// A sampler set to read the variance channels refuses a model without them, in both
+    /// conventions (the check is the sampler's `learnedVarianceOption`, not a downcast).
+    func testLearnedVarianceNeedsLearnSigma() throws {
+        var plain = config
+        plain.learnSigma = false
+        let model = DiT(DiTParameters.initialized(plain, seed: 0, .random), ctx: try ComputeContext(threads: 1))
+        let cases: [JSONObject] = [JSONObject([("variance_type", .string("learned_range"))]),
+                                   JSONObject([("convention", .string("diffusers")), ("variance_type", .string("learned_range"))])]
+        for options in cases {
+            let sampler = try SamplerRegistry.make("ddpm", steps: 4, options: options, config: plain)
+            expect(["variance_type 'learned_range' reads the model's variance channels", "does not learn sigma"]) {
+                try SamplingLoop(model: model, sampler: sampler).validate(images: 1, labels: [0], noise: .seeded(1))
+            }
+        }
+        // By default DDPM follows the model: fixed variance without learn_sigma, nothing to refuse.
+        let byDefault = try SamplerRegistry.make("ddpm", steps: 4, config: plain)
+        XCTAssertNil(byDefault.learnedVarianceOption)
+        XCTAssertNoThrow(try SamplingLoop(model: model, sampler: byDefault).validate(images: 1, labels: [0], noise: .seeded(1)))
+    }
+
+    /// Layer skip decides from the SDT router's votes, so the SDT network runs on every token
+    /// and its MACs count: with every layer kept, layer skip costs what SDT keeping every token
+    /// costs (it was counted without the router network before).
+    func testLayerSkipCountsItsRouterNetwork() throws {
+        let model = DiT(DiTParameters.initialized(config, seed: 2, .random), ctx: try ComputeContext(threads: 1))
+        // A token bias far above any logit of this random model: every token kept, every layer run.
+        let routers = RouterParameters.initialized(config, seed: 0, tokenBias: 1e6)
+        func macs(_ token: TokenRouter) throws -> [Double] {
+            var reports: [StepReport] = []
+            let loop = SamplingLoop(model: model, sampler: try SamplerRegistry.make("ddim", steps: 3, config: config),
+                                    routing: Routing(token: token))
+            var rng = RandomGenerator(seed: 1)
+            _ = try loop.run(xT: rng.normals(config.imageSize), labels: [1], noise: .seeded(2), progress: { reports.append($0) })
+            return reports.map(\.macs)
+        }
+        let sdt = try macs(LearnedTokenRouter(routers, isa: model.ctx.isa))
+        let skip = try macs(LayerSkipRouter(inner: LearnedTokenRouter(routers, isa: model.ctx.isa), threshold: 0.5))
+        XCTAssertEqual(sdt.count, 3)
+        XCTAssertEqual(Set(sdt).count, 1, "every token kept at every step")
+        XCTAssertEqual(skip, sdt)
+        XCTAssertGreaterThan(sdt[0], MACs(config).total, "the router network's MACs are on top of the dense model's")
+    }
+
     /// Same seed and thread count: bit-identical samples, with guidance and stochastic samplers.
     func testSeededSamplingIsDeterministic() throws {
         for threads in [1, 2] {

@@ -67,7 +67,7 @@ final class SchedulerParityTests: XCTestCase {
             let trajectory = try file.tensor("\(name)/trajectory")
             let steps = trajectory.shape[0], perStep = trajectory.count / steps
             let sampler = try config.makeSampler(steps: steps)
-            if let ddpm = sampler as? DiffusersDDPM, ddpm.needsLearnedVariance {
+            if sampler.learnedVarianceOption != nil {
                 XCTAssertNotNil(variance, "\(label) case \(name): a learned variance needs _variance_model")
             }
             let timesteps = try file.tensor("\(name)/timesteps").integers().map { Int($0) }

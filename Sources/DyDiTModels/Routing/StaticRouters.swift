@@ -91,6 +91,9 @@ public final class LayerSkipRouter: TokenRouter {
     }
 
     public func reserve(rows: Int) { inner.reserve(rows: rows) }
+    /// The inner router's network runs on every token to cast the votes.
+    public var runsRouterNetwork: Bool { inner.runsRouterNetwork }
+    public func reset() { inner.reset() }
 
     public func select(block: Int, h: UnsafePointer<Float>, rows: Int, tokens: Int,
                        mask: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>?, ctx: ComputeContext) {

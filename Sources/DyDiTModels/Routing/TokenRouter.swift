@@ -18,12 +18,22 @@ public protocol TokenRouter: AnyObject {
 
     /// Bytes of scratch the router needs for `rows` rows (reserved before a forward).
     func reserve(rows: Int)
+    /// Whether a router network runs on every token (its MACs are counted).
+    var runsRouterNetwork: Bool { get }
+    /// Back to the first decision, for a new trajectory (routers that draw random choices).
+    func reset()
+}
+
+extension TokenRouter {
+    public var runsRouterNetwork: Bool { false }
+    public func reset() {}
 }
 
 /// DyDiT's learned SDT router: `Linear(D, D/16) → ReLU → Linear(D/16, 1)` per token,
 /// `mask = sigmoid(logit) > 0.5` (eval mode of the official code).
 public final class LearnedTokenRouter: TokenRouter {
     public let name = "sdt"
+    public let runsRouterNetwork = true
     let config: DiTConfig
     let hidden: [PackedLinear]
     let output: [PackedLinear]

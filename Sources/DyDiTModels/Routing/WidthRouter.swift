@@ -17,6 +17,13 @@ public protocol WidthRouter: AnyObject {
     func decide(te: UnsafePointer<Float>, t: [Float], attn: UnsafeMutablePointer<Float>,
                 mlp: UnsafeMutablePointer<Float>, logits: (attn: UnsafeMutablePointer<Float>, mlp: UnsafeMutablePointer<Float>)?,
                 ctx: ComputeContext)
+    /// Raw outputs per block of a router network (`R`, what `logits` hold), or nil for a router
+    /// without one: the sampling loop sizes its records by it and counts the network's MACs.
+    var routerOutputs: Int? { get }
+}
+
+extension WidthRouter {
+    public var routerOutputs: Int? { nil }
 }
 
 /// DyDiT's learned TDW routers: `mask = [1, sigmoid(W·te + b) > 0.5]` per block (or without
@@ -43,6 +50,7 @@ public final class LearnedWidthRouter: WidthRouter {
     }
 
     public var outputs: Int { RouterParameters.outputs(config, format) }
+    public var routerOutputs: Int? { outputs }
 
     public func decide(te: UnsafePointer<Float>, t: [Float], attn: UnsafeMutablePointer<Float>,
                        mlp: UnsafeMutablePointer<Float>, logits: (attn: UnsafeMutablePointer<Float>, mlp: UnsafeMutablePointer<Float>)?,
