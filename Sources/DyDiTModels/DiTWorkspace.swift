@@ -13,38 +13,36 @@ final class DiTWorkspace {
     let attnMask, mlpMask, attnLogits, mlpLogits, tokenMask, tokenLogits: AlignedBuffer<Float>
     /// The fast path's token gather: source row and sample of each gathered row.
     let rowIndex, rowGroup: AlignedBuffer<Int32>
+    /// Bytes of all the buffers above.
+    let byteCount: Int
 
     init(config: DiTConfig, capacity: Int) {
         let n = config.tokens, d = config.hiddenSize, rows = capacity * n
+        let allocate = WorkspaceAllocator()
         self.capacity = capacity
-        patches = AlignedBuffer(count: rows * config.patchDim)
-        h = AlignedBuffer(count: rows * d)
-        xn = AlignedBuffer(count: rows * d)
-        qkv = AlignedBuffer(count: rows * 3 * d)
-        attn = AlignedBuffer(count: rows * d)
-        branch = AlignedBuffer(count: rows * d)
-        hidden = AlignedBuffer(count: rows * config.mlpHidden)
-        finalTokens = AlignedBuffer(count: rows * config.finalDim)
-        freq = AlignedBuffer(count: capacity * DiTConfig.frequencyDim)
-        t1 = AlignedBuffer(count: capacity * d)
-        te = AlignedBuffer(count: capacity * d)
-        c = AlignedBuffer(count: capacity * d)
-        siluC = AlignedBuffer(count: capacity * d)
-        modulation = AlignedBuffer(count: capacity * (6 * config.depth + 2) * d)
+        patches = allocate.make(rows * config.patchDim)
+        h = allocate.make(rows * d)
+        xn = allocate.make(rows * d)
+        qkv = allocate.make(rows * 3 * d)
+        attn = allocate.make(rows * d)
+        branch = allocate.make(rows * d)
+        hidden = allocate.make(rows * config.mlpHidden)
+        finalTokens = allocate.make(rows * config.finalDim)
+        freq = allocate.make(capacity * DiTConfig.frequencyDim)
+        t1 = allocate.make(capacity * d)
+        te = allocate.make(capacity * d)
+        c = allocate.make(capacity * d)
+        siluC = allocate.make(capacity * d)
+        modulation = allocate.make(capacity * (6 * config.depth + 2) * d)
         let widthCount = capacity * config.depth * config.numHeads
-        attnMask = AlignedBuffer(count: widthCount)
-        mlpMask = AlignedBuffer(count: widthCount)
-        attnLogits = AlignedBuffer(count: widthCount)
-        mlpLogits = AlignedBuffer(count: widthCount)
-        tokenMask = AlignedBuffer(count: rows)
-        tokenLogits = AlignedBuffer(count: rows)
-        rowIndex = AlignedBuffer(count: rows)
-        rowGroup = AlignedBuffer(count: rows)
-    }
-
-    var byteCount: Int {
-        [patches, h, xn, qkv, attn, branch, hidden, finalTokens, freq, t1, te, c, siluC, modulation,
-         attnMask, mlpMask, attnLogits, mlpLogits, tokenMask, tokenLogits]
-            .reduce(0) { $0 + $1.byteCount } + rowIndex.byteCount + rowGroup.byteCount
+        attnMask = allocate.make(widthCount)
+        mlpMask = allocate.make(widthCount)
+        attnLogits = allocate.make(widthCount)
+        mlpLogits = allocate.make(widthCount)
+        tokenMask = allocate.make(rows)
+        tokenLogits = allocate.make(rows)
+        rowIndex = allocate.make(rows)
+        rowGroup = allocate.make(rows)
+        byteCount = allocate.byteCount
     }
 }

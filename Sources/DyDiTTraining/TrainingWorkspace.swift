@@ -14,23 +14,23 @@ final class TrainingWorkspace {
         /// Token router: hidden layer after ReLU, logits, soft decisions and hard masks `[rows]`.
         let tokenHidden, tokenLogit, tokenSoft, tokenMask: AlignedBuffer<Float>
 
-        init(_ c: DiTConfig, rows: Int, batch: Int) {
+        init(_ c: DiTConfig, rows: Int, batch: Int, _ allocate: WorkspaceAllocator) {
             let d = c.hiddenSize
-            h1 = AlignedBuffer(count: rows * d)
-            xn1 = AlignedBuffer(count: rows * d)
-            xn2 = AlignedBuffer(count: rows * d)
-            qkv = AlignedBuffer(count: rows * 3 * d)
-            probabilities = AlignedBuffer(count: Attention.probabilityCount(batch: batch, tokens: c.tokens, heads: c.numHeads))
-            attention = AlignedBuffer(count: rows * d)
-            maskedAttention = AlignedBuffer(count: rows * d)
-            projOut = AlignedBuffer(count: rows * d)
-            pre = AlignedBuffer(count: rows * c.mlpHidden)
-            act = AlignedBuffer(count: rows * c.mlpHidden)
-            mlpOut = AlignedBuffer(count: rows * d)
-            tokenHidden = AlignedBuffer(count: rows * RouterParameters.tokenHidden(c))
-            tokenLogit = AlignedBuffer(count: rows)
-            tokenSoft = AlignedBuffer(count: rows)
-            tokenMask = AlignedBuffer(count: rows)
+            h1 = allocate.make(rows * d)
+            xn1 = allocate.make(rows * d)
+            xn2 = allocate.make(rows * d)
+            qkv = allocate.make(rows * 3 * d)
+            probabilities = allocate.make(Attention.probabilityCount(batch: batch, tokens: c.tokens, heads: c.numHeads))
+            attention = allocate.make(rows * d)
+            maskedAttention = allocate.make(rows * d)
+            projOut = allocate.make(rows * d)
+            pre = allocate.make(rows * c.mlpHidden)
+            act = allocate.make(rows * c.mlpHidden)
+            mlpOut = allocate.make(rows * d)
+            tokenHidden = allocate.make(rows * RouterParameters.tokenHidden(c))
+            tokenLogit = allocate.make(rows)
+            tokenSoft = allocate.make(rows)
+            tokenMask = allocate.make(rows)
         }
     }
 
@@ -47,57 +47,50 @@ final class TrainingWorkspace {
     // Gradient scratch.
     let dH, dA, dB, dQKV, dHidden, dPre, dFinal, dModulation, dSiluC, dTe, dT: AlignedBuffer<Float>
     let dAttnMask, dMlpMask, dTokenMask, dTokenHidden, dRouterLogits: AlignedBuffer<Float>
+    /// Bytes of all the buffers above.
+    let byteCount: Int
 
     init(config c: DiTConfig, capacity: Int) {
         let n = c.tokens, d = c.hiddenSize, rows = capacity * n, nh = c.numHeads
         let modWidth = (6 * c.depth + 2) * d
         self.capacity = capacity
-        blocks = (0..<c.depth).map { _ in Block(c, rows: rows, batch: capacity) }
-        stream = (0...c.depth).map { _ in AlignedBuffer(count: rows * d) }
-        patches = AlignedBuffer(count: rows * c.patchDim)
-        freq = AlignedBuffer(count: capacity * DiTConfig.frequencyDim)
-        tPre = AlignedBuffer(count: capacity * d)
-        tAct = AlignedBuffer(count: capacity * d)
-        te = AlignedBuffer(count: capacity * d)
-        self.c = AlignedBuffer(count: capacity * d)
-        siluC = AlignedBuffer(count: capacity * d)
-        modulation = AlignedBuffer(count: capacity * modWidth)
-        xnFinal = AlignedBuffer(count: rows * d)
-        finalTokens = AlignedBuffer(count: rows * c.finalDim)
+        let allocate = WorkspaceAllocator()
+        blocks = (0..<c.depth).map { _ in Block(c, rows: rows, batch: capacity, allocate) }
+        stream = (0...c.depth).map { _ in allocate.make(rows * d) }
+        patches = allocate.make(rows * c.patchDim)
+        freq = allocate.make(capacity * DiTConfig.frequencyDim)
+        tPre = allocate.make(capacity * d)
+        tAct = allocate.make(capacity * d)
+        te = allocate.make(capacity * d)
+        self.c = allocate.make(capacity * d)
+        siluC = allocate.make(capacity * d)
+        modulation = allocate.make(capacity * modWidth)
+        xnFinal = allocate.make(rows * d)
+        finalTokens = allocate.make(rows * c.finalDim)
         let widthCount = capacity * c.depth * nh
-        attnLogits = AlignedBuffer(count: widthCount)
-        attnSoft = AlignedBuffer(count: widthCount)
-        attnMask = AlignedBuffer(count: widthCount)
-        mlpLogits = AlignedBuffer(count: widthCount)
-        mlpSoft = AlignedBuffer(count: widthCount)
-        mlpMask = AlignedBuffer(count: widthCount)
-        noise = AlignedBuffer(count: max(rows, widthCount))
-        dH = AlignedBuffer(count: rows * d)
-        dA = AlignedBuffer(count: rows * d)
-        dB = AlignedBuffer(count: rows * d)
-        dQKV = AlignedBuffer(count: rows * 3 * d)
-        dHidden = AlignedBuffer(count: rows * c.mlpHidden)
-        dPre = AlignedBuffer(count: rows * c.mlpHidden)
-        dFinal = AlignedBuffer(count: rows * c.finalDim)
-        dModulation = AlignedBuffer(count: capacity * modWidth)
-        dSiluC = AlignedBuffer(count: capacity * d)
-        dTe = AlignedBuffer(count: capacity * d)
-        dT = AlignedBuffer(count: capacity * d)
-        dAttnMask = AlignedBuffer(count: widthCount)
-        dMlpMask = AlignedBuffer(count: widthCount)
-        dTokenMask = AlignedBuffer(count: rows)
-        dTokenHidden = AlignedBuffer(count: rows * RouterParameters.tokenHidden(c))
-        dRouterLogits = AlignedBuffer(count: max(rows, widthCount))
-    }
-
-    var byteCount: Int {
-        let perBlock = blocks.first.map {
-            [$0.h1, $0.xn1, $0.xn2, $0.qkv, $0.probabilities, $0.attention, $0.maskedAttention, $0.projOut, $0.pre, $0.act,
-             $0.mlpOut, $0.tokenHidden, $0.tokenLogit, $0.tokenSoft, $0.tokenMask].reduce(0) { $0 + $1.byteCount }
-        } ?? 0
-        let others = [patches, freq, tPre, tAct, te, c, siluC, modulation, xnFinal, finalTokens, attnLogits, attnSoft, attnMask,
-                      mlpLogits, mlpSoft, mlpMask, noise, dH, dA, dB, dQKV, dHidden, dPre, dFinal, dModulation, dSiluC, dTe, dT,
-                      dAttnMask, dMlpMask, dTokenMask, dTokenHidden, dRouterLogits]
-        return perBlock * blocks.count + stream.reduce(0) { $0 + $1.byteCount } + others.reduce(0) { $0 + $1.byteCount }
+        attnLogits = allocate.make(widthCount)
+        attnSoft = allocate.make(widthCount)
+        attnMask = allocate.make(widthCount)
+        mlpLogits = allocate.make(widthCount)
+        mlpSoft = allocate.make(widthCount)
+        mlpMask = allocate.make(widthCount)
+        noise = allocate.make(max(rows, widthCount))
+        dH = allocate.make(rows * d)
+        dA = allocate.make(rows * d)
+        dB = allocate.make(rows * d)
+        dQKV = allocate.make(rows * 3 * d)
+        dHidden = allocate.make(rows * c.mlpHidden)
+        dPre = allocate.make(rows * c.mlpHidden)
+        dFinal = allocate.make(rows * c.finalDim)
+        dModulation = allocate.make(capacity * modWidth)
+        dSiluC = allocate.make(capacity * d)
+        dTe = allocate.make(capacity * d)
+        dT = allocate.make(capacity * d)
+        dAttnMask = allocate.make(widthCount)
+        dMlpMask = allocate.make(widthCount)
+        dTokenMask = allocate.make(rows)
+        dTokenHidden = allocate.make(rows * RouterParameters.tokenHidden(c))
+        dRouterLogits = allocate.make(max(rows, widthCount))
+        byteCount = allocate.byteCount
     }
 }
