@@ -23,83 +23,59 @@ public enum GuidanceChannels: String, CaseIterable, Sendable {
     }
 }
 
-/// A DiT (facebookresearch/DiT `models.py`) packed for inference on one compute context.
+/// A DiT (facebookresearch/DiT `models.py`) run on one compute context: the immutable packed
+/// weights (`DiTWeights`, shareable between runners and threads) plus this runner's state —
+/// activation workspace, sliced-weight cache, profiler. One runner serves one caller at a
+/// time; two tasks sampling concurrently each make their own `DiT(weights:ctx:)` around the
+/// same weights.
 ///
 /// Per block: `h += g1·Attn(LN(h)·(1+sc1) + sh1)`, `h += g2·MLP(LN(h)·(1+sc2) + sh2)`, with
 /// the six modulations from `Linear(SiLU(c))`, `c = t-embedding + label embedding`. The
 /// adaLN linears of all blocks and of the final layer run as one GEMM, since they all read
 /// `SiLU(c)`.
-public final class DiT: @unchecked Sendable {
-    public let config: DiTConfig
+public final class DiT {
+    public let weights: DiTWeights
     public let ctx: ComputeContext
-    public let hasNullClass: Bool
-    public let precision: PrecisionPlan
+    public var config: DiTConfig { weights.config }
+    public var hasNullClass: Bool { weights.hasNullClass }
+    public var precision: PrecisionPlan { weights.precision }
 
-    struct Block: Sendable {
-        let qkv, proj, fc1, fc2: PackedLinear
-    }
+    var patchEmbed: PackedLinear { weights.patchEmbed }
+    var posEmbed: AlignedBuffer<Float> { weights.posEmbed }
+    var timeIn: PackedLinear { weights.timeIn }
+    var timeOut: PackedLinear { weights.timeOut }
+    var labelTable: AlignedBuffer<Float> { weights.labelTable }
+    typealias Block = DiTWeights.Block
+    var blocks: [Block] { weights.blocks }
+    var modulation: PackedLinear { weights.modulation }
+    var finalLinear: PackedLinear { weights.finalLinear }
 
-    let patchEmbed: PackedLinear
-    let posEmbed: AlignedBuffer<Float>
-    let timeIn, timeOut: PackedLinear
-    let labelTable: AlignedBuffer<Float>
-    let blocks: [Block]
-    /// Every block's `adaLN_modulation.1` then the final layer's, stacked: `[(6·depth + 2)·D, D]`.
-    let modulation: PackedLinear
-    let finalLinear: PackedLinear
     private var workspace: DiTWorkspace?
     /// When set, every operation of `forward` adds its wall time here.
     public var profiler: OpProfiler?
     /// Sliced weights of the fast path, per block and mask pattern.
     public let slices: SliceCache
 
+    /// Packs `p` for `ctx`'s instruction set and makes a runner around it.
     /// - Parameters:
     ///   - sliceBudgetBytes: memory the fast path may keep in sliced weights (default: as much
     ///     as the blocks' own weights).
     ///   - precision: how each linear layer's weights are stored (biases, embeddings and all
     ///     arithmetic stay fp32).
-    public init(_ p: DiTParameters, ctx: ComputeContext, sliceBudgetBytes: Int? = nil, precision: PrecisionPlan = .fp32) {
-        let c = p.config, d = c.hiddenSize, isa = ctx.isa
-        config = c
-        self.ctx = ctx
-        self.precision = precision
-        hasNullClass = p.hasNullClass
-        let layerPrecision = Dictionary(uniqueKeysWithValues: precision.linearLayers(c).map { ($0.names.joined(separator: "+"), $0.precision) })
-        func linear(_ names: [String], out: Int, in k: Int) -> PackedLinear {
-            PackedLinear(weight: p.linearWeight(names), bias: names.flatMap { p[$0 + ".bias"] }, out: out, in: k, isa: isa,
-                         precision: layerPrecision[names.joined(separator: "+")]!)
-        }
-        func linear(_ prefix: String, out: Int, in k: Int) -> PackedLinear { linear([prefix], out: out, in: k) }
-        patchEmbed = linear("x_embedder.proj", out: d, in: c.patchDim)
-        posEmbed = Self.buffer(p["pos_embed"])
-        timeIn = linear("t_embedder.mlp.0", out: d, in: DiTConfig.frequencyDim)
-        timeOut = linear("t_embedder.mlp.2", out: d, in: d)
-        labelTable = Self.buffer(p["y_embedder.embedding_table.weight"])
-        blocks = (0..<c.depth).map { i in
-            Block(qkv: linear("blocks.\(i).attn.qkv", out: 3 * d, in: d),
-                  proj: linear("blocks.\(i).attn.proj", out: d, in: d),
-                  fc1: linear("blocks.\(i).mlp.fc1", out: c.mlpHidden, in: d),
-                  fc2: linear("blocks.\(i).mlp.fc2", out: d, in: c.mlpHidden))
-        }
-        modulation = linear((0..<c.depth).map { "blocks.\($0).adaLN_modulation.1" } + ["final_layer.adaLN_modulation.1"],
-                            out: (6 * c.depth + 2) * d, in: d)
-        finalLinear = linear("final_layer.linear", out: c.finalDim, in: d)
-        slices = SliceCache(budgetBytes: sliceBudgetBytes ?? blocks.reduce(0) {
-            $0 + $1.qkv.byteCount + $1.proj.byteCount + $1.fc1.byteCount + $1.fc2.byteCount
-        })
+    public convenience init(_ p: DiTParameters, ctx: ComputeContext, sliceBudgetBytes: Int? = nil, precision: PrecisionPlan = .fp32) {
+        self.init(weights: DiTWeights(p, isa: ctx.isa, precision: precision), ctx: ctx, sliceBudgetBytes: sliceBudgetBytes)
     }
 
-    static func buffer(_ values: [Float]) -> AlignedBuffer<Float> {
-        let b = AlignedBuffer<Float>(count: values.count)
-        values.withUnsafeBufferPointer { b.pointer.update(from: $0.baseAddress!, count: values.count) }
-        return b
+    /// A runner around packed `weights` (which must be packed for `ctx`'s instruction set).
+    public init(weights: DiTWeights, ctx: ComputeContext, sliceBudgetBytes: Int? = nil) {
+        precondition(weights.isa == ctx.isa, "weights packed for \(weights.isa) run on a \(ctx.isa) context")
+        self.weights = weights
+        self.ctx = ctx
+        slices = SliceCache(budgetBytes: sliceBudgetBytes ?? weights.blockBytes)
     }
 
     /// Bytes of packed weights.
-    public var weightBytes: Int {
-        let linears = [patchEmbed, timeIn, timeOut, modulation, finalLinear] + blocks.flatMap { [$0.qkv, $0.proj, $0.fc1, $0.fc2] }
-        return linears.reduce(0) { $0 + $1.byteCount } + posEmbed.byteCount + labelTable.byteCount
-    }
+    public var weightBytes: Int { weights.byteCount }
 
     /// Bytes of the activation buffers (sized for the largest batch seen so far).
     public var workspaceBytes: Int { workspace?.byteCount ?? 0 }
