@@ -397,21 +397,25 @@ public struct ExperimentSpec {
             return PluginChoice(type: name, options: PluginOptions(values: JSONObject()))
         }
         guard names.contains(type) else {
-            let hint = closest(to: type, in: names).map { " (did you mean '\($0)'?)" } ?? ""
-            d.error(JSONLocator.child(path, "type"), "unknown type '\(type)'\(hint); valid: \(names.joined(separator: ", "))")
+            let suggestion = closest(to: type, in: names)
+            let hint = suggestion.map { " (did you mean '\($0)'?)" } ?? ""
+            d.error(JSONLocator.child(path, "type"), "unknown type '\(type)'\(hint); valid: \(names.joined(separator: ", "))",
+                    got: JSONValue.string(type).serialized(), expected: "one of \(names.joined(separator: ", "))", suggestion: suggestion)
             return PluginChoice(type: name, options: PluginOptions(values: JSONObject()))
         }
         let known = options(type)
         var values = JSONObject(known.map { ($0.name, $0.defaultValue) })
         for (key, v) in given {
             guard let option = known.first(where: { $0.name == key }) else {
-                let hint = closest(to: key, in: known.map(\.name)).map { " (did you mean '\($0)'?)" } ?? ""
+                let suggestion = closest(to: key, in: known.map(\.name))
+                let hint = suggestion.map { " (did you mean '\($0)'?)" } ?? ""
                 let list = known.isEmpty ? "none" : known.map(\.name).joined(separator: ", ")
-                d.error(JSONLocator.child(path, key), "unknown option '\(key)' for \(type)\(hint); options: \(list)")
+                d.error(JSONLocator.child(path, key), "unknown option '\(key)' for \(type)\(hint); options: \(list)",
+                        got: JSONValue.string(key).serialized(), expected: "an option of \(type): \(list)", suggestion: suggestion)
                 continue
             }
             if let problem = option.problem(with: v) {
-                d.error(JSONLocator.child(path, key), problem)
+                d.error(JSONLocator.child(path, key), problem, got: v.serialized(), expected: option.help)
                 continue
             }
             values[key] = v

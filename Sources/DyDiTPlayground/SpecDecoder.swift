@@ -1,22 +1,45 @@
 import DyDiTIO
 
-/// One problem in a spec: where (file, line and column when known, JSON path) and what.
+/// One problem in a spec: where (file, line and column when known, JSON path) and what, with
+/// the parts a tool needs as fields: the value found, what is allowed, the likely intended
+/// value. `message` is the sentence people read; the fields never have to be parsed out of it.
 public struct SpecIssue: Error, CustomStringConvertible, Equatable, Sendable {
     public let file: String
     public let path: String
     public let position: JSONLocator.Position?
     public let message: String
+    /// The offending value or key as JSON text (`"tdx"`, `0`), when one is at fault.
+    public let got: String?
+    /// What is allowed there (`"one of none, tdw, random, static"`, `"1…1000"`).
+    public let expected: String?
+    /// The closest allowed value or key, when one is close.
+    public let suggestion: String?
 
-    public init(file: String, path: String, position: JSONLocator.Position?, message: String) {
+    public init(file: String, path: String, position: JSONLocator.Position?, message: String,
+                got: String? = nil, expected: String? = nil, suggestion: String? = nil) {
         self.file = file
         self.path = path
         self.position = position
         self.message = message
+        self.got = got
+        self.expected = expected
+        self.suggestion = suggestion
     }
 
     public var description: String {
         let place = position.map { "\(file):\($0.line):\($0.column)" } ?? file
         return "\(place): \(path): \(message)"
+    }
+
+    /// `{"file", "line", "column", "path", "message", "got", "expected", "suggestion"}`, nulls
+    /// where unknown: what `dydit validate --json` prints.
+    public var json: JSONValue {
+        func text(_ s: String?) -> JSONValue { s.map { .string($0) } ?? .null }
+        return .object(JSONObject([
+            ("file", .string(file)), ("line", position.map { .int(Int64($0.line)) } ?? .null),
+            ("column", position.map { .int(Int64($0.column)) } ?? .null), ("path", .string(path)),
+            ("message", .string(message)), ("got", text(got)), ("expected", text(expected)), ("suggestion", text(suggestion)),
+        ]))
     }
 }
 
@@ -51,8 +74,23 @@ public final class SpecDecoder {
         self.locator = locator
     }
 
-    public func error(_ path: String, _ message: String) {
-        issues.append(SpecIssue(file: file, path: path, position: locator?.position(of: path), message: message))
+    public func error(_ path: String, _ message: String, got: String? = nil, expected: String? = nil, suggestion: String? = nil) {
+        issues.append(SpecIssue(file: file, path: path, position: locator?.position(of: path), message: message,
+                                got: got, expected: expected, suggestion: suggestion))
+    }
+
+    /// A value of the wrong JSON type.
+    func typeError(_ path: String, _ v: JSONValue, expected: String) {
+        error(path, "is \(v.typeName) \(v.serialized()), expected \(expected)", got: v.serialized(), expected: expected)
+    }
+
+    /// A value outside a list of names, with the closest one suggested.
+    func notAllowed(_ path: String, _ v: JSONValue, _ allowed: [String]) {
+        let suggestion = v.stringValue.flatMap { closest(to: $0, in: allowed) }
+        let hint = suggestion.map { " (did you mean '\($0)'?)" } ?? ""
+        let shown = v.stringValue.map { "'\($0)'" } ?? v.serialized()
+        error(path, "\(shown) is not allowed\(hint); allowed: \(allowed.joined(separator: ", "))",
+              got: v.serialized(), expected: "one of \(allowed.joined(separator: ", "))", suggestion: suggestion)
     }
 
     public func warn(_ path: String, _ message: String) {
@@ -70,7 +108,7 @@ public final class SpecDecoder {
     public func object(_ value: JSONValue?, _ path: String, allowed: [String]?) -> JSONObject? {
         guard let value else { return JSONObject() }
         guard case let .object(o) = value else {
-            error(path, "is \(value.typeName) \(value.serialized()), expected an object")
+            typeError(path, value, expected: "an object")
             return nil
         }
         guard let allowed else { return o }
@@ -78,8 +116,10 @@ public final class SpecDecoder {
         let unknown = o.keys.filter { !known.contains($0) }
         // Each of the first few gets its own line and suggestion; 10⁵ more are one line.
         for key in unknown.prefix(Self.maxUnknownKeys) {
-            let hint = closest(to: key, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
-            error(JSONLocator.child(path, key), "unknown key '\(key)'\(hint); allowed: \(allowed.joined(separator: ", "))")
+            let suggestion = closest(to: key, in: allowed)
+            let hint = suggestion.map { " (did you mean '\($0)'?)" } ?? ""
+            error(JSONLocator.child(path, key), "unknown key '\(key)'\(hint); allowed: \(allowed.joined(separator: ", "))",
+                  got: JSONValue.string(key).serialized(), expected: "one of \(allowed.joined(separator: ", "))", suggestion: suggestion)
         }
         if unknown.count > Self.maxUnknownKeys {
             error(path, "\(unknown.count - Self.maxUnknownKeys) more unknown keys besides those reported; allowed: \(allowed.joined(separator: ", "))")
@@ -91,12 +131,11 @@ public final class SpecDecoder {
         guard let v = o?[key], v != .null else { return d }
         let p = JSONLocator.child(path, key)
         guard let s = v.stringValue else {
-            error(p, "is \(v.typeName) \(v.serialized()), expected a string")
+            typeError(p, v, expected: "a string")
             return d
         }
         if let allowed, !allowed.contains(s) {
-            let hint = closest(to: s, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
-            error(p, "'\(s)' is not allowed\(hint); allowed: \(allowed.joined(separator: ", "))")
+            notAllowed(p, v, allowed)
             return d
         }
         return s
@@ -105,7 +144,7 @@ public final class SpecDecoder {
     public func optionalString(_ o: JSONObject?, _ key: String, _ path: String) -> String? {
         guard let v = o?[key], v != .null else { return nil }
         guard let s = v.stringValue else {
-            error(JSONLocator.child(path, key), "is \(v.typeName) \(v.serialized()), expected a string or null")
+            typeError(JSONLocator.child(path, key), v, expected: "a string or null")
             return nil
         }
         return s
@@ -115,12 +154,12 @@ public final class SpecDecoder {
         guard let v = o?[key], v != .null else { return d }
         let p = JSONLocator.child(path, key)
         guard let i = v.intValue, i >= Int64(Int32.min), i <= Int64(Int32.max) else {
-            error(p, "is \(v.typeName) \(v.serialized()), expected an integer")
+            typeError(p, v, expected: "an integer")
             return d
         }
         if let range, !range.contains(Int(i)) {
             let allowed = range.upperBound == .max ? "\(range.lowerBound) or more" : "\(range.lowerBound)…\(range.upperBound)"
-            error(p, "\(i) is out of range; allowed: \(allowed)")
+            error(p, "\(i) is out of range; allowed: \(allowed)", got: "\(i)", expected: allowed)
             return d
         }
         return Int(i)
@@ -131,11 +170,11 @@ public final class SpecDecoder {
         guard let v = o?[key], v != .null else { return d }
         let p = JSONLocator.child(path, key)
         guard let x = v.doubleValue, x.isFinite else {
-            error(p, "is \(v.typeName) \(v.serialized()), expected a number")
+            typeError(p, v, expected: "a number")
             return d
         }
         if let (ok, allowed) = check, !ok(x) {
-            error(p, "\(v.serialized()) is not allowed; allowed: \(allowed)")
+            error(p, "\(v.serialized()) is not allowed; allowed: \(allowed)", got: v.serialized(), expected: allowed)
             return d
         }
         return x
@@ -144,7 +183,7 @@ public final class SpecDecoder {
     public func bool(_ o: JSONObject?, _ key: String, _ path: String, default d: Bool) -> Bool {
         guard let v = o?[key], v != .null else { return d }
         guard let b = v.boolValue else {
-            error(JSONLocator.child(path, key), "is \(v.typeName) \(v.serialized()), expected true or false")
+            typeError(JSONLocator.child(path, key), v, expected: "true or false")
             return d
         }
         return b
@@ -154,13 +193,13 @@ public final class SpecDecoder {
         guard let v = o?[key], v != .null else { return d }
         let p = JSONLocator.child(path, key)
         guard let a = v.arrayValue else {
-            error(p, "is \(v.typeName) \(v.serialized()), expected a list of integers")
+            typeError(p, v, expected: "a list of integers")
             return d
         }
         var out: [Int] = []
         for (i, e) in a.enumerated() {
             guard let x = e.intValue else {
-                error(JSONLocator.element(p, i), "is \(e.typeName) \(e.serialized()), expected an integer")
+                typeError(JSONLocator.element(p, i), e, expected: "an integer")
                 continue
             }
             out.append(Int(x))
@@ -172,14 +211,13 @@ public final class SpecDecoder {
         guard let v = o?[key], v != .null else { return d }
         let p = JSONLocator.child(path, key)
         guard let a = v.arrayValue else {
-            error(p, "is \(v.typeName) \(v.serialized()), expected a list of strings")
+            typeError(p, v, expected: "a list of strings")
             return d
         }
         var out: [String] = []
         for (i, e) in a.enumerated() {
             guard let s = e.stringValue, allowed.contains(s) else {
-                let hint = e.stringValue.flatMap { closest(to: $0, in: allowed) }.map { " (did you mean '\($0)'?)" } ?? ""
-                error(JSONLocator.element(p, i), "\(e.serialized()) is not allowed\(hint); allowed: \(allowed.joined(separator: ", "))")
+                notAllowed(JSONLocator.element(p, i), e, allowed)
                 continue
             }
             out.append(s)

@@ -82,7 +82,8 @@ public struct SpecFile {
                 let owner = combo.first { issue.path == "$." + $0.path || issue.path.hasPrefix("$." + $0.path + ".") }
                 let position = owner.flatMap { locator.position(of: $0.source) } ?? issue.position
                 let prefix = combos.count > 1 ? "run \(ids[i]): " : ""
-                return (SpecIssue(file: issue.file, path: issue.path, position: position, message: prefix + issue.message), owner != nil)
+                return (SpecIssue(file: issue.file, path: issue.path, position: position, message: prefix + issue.message,
+                                  got: issue.got, expected: issue.expected, suggestion: issue.suggestion), owner != nil)
             }
             for issue in runDecoder.issues {
                 let (adjusted, swept) = placed(issue)

@@ -127,26 +127,56 @@ struct RunCommand: ParsableCommand {
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
-        abstract: "Check a spec as a run would (every sweep value, option, file) without running it.")
+        abstract: "Check a spec as a run would (every sweep value, option, file) without running it.",
+        discussion: """
+        With --json, prints one JSON object for all the specs: {"specs": [{"spec", "ok", \
+        "runs", "errors", "warnings"}]}, each error and warning {"file", "line", "column", \
+        "path", "message", "got", "expected", "suggestion"} (null where unknown), for editors \
+        and tools; the exit status is the same.
+        """)
 
     @Argument(help: "Experiment specs (.json).")
     var specs: [String]
 
+    @Flag(help: "Print the result as JSON (problems with their fields) instead of text.")
+    var json = false
+
     func run() throws {
         var failed = 0
+        var results: [JSONValue] = []
         for spec in specs {
+            var runs: [SpecFile.Run] = []
+            var errors: [SpecIssue] = []
+            var other: String?
             do {
-                let runs = try SpecFile.load(spec).expand()
+                runs = try SpecFile.load(spec).expand()
+            } catch let e as SpecErrors {
+                errors = e.issues
+            } catch {
+                other = "\(error)"
+            }
+            let ok = errors.isEmpty && other == nil
+            if !ok { failed += 1 }
+            if json {
+                // A problem that is not about a place in the spec (an unreadable file) is one issue without a path.
+                let all = errors + (other.map { [SpecIssue(file: spec, path: "$", position: nil, message: $0)] } ?? [])
+                results.append(.object(JSONObject([
+                    ("spec", .string(spec)), ("ok", .bool(ok)), ("runs", .array(runs.map { .string($0.id) })),
+                    ("errors", .array(all.map(\.json))), ("warnings", .array(uniqueWarnings(runs).map(\.json))),
+                ])))
+                continue
+            }
+            if ok {
                 printWarnings(runs)
                 // A big sweep lists its first and last runs, not thousands of ids.
                 let ids = runs.map(\.id)
                 let shown = ids.count <= 12 ? ids : Array(ids.prefix(6)) + ["… \(ids.count - 10) more …"] + Array(ids.suffix(4))
                 print("\(spec): OK, \(runs.count) run(s): \(shown.joined(separator: ", "))")
-            } catch {
-                printError("\(error)")
-                failed += 1
+            } else {
+                printError(other ?? "\(SpecErrors(issues: errors))")
             }
         }
+        if json { print(JSONValue.object(JSONObject([("specs", .array(results))])).serialized(pretty: true)) }
         if failed > 0 { throw ExitCode(1) }
     }
 }

@@ -98,6 +98,27 @@ extension CLITests {
         XCTAssertLessThan(r.stdout.utf8.count, 1000, r.stdout)
     }
 
+    /// `validate --json`: every problem with its fields, for editors and tools; same exit status.
+    func testValidateJSONGivesProblemsAsFields() throws {
+        let bad = try writeSpec("{\"name\": \"x\",\n \"routers\": {\"width\": \"tdx\"}, \"sampler\": {\"steps\": 0}}")
+        let r = try run(["validate", "--json", bad])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        let root = try JSONParser.parse(r.stdout)
+        let spec = try XCTUnwrap(root["specs"]?.arrayValue?.first)
+        XCTAssertEqual(spec["ok"], .bool(false))
+        let errors = try XCTUnwrap(spec["errors"]?.arrayValue)
+        let width = try XCTUnwrap(errors.first { $0["path"]?.stringValue == "$.routers.width.type" }, r.stdout)
+        XCTAssertEqual(width["got"], .string(#""tdx""#))
+        XCTAssertEqual(width["suggestion"], .string("tdw"))
+        XCTAssertEqual(width["line"], .int(2))
+        let steps = try XCTUnwrap(errors.first { $0["path"]?.stringValue == "$.sampler.steps" }, r.stdout)
+        XCTAssertEqual(steps["got"], .string("0"))
+        XCTAssertEqual(steps["expected"], .string("1 or more"))
+        let good = try run(["validate", "--json", try writeSpec(#"{"name": "y"}"#)])
+        XCTAssertEqual(good.status, 0, good.stderr)
+        XCTAssertEqual(try JSONParser.parse(good.stdout)["specs"]?.arrayValue?.first?["runs"], .array([.string("y")]))
+    }
+
     /// A FIFO blocked `dydit` forever.
     func testFIFOInputsAreRefused() throws {
         XCTAssertEqual(mkfifo("\(dir)/in-fifo", 0o644), 0)

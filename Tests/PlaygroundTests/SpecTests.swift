@@ -42,6 +42,16 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(byPath["$.eval.classes[1]"]!.message.contains("class 12 is outside 0…9"))
         XCTAssertEqual(byPath["$.eval.classes[1]"]!.position, .init(line: 7, column: 27))
         XCTAssertTrue(byPath["$.guidance.scale"]!.description.hasPrefix("spec.json:8:"))
+        // The parts a tool needs are fields, not text to parse.
+        let width = byPath["$.routers.width.type"]!
+        XCTAssertEqual(width.got, #""tdx""#)
+        XCTAssertEqual(width.suggestion, "tdw")
+        XCTAssertEqual(width.expected, "one of none, tdw, random, static")
+        XCTAssertEqual(byPath["$.sampeler"]!.suggestion, "sampler")
+        XCTAssertEqual(byPath["$.sampler.steps"]!.got, "0")
+        XCTAssertEqual(byPath["$.guidance.scale"]!.expected, "a number")
+        XCTAssertEqual(byPath["$.guidance.scale"]!.got, #""high""#)
+        XCTAssertEqual(byPath["$.eval.classes[1]"]!.json["line"], .int(7))
     }
 
     /// The JSON Schema beside the specs names exactly the keys the decoder accepts.
