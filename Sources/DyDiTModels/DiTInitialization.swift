@@ -21,8 +21,8 @@ extension DiTParameters {
         for (name, shape) in shapes(config) {
             let count = shape.reduce(1, *)
             let isBias = name.hasSuffix(".bias")
-            let zeroInDiT = name.contains("adaLN_modulation") || name.hasPrefix("final_layer.linear")
-            if name == "pos_embed" {
+            let zeroInDiT = name.contains("adaLN_modulation") || name.hasPrefix(DiTLayerNames.finalLinear)
+            if name == DiTLayerNames.posEmbed {
                 tensors[name] = PositionEmbedding.sinCos2D(hidden: config.hiddenSize, grid: config.gridSize)
             } else if name.hasPrefix("y_embedder") || name.hasPrefix("t_embedder.mlp.") && !isBias {
                 tensors[name] = (0..<count).map { _ in 0.02 * rng.normal() }

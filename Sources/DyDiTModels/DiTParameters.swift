@@ -18,29 +18,18 @@ public struct DiTParameters: Sendable {
     /// Every parameter of `config`, in state-dict order, with its shape.
     public static func shapes(_ c: DiTConfig, nullClass: Bool = true) -> [(name: String, shape: [Int])] {
         let d = c.hiddenSize
-        var s: [(String, [Int])] = [
-            ("x_embedder.proj.weight", [d, c.inChannels, c.patchSize, c.patchSize]),
-            ("x_embedder.proj.bias", [d]),
-            ("t_embedder.mlp.0.weight", [d, DiTConfig.frequencyDim]), ("t_embedder.mlp.0.bias", [d]),
-            ("t_embedder.mlp.2.weight", [d, d]), ("t_embedder.mlp.2.bias", [d]),
-            ("y_embedder.embedding_table.weight", [c.numClasses + (nullClass ? 1 : 0), d]),
-            ("pos_embed", [1, c.tokens, d]),
-        ]
+        typealias L = DiTLayerNames
+        /// A linear layer's weight and bias.
+        func linear(_ name: String, _ weight: [Int]) -> [(String, [Int])] { [(name + ".weight", weight), (name + ".bias", [weight[0]])] }
+        var s = linear(L.patchEmbed, [d, c.inChannels, c.patchSize, c.patchSize])
+            + linear(L.timeIn, [d, DiTConfig.frequencyDim]) + linear(L.timeOut, [d, d])
+            + [(L.labelTable, [c.numClasses + (nullClass ? 1 : 0), d]), (L.posEmbed, [1, c.tokens, d])]
         for i in 0..<c.depth {
-            let b = "blocks.\(i)."
-            s += [
-                (b + "attn.qkv.weight", [3 * d, d]), (b + "attn.qkv.bias", [3 * d]),
-                (b + "attn.proj.weight", [d, d]), (b + "attn.proj.bias", [d]),
-                (b + "mlp.fc1.weight", [c.mlpHidden, d]), (b + "mlp.fc1.bias", [c.mlpHidden]),
-                (b + "mlp.fc2.weight", [d, c.mlpHidden]), (b + "mlp.fc2.bias", [d]),
-                (b + "adaLN_modulation.1.weight", [6 * d, d]), (b + "adaLN_modulation.1.bias", [6 * d]),
-            ]
+            let b = L.block(i)
+            s += linear(b.qkv, [3 * d, d]) + linear(b.proj, [d, d]) + linear(b.fc1, [c.mlpHidden, d])
+                + linear(b.fc2, [d, c.mlpHidden]) + linear(b.adaLN, [6 * d, d])
         }
-        s += [
-            ("final_layer.adaLN_modulation.1.weight", [2 * d, d]), ("final_layer.adaLN_modulation.1.bias", [2 * d]),
-            ("final_layer.linear.weight", [c.finalDim, d]), ("final_layer.linear.bias", [c.finalDim]),
-        ]
-        return s
+        return s + linear(L.finalAdaLN, [2 * d, d]) + linear(L.finalLinear, [c.finalDim, d])
     }
 
     public var parameterCount: Int { tensors.values.reduce(0) { $0 + $1.count } + stored.values.reduce(0) { $0 + $1.count } }
@@ -65,7 +54,7 @@ public struct DiTParameters: Sendable {
     ///   error, since it means the file is not the model the config describes.
     public static func load(_ file: SafeTensorsFile, config: DiTConfig,
                             ignoring: (String) -> Bool = { _ in false }) throws -> DiTParameters {
-        let tableName = "y_embedder.embedding_table.weight"
+        let tableName = DiTLayerNames.labelTable
         let tableRows = file.entries[tableName]?.shape.first
         let nullClass = tableRows != config.numClasses
         let plan = try QuantizedFormat.plan(of: file)

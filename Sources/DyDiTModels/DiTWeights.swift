@@ -36,20 +36,19 @@ public final class DiTWeights: @unchecked Sendable {
                          precision: layerPrecision[names.joined(separator: "+")]!)
         }
         func linear(_ prefix: String, out: Int, in k: Int) -> PackedLinear { linear([prefix], out: out, in: k) }
-        patchEmbed = linear("x_embedder.proj", out: d, in: c.patchDim)
-        posEmbed = Self.buffer(p["pos_embed"])
-        timeIn = linear("t_embedder.mlp.0", out: d, in: DiTConfig.frequencyDim)
-        timeOut = linear("t_embedder.mlp.2", out: d, in: d)
-        labelTable = Self.buffer(p["y_embedder.embedding_table.weight"])
+        typealias L = DiTLayerNames
+        patchEmbed = linear(L.patchEmbed, out: d, in: c.patchDim)
+        posEmbed = Self.buffer(p[L.posEmbed])
+        timeIn = linear(L.timeIn, out: d, in: DiTConfig.frequencyDim)
+        timeOut = linear(L.timeOut, out: d, in: d)
+        labelTable = Self.buffer(p[L.labelTable])
         blocks = (0..<c.depth).map { i in
-            Block(qkv: linear("blocks.\(i).attn.qkv", out: 3 * d, in: d),
-                  proj: linear("blocks.\(i).attn.proj", out: d, in: d),
-                  fc1: linear("blocks.\(i).mlp.fc1", out: c.mlpHidden, in: d),
-                  fc2: linear("blocks.\(i).mlp.fc2", out: d, in: c.mlpHidden))
+            let b = L.block(i)
+            return Block(qkv: linear(b.qkv, out: 3 * d, in: d), proj: linear(b.proj, out: d, in: d),
+                         fc1: linear(b.fc1, out: c.mlpHidden, in: d), fc2: linear(b.fc2, out: d, in: c.mlpHidden))
         }
-        modulation = linear((0..<c.depth).map { "blocks.\($0).adaLN_modulation.1" } + ["final_layer.adaLN_modulation.1"],
-                            out: (6 * c.depth + 2) * d, in: d)
-        finalLinear = linear("final_layer.linear", out: c.finalDim, in: d)
+        modulation = linear(L.stackedModulations(depth: c.depth), out: (6 * c.depth + 2) * d, in: d)
+        finalLinear = linear(L.finalLinear, out: c.finalDim, in: d)
     }
 
     static func buffer(_ values: [Float]) -> AlignedBuffer<Float> {

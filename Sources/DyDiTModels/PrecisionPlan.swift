@@ -29,10 +29,11 @@ public struct PrecisionPlan: Sendable, Equatable, CustomStringConvertible {
     /// one entry of several names) with the precision its weights are stored in. The
     /// modulations run as one GEMM, so they share one precision: fp32 if any of them is named.
     public func linearLayers(_ c: DiTConfig) -> [(names: [String], precision: WeightPrecision)] {
-        var layers = ["x_embedder.proj", "t_embedder.mlp.0", "t_embedder.mlp.2"].map { [$0] }
-        for i in 0..<c.depth { layers += ["attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"].map { ["blocks.\(i).\($0)"] } }
-        layers.append((0..<c.depth).map { "blocks.\($0).adaLN_modulation.1" } + ["final_layer.adaLN_modulation.1"])
-        layers.append(["final_layer.linear"])
+        typealias L = DiTLayerNames
+        var layers = [L.patchEmbed, L.timeIn, L.timeOut].map { [$0] }
+        for i in 0..<c.depth { layers += L.block(i).linears.map { [$0] } }
+        layers.append(L.stackedModulations(depth: c.depth))
+        layers.append([L.finalLinear])
         return layers.map { names in (names, names.contains { precision($0) == .fp32 } ? .fp32 : base) }
     }
 

@@ -70,23 +70,24 @@ public final class TrainableDiT: @unchecked Sendable {
             return LinearSlot(weight: w.offset, bias: set.entry(prefix + ".bias").offset, outFeatures: w.shape[0],
                               inFeatures: w.shape.dropFirst().reduce(1, *))
         }
+        typealias L = DiTLayerNames
         blocks = (0..<c.depth).map { i in
-            let b = "blocks.\(i)."
+            let b = "blocks.\(i).", names = L.block(i)
             let dynamic = routers != nil
-            return BlockSlots(qkv: slot(b + "attn.qkv"), proj: slot(b + "attn.proj"), fc1: slot(b + "mlp.fc1"),
-                              fc2: slot(b + "mlp.fc2"), adaLN: slot(b + "adaLN_modulation.1"),
+            return BlockSlots(qkv: slot(names.qkv), proj: slot(names.proj), fc1: slot(names.fc1),
+                              fc2: slot(names.fc2), adaLN: slot(names.adaLN),
                               attnRouter: dynamic ? slot(b + "attn_rate.router") : nil,
                               mlpRouter: dynamic ? slot(b + "mlp_rate.router") : nil,
                               tokenHidden: dynamic ? slot(b + "token_selection.mlp_head.0") : nil,
                               tokenOut: dynamic ? slot(b + "token_selection.mlp_head.2") : nil)
         }
-        patchEmbed = slot("x_embedder.proj")
-        timeIn = slot("t_embedder.mlp.0")
-        timeOut = slot("t_embedder.mlp.2")
-        finalAdaLN = slot("final_layer.adaLN_modulation.1")
-        finalLinear = slot("final_layer.linear")
-        labelTable = set.entry("y_embedder.embedding_table.weight").offset
-        posEmbed = set.entry("pos_embed").offset
+        patchEmbed = slot(L.patchEmbed)
+        timeIn = slot(L.timeIn)
+        timeOut = slot(L.timeOut)
+        finalAdaLN = slot(L.finalAdaLN)
+        finalLinear = slot(L.finalLinear)
+        labelTable = set.entry(L.labelTable).offset
+        posEmbed = set.entry(L.posEmbed).offset
     }
 
     /// Router outputs per block (NH − 1 with the forced unit, NH for the early release).
