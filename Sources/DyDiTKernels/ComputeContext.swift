@@ -8,7 +8,7 @@ import Darwin
 ///
 /// Scratch is allocated up front (`reserve`) by the code that plans a computation, never by
 /// the kernels, so nothing is allocated while a forward pass or a sampling loop runs.
-public final class ComputeContext: @unchecked Sendable {
+public final class ComputeContext {
     public let isa: ISA
     public let pool: ThreadPool
     public var threadCount: Int { pool.threadCount }

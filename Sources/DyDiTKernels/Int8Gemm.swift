@@ -101,7 +101,7 @@ public enum Int8ActivationScheme: String, Sendable, CaseIterable {
 /// Activations quantized per row (`a ≈ scale[m]·q`, q in ±127) or per row and block of 32
 /// (scales `[block][paddedRows]`), rows padded to a multiple of 6 and K to a multiple of 4
 /// with zeros; reused across products (grows, never shrinks).
-public final class Int8Activations: @unchecked Sendable {
+public final class Int8Activations {
     var values = AlignedBuffer<Int8>(count: 64)
     var scales = AlignedBuffer<Float>(count: 8)
     public private(set) var rows = 0

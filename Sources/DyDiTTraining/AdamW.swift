@@ -4,7 +4,7 @@ import Foundation
 /// AdamW as PyTorch computes it (`torch.optim.AdamW`, single-tensor path): decoupled weight
 /// decay first, then the moment updates and the bias-corrected step, in float32 with the
 /// bias corrections in Double. The moments share the parameters' layout.
-public final class AdamW: @unchecked Sendable {
+public final class AdamW {
     public struct Settings: Sendable, Equatable {
         public var learningRate: Double = 1e-4
         public var beta1: Double = 0.9

@@ -4,7 +4,7 @@ import DyDiTKernels
 /// Named tensors in one contiguous, aligned buffer, in state-dict order: the model's
 /// parameters, their gradients and the optimiser's moments share one layout, so updates
 /// and norms are single loops over `count` floats.
-public final class ParameterSet: @unchecked Sendable {
+public final class ParameterSet {
     public struct Entry: Sendable {
         public let name: String
         public let shape: [Int]

@@ -10,7 +10,7 @@ import DyDiTModels
 /// straight-through estimator (`soft = sigmoid((logit + L)/τ)`, forward `1[soft > 0.5]`,
 /// backward through `soft`), masks multiply the head outputs, the fc1 outputs before GELU and
 /// each token's MLP branch; the complete model (`routerNoise == nil`) runs without routers.
-public final class TrainableDiT: @unchecked Sendable {
+public final class TrainableDiT {
     public let config: DiTConfig
     public let hasNullClass: Bool
     public let routerFormat: RouterParameters.Format?

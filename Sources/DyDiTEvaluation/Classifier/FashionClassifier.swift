@@ -9,7 +9,7 @@ import Foundation
 /// with its inputs in NHWC order `(y, x, c)` — and converted from and to PyTorch's layout
 /// (`[out, in, 3, 3]`, flatten of NCHW) only when read or written, so the file on disk is a
 /// plain PyTorch state dict of the equivalent `nn.Module`.
-public final class FashionClassifier: @unchecked Sendable {
+public final class FashionClassifier {
     public let architecture: ClassifierArchitecture
     public let parameters: ParameterSet
     public let ctx: ComputeContext
