@@ -30,20 +30,7 @@ public enum Backward {
         }
     }
 
-    /// `dst = activation(m · src)` where `m` is sample b's mask of the column group
-    /// (`mask[b·maskStride + g]`, `groups` equal groups of `cols`; all 1 when nil).
-    public static func maskedActivation(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, batch: Int,
-                                        rowsPerSample n: Int, cols: Int, groups: Int, mask: UnsafePointer<Float>?,
-                                        maskStride: Int, activation: Activation, ctx: ComputeContext) {
-        let isa = ctx.isa
-        forSamples(batch, floatsPerSample: n * cols, ctx: ctx) { b in
-            let off = b * n * cols
-            Dispatch.maskedActivation(isa, src + off, ldsrc: cols, dst + off, lddst: cols, rows: n, groupWidth: cols / groups,
-                                      groups: groups, mask: mask.map { $0 + b * maskStride }, activation: activation)
-        }
-    }
-
-    /// Gradient of `maskedActivation` with GELU: `dpre`, and `dMask[b·maskStride + g] += …`.
+    /// Gradient of `Ops.maskedActivation` with GELU: `dpre`, and `dMask[b·maskStride + g] += …`.
     public static func maskedGelu(pre: UnsafePointer<Float>, da: UnsafePointer<Float>, dpre: UnsafeMutablePointer<Float>,
                                   batch: Int, rowsPerSample n: Int, cols: Int, groups: Int, mask: UnsafePointer<Float>?,
                                   maskStride: Int, dMask: UnsafeMutablePointer<Float>?, ctx: ComputeContext) {

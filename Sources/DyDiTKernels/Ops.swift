@@ -76,22 +76,20 @@ public enum Ops {
         }
     }
 
-    /// Multiplies, in each row, column group `j` (`groupWidth` columns from `j·groupWidth`) by
-    /// `mask[sample·maskStride + j]`, where a row's sample is `row / rowsPerSample`: DyDiT's
-    /// masked reference path for heads (after attention) and MLP channel groups.
-    public static func scaleColumnGroups(_ x: UnsafeMutablePointer<Float>, ld: Int, rows: Int, rowsPerSample: Int,
-                                         groupWidth: Int, groups: Int, mask: UnsafePointer<Float>, maskStride: Int) {
-        for r in 0..<rows {
-            let m = mask + (r / rowsPerSample) * maskStride
-            let row = x + r * ld
-            for j in 0..<groups where m[j] != 1 {
-                let seg = row + j * groupWidth
-                if m[j] == 0 {
-                    seg.update(repeating: 0, count: groupWidth)
-                } else {
-                    for e in 0..<groupWidth { seg[e] *= m[j] }
-                }
-            }
+    /// `dst = activation(m · src)` where `m` is sample b's mask of the column group
+    /// (`mask[b·maskStride + g]`, `groups` equal groups of `cols`; all 1 when nil): DyDiT's
+    /// masks on the head outputs (before `proj`) and the fc1 outputs, as the official code
+    /// multiplies them. The one masked-apply kernel of the inference model (in place, after
+    /// the fused GELU: GELU(0·x) = 0·GELU(x) for 0/1 masks) and of training (before GELU, whose
+    /// gradient needs the pre-activation). `src` may be `dst`.
+    public static func maskedActivation(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, batch: Int,
+                                        rowsPerSample n: Int, cols: Int, groups: Int, mask: UnsafePointer<Float>?,
+                                        maskStride: Int, activation: Activation, ctx: ComputeContext) {
+        let isa = ctx.isa
+        Backward.forSamples(batch, floatsPerSample: n * cols, ctx: ctx) { b in
+            let off = b * n * cols
+            Dispatch.maskedActivation(isa, src + off, ldsrc: cols, dst + off, lddst: cols, rows: n, groupWidth: cols / groups,
+                                      groups: groups, mask: mask.map { $0 + b * maskStride }, activation: activation)
         }
     }
 

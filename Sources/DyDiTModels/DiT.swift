@@ -267,8 +267,8 @@ public final class DiT {
             Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
                               headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
             if routing.width != nil {
-                Ops.scaleColumnGroups(ws.attn.pointer, ld: d, rows: rows, rowsPerSample: n, groupWidth: c.headDim,
-                                      groups: nh, mask: ws.attnMask.pointer + l * nh, maskStride: widthStride)
+                Ops.maskedActivation(ws.attn.pointer, into: ws.attn.pointer, batch: batch, rowsPerSample: n, cols: d, groups: nh,
+                                     mask: ws.attnMask.pointer + l * nh, maskStride: widthStride, activation: .none, ctx: ctx)
             }
         }
         op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
@@ -282,9 +282,9 @@ public final class DiT {
             block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx)
             // Masking after GELU equals the reference's masking before it: GELU(0) = 0.
             if routing.width != nil {
-                Ops.scaleColumnGroups(ws.hidden.pointer, ld: c.mlpHidden, rows: rows, rowsPerSample: n,
-                                      groupWidth: c.mlpHidden / nh, groups: nh, mask: ws.mlpMask.pointer + l * nh,
-                                      maskStride: widthStride)
+                Ops.maskedActivation(ws.hidden.pointer, into: ws.hidden.pointer, batch: batch, rowsPerSample: n, cols: c.mlpHidden,
+                                     groups: nh, mask: ws.mlpMask.pointer + l * nh, maskStride: widthStride, activation: .none,
+                                     ctx: ctx)
             }
         }
         op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }

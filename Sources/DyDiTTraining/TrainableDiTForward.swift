@@ -99,7 +99,7 @@ extension TrainableDiT {
                                                   ldo: d, ctx: ctx)
             var projIn = keep.attention.pointer
             if dynamic {
-                Backward.maskedActivation(keep.attention.pointer, into: keep.maskedAttention.pointer, batch: batch,
+                Ops.maskedActivation(keep.attention.pointer, into: keep.maskedAttention.pointer, batch: batch,
                                           rowsPerSample: n, cols: d, groups: c.numHeads, mask: ws.attnMask.pointer + l * c.numHeads,
                                           maskStride: c.depth * c.numHeads, activation: .none, ctx: ctx)
                 projIn = keep.maskedAttention.pointer
@@ -137,7 +137,7 @@ extension TrainableDiT {
             Ops.layerNormModulate(h1, into: keep.xn2.pointer, rows: rows, d: d, shift: m + 3 * d, scale: m + 4 * d,
                                   modStride: modWidth, rowsPerGroup: n, ctx: ctx)
             linear(s.fc1, keep.xn2.pointer, rows: rows, into: keep.pre.pointer)
-            Backward.maskedActivation(keep.pre.pointer, into: keep.act.pointer, batch: batch, rowsPerSample: n,
+            Ops.maskedActivation(keep.pre.pointer, into: keep.act.pointer, batch: batch, rowsPerSample: n,
                                       cols: c.mlpHidden, groups: c.numHeads,
                                       mask: dynamic ? UnsafePointer(ws.mlpMask.pointer + l * c.numHeads) : nil,
                                       maskStride: c.depth * c.numHeads, activation: .gelu, ctx: ctx)

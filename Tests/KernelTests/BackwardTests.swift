@@ -58,7 +58,7 @@ final class BackwardTests: XCTestCase {
                 var dMask = [Float](repeating: 0, count: batch * groups)
                 pre.withUnsafeBufferPointer { pp in da.withUnsafeBufferPointer { ap in mask.withUnsafeBufferPointer { mp in
                     act.withUnsafeMutableBufferPointer {
-                        Backward.maskedActivation(pp.baseAddress!, into: $0.baseAddress!, batch: batch, rowsPerSample: n,
+                        Ops.maskedActivation(pp.baseAddress!, into: $0.baseAddress!, batch: batch, rowsPerSample: n,
                                                   cols: cols, groups: groups, mask: mp.baseAddress!, maskStride: groups,
                                                   activation: .gelu, ctx: ctx)
                     }
