@@ -22,7 +22,7 @@ public enum RightOperandLayout: Int32, Sendable {
     case rowsNK = 1
     /// Row-major `[K, N]`, row stride `ldb`: `op(B) = B` (attention values, gradients).
     case rowsKN = 2
-    /// The `packed` layout with `Float16` elements (`b` points at halves): fp16 weights,
+    /// The `packed` layout with `Float16` elements (`GemmOperands.bHalves`): fp16 weights,
     /// widened to float in the micro-kernel.
     case packedHalf = 3
 
@@ -40,7 +40,9 @@ public struct GemmOperands: @unchecked Sendable {
     public var lda: Int
     /// `false`: A is row-major `[M, K]`; `true`: A is row-major `[K, M]` (so `op(A) = Aᵀ`).
     public var aTransposed: Bool
-    public var b: UnsafePointer<Float>
+    /// B's storage: floats, or halves for `packedHalf`. Read it through `bFloats` / `bHalves`,
+    /// which check the layout, so fp16 panels never pass as floats.
+    public var b: UnsafeRawPointer
     public var ldb: Int
     public var bLayout: RightOperandLayout
     public var c: UnsafeMutablePointer<Float>
@@ -51,7 +53,7 @@ public struct GemmOperands: @unchecked Sendable {
 
     public init(m: Int, n: Int, k: Int,
                 a: UnsafePointer<Float>, lda: Int, aTransposed: Bool = false,
-                b: UnsafePointer<Float>, ldb: Int, bLayout: RightOperandLayout,
+                b: UnsafeRawPointer, ldb: Int, bLayout: RightOperandLayout,
                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false,
                 bias: UnsafePointer<Float>? = nil, activation: Activation = .none) {
         self.m = m; self.n = n; self.k = k
@@ -59,5 +61,17 @@ public struct GemmOperands: @unchecked Sendable {
         self.b = b; self.ldb = ldb; self.bLayout = bLayout
         self.c = c; self.ldc = ldc; self.accumulate = accumulate
         self.bias = bias; self.activation = activation
+    }
+
+    /// B as floats (`packed`, `rowsNK`, `rowsKN`).
+    public var bFloats: UnsafePointer<Float> {
+        precondition(bLayout != .packedHalf, "B holds halves (packedHalf): read bHalves")
+        return b.assumingMemoryBound(to: Float.self)
+    }
+
+    /// B as halves (`packedHalf`).
+    public var bHalves: UnsafePointer<Float16> {
+        precondition(bLayout == .packedHalf, "B holds floats (\(bLayout)): read bFloats")
+        return b.assumingMemoryBound(to: Float16.self)
     }
 }

@@ -93,10 +93,10 @@ public final class PackedMatrix: @unchecked Sendable {
     /// Bytes held by the packed copy.
     public var byteCount: Int { floats?.byteCount ?? halves!.byteCount }
 
-    /// The panels and their layout, for `GemmOperands` (`b` points at halves for fp16).
-    public var operand: (b: UnsafePointer<Float>, layout: RightOperandLayout) {
-        if let floats { return (UnsafePointer(floats.pointer), .packed) }
-        return (UnsafeRawPointer(halves!.pointer).assumingMemoryBound(to: Float.self), .packedHalf)
+    /// The panels and their layout, for `GemmOperands` (halves for fp16).
+    public var operand: (b: UnsafeRawPointer, layout: RightOperandLayout) {
+        if let floats { return (UnsafeRawPointer(floats.pointer), .packed) }
+        return (UnsafeRawPointer(halves!.pointer), .packedHalf)
     }
 }
 

@@ -23,11 +23,11 @@ extension Gemm {
             let first = task * panels / tasks, end = (task + 1) * panels / tasks
             if first == end { return }
             let j0 = first * nr, width = min(p.n, end * nr) - j0
-            let src = p.bLayout == .rowsNK ? p.b + j0 * p.ldb : p.b + j0
+            let src = p.bLayout == .rowsNK ? p.bFloats + j0 * p.ldb : p.bFloats + j0
             Dispatch.packRightOperand(isa, src, layout: p.bLayout, n: width, k: p.k, ld: p.ldb, into: buffer + first * p.k * nr)
         }
         var packed = p
-        packed.b = UnsafePointer(buffer)
+        packed.b = UnsafeRawPointer(buffer)
         packed.ldb = p.k
         packed.bLayout = .packed
         run(packed, ctx: ctx)

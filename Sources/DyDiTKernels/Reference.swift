@@ -15,7 +15,7 @@ public enum Reference {
                 var acc = 0.0
                 for kk in 0..<p.k {
                     let a = p.aTransposed ? p.a[kk * p.lda + i] : p.a[i * p.lda + kk]
-                    let b = p.bLayout == .rowsNK ? p.b[j * p.ldb + kk] : p.b[kk * p.ldb + j]
+                    let b = p.bLayout == .rowsNK ? p.bFloats[j * p.ldb + kk] : p.bFloats[kk * p.ldb + j]
                     acc += Double(a) * Double(b)
                 }
                 var v = Float(acc)

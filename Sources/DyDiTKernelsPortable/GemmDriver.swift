@@ -61,10 +61,9 @@ extension ISAKernels {
                 let block = Block(c0: c0, c1: c1, k0: k0, kb: kb, last: k0 + kb == p.k)
                 switch p.bLayout {
                 case .packed:
-                    rowBlocks(p, rows, block, p.b + (c0 / nr) * p.k * nr + k0 * nr, panelStride: p.k * nr, aPack, edgeA, tile)
+                    rowBlocks(p, rows, block, p.bFloats + (c0 / nr) * p.k * nr + k0 * nr, panelStride: p.k * nr, aPack, edgeA, tile)
                 case .packedHalf:
-                    // `b` points at halves (see RightOperandLayout.packedHalf).
-                    let half = UnsafeRawPointer(p.b).assumingMemoryBound(to: Float16.self) + (c0 / nr) * p.k * nr + k0 * nr
+                    let half = p.bHalves + (c0 / nr) * p.k * nr + k0 * nr
                     if rows.count > 2 * mr {
                         // Widened once into the packing buffer, then shared by every row tile:
                         // widening inside the micro-kernel competes with its FMAs (0.78× fp32).
@@ -75,7 +74,7 @@ extension ISAKernels {
                         rowBlocks(p, rows, block, half, panelStride: p.k * nr, aPack, edgeA, tile)
                     }
                 case .rowsNK, .rowsKN:
-                    packB(p.b, ldb: p.ldb, layout: p.bLayout, n0: c0, nb: c1 - c0, k0: k0, kb: kb,
+                    packB(p.bFloats, ldb: p.ldb, layout: p.bLayout, n0: c0, nb: c1 - c0, k0: k0, kb: kb,
                           dst: bPack, panelStride: kb * nr)
                     rowBlocks(p, rows, block, UnsafePointer(bPack), panelStride: kb * nr, aPack, edgeA, tile)
                 }
