@@ -6,12 +6,10 @@ import DyDiTModels
 public enum DPMSolverPlugin: SamplerPlugin {
     public static let name = "dpm-solver"
     public static let summary = "diffusers' DPMSolverMultistep/SinglestepScheduler, algorithm dpmsolver"
+    /// diffusers refuses dpmsolver with a zero final σ; sigma_min is what it can run.
     public static let options = DPMSolverFamily.options(algorithm: "dpmsolver", finalSigmas: "sigma_min")
-    public static func make(steps: Int, options: JSONObject, config: DiTConfig, source: String) throws -> Sampler {
-        var o = options
-        // diffusers refuses dpmsolver with a zero final σ; sigma_min is what it can run.
-        if o["final_sigmas_type"] == nil { o["final_sigmas_type"] = .string("sigma_min") }
-        return try DPMSolverFamily.make(name, algorithm: "dpmsolver", steps: steps, options: o, source: source)
+    public static func make(steps: Int, options given: JSONObject, config: DiTConfig, source: String) throws -> Sampler {
+        try DPMSolverFamily.make(name, algorithm: "dpmsolver", declared: options, steps: steps, options: given, source: source)
     }
 }
 
@@ -20,8 +18,8 @@ public enum DPMSolverPlusPlusPlugin: SamplerPlugin {
     public static let name = "dpm-solver++"
     public static let summary = "diffusers' DPMSolverMultistep/SinglestepScheduler, algorithm dpmsolver++"
     public static let options = DPMSolverFamily.options(algorithm: "dpmsolver++", finalSigmas: "zero")
-    public static func make(steps: Int, options: JSONObject, config: DiTConfig, source: String) throws -> Sampler {
-        try DPMSolverFamily.make(name, algorithm: "dpmsolver++", steps: steps, options: options, source: source)
+    public static func make(steps: Int, options given: JSONObject, config: DiTConfig, source: String) throws -> Sampler {
+        try DPMSolverFamily.make(name, algorithm: "dpmsolver++", declared: options, steps: steps, options: given, source: source)
     }
 }
 
@@ -33,11 +31,17 @@ enum DPMSolverFamily {
     static func options(algorithm: String, finalSigmas: String) -> [PluginOption] {
         let own = [multistep, PluginOption("algorithm_type", .string(algorithm), "diffusers; fixed by the sampler's name"),
                    PluginOption("final_sigmas_type", .string(finalSigmas), "diffusers: zero | sigma_min")]
-        return DDPMPlugin.withDiffusers(own, .dpmMultistep, via: "diffusers")
+        return withDiffusers(own, .dpmMultistep, via: "diffusers")
     }
 
-    static func make(_ name: String, algorithm: String, steps: Int, options: JSONObject, source: String) throws -> Sampler {
+    /// `declared`: the sampler's options, whose final_sigmas_type default is the one it runs
+    /// with when none is given (it differs from diffusers' for dpmsolver).
+    static func make(_ name: String, algorithm: String, declared: [PluginOption], steps: Int, options: JSONObject,
+                     source: String) throws -> Sampler {
         var rest = options
+        if rest["final_sigmas_type"] == nil {
+            rest["final_sigmas_type"] = declared.first { $0.name == "final_sigmas_type" }?.defaultValue
+        }
         let isMultistep = rest["multistep"] ?? .bool(true)
         rest["multistep"] = nil
         if let problem = multistep.problem(with: isMultistep) { throw SamplerError(source: source, "multistep \(problem)") }

@@ -13,12 +13,11 @@ public protocol SamplerPlugin {
     static func make(steps: Int, options: JSONObject, config: DiTConfig, source: String) throws -> Sampler
 }
 
-extension SamplerPlugin {
-    /// `own` options followed by those of diffusers' `kind` scheduler not already among them.
-    static func withDiffusers(_ own: [PluginOption], _ kind: DiffusersConfig.Kind, via: String) -> [PluginOption] {
-        let names = Set(own.map(\.name))
-        return own + DiffusersConfig.defaults(kind).filter { !names.contains($0.0) }.map { PluginOption($0.0, $0.1, via) }
-    }
+/// `own` options followed by those of diffusers' `kind` scheduler not already among them: a
+/// sampler plug-in's declared options.
+func withDiffusers(_ own: [PluginOption], _ kind: DiffusersConfig.Kind, via: String) -> [PluginOption] {
+    let names = Set(own.map(\.name))
+    return own + DiffusersConfig.defaults(kind).filter { !names.contains($0.0) }.map { PluginOption($0.0, $0.1, via) }
 }
 
 /// Samplers by name: the one map from a name to a sampler, used by the experiment specs, every
