@@ -23,7 +23,7 @@ public struct TrainSpec {
     public var routerInit: (widthBias: Float, tokenBias: Float) = (RouterParameters.officialWidthBias, RouterParameters.officialTokenBias)
     public var exportDType: DType
 
-    static let keys = ["dataset", "steps", "batch", "lr", "weight_decay", "betas", "eps", "warmup_steps", "grad_clip",
+    public static let keys = ["dataset", "steps", "batch", "lr", "weight_decay", "betas", "eps", "warmup_steps", "lr_scheduler", "min_lr", "grad_clip",
                        "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
                        "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
                        "samples_per_class", "snapshot_every", "export_dtype", "router_init", "router_lr_scale",
@@ -66,6 +66,16 @@ public struct TrainSpec {
             }
         }
         s.warmupSteps = d.int(t, "warmup_steps", path, default: 0, range: 0...100_000_000)
+        // diffusers' training scripts call this `lr_scheduler`; the floor is timm's `min_lr`.
+        let decay = d.string(t, "lr_scheduler", path, default: "constant", allowed: LearningRateSchedule.Decay.allCases.map(\.rawValue))
+        s.lrDecay = LearningRateSchedule.Decay(rawValue: decay) ?? .constant
+        s.lrFloor = d.double(t, "min_lr", path, default: 0, check: ({ $0 >= 0 }, "a number ≥ 0"))
+        if t["min_lr"] != nil && s.lrDecay == .constant {
+            d.error(JSONLocator.child(path, "min_lr"), "applies to a decaying rate only (set lr_scheduler to 'cosine' or 'linear')")
+        }
+        if s.lrFloor > s.adam.learningRate {
+            d.error(JSONLocator.child(path, "min_lr"), "is \(s.lrFloor), above lr \(s.adam.learningRate): the rate decays from lr down to min_lr")
+        }
         if let clip = t["grad_clip"], clip != .null {
             s.gradientClip = d.double(t, "grad_clip", path, default: 1, check: ({ $0 > 0 }, "a number > 0, or null for no clipping"))
         }
@@ -134,6 +144,11 @@ public struct TrainSpec {
             ("grad_clip", s.gradientClip.map { .double($0) } ?? .null), ("ema_decay", .double(s.emaDecay)),
             ("label_dropout", .double(s.labelDropout)), ("timesteps", .string(sampling)), ("flip", .bool(s.flip)),
         ])
+        // Only when given, so specs (and checkpoints) from before these keys resolve as they did.
+        if t["lr_scheduler"] != nil || t["min_lr"] != nil {
+            resolved["lr_scheduler"] = .string(decay)
+            resolved["min_lr"] = .double(s.lrFloor)
+        }
         if let f = s.dydit {
             resolved["lambda"] = .double(f.lambda.target)
             resolved["lambda_hold_steps"] = .int(Int64(f.lambda.holdSteps))

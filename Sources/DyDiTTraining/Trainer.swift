@@ -64,7 +64,8 @@ public final class Trainer {
         rng = RandomGenerator(seed: settings.seed)
         objective = TrainingObjective(loss: try HybridLoss(learnSigma: c.learnSigma),
                                       flopsWeight: settings.dydit?.flopsWeight ?? 2)
-        schedule = LearningRateSchedule(peak: settings.adam.learningRate, warmupSteps: settings.warmupSteps)
+        schedule = LearningRateSchedule(peak: settings.adam.learningRate, warmupSteps: settings.warmupSteps,
+                                        decay: settings.lrDecay, floor: settings.lrFloor, totalSteps: settings.steps)
         dropout = LabelDropout(probability: model.hasNullClass ? settings.labelDropout : 0, nullClass: c.numClasses)
         if let d = settings.dydit {
             model.temperature = Float(d.temperature)

@@ -1,19 +1,43 @@
+import Foundation
 import DyDiTIO
 
 /// Learning rate per step: linear warm-up from `lr/warmup` to `lr` over the first `warmup`
-/// steps (PyTorch's `LambdaLR(min(1, (step + 1) / warmup))`), then constant, as DiT trains.
+/// steps (PyTorch's `LambdaLR(min(1, (step + 1) / warmup))`), then constant, as DiT trains, or
+/// decaying to `floor` at `totalSteps` (a run that ends at a low rate averages its last steps
+/// the way the EMA does, and converges further in the same steps).
 public struct LearningRateSchedule: Sendable, Equatable {
+    /// After warm-up: constant (DiT), or from the peak to `floor` at the run's last step along
+    /// half a cosine (`cosine`, SGDR's shape) or a straight line (`linear`).
+    public enum Decay: String, Sendable, Equatable, CaseIterable {
+        case constant, cosine, linear
+    }
+
     public var peak: Double
     public var warmupSteps: Int
+    public var decay: Decay
+    public var floor: Double
+    public var totalSteps: Int
 
-    public init(peak: Double, warmupSteps: Int) {
+    public init(peak: Double, warmupSteps: Int, decay: Decay = .constant, floor: Double = 0, totalSteps: Int = 0) {
         self.peak = peak
         self.warmupSteps = warmupSteps
+        self.decay = decay
+        self.floor = floor
+        self.totalSteps = totalSteps
     }
 
     /// The rate of optimiser step `step` (0-based).
     public func rate(at step: Int) -> Double {
-        warmupSteps <= 0 ? peak : peak * min(1, Double(step + 1) / Double(warmupSteps))
+        if warmupSteps > 0 && step < warmupSteps { return peak * Double(step + 1) / Double(warmupSteps) }
+        let span = totalSteps - 1 - warmupSteps
+        guard decay != .constant, span > 0 else { return peak }
+        // 0 at the first step after warm-up, 1 at the last step of the run (and beyond).
+        let f = min(1, Double(step - warmupSteps) / Double(span))
+        switch decay {
+        case .constant: return peak
+        case .linear: return peak + (floor - peak) * f
+        case .cosine: return floor + (peak - floor) * 0.5 * (1 + cos(Double.pi * f))
+        }
     }
 }
 

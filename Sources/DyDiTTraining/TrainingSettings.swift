@@ -5,6 +5,9 @@ public struct TrainingSettings: Sendable, Equatable {
     public var batch: Int = 32
     public var adam = AdamW.Settings()
     public var warmupSteps = 0
+    /// The rate after warm-up: constant (DiT's recipe) or decaying to `lrFloor` at `steps`.
+    public var lrDecay = LearningRateSchedule.Decay.constant
+    public var lrFloor = 0.0
     /// Global gradient-norm clip (nil: none).
     public var gradientClip: Double? = nil
     public var emaDecay = 0.9999

@@ -62,6 +62,7 @@ final class SpecTests: XCTestCase {
         XCTAssertEqual(Set(schema["properties"]?.objectValue?.keys ?? []), Set(ExperimentSpec.topLevelKeys))
         let samplers = schema["properties"]?["sampler"]?["properties"]?["type"]?["enum"]?.arrayValue?.compactMap(\.stringValue)
         XCTAssertEqual(samplers, SamplerRegistry.names)
+        XCTAssertEqual(Set(schema["properties"]?["train"]?["properties"]?.objectValue?.keys ?? []), Set(TrainSpec.keys))
     }
 
     func testSyntaxAndEncodingErrors() throws {
@@ -229,6 +230,29 @@ final class SpecTests: XCTestCase {
         XCTAssertEqual(dy.settings.dydit?.lambda, LambdaSchedule(target: 0.4, holdSteps: 100, rampSteps: 200))
         XCTAssertEqual(dy.settings.dydit?.flopsWeight, 2)
         XCTAssertEqual(dy.settings.dydit?.temperature, 5)
+    }
+
+    /// A decaying learning rate (diffusers' `lr_scheduler`, timm's `min_lr`): decoded, checked,
+    /// and in the resolved spec only when given, so earlier runs keep their keys.
+    func testLearningRateDecay() throws {
+        func train(_ t: String) throws -> SpecFile.Run? {
+            try SpecFile(text: #"{"name": "x", "train": "# + t + "}").expand(checkFiles: false).first
+        }
+        let run = try XCTUnwrap(train(#"{"steps": 100, "lr": 2e-4, "lr_scheduler": "cosine", "min_lr": 1e-5}"#))
+        XCTAssertEqual(run.spec.train?.settings.lrDecay, .cosine)
+        XCTAssertEqual(run.spec.train?.settings.lrFloor, 1e-5)
+        XCTAssertEqual(run.spec.resolved["train"]?["lr_scheduler"]?.stringValue, "cosine")
+        XCTAssertEqual(run.spec.resolved["train"]?["min_lr"]?.doubleValue, 1e-5)
+        let plain = try XCTUnwrap(train(#"{"steps": 100}"#))
+        XCTAssertEqual(plain.spec.train?.settings.lrDecay, .constant)
+        XCTAssertNil(plain.spec.resolved["train"]?["lr_scheduler"])
+        XCTAssertNil(plain.spec.resolved["train"]?["min_lr"])
+        let found = issues(#"{"name": "x", "train": {"lr_scheduler": "cosin", "min_lr": 1}}"#)
+        XCTAssertTrue(found.contains { $0.path == "$.train.lr_scheduler" && $0.message.contains("cosine") }, "\(found)")
+        let floorAlone = issues(#"{"name": "x", "train": {"min_lr": 1e-6}}"#)
+        XCTAssertTrue(floorAlone.contains { $0.path == "$.train.min_lr" && $0.message.contains("decaying rate only") }, "\(floorAlone)")
+        let above = issues(#"{"name": "x", "train": {"lr": 1e-4, "lr_scheduler": "linear", "min_lr": 1e-3}}"#)
+        XCTAssertTrue(above.contains { $0.path == "$.train.min_lr" && $0.message.contains("above lr") }, "\(above)")
     }
 
     /// Spatial routing's knobs: the token router's initial bias and the routers' learning-rate

@@ -168,6 +168,19 @@ final class OptimizerTests: XCTestCase {
         let lr = LearningRateSchedule(peak: 1e-3, warmupSteps: 4)
         XCTAssertEqual((0..<6).map { lr.rate(at: $0) }, [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3, 1e-3])
         XCTAssertEqual(LearningRateSchedule(peak: 1e-4, warmupSteps: 0).rate(at: 0), 1e-4)
+        // Decays: the peak right after warm-up, the floor at the run's last step (index 12 of 13),
+        // a cosine at the floor-peak midpoint halfway, and the floor past the end.
+        let cosine = LearningRateSchedule(peak: 1e-3, warmupSteps: 2, decay: .cosine, floor: 1e-4, totalSteps: 13)
+        XCTAssertEqual(cosine.rate(at: 0), 5e-4)
+        XCTAssertEqual(cosine.rate(at: 2), 1e-3)
+        assertClose(cosine.rate(at: 7), 5.5e-4, absolute: 1e-15, "cosine halfway")
+        assertClose(cosine.rate(at: 12), 1e-4, absolute: 1e-15, "cosine at the last step")
+        assertClose(cosine.rate(at: 50), 1e-4, absolute: 1e-15, "cosine past the end")
+        XCTAssertGreaterThan(cosine.rate(at: 4), cosine.rate(at: 5))
+        let linear = LearningRateSchedule(peak: 1e-3, warmupSteps: 0, decay: .linear, floor: 0, totalSteps: 11)
+        for step in 0...10 { assertClose(linear.rate(at: step), 1e-3 * Double(10 - step) / 10, absolute: 1e-15, "linear at \(step)") }
+        // A run no longer than its warm-up never decays.
+        XCTAssertEqual(LearningRateSchedule(peak: 1e-3, warmupSteps: 4, decay: .cosine, totalSteps: 4).rate(at: 3), 1e-3)
 
         let lambda = LambdaSchedule(target: 0.5, holdSteps: 100, rampSteps: 10)
         XCTAssertEqual(lambda.lambda(at: 0), 1)
