@@ -186,34 +186,25 @@ public final class DiT {
         }
 
         // Patch embedding as a GEMM, then the fixed position embedding.
+        let h = ws.h.pointer
         op("embed") {
-            Patches.extract(x, batch: batch, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
-                            patch: c.patchSize, into: ws.patches.pointer)
-            patchEmbed(ws.patches.pointer, rows: rows, into: ws.h.pointer, ctx: ctx)
-        }
-        observe("act/x_embedder", [batch, n, d], ws.h.pointer)
-        let h = ws.h.pointer, pos = posEmbed.pointer
-        op("embed") {
-            for r in 0..<rows {
-                let row = h + r * d, p = pos + (r % n) * d
-                for j in 0..<d { row[j] += p[j] }
+            DiTConditioning.embedPatches(x, batch: batch, config: c, patches: ws.patches.pointer, into: h) {
+                patchEmbed($0, rows: $1, into: $2, ctx: ctx)
             }
+        }
+        observe("act/x_embedder", [batch, n, d], h)
+        op("embed") {
+            DiTConditioning.addPositions(h, batch: batch, config: c, position: posEmbed.pointer)
             // c = MLP(freq(t)) + table[y]; every adaLN reads SiLU(c).
             TimestepEmbedding.frequencies(t, into: ws.freq.pointer)
             timeIn(ws.freq.pointer, rows: batch, into: ws.t1.pointer, activation: .silu, ctx: ctx)
             timeOut(ws.t1.pointer, rows: batch, into: ws.te.pointer, ctx: ctx)
         }
         observe("act/t_embedder", [batch, d], ws.te.pointer)
-        for b in 0..<batch {
-            ws.c.pointer.advanced(by: b * d).update(from: labelTable.pointer + y[b] * d, count: d)
-        }
+        DiTConditioning.embedLabels(y, table: labelTable.pointer, d: d, into: ws.c.pointer)
         observe("act/y_embedder", [batch, d], ws.c.pointer)
         op("adaLN") {
-            for i in 0..<(batch * d) {
-                ws.c.pointer[i] += ws.te.pointer[i]
-                let v = ws.c.pointer[i]
-                ws.siluC.pointer[i] = v / (1 + exp(-v))
-            }
+            DiTConditioning.addTimestep(ws.te.pointer, to: ws.c.pointer, count: batch * d, silu: ws.siluC.pointer)
             modulation(ws.siluC.pointer, rows: batch, into: ws.modulation.pointer, ctx: ctx)
         }
         if let width = routing.width {
@@ -239,15 +230,11 @@ public final class DiT {
 
         let fin = UnsafePointer(ws.modulation.pointer + c.depth * 6 * d)
         op("final layer") {
-            Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: fin, scale: fin + d,
-                                  modStride: modStride, rowsPerGroup: n, ctx: ctx)
-            finalLinear(ws.xn.pointer, rows: rows, into: ws.finalTokens.pointer, ctx: ctx)
+            DiTConditioning.finalLayer(h, batch: batch, config: c, modulation: fin, modStride: modStride, normed: ws.xn.pointer,
+                                       tokens: ws.finalTokens.pointer, out: out, linear: { finalLinear($0, rows: $1, into: $2, ctx: ctx) },
+                                       ctx: ctx)
         }
         observe("act/final_layer", [batch, n, c.finalDim], ws.finalTokens.pointer)
-        op("final layer") {
-            Patches.assemble(ws.finalTokens.pointer, ld: c.finalDim, batch: batch, channels: c.outChannels,
-                             height: c.inputSize, width: c.inputSize, patch: c.patchSize, into: out)
-        }
     }
 
     /// One DiT block on `ws.h`; `mod` points at the block's six modulations of sample 0

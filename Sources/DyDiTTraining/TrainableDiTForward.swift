@@ -46,28 +46,20 @@ extension TrainableDiT {
         saved = (batch, y, dynamic)
 
         // Patch embedding plus the fixed position embedding.
-        Patches.extract(x, batch: batch, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
-                        patch: c.patchSize, into: ws.patches.pointer)
         let h0 = ws.stream[0].pointer
-        linear(patchEmbed, ws.patches.pointer, rows: rows, into: h0)
-        for r in 0..<rows {
-            let row = h0 + r * d, pos = p + posEmbed + (r % n) * d
-            for j in 0..<d { row[j] += pos[j] }
+        DiTConditioning.embedPatches(x, batch: batch, config: c, patches: ws.patches.pointer, into: h0) {
+            linear(patchEmbed, $0, rows: $1, into: $2)
         }
-        // c = MLP(freq(t)) + table[y]; the adaLN linears all read SiLU(c).
+        DiTConditioning.addPositions(h0, batch: batch, config: c, position: p + posEmbed)
+        // c = MLP(freq(t)) + table[y]; the adaLN linears all read SiLU(c). The timestep MLP's
+        // SiLU runs apart from its GEMM: the backward pass needs its input.
         TimestepEmbedding.frequencies(t, into: ws.freq.pointer)
         linear(timeIn, ws.freq.pointer, rows: batch, into: ws.tPre.pointer)
         let tPre = ws.tPre.pointer, tAct = ws.tAct.pointer
-        for i in 0..<(batch * d) { tAct[i] = Self.silu(tPre[i]) }
+        for i in 0..<(batch * d) { tAct[i] = DiTConditioning.silu(tPre[i]) }
         linear(timeOut, tAct, rows: batch, into: ws.te.pointer)
-        let siluC = ws.siluC.pointer
-        for b in 0..<batch {
-            let cb = ws.c.pointer + b * d, table = p + labelTable + y[b] * d, te = ws.te.pointer + b * d
-            for j in 0..<d {
-                cb[j] = te[j] + table[j]
-                siluC[b * d + j] = Self.silu(cb[j])
-            }
-        }
+        DiTConditioning.embedLabels(y, table: p + labelTable, d: d, into: ws.c.pointer)
+        DiTConditioning.addTimestep(ws.te.pointer, to: ws.c.pointer, count: batch * d, silu: ws.siluC.pointer)
         for (l, s) in blocks.enumerated() {
             linear(s.adaLN, ws.siluC.pointer, rows: batch, into: mod + l * 6 * d, ldy: modWidth)
         }
@@ -147,12 +139,9 @@ extension TrainableDiT {
                               rowsPerGroup: n, rowMask: dynamic ? UnsafePointer(keep.tokenMask.pointer) : nil, ctx: ctx)
         }
 
-        let fin = mod + c.depth * 6 * d
-        Ops.layerNormModulate(ws.stream[c.depth].pointer, into: ws.xnFinal.pointer, rows: rows, d: d, shift: fin,
-                              scale: fin + d, modStride: modWidth, rowsPerGroup: n, ctx: ctx)
-        linear(finalLinear, ws.xnFinal.pointer, rows: rows, into: ws.finalTokens.pointer)
-        Patches.assemble(ws.finalTokens.pointer, ld: c.finalDim, batch: batch, channels: c.outChannels,
-                         height: c.inputSize, width: c.inputSize, patch: c.patchSize, into: out)
+        DiTConditioning.finalLayer(ws.stream[c.depth].pointer, batch: batch, config: c, modulation: mod + c.depth * 6 * d,
+                                   modStride: modWidth, normed: ws.xnFinal.pointer, tokens: ws.finalTokens.pointer, out: out,
+                                   linear: { linear(finalLinear, $0, rows: $1, into: $2) }, ctx: ctx)
     }
 
     /// A width router of block `l`: logits `[B, R]` from `te`, soft decisions, and masks
@@ -179,9 +168,6 @@ extension TrainableDiT {
         let nh = config.numHeads
         for b in 0..<batch { (mask + (b * config.depth + l) * nh).update(repeating: 1, count: nh) }
     }
-
-    @inline(__always)
-    static func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
 
     /// d SiLU(x) / dx = σ(x)·(1 + x·(1 − σ(x))).
     @inline(__always)
