@@ -116,9 +116,10 @@ public struct ExperimentSpec {
 
         // backbone
         let bPath = "$.backbone"
-        let b = d.object(root["backbone"], bPath, allowed: ["type", "model", "config", "input_size", "in_channels",
-                                                             "num_classes", "learn_sigma", "checkpoint", "init"])
-        let type = d.string(b, "type", bPath, default: "dit", allowed: Registry.backbones.map(\.name))
+        let b = d.object(root["backbone"], bPath, allowed: ["type"] + BackboneOptions.all.map(\.name))
+        let type = d.string(b, "type", bPath, default: DiTBackbone.name, allowed: Registry.backbones.map { $0.name })
+        let backbone: BackbonePlugin.Type = Registry.backbone(type) ?? DiTBackbone.self
+
         let checkpoint = d.optionalString(b, "checkpoint", bPath)
         let baseDir = baseDirectory
         let resolve = { (p: String) in p.hasPrefix("/") || baseDir.isEmpty ? p : "\(baseDir)/\(p)" }
@@ -142,10 +143,10 @@ public struct ExperimentSpec {
                 }
             }
         } else {
-            let inputSize = d.int(b, "input_size", bPath, default: 32, range: 1...4096)
-            let inChannels = d.int(b, "in_channels", bPath, default: 4, range: 1...64)
-            let numClasses = d.int(b, "num_classes", bPath, default: 1000, range: 1...1_000_000)
-            let learnSigma = d.bool(b, "learn_sigma", bPath, default: true)
+            let inputSize = d.int(b, "input_size", bPath, default: Int(BackboneOptions.defaultValue("input_size").intValue!), range: 1...4096)
+            let inChannels = d.int(b, "in_channels", bPath, default: Int(BackboneOptions.defaultValue("in_channels").intValue!), range: 1...64)
+            let numClasses = d.int(b, "num_classes", bPath, default: Int(BackboneOptions.defaultValue("num_classes").intValue!), range: 1...1_000_000)
+            let learnSigma = d.bool(b, "learn_sigma", bPath, default: BackboneOptions.defaultValue("learn_sigma").boolValue!)
             if let c = b?["config"], c != .null {
                 if b?["model"] != nil { d.error(JSONLocator.child(bPath, "model"), "give either model or config, not both") }
                 var sizes = c.objectValue ?? JSONObject()
@@ -159,7 +160,7 @@ public struct ExperimentSpec {
                     d.error(JSONLocator.child(bPath, "config"), "\(error)")
                 }
             } else {
-                let named = d.string(b, "model", bPath, default: "DiT-S/2")
+                let named = d.string(b, "model", bPath, default: BackboneOptions.defaultValue("model").stringValue!)
                 do {
                     config = try DiTConfig.named(named, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses,
                                                  learnSigma: learnSigma)
@@ -170,7 +171,7 @@ public struct ExperimentSpec {
                 }
             }
         }
-        let initName = d.string(b, "init", bPath, default: "random", allowed: ["random", "dit"])
+        let initName = d.string(b, "init", bPath, default: BackboneOptions.defaultValue("init").stringValue!, allowed: ["random", "dit"])
         if checkpoint != nil && b?["init"] != nil { d.error(JSONLocator.child(bPath, "init"), "applies only without a checkpoint") }
         var backboneJSON = JSONObject([("type", .string(type))])
         if let checkpoint {
@@ -186,15 +187,18 @@ public struct ExperimentSpec {
         let rPath = "$.routers"
         let r = d.object(root["routers"], rPath, allowed: ["width", "token"])
         let width = plugin(r?["width"], JSONLocator.child(rPath, "width"), d,
-                           default: type == "dydit" ? "tdw" : "none",
+                           default: backbone.defaultWidthRouter,
                            names: Registry.widthRouterNames, options: Registry.widthRouterOptions)
         let token = plugin(r?["token"], JSONLocator.child(rPath, "token"), d,
-                           default: type == "dydit" ? "sdt" : "none",
+                           default: backbone.defaultTokenRouter,
                            names: Registry.tokenRouterNames, options: Registry.tokenRouterOptions)
-        if type == "dit" && (width.type != "none" || token.type != "none") {
-            d.error(rPath, "routers need backbone.type 'dydit' (a dit backbone runs dense)")
+        if !backbone.routed && (width.type != "none" || token.type != "none") {
+            let routed = Registry.backbones.filter { $0.routed }.map { "'\($0.name)'" }.joined(separator: " or ")
+            d.error(rPath, "routers need backbone.type \(routed) (a \(type) backbone runs dense)")
         }
-        if type == "dydit" && checkpoint != nil && checkFiles && !routersInFile && (width.type == "tdw" || token.type == "sdt" || token.type == "layer-skip") {
+        let readsRouters = (Registry.widthRouter(width.type)?.readsCheckpointRouters ?? false)
+            || (Registry.tokenRouter(token.type)?.readsCheckpointRouters ?? false)
+        if backbone.routed && checkpoint != nil && checkFiles && !routersInFile && readsRouters {
             // Allowed (routers start at their init), but worth saying in the resolved spec.
             resolved["note"] = .string("the checkpoint has no DyDiT routers: learned routers start at their fine-tuning init (everything on)")
         }
@@ -208,18 +212,25 @@ public struct ExperimentSpec {
             }
         }
 
-        // precision
-        // "fp16", or {"type": "fp16", "fp32_layers": ["adaLN_modulation", "final_layer"]}.
-        var precision = "fp32"
-        var fp32Layers: [String] = []
-        if let value = root["precision"], value.objectValue != nil {
-            let o = d.object(value, "$.precision", allowed: ["type", "fp32_layers"])
-            precision = d.string(o, "type", "$.precision", default: "fp32", allowed: Registry.precisions.map(\.name))
-            fp32Layers = d.stringArray(o, "fp32_layers", "$.precision", default: [], allowed: PrecisionPlan.layerNames)
+        // precision: "fp16", or {"type": "fp16", "fp32_layers": ["adaLN_modulation", "final_layer"]}.
+        let precisionNames = Registry.precisions.map { $0.name }
+        var precision = FP32Precision.name
+        var precisionGiven = JSONObject()
+        var precisionKnown = true
+        if let value = root["precision"], let o = value.objectValue {
+            _ = d.object(value, "$.precision", allowed: ["type"] + Self.allPrecisionOptions.map(\.name))
+            precision = d.string(o, "type", "$.precision", default: FP32Precision.name, allowed: precisionNames)
+            precisionGiven = o
+            precisionGiven["type"] = nil
+            precisionKnown = Registry.precision(o["type"]?.stringValue ?? precision) != nil
         } else {
-            precision = d.string(root, "precision", "$", default: "fp32", allowed: Registry.precisions.map(\.name))
+            precision = d.string(root, "precision", "$", default: FP32Precision.name, allowed: precisionNames)
         }
-        let precisionPlan = PrecisionPlan(WeightPrecision(rawValue: precision) ?? .fp32, fp32Layers: fp32Layers)
+        // An unknown type's options are still checked (against every precision's), so one pass finds both problems.
+        let precisionPlugin: PrecisionPlugin.Type = Registry.precision(precision) ?? FP32Precision.self
+        let precisionOptions = Self.options(precisionGiven, "$.precision", d, type: precision,
+                                            known: precisionKnown ? precisionPlugin.options : Self.allPrecisionOptions)
+        let precisionPlan = precisionPlugin.plan(precisionOptions)
         resolved["precision"] = precisionPlan.specJSON
         if let quantization, !quantization.sameLayers(as: precisionPlan) {
             d.error("$.precision", "is \(precisionPlan.specJSON.serialized()), but the checkpoint was quantized by `dydit quantize` to \(quantization.specJSON.serialized()) and runs only in that precision")
@@ -336,12 +347,12 @@ public struct ExperimentSpec {
         // train (only `dydit train` reads it; `dydit run` evaluates the backbone as it is)
         var train: TrainSpec? = nil
         if let t = root["train"], t != .null {
-            if let (decoded, json) = TrainSpec.decode(t, d, dydit: type == "dydit", seed: UInt64(seed)) {
+            if let (decoded, json) = TrainSpec.decode(t, d, dydit: backbone.routed, seed: UInt64(seed)) {
                 train = decoded
                 resolved["train"] = json
                 // The routers a fine-tune learns are the ones it will sample with: TDW and/or SDT,
                 // or SDT's whole-layer vote (layer-skip) — the paper's ablations.
-                if type == "dydit", var f = train?.settings.dydit {
+                if backbone.routed, var f = train?.settings.dydit {
                     if !["tdw", "none"].contains(width.type) || !["sdt", "layer-skip", "none"].contains(token.type)
                         || (width.type == "none" && token.type == "none") {
                         d.error(rPath, "DyDiT fine-tuning learns routers.width 'tdw' (or 'none') and routers.token 'sdt', 'layer-skip' (or 'none'), at least one of them; got \(width.type)/\(token.type)")
@@ -403,7 +414,12 @@ public struct ExperimentSpec {
                     got: JSONValue.string(type).serialized(), expected: "one of \(names.joined(separator: ", "))", suggestion: suggestion)
             return PluginChoice(type: name, options: PluginOptions(values: JSONObject()))
         }
-        let known = options(type)
+        return PluginChoice(type: type, options: Self.options(given, path, d, type: type, known: options(type)))
+    }
+
+    /// `given` checked against a plug-in's declared options (`known`), defaults filled in; each
+    /// unknown key or refused value is an issue at its own path.
+    static func options(_ given: JSONObject, _ path: String, _ d: SpecDecoder, type: String, known: [PluginOption]) -> PluginOptions {
         var values = JSONObject(known.map { ($0.name, $0.defaultValue) })
         for (key, v) in given {
             guard let option = known.first(where: { $0.name == key }) else {
@@ -420,6 +436,13 @@ public struct ExperimentSpec {
             }
             values[key] = v
         }
-        return PluginChoice(type: type, options: PluginOptions(values: values))
+        return PluginOptions(values: values)
+    }
+
+    /// Every precision's options, each name once.
+    static var allPrecisionOptions: [PluginOption] {
+        var seen = Set<String>(), out: [PluginOption] = []
+        for o in Registry.precisions.flatMap { $0.options } where seen.insert(o.name).inserted { out.append(o) }
+        return out
     }
 }

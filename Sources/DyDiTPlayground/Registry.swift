@@ -17,20 +17,13 @@ public enum Registry {
     ]
 
     /// Backbones: a dense DiT, or a DyDiT (a DiT with routers).
-    public static let backbones: [(name: String, summary: String)] = [
-        ("dit", "the DiT of facebookresearch/DiT; routers must be none"),
-        ("dydit", "a DiT with DyDiT's routers (the checkpoint's, or their fine-tuning init for a plain DiT)"),
-    ]
+    public static let backbones: [BackbonePlugin.Type] = [DiTBackbone.self, DyDiTBackbone.self]
 
     /// Precisions (`"precision": name`, or `{"type": name, "fp32_layers": [...]}`).
-    public static let precisions: [(name: String, summary: String, options: [PluginOption])] = [
-        ("fp32", "fp32 weights and arithmetic on the SIMD kernels", []),
-        ("fp16", "fp16 weights (half the memory), widened to fp32 in the GEMM micro-kernel (F16C / AVX-512)", [fp32Layers]),
-        ("int8", "int8 weights per output channel, activations quantized per row at run time, int32 products (AVX-512 VNNI, AVX2, portable)", [fp32Layers]),
-    ]
+    public static let precisions: [PrecisionPlugin.Type] = [FP32Precision.self, FP16Precision.self, Int8Precision.self]
 
-    static let fp32Layers = PluginOption("fp32_layers", .array([]),
-                                         "layers kept in fp32, of: \(PrecisionPlan.layerNames.joined(separator: ", "))")
+    public static func backbone(_ name: String) -> BackbonePlugin.Type? { backbones.first { $0.name == name } }
+    public static func precision(_ name: String) -> PrecisionPlugin.Type? { precisions.first { $0.name == name } }
 
     public static let metrics: [(name: String, summary: String)] = [
         ("flops", "MACs per image and forward (full model), the paper's FLOPs ratio, per-block means"),
@@ -101,7 +94,7 @@ public enum Registry {
     /// as text or JSON. A kind added to the registry belongs here too, and then appears in both.
     public static func catalogue() -> [Kind] {
         [
-            Kind(key: "backbones", specField: "backbone.type", entries: backbones.map { ($0.name, $0.summary, []) }),
+            Kind(key: "backbones", specField: "backbone.type", entries: backbones.map { ($0.name, $0.summary, $0.options) }),
             Kind(key: "width_routers", specField: "routers.width.type", entries: widthRouters.map { ($0.name, $0.summary, $0.options) }),
             Kind(key: "token_routers", specField: "routers.token.type", entries: tokenRouters.map { ($0.name, $0.summary, $0.options) }),
             Kind(key: "samplers", specField: "sampler.type; steps in sampler.steps",

@@ -112,7 +112,7 @@ public final class TrainingRunner {
 
     private func perform(restart: Bool, events: TrainingEvents, say: (String) -> Void) throws -> StepRecord? {
         let c = spec.backbone.config
-        let dydit = spec.backbone.type == "dydit"
+        let dydit = Registry.backbone(spec.backbone.type)?.routed ?? false
         let ctx = try spec.computeContext()
         let params: DiTParameters, routers: RouterParameters?
         if let path = spec.backbone.checkpoint {

@@ -41,6 +41,10 @@ final class ListCommandTests: XCTestCase {
         XCTAssertEqual(option("samplers", "dpm-solver++", "algorithm_type"), .string("dpmsolver++"))
         XCTAssertEqual(option("datasets", "fashion-mnist", "path"), .string("/usr/share/datasets/fashion-mnist"))
         XCTAssertEqual(option("precisions", "int8", "fp32_layers"), .array([]))
+        // Backbones list the backbone section's keys with the defaults the decoder applies.
+        XCTAssertEqual(option("backbones", "dit", "model"), .string("DiT-S/2"))
+        XCTAssertEqual(option("backbones", "dydit", "input_size"), .int(32))
+        XCTAssertEqual(option("backbones", "dydit", "checkpoint"), .null)
         // The text listing names the same plug-ins.
         let text = try DyDiTProcess.run(["list"])
         XCTAssertEqual(text.status, 0, text.stderr)

@@ -77,6 +77,16 @@ final class SpecTests: XCTestCase {
         XCTAssertThrowsError(try SpecFile.load("\(dir)/nul.json"))
     }
 
+    /// The backbone section's defaults are the ones its plug-ins declare (and `dydit list` shows).
+    func testBackboneDefaultsComeFromTheDeclarations() throws {
+        let spec = try XCTUnwrap(try SpecFile(text: #"{"name": "d", "backbone": {"type": "dydit"}}"#).expand(checkFiles: false).first?.spec)
+        for o in DyDiTBackbone.options where o.defaultValue != .null {
+            XCTAssertEqual(spec.resolved["backbone"]?["config"]?[o.name] ?? spec.resolved["backbone"]?[o.name], o.defaultValue, o.name)
+        }
+        XCTAssertEqual(spec.width.type, DyDiTBackbone.defaultWidthRouter)
+        XCTAssertEqual(spec.token.type, DyDiTBackbone.defaultTokenRouter)
+    }
+
     func testDefaultsAreFilledAndSaved() throws {
         let runs = try SpecFile(text: #"{"name": "d", "backbone": {"type": "dydit", "model": "DiT-S/8", "num_classes": 3}}"#).expand(checkFiles: false)
         let r = runs[0].spec.resolved
@@ -156,6 +166,9 @@ final class SpecTests: XCTestCase {
         let bad = issues(#"{"name": "x", "precision": {"type": "fp8", "fp32_layers": ["adaln"]}}"#)
         XCTAssertTrue(bad.contains { $0.path == "$.precision.type" && $0.message.contains("fp16") }, "\(bad)")
         XCTAssertTrue(bad.contains { $0.path.hasPrefix("$.precision.fp32_layers") && $0.message.contains("adaLN_modulation") }, "\(bad)")
+        // Options are the plug-in's: fp32 declares none (fp32_layers was accepted and ignored before).
+        let fp32 = issues(#"{"name": "x", "precision": {"type": "fp32", "fp32_layers": ["final_layer"]}}"#)
+        XCTAssertTrue(fp32.contains { $0.path == "$.precision.fp32_layers" && $0.message.contains("unknown option 'fp32_layers' for fp32") }, "\(fp32)")
     }
 
     /// A quantized checkpoint runs only in its plan, and cannot be trained: `validate` says so.
