@@ -29,6 +29,20 @@ final class JSONTests: XCTestCase {
         XCTAssertThrowsError(try JSONParser.parse("", path: "t.json")) { XCTAssertTrue("\($0)".contains("empty"), "\($0)") }
     }
 
+    /// Positions by JSON path. Keys are read as the parser reads them, escapes included: the
+    /// locator's own tokenizer once turned `\r` into `r` and dropped the second half of a
+    /// surrogate pair, so errors under such keys lost their line and column.
+    func testLocatorFindsValuesUnderEscapedKeys() throws {
+        let text = "{\n  \"a\\rb\": {\"c\": 1},\n  \"\\ud83d\\ude00\": [true, {\"d\": 2}]\n}"
+        let keys = try XCTUnwrap(JSONParser.parse(text).objectValue?.keys)
+        XCTAssertEqual(keys, ["a\rb", "😀"])
+        let locator = JSONLocator(text)
+        XCTAssertEqual(locator.position(of: JSONLocator.child(JSONLocator.child("$", "a\rb"), "c")), .init(line: 2, column: 17))
+        let emoji = JSONLocator.element(JSONLocator.child("$", "😀"), 1)
+        XCTAssertEqual(locator.position(of: JSONLocator.child(emoji, "d")), .init(line: 3, column: 32))
+        XCTAssertEqual(locator.position(of: "$.missing"), .init(line: 1, column: 1))
+    }
+
     func testRejectsBinaryAndInvalidUTF8() {
         let invalid: [UInt8] = Array("{\"a\": \"".utf8) + [0xC3, 0x28] + Array("\"}".utf8)
         XCTAssertThrowsError(try invalid.withUnsafeBytes { try JSONParser.parse($0, path: "bad.json") }) { error in
