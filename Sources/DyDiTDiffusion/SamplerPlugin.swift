@@ -4,10 +4,7 @@ import DyDiTModels
 /// A sampler selectable by name, from a spec's `sampler` section or `--sampler`: its summary,
 /// its declared options (its own, then its diffusers scheduler's, with defaults) and how to
 /// build it. Registering one is a type and a line in `SamplerRegistry.plugins`.
-public protocol SamplerPlugin {
-    static var name: String { get }
-    static var summary: String { get }
-    static var options: [PluginOption] { get }
+public protocol SamplerPlugin: NamedPlugin {
     /// A sampler with `steps` (≥ 1) steps. `options` are as the user gave them: refusing the
     /// unknown and the out-of-range ones is the plug-in's, with `source` in the error.
     static func make(steps: Int, options: JSONObject, config: DiTConfig, source: String) throws -> Sampler

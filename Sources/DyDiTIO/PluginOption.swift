@@ -1,3 +1,12 @@
+/// What every plug-in kind has in common (routers, samplers, backbones, precisions, metrics,
+/// datasets): the name specs and the command line use, one line for `dydit list`, and its
+/// declared options. Each kind's protocol refines this with what building one needs.
+public protocol NamedPlugin {
+    static var name: String { get }
+    static var summary: String { get }
+    static var options: [PluginOption] { get }
+}
+
 /// One option of a plug-in (a router, a sampler, …): its name, default (which also fixes its
 /// JSON type), meaning, and the values it accepts. The spec decoder and the command line check
 /// every option through this declaration, so a plug-in states its rules once.

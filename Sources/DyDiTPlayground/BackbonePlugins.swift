@@ -4,11 +4,8 @@ import DyDiTModels
 /// A backbone selectable by name from a spec: `"backbone": {"type": name, …options}`. Both
 /// backbones here run the same `DiT`; they differ in whether routers apply, which routers a
 /// spec gets by default, and how `dydit train` trains them.
-public protocol BackbonePlugin {
-    static var name: String { get }
-    static var summary: String { get }
-    /// The keys of the `backbone` section besides `type`, with their defaults.
-    static var options: [PluginOption] { get }
+/// Its `options` are the keys of the `backbone` section besides `type`, with their defaults.
+public protocol BackbonePlugin: NamedPlugin {
     /// Whether the model carries DyDiT's routers: routers other than `none` apply, and
     /// training fine-tunes them under a FLOPs target.
     static var routed: Bool { get }

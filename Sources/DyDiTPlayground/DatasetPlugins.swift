@@ -6,11 +6,9 @@ import Glibc
 
 /// A dataset selectable by name: `{"type": name, "path": …, "split": …}` in `train.dataset`
 /// and `eval.test.dataset`. Registering one is a type and a line in `Registry.datasets`.
-public protocol DatasetPlugin {
-    static var name: String { get }
-    static var summary: String { get }
-    /// `path` and `split`, with this dataset's defaults (a null path has none: it must be given).
-    static var options: [PluginOption] { get }
+/// Its `options` are `path` and `split`, with this dataset's defaults (a null path has none:
+/// it must be given).
+public protocol DatasetPlugin: NamedPlugin {
     static func load(_ dataset: DatasetChoice, channels: Int) throws -> ImageDataset
     /// The files `load` reads, found the way it finds them: what a run's key hashes.
     static func files(_ dataset: DatasetChoice) throws -> [String]

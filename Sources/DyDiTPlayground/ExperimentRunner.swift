@@ -248,71 +248,20 @@ public final class ExperimentRunner {
                                  to: "\(dir)/masks.csv")
         }
 
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let macs = MACs(c)
         var metrics = JSONObject()
         metrics["run"] = .string(run.id)
         metrics["overrides"] = .object(JSONObject(run.overrides.map { ($0.path, $0.value) }))
         metrics["random_init"] = .bool(randomInit)
-        if spec.eval.metrics.contains("flops") {
-            metrics["flops"] = .object(JSONObject([
-                ("gmacs_per_image_forward", .double(mean(reports.map(\.macs)) / 1e9)),
-                ("dense_gmacs_per_image_forward", .double(macs.total / 1e9)),
-                ("flops_ratio", .double(mean(reports.map(\.flopsRatio)))),
-                ("heads_active", .double(mean(reports.map(\.heads)))),
-                ("mlp_groups_active", .double(mean(reports.map(\.groups)))),
-                ("tokens_active", .double(mean(reports.map(\.tokens)))),
-                ("forwards_per_image", .double(forwardsPerImage)),
-                ("gmacs_per_image", .double(mean(reports.map(\.macs)) * forwardsPerImage / 1e9)),
-            ]))
+        let measured = RunMeasurements(spec: spec, model: model, routing: routing, reports: reports, forwardsPerImage: forwardsPerImage,
+                                       timing: timing, timedImages: timedImages, steps: sampler.steps, preparation: preparation,
+                                       preparedSlices: loop.preparedSlices, compared: compared, denseSamples: denseSamples)
+        var report = RunReport()
+        for metric in Registry.runMetrics where spec.eval.metrics.contains(metric.name) {
+            try metric.measure(measured, into: &report, say: say)
         }
-        if spec.eval.metrics.contains("latency") {
-            var latency = JSONObject(timing.json(images: timedImages))
-            latency["timed_images"] = .int(Int64(timedImages))
-            latency["steps"] = .int(Int64(sampler.steps))
-            latency["slice_build_seconds"] = .double(preparation)
-            metrics["latency"] = .object(latency)
-        }
-        if spec.eval.metrics.contains("memory") {
-            metrics["memory"] = .object(JSONObject([
-                ("weight_bytes", .int(Int64(model.weightBytes))), ("workspace_bytes", .int(Int64(model.workspaceBytes))),
-                ("slice_cache_bytes", .int(Int64(model.slices.bytes))),
-                ("slice_patterns", loop.preparedSlices.map { .int(Int64($0.patterns)) } ?? .null),
-                // getrusage's peak is the process's: in a sweep it includes earlier runs.
-                ("process_peak_rss_bytes", .int(Int64(usage.ru_maxrss) * 1024)),
-            ]))
-        }
-        var quality = JSONObject()
-        var notes: [String] = []
-        if spec.eval.metrics.contains("test-loss") {
-            let test = spec.eval.test
-            let data = try Registry.loadDataset(test.dataset, channels: c.inChannels)
-            if let top = data.labels.max(), top >= c.numClasses {
-                throw TrainingError.data("eval.test: \(data.name) has labels up to \(top); the model has num_classes \(c.numClasses)")
-            }
-            let clock = ContinuousClock(), start = clock.now
-            let result = try QualityMetrics.testLoss(model: model, routing: routing, dataset: data, images: test.images,
-                                                     count: test.timesteps, batch: spec.eval.batch, seed: spec.seed)
-            if let bpd = result.bitsPerDim { quality["test_loss_bpd"] = .double(bpd) }
-            quality["test_eps_mse"] = .double(result.epsMSE)
-            quality["test_images"] = .int(Int64(result.images))
-            quality["test_timesteps"] = .array(result.timesteps.map { .int(Int64($0)) })
-            say(String(format: "test loss on %d images of %@: %@eps MSE %.5f (%.1f s)", result.images, data.name,
-                       result.bitsPerDim.map { String(format: "%.4f bits/dim, ", $0) } ?? "", result.epsMSE,
-                       DyDiTIO.seconds(clock.now - start)))
-        }
-        if spec.eval.metrics.contains("fidelity") {
-            if let denseSamples {
-                let f = QualityMetrics.fidelity(compared, reference: denseSamples, images: timedImages)
-                quality["fidelity_images"] = .int(Int64(timedImages))
-                quality["psnr_vs_dense_db"] = .double(f.psnr)
-                quality["rmse_vs_dense"] = .double(f.rmse)
-                say(String(format: "fidelity to the dense model: PSNR %.2f dB, RMSE %.5f", f.psnr, f.rmse))
-            } else {
-                notes.append("fidelity needs routers and eval.dense_baseline (samples of the dense model from the same noise)")
-            }
-        }
+        for (key, value) in report.sections.pairs { metrics[key] = value }
+        var quality = report.quality
+        var notes = report.notes
         if spec.eval.metrics.contains(where: { FeatureMetrics.named($0) != nil }) {
             // Seed 0 is the run's own samples; more seeds sample again from their own noise.
             var sets = [samples]

@@ -267,7 +267,7 @@ public struct ExperimentSpec {
         let ePath = "$.eval"
         let e = d.object(root["eval"], ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "dense_checkpoint", "timing",
                                                         "test", "reference", "classifier", "seeds"])
-        let metrics = d.stringArray(e, "metrics", ePath, default: Registry.defaultMetrics, allowed: Registry.metrics.map(\.name))
+        let metrics = d.stringArray(e, "metrics", ePath, default: Registry.defaultMetrics, allowed: Registry.metrics.map { $0.name })
         let samples = d.int(e, "samples", ePath, default: 8, range: 1...100_000)
         let maxLabel = config.numClasses - 1
         var classes = d.intArray(e, "classes", ePath, default: nil) ?? Array(0..<min(samples, config.numClasses))

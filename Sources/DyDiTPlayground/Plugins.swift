@@ -22,10 +22,7 @@ public struct PluginContext {
 }
 
 /// A width router selectable by name from a spec: `"routers": {"width": {"type": name, …options}}`.
-public protocol WidthRouterPlugin {
-    static var name: String { get }
-    static var summary: String { get }
-    static var options: [PluginOption] { get }
+public protocol WidthRouterPlugin: NamedPlugin {
     /// Whether it decides from the checkpoint's router weights (what `dydit sample` must load).
     static var readsCheckpointRouters: Bool { get }
     /// nil means every head and group on (the dense model).
@@ -33,10 +30,7 @@ public protocol WidthRouterPlugin {
 }
 
 /// A token router selectable by name from a spec: `"routers": {"token": {"type": name, …options}}`.
-public protocol TokenRouterPlugin {
-    static var name: String { get }
-    static var summary: String { get }
-    static var options: [PluginOption] { get }
+public protocol TokenRouterPlugin: NamedPlugin {
     /// Whether it decides from the checkpoint's router weights (what `dydit sample` must load).
     static var readsCheckpointRouters: Bool { get }
     static func make(_ options: PluginOptions, _ context: PluginContext) throws -> TokenRouter?

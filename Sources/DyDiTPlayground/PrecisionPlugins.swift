@@ -3,10 +3,7 @@ import DyDiTModels
 
 /// A weight precision selectable by name from a spec: `"precision": name`, or
 /// `{"type": name, …options}`. It turns its options into the plan the model is packed with.
-public protocol PrecisionPlugin {
-    static var name: String { get }
-    static var summary: String { get }
-    static var options: [PluginOption] { get }
+public protocol PrecisionPlugin: NamedPlugin {
     static func plan(_ options: PluginOptions) -> PrecisionPlan
 }
 

@@ -25,13 +25,13 @@ public enum Registry {
     public static func backbone(_ name: String) -> BackbonePlugin.Type? { backbones.first { $0.name == name } }
     public static func precision(_ name: String) -> PrecisionPlugin.Type? { precisions.first { $0.name == name } }
 
-    public static let metrics: [(name: String, summary: String)] = [
-        ("flops", "MACs per image and forward (full model), the paper's FLOPs ratio, per-block means"),
-        ("latency", "seconds per image of the whole sampling loop, and against the dense model when eval.dense_baseline"),
-        ("memory", "bytes of weights, activations and sliced weights, and the process's peak resident memory"),
-        ("fidelity", "with routers and eval.dense_baseline: PSNR (dB) and RMSE of each sample against the dense model's sample from the same noise"),
-        ("test-loss", "the variational bound in bits per dimension (learn_sigma) and the eps MSE on eval.test's held-out images, at eval.test.timesteps evenly spaced timesteps plus t = 0, with the run's routers and precision"),
-    ] + FeatureMetrics.all.map { ($0.name, $0.summary + " (eval.classifier, eval.reference; mean ± std over eval.seeds)") }
+    /// Metrics of the run's measurements, in the order they are measured and reported.
+    static let runMetrics: [RunMetric.Type] = [FLOPsMetric.self, LatencyMetric.self, MemoryMetric.self, TestLossMetric.self,
+                                               FidelityMetric.self]
+
+    /// Every metric `eval.metrics` may name: the run's, then the classifier-feature metrics
+    /// (`FeatureMetrics`; eval.classifier, eval.reference; mean ± std over eval.seeds).
+    public static var metrics: [NamedPlugin.Type] { runMetrics.map { $0 } + FeatureMetrics.all.map { $0 } }
 
     /// Metrics a spec gets when it names none (test-loss needs a dataset that fits the model).
     public static let defaultMetrics = ["flops", "latency", "memory", "fidelity"]
@@ -87,21 +87,20 @@ public enum Registry {
     public struct Kind {
         public let key: String
         public let specField: String
-        public let entries: [(name: String, summary: String, options: [PluginOption])]
+        public let entries: [NamedPlugin.Type]
     }
 
     /// Every plug-in kind with names, summaries, options and defaults: what `dydit list` prints,
     /// as text or JSON. A kind added to the registry belongs here too, and then appears in both.
     public static func catalogue() -> [Kind] {
         [
-            Kind(key: "backbones", specField: "backbone.type", entries: backbones.map { ($0.name, $0.summary, $0.options) }),
-            Kind(key: "width_routers", specField: "routers.width.type", entries: widthRouters.map { ($0.name, $0.summary, $0.options) }),
-            Kind(key: "token_routers", specField: "routers.token.type", entries: tokenRouters.map { ($0.name, $0.summary, $0.options) }),
-            Kind(key: "samplers", specField: "sampler.type; steps in sampler.steps",
-                 entries: samplers.map { ($0.name, $0.summary, $0.options) }),
-            Kind(key: "precisions", specField: "precision", entries: precisions.map { ($0.name, $0.summary, $0.options) }),
-            Kind(key: "metrics", specField: "eval.metrics", entries: metrics.map { ($0.name, $0.summary, []) }),
-            Kind(key: "datasets", specField: "train.dataset, eval.test.dataset", entries: datasets.map { ($0.name, $0.summary, $0.options) }),
+            Kind(key: "backbones", specField: "backbone.type", entries: backbones),
+            Kind(key: "width_routers", specField: "routers.width.type", entries: widthRouters),
+            Kind(key: "token_routers", specField: "routers.token.type", entries: tokenRouters),
+            Kind(key: "samplers", specField: "sampler.type; steps in sampler.steps", entries: samplers),
+            Kind(key: "precisions", specField: "precision", entries: precisions),
+            Kind(key: "metrics", specField: "eval.metrics", entries: metrics),
+            Kind(key: "datasets", specField: "train.dataset, eval.test.dataset", entries: datasets),
         ]
     }
 
@@ -112,9 +111,9 @@ public enum Registry {
             let title = kind.key.replacingOccurrences(of: "_", with: " ").dropLast()
             out += "\(title) (\(kind.specField))\n"
             if kind.entries.isEmpty { out += "  (none registered yet)\n" }
-            for (name, summary, options) in kind.entries {
-                out += "  \(name)  — \(summary)\n"
-                for o in options { out += "      \(o.name) = \(o.defaultValue.serialized())  \(o.help)\n" }
+            for plugin in kind.entries {
+                out += "  \(plugin.name)  — \(plugin.summary)\n"
+                for o in plugin.options { out += "      \(o.name) = \(o.defaultValue.serialized())  \(o.help)\n" }
             }
             out += "\n"
         }

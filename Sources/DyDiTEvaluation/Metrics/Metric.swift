@@ -1,3 +1,4 @@
+import DyDiTIO
 import DyDiTKernels
 
 /// A set of images as the classifier sees it: features, logits, predicted classes, and the
@@ -53,13 +54,14 @@ public final class MetricContext {
 
 /// A quality metric on the Fashion-MNIST classifier's view of a set of images: a plug-in
 /// chosen by name in `eval.metrics` and `dydit metrics --metrics`, listed by `dydit list`.
-public protocol Metric {
-    /// The name in specs and on the command line.
-    static var name: String { get }
-    /// One line for `dydit list`.
-    static var summary: String { get }
+public protocol Metric: NamedPlugin {
     /// The values it reports, by their keys in `metrics.json` and `--json` (e.g. `kid`, `kid_std`).
     static func evaluate(_ c: MetricContext) throws -> [(key: String, value: Double)]
+}
+
+extension Metric {
+    /// Their settings are the run's (`eval.reference`, `eval.classifier`, `eval.seeds`).
+    public static var options: [PluginOption] { [] }
 }
 
 /// Every metric on classifier features, in the order they are reported.
