@@ -1,10 +1,20 @@
 import ArgumentParser
+import DyDiTModels
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks: medians after warm-up, one JSON object with --json.",
         subcommands: [BenchGemm.self, BenchForward.self, BenchAttention.self, BenchTrain.self, BenchPeak.self, BenchMetrics.self])
+}
+
+/// The model a bench command times, checked as the command line gave it: a named DiT at the
+/// data's sizes, and a batch of at least one.
+func benchModel(_ name: String, inputSize: Int, inChannels: Int, numClasses: Int, batch: Int) throws -> DiTConfig {
+    guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+    let config = try DiTConfig.named(name, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses)
+    if let problem = config.problems().first { throw ValidationError(problem) }
+    return config
 }
 
 /// Warm-up and timed repetitions shared by the benchmarks.

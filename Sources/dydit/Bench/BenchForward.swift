@@ -29,9 +29,7 @@ struct BenchForward: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-            let config = try DiTConfig.named(model, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses)
-            if let problem = config.problems().first { throw ValidationError(problem) }
+            let config = try benchModel(model, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses, batch: batch)
             let ctx = try compute.context()
             let dit = DiT(DiTParameters.initialized(config, seed: 0, .random), ctx: ctx, precision: PrecisionPlan(precision))
             var rng = RandomGenerator(seed: 1)

@@ -28,9 +28,7 @@ struct BenchTrain: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
-            let config = try DiTConfig.named(model, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses)
-            if let problem = config.problems().first { throw ValidationError(problem) }
+            let config = try benchModel(model, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses, batch: batch)
             let ctx = try compute.context()
             let routers = dydit ? RouterParameters.initialized(config, seed: 0) : nil
             let net = try TrainableDiT(DiTParameters.initialized(config, seed: 0, .random), routers: routers, ctx: ctx)
