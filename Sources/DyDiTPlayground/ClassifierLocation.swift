@@ -5,10 +5,10 @@ import Foundation
 /// shipped `Experiments/checkpoints/fashion-mnist-classifier.safetensors` of the repository
 /// the spec lives in, written relative to the spec's folder (resolved specs identify runs, so
 /// they must not depend on where the clone is).
-enum ClassifierLocation {
+public enum ClassifierLocation {
     static let file = "checkpoints/fashion-mnist-classifier.safetensors"
 
-    static func defaultPath(specDirectory: String) -> String {
+    public static func defaultPath(specDirectory: String) -> String {
         let start = URL(fileURLWithPath: specDirectory.isEmpty ? "." : specDirectory).standardizedFileURL
         // A spec in Experiments/ itself.
         if FileReader.exists(start.appendingPathComponent(file).path) { return file }

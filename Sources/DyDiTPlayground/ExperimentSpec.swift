@@ -87,7 +87,9 @@ public struct ExperimentSpec {
     /// The spec file's folder: relative paths in the spec are relative to it.
     public var baseDirectory: String
 
-    public static let topLevelKeys = ["name", "seed", "backbone", "routers", "precision", "sampler", "guidance", "eval",
+    /// `$schema` lets an editor find `Experiments/schema/spec.schema.json` (completion, checks);
+    /// the decoder accepts it and leaves it out of the resolved spec.
+    public static let topLevelKeys = ["$schema", "name", "seed", "backbone", "routers", "precision", "sampler", "guidance", "eval",
                                       "compute", "output", "train", "sweep", "description"]
 
     public func resolvePath(_ path: String) -> String {

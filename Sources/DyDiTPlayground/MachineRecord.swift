@@ -37,7 +37,7 @@ public enum MachineRecord {
     }
 
     /// CPUID's brand string, else /proc/cpuinfo's first "model name", else "unknown".
-    static let cpuModel: String = {
+    public static let cpuModel: String = {
         if !CPUFeatures.current.brand.isEmpty { return CPUFeatures.current.brand }
         let line = FileReader.readToEnd("/proc/cpuinfo")?.split(separator: "\n").first { $0.hasPrefix("model name") }
         return line.flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
@@ -48,7 +48,7 @@ public enum MachineRecord {
     /// else in the one it was compiled from. That is the checkout's commit when the run
     /// starts: the binary may be older if it was not rebuilt, so `git_dirty` also says
     /// whether tracked files had uncommitted changes. nil when there is no git or checkout.
-    static let git: (commit: String?, dirty: Bool?, source: String) = {
+    public static let git: (commit: String?, dirty: Bool?, source: String) = {
         if let pinned = ProcessInfo.processInfo.environment["DYDIT_GIT_COMMIT"], !pinned.isEmpty {
             return (pinned, nil, "DYDIT_GIT_COMMIT")
         }

@@ -9,5 +9,5 @@ struct DyDiTCommand: ParsableCommand {
         version: DyDiTVersion.string,
         subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, SummarizeCommand.self, SampleCommand.self,
                       InspectCommand.self, ForwardCommand.self, QuantizeCommand.self, RoutersCommand.self, TrainCommand.self, ClassifierCommand.self, MetricsCommand.self,
-                      FeaturesCommand.self, BenchCommand.self])
+                      FeaturesCommand.self, BenchCommand.self, DoctorCommand.self])
 }

@@ -4,6 +4,7 @@ import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
 import DyDiTPlayground
+import DyDiTTraining
 import Foundation
 
 struct SampleCommand: ParsableCommand {
@@ -20,25 +21,28 @@ struct SampleCommand: ParsableCommand {
         --option key=value (repeatable), or a whole diffusers scheduler_config.json with --scheduler-config.
         """)
 
-    @Option(help: "Weights (.safetensors with the config in its metadata).")
+    @Option(name: [.long, .customLong("model"), .customShort("m")],
+            help: "Weights (.safetensors with the config in its metadata); -m/--model as in stable-diffusion.cpp.")
     var weights: String
-    @Option(help: "Sampler: \(SamplerRegistry.names.joined(separator: ", ")).")
-    var sampler: String = "dpm-solver++"
+    @Option(name: [.long, .customLong("sampling-method")],
+            help: "Sampler: \(SamplerRegistry.names.joined(separator: ", ")) (default: \(Self.defaultSampler)); --sampling-method as in stable-diffusion.cpp.")
+    var sampler: String?
     @Option(help: "Sampling steps.")
     var steps: Int = 20
     @Option(name: .customLong("option"), help: "A sampler option, key=value (JSON value; repeatable), e.g. solver_order=3.")
     var options: [String] = []
     @Option(help: "A diffusers scheduler_config.json; its _class_name picks the scheduler.")
     var schedulerConfig: String?
-    @Option(help: "Classifier-free guidance scale (1 = no guidance).")
+    @Option(name: [.long, .customLong("cfg-scale")], help: "Classifier-free guidance scale (1 = no guidance); --cfg-scale as in stable-diffusion.cpp.")
     var cfg: Float = 1.5
     @Option(help: "Guided channels: dit (first 3, the official quirk) or eps (all in_channels).")
     var guidance: GuidanceChannels = .dit
-    @Option(help: "Class labels, comma-separated (default: the first min(8, classes)).")
+    @Option(help: "Class labels, comma-separated: numbers, or for a 10-class model Fashion-MNIST's names (trouser,bag,ankle-boot; case and punctuation ignored). Default: the first min(8, classes).")
     var classes: String?
-    @Option(help: "Seed of the documented generator (xT and every noise draw).")
-    var seed: UInt64 = 0
-    @Option(help: "Output PNG grid (the safetensors samples go beside it).")
+    @Option(name: [.long, .customShort("s")], parsing: .unconditional,
+            help: "Seed of the documented generator (xT and every noise draw); -1 draws a random seed, printed and recorded in the samples file.")
+    var seed: Int64 = 0
+    @Option(name: [.long, .customShort("o")], help: "Output PNG grid (the safetensors samples go beside it).")
     var out: String = "samples.png"
     @Option(help: "Grid columns (default: about the square root of the count).")
     var columns: Int?
@@ -60,9 +64,14 @@ struct SampleCommand: ParsableCommand {
     var sliceBudgetMb: Int?
     @OptionGroup var compute: ComputeOptions
 
+    static let defaultSampler = "dpm-solver++"
+
     func run() throws {
         try reportingErrors {
             try requireFinite([("--cfg", Double(cfg)), ("--width-keep", widthKeep), ("--token-keep", tokenKeep)])
+            guard seed >= -1 else { throw ValidationError("--seed \(seed): a seed is ≥ 0, or -1 for a random one") }
+            let seed = seed == -1 ? UInt64.random(in: 0...UInt64(Int64.max)) : UInt64(seed)
+            if self.seed == -1 { printError("seed: \(seed) (random; --seed \(seed) draws these samples again)") }
             let channels = guidance
             let ckpt = try Checkpoint(path: weights)
             let c = ckpt.config
@@ -74,7 +83,7 @@ struct SampleCommand: ParsableCommand {
             let plan = ckpt.plan(asking: precision)
             let model = DiT(try ckpt.parameters(for: plan), ctx: ctx, sliceBudgetBytes: sliceBudgetMb.map { $0 << 20 },
                             precision: plan)
-            let routing = try makeRouting(ckpt, isa: ctx.isa)
+            let routing = try makeRouting(ckpt, isa: ctx.isa, seed: seed)
             let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels)
             let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide)
             try loop.validate(images: images, labels: labels, noise: .seeded(seed))
@@ -144,15 +153,38 @@ struct SampleCommand: ParsableCommand {
     func parseClasses(_ c: DiTConfig) throws -> [Int] {
         guard let classes else { return Array(0..<min(8, c.numClasses)) }
         return try classes.split(separator: ",").map { part in
-            guard let v = Int(part.trimmingCharacters(in: .whitespaces)) else {
-                throw ValidationError("--classes: '\(part)' is not an integer")
+            let text = part.trimmingCharacters(in: .whitespaces)
+            if let v = Int(text) { return v }
+            guard c.numClasses == ImageDataset.fashionMNISTClasses.count else {
+                throw ValidationError("--classes: '\(text)' is not an integer (names are Fashion-MNIST's, for 10-class models; this one has \(c.numClasses) classes)")
+            }
+            guard let v = Self.fashionMNISTClass(named: text) else {
+                let names = ImageDataset.fashionMNISTClasses.map(Self.normalized).joined(separator: ", ")
+                throw ValidationError("--classes: '\(text)' is neither an integer nor a Fashion-MNIST class (\(names))")
             }
             return v
         }
     }
 
+    /// A Fashion-MNIST class by name: "trouser", "Ankle boot", "ankle-boot", "t-shirt" and
+    /// "T-shirt/top" all match (case, spaces and punctuation ignored; a name's part before "/"
+    /// is enough).
+    static func fashionMNISTClass(named text: String) -> Int? {
+        let key = normalized(text)
+        return ImageDataset.fashionMNISTClasses.firstIndex { name in
+            normalized(name) == key || normalized(String(name.split(separator: "/").first ?? "")) == key
+        }
+    }
+
+    static func normalized(_ s: String) -> String { String(s.lowercased().filter { $0.isLetter || $0.isNumber }) }
+
     func makeSampler(_ c: DiTConfig) throws -> Sampler {
         if let schedulerConfig {
+            // The file is the whole scheduler: it wins over --sampler and --option, and says so.
+            let ignored = (sampler.map { ["--sampler \($0)"] } ?? []) + options.map { "--option \($0)" }
+            if !ignored.isEmpty {
+                printError("note: --scheduler-config \(schedulerConfig) sets the scheduler and its options; ignoring \(ignored.joined(separator: ", "))")
+            }
             let bytes = try FileReader.read(schedulerConfig)
             let json = try bytes.withUnsafeBytes { try JSONParser.parse($0, path: schedulerConfig) }
             return try DiffusersConfig(json: json, source: schedulerConfig).makeSampler(steps: steps)
@@ -166,7 +198,8 @@ struct SampleCommand: ParsableCommand {
             }
             object[key] = Self.scalar(text)
         }
-        return try SamplerRegistry.make(sampler, steps: steps, options: object, config: c, source: "--sampler \(sampler)")
+        let name = sampler ?? Self.defaultSampler
+        return try SamplerRegistry.make(name, steps: steps, options: object, config: c, source: "--sampler \(name)")
     }
 
     /// A command-line value as JSON: numbers, true/false, null, JSON arrays/objects, else a string.
@@ -183,7 +216,7 @@ struct SampleCommand: ParsableCommand {
         return .string(text)
     }
 
-    func makeRouting(_ ckpt: Checkpoint, isa: ISA) throws -> Routing {
+    func makeRouting(_ ckpt: Checkpoint, isa: ISA, seed: UInt64) throws -> Routing {
         var list = routers
         // A masks file without token masks sets the width only (a bare `static` would ask both).
         if let staticMasks, list.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == "static" }),

@@ -77,6 +77,14 @@ final class SpecTests: XCTestCase {
         XCTAssertThrowsError(try SpecFile.load("\(dir)/nul.json"))
     }
 
+    /// `$schema` (for editors) is accepted and kept out of the resolved spec, so it does not change run keys.
+    func testSchemaKeyIsAcceptedAndIgnored() throws {
+        let with = try XCTUnwrap(try SpecFile(text: #"{"$schema": "schema/spec.schema.json", "name": "s"}"#).expand(checkFiles: false).first)
+        let without = try XCTUnwrap(try SpecFile(text: #"{"name": "s"}"#).expand(checkFiles: false).first)
+        XCTAssertEqual(with.spec.resolved, without.spec.resolved)
+        XCTAssertNil(with.spec.resolved["$schema"])
+    }
+
     /// The backbone section's defaults are the ones its plug-ins declare (and `dydit list` shows).
     func testBackboneDefaultsComeFromTheDeclarations() throws {
         let spec = try XCTUnwrap(try SpecFile(text: #"{"name": "d", "backbone": {"type": "dydit"}}"#).expand(checkFiles: false).first?.spec)

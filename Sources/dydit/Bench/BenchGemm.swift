@@ -81,22 +81,7 @@ struct BenchPeak: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let ctx = try compute.context()
-            let iterations = 20_000_000
-            var best = 0.0
-            for _ in 0..<3 {
-                let clock = ContinuousClock()
-                var flops = 0.0
-                let elapsed = clock.measure {
-                    let perThread = UnsafeMutablePointer<Double>.allocate(capacity: ctx.threadCount)
-                    defer { perThread.deallocate() }
-                    ctx.pool.run(tasks: ctx.threadCount) { task, _ in
-                        perThread[task] = Dispatch.peakLoop(ctx.isa, iterations: iterations).flops
-                    }
-                    flops = (0..<ctx.threadCount).reduce(0) { $0 + perThread[$1] }
-                }
-                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-                best = max(best, flops / seconds / 1e9)
-            }
+            let best = peakGFLOPs(ctx)
             if json {
                 print(jsonLine([("gflops", .double(best)), ("gflops_per_thread", .double(best / Double(ctx.threadCount))),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount)))]))
@@ -106,4 +91,25 @@ struct BenchPeak: ParsableCommand {
             }
         }
     }
+}
+
+/// The fp32 arithmetic peak of `ctx` in GFLOP/s: independent vector FMAs on registers on every
+/// thread, the best of three passes (`dydit bench peak`, `dydit doctor`).
+func peakGFLOPs(_ ctx: ComputeContext, iterations: Int = 20_000_000) -> Double {
+    var best = 0.0
+    for _ in 0..<3 {
+        let clock = ContinuousClock()
+        var flops = 0.0
+        let elapsed = clock.measure {
+            let perThread = UnsafeMutablePointer<Double>.allocate(capacity: ctx.threadCount)
+            defer { perThread.deallocate() }
+            ctx.pool.run(tasks: ctx.threadCount) { task, _ in
+                perThread[task] = Dispatch.peakLoop(ctx.isa, iterations: iterations).flops
+            }
+            flops = (0..<ctx.threadCount).reduce(0) { $0 + perThread[$1] }
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        best = max(best, flops / seconds / 1e9)
+    }
+    return best
 }

@@ -1,0 +1,86 @@
+import DyDiTIO
+import Foundation
+import XCTest
+
+/// The flags a stable-diffusion.cpp or diffusers user reaches for first, and `dydit doctor`.
+final class FamiliarFlagsCLITests: XCTestCase {
+    var dir = ""
+    /// The shipped base model: 10 Fashion-MNIST classes, 64 tokens (a few steps take a second).
+    let weights = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Experiments/checkpoints/fashion-mnist-dit.safetensors").path
+
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "dydit-flags-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// `-m`, `-o`, `-s`, `--sampling-method`, `--cfg-scale` and class names do what the long
+    /// flags do: the same samples, the classes asked for.
+    func testShortFlagsAndClassNames() throws {
+        let short = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/short.safetensors", "-s", "7", "--sampling-method", "ddim",
+                                          "--cfg-scale", "1", "--steps", "2", "--classes", "trouser, Ankle boot,t-shirt,bag", "--threads", "1"])
+        XCTAssertEqual(short.status, 0, short.stderr)
+        let long = try DyDiTProcess.run(["sample", "--weights", weights, "--out", "\(dir)/long.safetensors", "--seed", "7", "--sampler", "ddim",
+                                         "--cfg", "1", "--steps", "2", "--classes", "1,9,0,8", "--threads", "1"])
+        XCTAssertEqual(long.status, 0, long.stderr)
+        let a = try SafeTensorsFile(path: "\(dir)/short.safetensors"), b = try SafeTensorsFile(path: "\(dir)/long.safetensors")
+        XCTAssertEqual(try a.tensor("classes").integers(), [1, 9, 0, 8])
+        XCTAssertEqual(try a.tensor("samples").floats(), try b.tensor("samples").floats())
+        XCTAssertEqual(a.metadata["seed"], "7")
+
+        let unknown = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/x.safetensors", "--classes", "shoe", "--steps", "1"])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("'shoe'") && unknown.stderr.contains("ankleboot"), unknown.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/x.safetensors"))
+    }
+
+    /// `--seed -1` draws a seed, prints it and records it: sampling again with it gives the same images.
+    func testRandomSeedIsPrintedAndRecorded() throws {
+        let r = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/r.safetensors", "--seed", "-1", "--steps", "2", "--cfg", "1",
+                                      "--classes", "3", "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let recorded = try XCTUnwrap(try SafeTensorsFile(path: "\(dir)/r.safetensors").metadata["seed"])
+        XCTAssertTrue(r.stderr.contains("seed: \(recorded) (random"), r.stderr)
+        let again = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/again.safetensors", "--seed", recorded, "--steps", "2",
+                                          "--cfg", "1", "--classes", "3", "--threads", "1"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertEqual(try SafeTensorsFile(path: "\(dir)/r.safetensors").tensor("samples").floats(),
+                       try SafeTensorsFile(path: "\(dir)/again.safetensors").tensor("samples").floats())
+        let bad = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/b.safetensors", "--seed", "-2"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("-1 for a random one"), bad.stderr)
+    }
+
+    /// A scheduler config and --sampler: the config wins, and the command says which flags it ignored.
+    func testSchedulerConfigWinsAndSaysSo() throws {
+        let config = "\(dir)/scheduler_config.json"
+        try #"{"_class_name": "DDIMScheduler", "num_train_timesteps": 1000, "beta_schedule": "linear", "beta_start": 0.0001, "beta_end": 0.02}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/s.safetensors", "--scheduler-config", config, "--sampler", "ddpm",
+                                      "--steps", "2", "--cfg", "1", "--classes", "0", "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("ignoring --sampler ddpm"), r.stderr)
+        XCTAssertEqual(try SafeTensorsFile(path: "\(dir)/s.safetensors").metadata["sampler"]?.lowercased().contains("ddim"), true)
+    }
+
+    /// `dydit doctor --json`: every field a bug report needs, consistent with itself.
+    func testDoctorReportsTheMachine() throws {
+        let r = try DyDiTProcess.run(["doctor", "--json", "--no-peak"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let v = try JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        for key in ["dydit_version", "git_commit", "cpu", "cpu_features", "isa_builds", "isa_supported", "isa_chosen", "cpu_budget",
+                    "threads", "memory_bytes", "libraries", "fashion_mnist", "classifier"] {
+            XCTAssertNotNil(v[key], "missing \(key) in \(r.stdout)")
+        }
+        let supported = v["isa_supported"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        XCTAssertTrue(supported.contains(v["isa_chosen"]?.stringValue ?? "?"), r.stdout)
+        XCTAssertEqual(v["peak_gflops"], .null)
+        for lib in ["json-c", "libpng", "zlib"] {
+            XCTAssertFalse(v["libraries"]?[lib]?.stringValue?.isEmpty ?? true, "\(lib): \(r.stdout)")
+        }
+        let forced = try DyDiTProcess.run(["doctor", "--json", "--no-peak"], env: ["DYDIT_ISA": "portable"])
+        XCTAssertEqual(try JSONParser.parse(forced.stdout)["isa_chosen"]?.stringValue, "portable", forced.stderr)
+    }
+}
