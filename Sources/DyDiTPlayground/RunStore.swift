@@ -106,6 +106,25 @@ public final class RunStore {
         try AtomicFile.write(resolved.serialized(pretty: true) + "\n", to: "\(dir)/spec.json")
     }
 
+    /// Run folders a run began (`spec.json`) that hold no `metrics.json`, by id, with why: the
+    /// error its last attempt logged, else that it never finished (running now, killed, or a
+    /// shard still to come). `spec` is the run's resolved spec, when readable.
+    public func incompleteRuns() -> [(id: String, reason: String, spec: JSONValue?)] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { !$0.hasPrefix(".") }
+        return names.sorted().compactMap { id in
+            let dir = runDirectory(id)
+            guard FileReader.exists("\(dir)/spec.json"), !FileReader.exists("\(dir)/metrics.json") else { return nil }
+            let spec = (try? FileReader.read("\(dir)/spec.json")).flatMap { s in
+                try? s.withUnsafeBytes { try JSONParser.parse($0, path: "\(dir)/spec.json") }
+            }
+            let log = FileReader.readToEnd("\(dir)/log.txt") ?? ""
+            if let error = log.split(separator: "\n").last(where: { $0.hasPrefix("error: ") }) {
+                return (id, "failed: " + error.dropFirst("error: ".count), spec)
+            }
+            return (id, "not finished: no metrics.json and no error logged (running, interrupted, or not yet run)", spec)
+        }
+    }
+
     /// Every run folder with a `metrics.json` (any shard), by id.
     public func completedRuns() -> [(id: String, metrics: JSONValue, spec: JSONValue)] {
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { !$0.hasPrefix(".") }

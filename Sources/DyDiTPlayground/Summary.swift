@@ -64,9 +64,19 @@ public enum Summary {
         if runs.contains(where: { $0.metrics["random_init"]?.boolValue == true }) {
             md += "\nRuns marked random_init used randomly initialised weights: their samples are noise; FLOPs, time and memory are real.\n"
         }
+        let unfinished = incomplete(store, name: name)
+        if !unfinished.isEmpty {
+            md += "\n**Not in the table** (\(unfinished.count) run(s) without results):\n\n| run | why |\n|---|---|\n"
+            for r in unfinished { md += "| \(r.id) | \(r.reason.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")) |\n" }
+        }
         try AtomicFile.write(csv, to: "\(store.directory)/summary.csv")
         try AtomicFile.write(md, to: "\(store.directory)/summary.md")
         return runs.count
+    }
+
+    /// The runs of `store` (of experiment `name`, when given) that began and have no results.
+    public static func incomplete(_ store: RunStore, name: String? = nil) -> [(id: String, reason: String)] {
+        store.incompleteRuns().filter { name == nil || $0.spec?["name"]?.stringValue == name }.map { ($0.id, $0.reason) }
     }
 
     static func csvField(_ s: String) -> String {

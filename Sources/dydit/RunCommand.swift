@@ -206,7 +206,9 @@ struct SummarizeCommand: ParsableCommand {
             let store = try RunStore(directory: directory)
             let count = try Summary.write(store)
             // Every experiment in the folder: shards of one, or several sharing a folder.
-            print("\(count) complete run(s) in \(directory)/summary.md")
+            let unfinished = Summary.incomplete(store)
+            print("\(count) complete run(s) in \(directory)/summary.md"
+                  + (unfinished.isEmpty ? "" : "; \(unfinished.count) without results (listed under the table)"))
             if let table = try? String(contentsOfFile: "\(directory)/summary.md", encoding: .utf8) { print(table) }
         }
     }

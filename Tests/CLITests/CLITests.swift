@@ -173,6 +173,18 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(b.status, 0, b.stderr)
         let s = try run(["summarize", "\(dir)/runs"])
         XCTAssertTrue(s.stdout.contains("3 complete run(s)"), s.stdout)
+        XCTAssertFalse(s.stdout.contains("without results"), s.stdout)
+        // A run that failed and one that never finished are listed under the table, with why.
+        for (id, log) in [("9-failed", "run 9-failed: …\nerror: the samples are not finite\n"), ("9-killed", nil)] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/runs/\(id)", withIntermediateDirectories: true)
+            try #"{"name": "cli"}"#.write(toFile: "\(dir)/runs/\(id)/spec.json", atomically: true, encoding: .utf8)
+            try log?.write(toFile: "\(dir)/runs/\(id)/log.txt", atomically: true, encoding: .utf8)
+        }
+        let partial = try run(["summarize", "\(dir)/runs"])
+        XCTAssertTrue(partial.stdout.contains("3 complete run(s)") && partial.stdout.contains("2 without results"), partial.stdout)
+        XCTAssertTrue(partial.stdout.contains("| 9-failed | failed: the samples are not finite |"), partial.stdout)
+        XCTAssertTrue(partial.stdout.contains("| 9-killed | not finished"), partial.stdout)
+        for id in ["9-failed", "9-killed"] { try FileManager.default.removeItem(atPath: "\(dir)/runs/\(id)") }
         let again = try run(["run", "\(dir)/spec.json", "--out", "\(dir)/runs"])
         XCTAssertTrue(again.stdout.contains("0 run(s) done, 3 already complete"), again.stdout)
         let v = try run(["validate", "\(dir)/spec.json"])
