@@ -2,8 +2,11 @@ import DyDiTIO
 
 /// A diffusers scheduler configuration, read by diffusers' own option names so that a
 /// `scheduler_config.json` loads as it is. Options this implementation cannot honour (other
-/// prediction types, thresholding, SDE solvers, flow matching, …) are errors, not ignored;
-/// unknown options are errors with a suggestion.
+/// prediction types, thresholding, SDE solvers, flow matching, …) are errors, not ignored.
+/// Unknown options are errors with a suggestion — except in a whole `scheduler_config.json`
+/// (`ignoringUnknown`), where diffusers itself ignores the keys its class does not take (a
+/// config saved for another scheduler carries `skip_prk_steps`, `clip_sample`, …): they are
+/// listed in `ignoredKeys` for the caller to say so.
 public struct DiffusersConfig: Sendable {
     public enum Kind: String, CaseIterable, Sendable {
         case ddpm = "DDPMScheduler"
@@ -15,6 +18,8 @@ public struct DiffusersConfig: Sendable {
     public let kind: Kind
     /// The options given, with diffusers' defaults filled in for those not given.
     public private(set) var options: JSONObject
+    /// Keys of the configuration this scheduler does not take, ignored (`ignoringUnknown`).
+    public private(set) var ignoredKeys: [String] = []
 
     static let common: [(String, JSONValue)] = [
         ("num_train_timesteps", .int(1000)), ("beta_start", .double(0.0001)), ("beta_end", .double(0.02)),
@@ -54,7 +59,9 @@ public struct DiffusersConfig: Sendable {
     /// - Parameters:
     ///   - json: the configuration object; `_class_name` picks the scheduler unless `kind` is given.
     ///   - source: names the file (or spec path) in errors.
-    public init(json: JSONValue, kind given: Kind? = nil, source: String) throws {
+    ///   - ignoringUnknown: a saved `scheduler_config.json`: keys this scheduler does not take
+    ///     are ignored (and listed in `ignoredKeys`), as diffusers' `from_config` does.
+    public init(json: JSONValue, kind given: Kind? = nil, source: String, ignoringUnknown: Bool = false) throws {
         guard case let .object(o) = json else { throw SamplerError(source: source, "scheduler config is \(json.typeName), expected an object") }
         if let given {
             kind = given
@@ -71,6 +78,10 @@ public struct DiffusersConfig: Sendable {
         var merged = JSONObject(Self.defaults(kind))
         let known = merged.keys
         for (key, value) in o where !key.hasPrefix("_") {
+            if !known.contains(key) && ignoringUnknown {
+                ignoredKeys.append(key)
+                continue
+            }
             guard known.contains(key) else { throw SamplerError.unknownOption(key, source: source, scheduler: kind.rawValue, known: known) }
             merged[key] = value
         }

@@ -170,12 +170,18 @@ extension ExperimentSpec {
     static func decodeSampler(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig)
         -> (name: String, steps: Int, options: JSONObject, json: JSONValue) {
         let sPath = "$.sampler"
-        var s = d.object(value, sPath, allowed: ["type", "steps"] + allSamplerOptionNames()) ?? JSONObject()
+        var s = d.object(value, sPath, allowed: ["type", "steps", "num_inference_steps"] + allSamplerOptionNames()) ?? JSONObject()
         let samplerName = d.string(s, "type", sPath, default: "dpm-solver++", allowed: SamplerRegistry.names)
         // The upper bound is the sampler's: its training timesteps (num_train_timesteps in diffusers' convention).
-        let steps = d.int(s, "steps", sPath, default: 20, range: 1...Int.max)
+        // `num_inference_steps` is diffusers' name for it; the resolved spec says `steps` either way.
+        let stepsKey = s["num_inference_steps"] != nil ? "num_inference_steps" : "steps"
+        if s["num_inference_steps"] != nil && s["steps"] != nil {
+            d.error(JSONLocator.child(sPath, "num_inference_steps"), "is diffusers' name for steps: give one of them")
+        }
+        let steps = d.int(s, stepsKey, sPath, default: 20, range: 1...Int.max)
         s["type"] = nil
         s["steps"] = nil
+        s["num_inference_steps"] = nil
         do {
             _ = try SamplerRegistry.make(samplerName, steps: steps, options: s, config: config, source: "sampler")
         } catch let error as SamplerError {

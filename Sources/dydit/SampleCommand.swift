@@ -187,7 +187,11 @@ struct SampleCommand: ParsableCommand {
             }
             let bytes = try FileReader.read(schedulerConfig)
             let json = try bytes.withUnsafeBytes { try JSONParser.parse($0, path: schedulerConfig) }
-            return try DiffusersConfig(json: json, source: schedulerConfig).makeSampler(steps: steps)
+            let config = try DiffusersConfig(json: json, source: schedulerConfig, ignoringUnknown: true)
+            if !config.ignoredKeys.isEmpty {
+                printError("note: \(config.kind.rawValue) does not take \(config.ignoredKeys.joined(separator: ", ")) (in \(schedulerConfig)); ignored, as diffusers ignores them")
+            }
+            return try config.makeSampler(steps: steps)
         }
         var object = JSONObject()
         for option in options {

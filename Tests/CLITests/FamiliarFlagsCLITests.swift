@@ -65,6 +65,22 @@ final class FamiliarFlagsCLITests: XCTestCase {
         XCTAssertEqual(try SafeTensorsFile(path: "\(dir)/s.safetensors").metadata["sampler"]?.lowercased().contains("ddim"), true)
     }
 
+    /// A scheduler_config.json saved by diffusers for another scheduler carries keys this one
+    /// does not take: ignored, as diffusers ignores them, and named.
+    func testSchedulerConfigIgnoresKeysDiffusersIgnores() throws {
+        let config = "\(dir)/scheduler_config.json"
+        try #"{"_class_name": "DPMSolverMultistepScheduler", "_diffusers_version": "0.42.1", "num_train_timesteps": 1000, "beta_schedule": "linear", "skip_prk_steps": true, "clip_sample": false, "set_alpha_to_one": false, "solver_order": 2}"#
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let r = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/d.safetensors", "--scheduler-config", config,
+                                      "--steps", "2", "--cfg", "1", "--classes", "0", "--threads", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("does not take skip_prk_steps, clip_sample, set_alpha_to_one"), r.stderr)
+        // A typo in an option we are given directly is still an error.
+        let typo = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/t.safetensors", "--option", "solver_ordr=2", "--steps", "2"])
+        XCTAssertNotEqual(typo.status, 0)
+        XCTAssertTrue(typo.stderr.contains("solver_order"), typo.stderr)
+    }
+
     /// `dydit doctor --json`: every field a bug report needs, consistent with itself.
     func testDoctorReportsTheMachine() throws {
         let r = try DyDiTProcess.run(["doctor", "--json", "--no-peak"])

@@ -77,6 +77,16 @@ final class SpecTests: XCTestCase {
         XCTAssertThrowsError(try SpecFile.load("\(dir)/nul.json"))
     }
 
+    /// `num_inference_steps` (diffusers' name) is `steps`: the same resolved spec, and not both.
+    func testNumInferenceStepsIsSteps() throws {
+        let diffusers = try XCTUnwrap(try SpecFile(text: #"{"name": "s", "sampler": {"type": "ddim", "num_inference_steps": 12}}"#).expand(checkFiles: false).first)
+        let ours = try XCTUnwrap(try SpecFile(text: #"{"name": "s", "sampler": {"type": "ddim", "steps": 12}}"#).expand(checkFiles: false).first)
+        XCTAssertEqual(diffusers.spec.steps, 12)
+        XCTAssertEqual(diffusers.spec.resolved, ours.spec.resolved)
+        let both = issues(#"{"name": "s", "sampler": {"steps": 10, "num_inference_steps": 12}}"#)
+        XCTAssertTrue(both.contains { $0.path == "$.sampler.num_inference_steps" && $0.message.contains("give one of them") }, "\(both)")
+    }
+
     /// `$schema` (for editors) is accepted and kept out of the resolved spec, so it does not change run keys.
     func testSchemaKeyIsAcceptedAndIgnored() throws {
         let with = try XCTUnwrap(try SpecFile(text: #"{"$schema": "schema/spec.schema.json", "name": "s"}"#).expand(checkFiles: false).first)
