@@ -81,6 +81,13 @@ final class FamiliarFlagsCLITests: XCTestCase {
         XCTAssertTrue(typo.stderr.contains("solver_order"), typo.stderr)
     }
 
+    /// `dydit --version` names the version and the commit (the tests run in a checkout).
+    func testVersionNamesTheCommit() throws {
+        let r = try DyDiTProcess.run(["--version"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.hasPrefix("dydit 0.") && r.stdout.contains("(commit "), r.stdout)
+    }
+
     /// `dydit doctor --json`: every field a bug report needs, consistent with itself.
     func testDoctorReportsTheMachine() throws {
         let r = try DyDiTProcess.run(["doctor", "--json", "--no-peak"])
