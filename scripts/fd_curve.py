@@ -82,6 +82,9 @@ def main():
         rows.append({"step": step, "hours": round(hours, 3), "fd": q["fd"], "kid": q["kid"], "kid_std": q["kid_std"],
                      "precision": q["precision"], "recall": q["recall"], "class_accuracy": q["class_accuracy"],
                      "samples": q["classifier_metrics_images"], "cfg": args.cfg})
+    # A snapshot scored under two run ids (the sweep's ids change with its length) appears
+    # twice with the same numbers: keep one row per step.
+    rows = list({r["step"]: r for r in rows}.values())
     rows.sort(key=lambda r: r["step"])
     out = args.out or os.path.join(args.run, "fd-curve.csv")
     with open(out, "w", newline="") as f:
