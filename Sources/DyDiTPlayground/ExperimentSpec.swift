@@ -93,7 +93,7 @@ public struct ExperimentSpec {
                                       "compute", "output", "train", "sweep", "description"]
 
     public func resolvePath(_ path: String) -> String {
-        path.hasPrefix("/") || baseDirectory.isEmpty ? path : "\(baseDirectory)/\(path)"
+        SpecFiles(baseDirectory: baseDirectory, check: false).resolve(path)
     }
 
     /// Decodes `json` (one run: no sweep left in it), recording every problem in `d`.

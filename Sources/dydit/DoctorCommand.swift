@@ -23,8 +23,10 @@ struct DoctorCommand: ParsableCommand {
             let git = MachineRecord.git
             let cpus = CPUBudget.current, memory = MemoryBudget.current
             let dataset = ImageDataset.fashionMNISTDirectory
-            let datasetFiles = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-                .filter { FileReader.exists("\(dataset)/\($0).gz") || FileReader.exists("\(dataset)/\($0)") }
+            // The files the dataset plug-in itself would read, per split (images and labels).
+            let datasetFiles = ["train", "test"].flatMap { split in
+                (try? FashionMNISTDataset.files(DatasetChoice(type: FashionMNISTDataset.name, path: dataset, split: split))) ?? []
+            }
             let classifier = ClassifierLocation.defaultPath(specDirectory: ".")
             let peakValue = peak ? peakGFLOPs(ctx) : nil
             let features: [(String, Bool)] = [("avx2", cpu.avx2), ("fma", cpu.fma), ("f16c", cpu.f16c), ("avx512f", cpu.avx512f),
