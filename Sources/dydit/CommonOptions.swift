@@ -2,6 +2,8 @@ import ArgumentParser
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
+import DyDiTPlayground
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -76,12 +78,13 @@ extension WeightPrecision: ExpressibleByArgument {}
 
 extension Int8ActivationScheme: ExpressibleByArgument {}
 
-/// `--shard i/n` of `dydit run` and `dydit train` (runs i, i+n, i+2n, …); nil means every run.
-func parseShard(_ shard: String?) throws -> (index: Int, count: Int) {
-    guard let shard else { return (0, 1) }
-    let parts = shard.split(separator: "/")
-    guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else {
-        throw ValidationError("--shard '\(shard)': expected i/n with 0 ≤ i < n (e.g. 0/4)")
+/// `--shard i/n` or `--shard auto` of `dydit run` and `dydit train` (see `Shard`); nil means every run.
+func parseShard(_ shard: String?) throws -> Shard {
+    do {
+        let parsed = try Shard.parse(shard, environment: ProcessInfo.processInfo.environment)
+        if let origin = parsed.origin { printError("shard \(parsed): \(origin)") }
+        return parsed
+    } catch let error as ShardError {
+        throw ValidationError(error.message)
     }
-    return (i, n)
 }

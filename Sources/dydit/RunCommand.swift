@@ -23,7 +23,7 @@ struct RunCommand: ParsableCommand {
     var spec: String
     @Option(help: "Output folder (default: the spec's output.dir).")
     var out: String?
-    @Option(help: "Run only this shard, i/n with 0 ≤ i < n: runs i, i+n, i+2n, …")
+    @Option(help: "Run only this shard, i/n with 0 ≤ i < n: runs i, i+n, i+2n, …; auto: this Slurm array task's share (any --array; see Experiments/slurm).")
     var shard: String?
     @Flag(help: "Print the expanded runs and their state, run nothing.")
     var dryRun = false
@@ -34,7 +34,8 @@ struct RunCommand: ParsableCommand {
         try reportingErrors {
             let file = try SpecFile.load(spec)
             let runs = try file.expand()
-            let (index, count) = try parseShard(shard)
+            let part = try parseShard(shard)
+            let (index, count) = (part.index, part.count)
             let mine = runs.filter { $0.index % count == index }
             let dirs = Set(runs.map(\.spec.outputDir))
             guard out != nil || dirs.count == 1 else {

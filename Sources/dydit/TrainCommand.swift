@@ -33,13 +33,14 @@ struct TrainCommand: ParsableCommand {
     var out: String?
     @Flag(help: "Start over: delete the folder's checkpoint and log first.")
     var restart = false
-    @Option(help: "Train only this shard of a sweep, i/n with 0 ≤ i < n: runs i, i+n, i+2n, …")
+    @Option(help: "Train only this shard of a sweep, i/n with 0 ≤ i < n: runs i, i+n, i+2n, …; auto: this Slurm array task's share (any --array; see Experiments/slurm).")
     var shard: String?
 
     func run() throws {
         try reportingErrors {
             let all = try SpecFile.load(spec).expand()
-            let (index, count) = try parseShard(shard)
+            let part = try parseShard(shard)
+            let (index, count) = (part.index, part.count)
             let runs = all.filter { $0.index % count == index }
             printWarnings(runs)
             signal(SIGINT) { _ in stopRequested = 1 }

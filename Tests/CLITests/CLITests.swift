@@ -192,6 +192,17 @@ final class CLITests: XCTestCase {
         let bad = try run(["run", "\(dir)/spec.json", "--shard", "2/2"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("--shard '2/2'"), bad.stderr)
+        // --shard auto inside a Slurm array: task 8 of --array=1,3,8 (listed by submit.sh) is shard 2/3.
+        let slurm = ["SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1",
+                     "SLURM_ARRAY_TASK_MAX": "8", "SLURM_ARRAY_TASK_STEP": "1"]
+        let auto = try DyDiTProcess.run(["run", "\(dir)/spec.json", "--out", "\(dir)/runs", "--dry-run", "--shard", "auto"],
+                                        env: slurm.merging(["DYDIT_ARRAY_TASKS": "1,3,8"]) { $1 })
+        XCTAssertEqual(auto.status, 0, auto.stderr)
+        XCTAssertTrue(auto.stderr.contains("shard 2/3: Slurm array task 8 of 1,3,8"), auto.stderr)
+        XCTAssertTrue(auto.stdout.contains("shard 2/3: 1 run(s)") && auto.stdout.contains("2-keep=1  [complete"), auto.stdout)
+        let unlisted = try DyDiTProcess.run(["run", "\(dir)/spec.json", "--dry-run", "--shard", "auto"], env: slurm)
+        XCTAssertEqual(unlisted.status, 1)
+        XCTAssertTrue(unlisted.stderr.contains("not evenly spaced") && unlisted.stderr.contains("submit.sh"), unlisted.stderr)
     }
 
     func testBadInputsFailCleanly() throws {
