@@ -9,8 +9,12 @@ extension ImageGrid {
     ///   - labels: the class of each image; rows follow the classes in increasing order, and
     ///     a class with fewer images than the widest row leaves black tiles at its end.
     ///   - divider: the gray value of the `gap` pixels between the two halves.
+    ///   - names: when given, each row's class named on the left (e.g. "TROUSER").
+    ///   - titles: when given, the halves' titles above them (e.g. "DENSE", "DYDIT").
+    ///   - scale: the whole grid upscaled by this factor (nearest neighbour) before labelling.
     public static func sideBySide(_ left: [Float], _ right: [Float], labels: [Int], channels: Int, height: Int, width: Int,
-                                  gap: Int = 6, margin: Int = 2, divider: UInt8 = 128) -> Image {
+                                  gap: Int = 6, margin: Int = 2, divider: UInt8 = 128, names: ((Int) -> String)? = nil,
+                                  titles: (left: String, right: String)? = nil, scale: Int = 1) -> Image {
         let n = labels.count, tile = channels * height * width
         precondition(left.count == n * tile && right.count == n * tile, "both sets hold one image per label")
         let classes = Array(Set(labels)).sorted()
@@ -42,6 +46,11 @@ extension ImageGrid {
             let right = row + (a.width + gap) * channels
             for x in 0..<(b.width * channels) { pixels[right + x] = b.pixels[y * b.width * channels + x] }
         }
-        return Image(width: w, height: a.height, channels: channels, pixels: pixels)
+        let grid = Image(width: w, height: a.height, channels: channels, pixels: pixels).upscaled(by: scale)
+        guard names != nil || titles != nil else { return grid }
+        let halves = titles.map { [($0.left, 0..<(a.width * scale)), ($0.right, ((a.width + gap) * scale)..<(w * scale))] } ?? []
+        return labelled(grid, rowLabels: names.map { name in classes.map(name) } ?? [], pitch: (height + margin) * scale,
+                        offset: margin * scale, titles: halves.map { (text: $0.0, columns: $0.1) },
+                        fontScale: fontScale(forGridScale: scale))
     }
 }

@@ -233,13 +233,16 @@ public final class ExperimentRunner {
                                      ("classes", Tensor(labels.map { Int64($0) }, shape: [labels.count]))],
                                     metadata: ["spec": spec.resolved.serialized(), "run": run.id], to: "\(dir)/samples.safetensors")
         if spec.grid && (c.inChannels == 1 || c.inChannels == 3) {
-            let cols = Int(Double(labels.count).squareRoot().rounded(.up))
-            try PNGFile.write(ImageGrid.compose(samples, count: labels.count, channels: c.inChannels, height: c.inputSize,
-                                                width: c.inputSize, columns: cols), to: "\(dir)/samples.png")
+            // One column per class, named under it.
+            let name = { ImageDataset.gridLabel($0, numClasses: c.numClasses, inChannels: c.inChannels) }
+            try PNGFile.write(ImageGrid.byClass(samples, labels: labels, channels: c.inChannels, height: c.inputSize,
+                                                width: c.inputSize, names: name, scale: spec.gridScale), to: "\(dir)/samples.png")
             // Dense | dynamic from the same noise, one row per class: what the routing changed.
             if let denseSamples {
                 try PNGFile.write(ImageGrid.sideBySide(denseSamples, compared, labels: comparedLabels, channels: c.inChannels,
-                                                       height: c.inputSize, width: c.inputSize), to: "\(dir)/dense-vs-dynamic.png")
+                                                       height: c.inputSize, width: c.inputSize, names: name,
+                                                       titles: ("DENSE", "DYNAMIC"), scale: spec.gridScale),
+                                  to: "\(dir)/dense-vs-dynamic.png")
             }
         }
         if let width {

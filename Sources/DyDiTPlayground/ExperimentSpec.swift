@@ -80,6 +80,8 @@ public struct ExperimentSpec {
     public var isa: String?
     public var outputDir: String
     public var grid: Bool
+    /// The grids' upscale factor (`output.grid_scale`).
+    public var gridScale: Int
     /// The `train` section, when the spec has one.
     public var train: TrainSpec?
     /// The spec with every default filled in, as each run saves it.
@@ -151,7 +153,7 @@ public struct ExperimentSpec {
                               width: routers.width, token: routers.token, precision: precision.name, precisionPlan: precision.plan,
                               sampler: sampler.name, steps: sampler.steps, samplerOptions: sampler.options,
                               guidanceScale: guidance.scale, guidanceChannels: guidance.channels, eval: eval,
-                              threads: compute.threads, isa: compute.isa, outputDir: output.dir, grid: output.grid, train: train,
+                              threads: compute.threads, isa: compute.isa, outputDir: output.dir, grid: output.grid, gridScale: output.gridScale, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }
 

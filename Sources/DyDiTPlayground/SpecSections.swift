@@ -216,14 +216,19 @@ extension ExperimentSpec {
         return (threads, isa, json)
     }
 
-    /// `output`: the folder (default `runs/<name>`) and whether to draw grids.
-    static func decodeOutput(_ value: JSONValue?, _ d: SpecDecoder, name: String) -> (dir: String, grid: Bool, json: JSONValue) {
+    /// `output`: the folder (default `runs/<name>`), whether to draw grids, and their upscale
+    /// factor (`grid_scale`, 1–16; in the resolved spec only when given, so earlier runs keep
+    /// their keys).
+    static func decodeOutput(_ value: JSONValue?, _ d: SpecDecoder, name: String)
+        -> (dir: String, grid: Bool, gridScale: Int, json: JSONValue) {
         let oPath = "$.output"
-        let o = d.object(value, oPath, allowed: ["dir", "grid"])
+        let o = d.object(value, oPath, allowed: ["dir", "grid", "grid_scale"])
         let dir = d.string(o, "dir", oPath, default: "runs/\(name)")
         let grid = d.bool(o, "grid", oPath, default: true)
-        let json = JSONValue.object(JSONObject([("dir", .string(dir)), ("grid", .bool(grid))]))
-        return (dir, grid, json)
+        let gridScale = d.int(o, "grid_scale", oPath, default: 1, range: 1...16)
+        var json = JSONObject([("dir", .string(dir)), ("grid", .bool(grid))])
+        if o?["grid_scale"] != nil { json["grid_scale"] = .int(Int64(gridScale)) }
+        return (dir, grid, gridScale, .object(json))
     }
 
     /// `train` (only `dydit train` reads it; `dydit run` evaluates the backbone as it is). The

@@ -334,7 +334,8 @@ public final class TrainingRunner {
             samples += try loop.run(xT: Array(xT[(range.lowerBound * c.imageSize)..<(range.upperBound * c.imageSize)]),
                                     labels: Array(labels[range]), noise: .seeded(noiseSeed &+ UInt64(i)))
         }
-        try PNGFile.write(ImageGrid.compose(samples, count: labels.count, channels: c.inChannels, height: c.inputSize,
-                                            width: c.inputSize, columns: c.numClasses), to: path)
+        try PNGFile.write(ImageGrid.byClass(samples, labels: labels, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
+                                            names: { ImageDataset.gridLabel($0, numClasses: c.numClasses, inChannels: c.inChannels) },
+                                            scale: spec.gridScale), to: path)
     }
 }

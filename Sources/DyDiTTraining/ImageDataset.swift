@@ -30,6 +30,17 @@ public struct ImageDataset: Sendable {
     public static let fashionMNISTClasses = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                                              "Sneaker", "Bag", "Ankle boot"]
 
+    /// The name a sample grid prints for class `label` of a model with `numClasses` classes of
+    /// `inChannels`-channel images: Fashion-MNIST's name for a 10-class gray model (the one
+    /// dataset this project trains; `dydit sample --classes` reads the same names), otherwise
+    /// "CLASS n".
+    public static func gridLabel(_ label: Int, numClasses: Int, inChannels: Int) -> String {
+        if numClasses == fashionMNISTClasses.count, inChannels == 1, fashionMNISTClasses.indices.contains(label) {
+            return fashionMNISTClasses[label].uppercased()
+        }
+        return "CLASS \(label)"
+    }
+
     /// Where Debian's `dataset-fashion-mnist` package puts the files.
     public static let fashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
 

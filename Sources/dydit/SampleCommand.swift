@@ -44,8 +44,10 @@ struct SampleCommand: ParsableCommand {
     var seed: Int64 = 0
     @Option(name: [.long, .customShort("o")], help: "Output PNG grid (the safetensors samples go beside it).")
     var out: String = "samples.png"
-    @Option(help: "Grid columns (default: about the square root of the count).")
+    @Option(help: "Grid columns, filled in order without labels (default: one column per class, named under it).")
     var columns: Int?
+    @Option(help: "Upscale the grid by this factor, 1–16 (nearest neighbour; e.g. 4 to see a 28-pixel garment).")
+    var scale: Int = 1
     @Option(help: "DyDiT routers, comma-separated, any registered in `dydit list`: none; tdw (learned width); sdt (learned tokens); layer-skip (whole MLP layers, from the SDT router); random (width and tokens at --width-keep/--token-keep); static (masks from --static-masks). width:NAME or token:NAME picks one kind.")
     var routers: String = "none"
     @Option(help: "A router option, width.KEY=VALUE or token.KEY=VALUE (repeatable), e.g. token.threshold=0.4; the options are in `dydit list`.")
@@ -69,6 +71,8 @@ struct SampleCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             try requireFinite([("--cfg", Double(cfg)), ("--width-keep", widthKeep), ("--token-keep", tokenKeep)])
+            guard (1...16).contains(scale) else { throw ValidationError("--scale \(scale): an upscale factor is 1 to 16") }
+            if let columns, columns < 1 { throw ValidationError("--columns \(columns): a grid has at least 1 column") }
             guard seed >= -1 else { throw ValidationError("--seed \(seed): a seed is ≥ 0, or -1 for a random one") }
             let seed = seed == -1 ? UInt64.random(in: 0...UInt64(Int64.max)) : UInt64(seed)
             if self.seed == -1 { printError("seed: \(seed) (random; --seed \(seed) draws these samples again)") }
@@ -124,9 +128,13 @@ struct SampleCommand: ParsableCommand {
                                         to: "\(stem).safetensors")
             var written = ["\(stem).safetensors"]
             if !samplesOnly && (c.inChannels == 1 || c.inChannels == 3) {
-                let cols = columns ?? Int(Double(images).squareRoot().rounded(.up))
-                try PNGFile.write(ImageGrid.compose(samples, count: images, channels: c.inChannels, height: c.inputSize,
-                                                    width: c.inputSize, columns: cols), to: out)
+                let grid = columns.map { cols in
+                    ImageGrid.compose(samples, count: images, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
+                                      columns: cols).upscaled(by: scale)
+                } ?? ImageGrid.byClass(samples, labels: labels, channels: c.inChannels, height: c.inputSize, width: c.inputSize,
+                                       names: { ImageDataset.gridLabel($0, numClasses: c.numClasses, inChannels: c.inChannels) },
+                                       scale: scale)
+                try PNGFile.write(grid, to: out)
                 written.insert(out, at: 0)
             }
             print("\(summary); wrote \(written.joined(separator: ", "))")

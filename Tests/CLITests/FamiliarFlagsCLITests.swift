@@ -36,6 +36,22 @@ final class FamiliarFlagsCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/x.safetensors"))
     }
 
+    /// The PNG grid: one column per class asked for, named under it, upscaled by `--scale`.
+    func testGridScaleAndClassColumns() throws {
+        let r = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/g.png", "--steps", "1", "--cfg", "1", "--threads", "1",
+                                      "--classes", "bag,trouser,bag", "--scale", "3"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let side = try SafeTensorsFile(path: "\(dir)/g.safetensors").tensor("samples").shape[3]
+        let png = try PNGFile.read("\(dir)/g.png")
+        XCTAssertEqual(png.width, 3 * (2 * (side + 2) + 2), "two class columns (bag, trouser), scale 3")
+        XCTAssertGreaterThan(png.height, 3 * (2 * (side + 2) + 2), "two rows (bag twice) and the names under them")
+        for bad in [["--scale", "0"], ["--scale", "17"], ["--columns", "0"]] {
+            let e = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/x.png", "--steps", "1"] + bad)
+            XCTAssertEqual(e.status, 1, bad.joined(separator: " "))
+            XCTAssertTrue(e.stderr.contains(bad[0]), e.stderr)
+        }
+    }
+
     /// `--seed -1` draws a seed, prints it and records it: sampling again with it gives the same images.
     func testRandomSeedIsPrintedAndRecorded() throws {
         let r = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/r.safetensors", "--seed", "-1", "--steps", "2", "--cfg", "1",

@@ -29,6 +29,10 @@ final class RunnerTests: XCTestCase {
         """
     }
 
+    /// The labelled comparison's bands at grid scale 1: row names "CLASS n" (41 pixels + 4) on
+    /// the left, the halves' titles (7 + 4 rows) on top.
+    static let rowNameBand = 45, titleBand = 11
+
     func events() -> RunEvents { RunEvents(message: { _ in }, step: { _, _, _, _ in }) }
 
     func testRunWritesFilesAndResumesWithoutRedoing() throws {
@@ -41,12 +45,13 @@ final class RunnerTests: XCTestCase {
         for file in ["spec.json", "metrics.json", "samples.safetensors", "samples.png", "dense-vs-dynamic.png", "masks.csv", "log.txt"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(runDir)/\(file)"), file)
         }
-        // Dense | dynamic: two halves of one 8×8 tile per sample's class row, margin 2, gap 6.
+        // Dense | dynamic: two halves of one 8×8 tile per sample's class row, margin 2, gap 6,
+        // plus the row names ("CLASS n": 7 characters of 6 pixels − 1, + 4) and the titles (7 + 4 rows).
         let pair = try PNGFile.read("\(runDir)/dense-vs-dynamic.png")
         let labels = try SafeTensorsFile(path: "\(runDir)/samples.safetensors").tensor("classes").integers()
         let rows = Set(labels).count, columns = Set(labels).map { c in labels.filter { $0 == c }.count }.max()!
-        XCTAssertEqual(pair.height, rows * 10 + 2)
-        XCTAssertEqual(pair.width, 2 * (columns * 10 + 2) + 6)
+        XCTAssertEqual(pair.height, rows * 10 + 2 + Self.titleBand)
+        XCTAssertEqual(pair.width, 2 * (columns * 10 + 2) + 6 + Self.rowNameBand)
         XCTAssertEqual(metrics["random_init"], .bool(true))
         XCTAssertNotNil(metrics["latency"]?["speedup"]?.doubleValue)
         XCTAssertLessThan(metrics["flops"]?["flops_ratio"]?.doubleValue ?? 1, 1)
@@ -88,8 +93,8 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(part["flops"]?["flops_ratio"], all["flops"]?["flops_ratio"], "step reports of the full pass")
         // The dense | dynamic picture shows the timed images: 4 samples of 3 classes (2, 1, 1).
         let pair = try PNGFile.read("\(partDir)/dense-vs-dynamic.png")
-        XCTAssertEqual(pair.height, 3 * 10 + 2)
-        XCTAssertEqual(pair.width, 2 * (2 * 10 + 2) + 6)
+        XCTAssertEqual(pair.height, 3 * 10 + 2 + Self.titleBand)
+        XCTAssertEqual(pair.width, 2 * (2 * 10 + 2) + 6 + Self.rowNameBand)
     }
 
     /// `eval.dense_checkpoint`: the dense baseline samples with its own weights (the base a

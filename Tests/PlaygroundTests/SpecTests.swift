@@ -95,6 +95,18 @@ final class SpecTests: XCTestCase {
         XCTAssertNil(with.spec.resolved["$schema"])
     }
 
+    /// `output.grid_scale` is saved only when given (earlier runs keep their keys) and bounded.
+    func testGridScale() throws {
+        let plain = try XCTUnwrap(try SpecFile(text: #"{"name": "s"}"#).expand(checkFiles: false).first?.spec)
+        XCTAssertEqual(plain.gridScale, 1)
+        XCTAssertNil(plain.resolved["output"]?["grid_scale"])
+        let big = try XCTUnwrap(try SpecFile(text: #"{"name": "s", "output": {"grid_scale": 4}}"#).expand(checkFiles: false).first?.spec)
+        XCTAssertEqual(big.gridScale, 4)
+        XCTAssertEqual(big.resolved["output"]?["grid_scale"], .int(4))
+        let bad = issues(#"{"name": "s", "output": {"grid_scale": 0}}"#)
+        XCTAssertTrue(bad.contains { $0.path == "$.output.grid_scale" }, "\(bad)")
+    }
+
     /// The backbone section's defaults are the ones its plug-ins declare (and `dydit list` shows).
     func testBackboneDefaultsComeFromTheDeclarations() throws {
         let spec = try XCTUnwrap(try SpecFile(text: #"{"name": "d", "backbone": {"type": "dydit"}}"#).expand(checkFiles: false).first?.spec)
