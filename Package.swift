@@ -8,8 +8,23 @@ let avx2Flags = ["-mavx2", "-mfma", "-mf16c"]
 let avx512Flags = avx2Flags + ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
 // The int8 VNNI kernels alone: chosen only on CPUs that report AVX-512 VNNI.
 let vnniFlags = avx512Flags + ["-mavx512vnni"]
-func isaSettings(_ flags: [String]) -> [SwiftSetting] {
-    [.unsafeFlags(flags.flatMap { ["-Xcc", $0] })]
+
+// The x86 flags exist only on x86 hosts (the manifest is compiled for the host, so `arch` is
+// the host's). Elsewhere (arm64), or with DYDIT_PORTABLE_ONLY=1 in the environment to build
+// that configuration on x86 and test it, the ISA targets compile without flags and without
+// DYDIT_X86_ISA, so they hold portable code only, and CSupport reports no CPU feature: the
+// dispatcher picks the portable kernels.
+#if arch(x86_64)
+let hostIsX86 = true
+#else
+let hostIsX86 = false
+#endif
+let x86Kernels = hostIsX86 && Context.environment["DYDIT_PORTABLE_ONLY"] == nil
+
+/// An ISA target's settings: its flags and DYDIT_X86_ISA (plus `defines`) on x86 only.
+func isaSettings(_ flags: [String], defines: [String] = []) -> [SwiftSetting] {
+    guard x86Kernels else { return [] }
+    return [.unsafeFlags(flags.flatMap { ["-Xcc", $0] })] + (["DYDIT_X86_ISA"] + defines).map { .define($0) }
 }
 
 let package = Package(
@@ -23,7 +38,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "CSupport", exclude: ["README.md"]),
+        .target(name: "CSupport", exclude: ["README.md"], cSettings: x86Kernels ? [] : [.define("DYDIT_PORTABLE_ONLY")]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CJSONC", pkgConfig: "json-c", providers: [.apt(["libjson-c-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
@@ -31,7 +46,7 @@ let package = Package(
         .target(name: "DyDiTKernelABI", exclude: ["README.md"]),
         .target(name: "DyDiTKernelsPortable", dependencies: ["DyDiTKernelABI"], exclude: ["README.md"]),
         .target(name: "DyDiTKernelsAVX2", dependencies: ["DyDiTKernelABI", "CSupport"], exclude: ["README.md"], swiftSettings: isaSettings(avx2Flags)),
-        .target(name: "DyDiTKernelsAVX512", dependencies: ["DyDiTKernelABI", "CSupport"], exclude: ["README.md"], swiftSettings: isaSettings(avx512Flags)),
+        .target(name: "DyDiTKernelsAVX512", dependencies: ["DyDiTKernelABI", "CSupport"], exclude: ["README.md"], swiftSettings: isaSettings(avx512Flags, defines: ["DYDIT_VSCALEF"])),
         .target(name: "DyDiTKernelsVNNI", dependencies: ["DyDiTKernelABI"], exclude: ["README.md"], swiftSettings: isaSettings(vnniFlags)),
         .target(name: "DyDiTKernels", dependencies: [
             "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512", "DyDiTKernelsVNNI",

@@ -37,10 +37,11 @@ template=DyDiTKernelsPortable
 
 # Shared templates an ISA target replaces with its own code, one per line:
 #   <ISA target> <template file> <the target's own file that replaces it>
-# AVX-512 has one instruction each for the rounding and power of two of `vexp` (vrndscaleps,
-# vscalefps, in its ISAConfig.swift) and a 6×64 register tile instead of the 6×16 one.
+# AVX-512 has a 6×64 register tile instead of the 6×16 one. (Its instructions for the rounding
+# and power of two of `vexp`, vrndscaleps and vscalefps, are in its ISAConfig.swift under
+# DYDIT_VSCALEF, which ExponentBits.swift yields to; PortableVectorOps.swift likewise yields to
+# the x86 helpers under DYDIT_X86_ISA: both are linked, so a non-x86 host has a portable form.)
 replacements='
-DyDiTKernelsAVX512 ExponentBits.swift ISAConfig.swift
 DyDiTKernelsAVX512 Microkernel6x16.swift Microkernel6x64.swift
 '
 

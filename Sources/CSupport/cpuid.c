@@ -1,10 +1,15 @@
 // CPUID and XGETBV need inline assembly, which Swift cannot express; this is the only C
 // in the package besides the system-library shims.
 #include "CSupport.h"
+// DYDIT_PORTABLE_ONLY (Package.swift, on a non-x86 host or when asked to build as one): no
+// feature is reported, so the dispatcher picks the portable kernels only.
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(DYDIT_PORTABLE_ONLY)
+#define DYDIT_HAS_CPUID 1
 #include <cpuid.h>
+#endif
 
 int dydit_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(DYDIT_HAS_CPUID)
     unsigned int a, b, c, d;
     if (!__get_cpuid_count(leaf, subleaf, &a, &b, &c, &d)) return 0;
     out[0] = a; out[1] = b; out[2] = c; out[3] = d;
@@ -16,7 +21,7 @@ int dydit_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) {
 }
 
 uint64_t dydit_xgetbv0(void) {
-#if defined(__x86_64__) || defined(__i386__)
+#if defined(DYDIT_HAS_CPUID)
     unsigned int eax, ebx, ecx, edx;
     if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
     if (!(ecx & (1u << 27))) return 0; // OSXSAVE

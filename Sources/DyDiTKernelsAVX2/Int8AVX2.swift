@@ -1,5 +1,6 @@
 // The int8 register tile of the AVX2 build (AVX-512 CPUs without VNNI use it too).
 
+#if DYDIT_X86_ISA
 import _Builtin_intrinsics.intel
 
 public enum Int8AVX2 {
@@ -50,3 +51,13 @@ public enum Int8AVX2 {
         raw.storeBytes(of: c50, toByteOffset: 5 * row, as: I.self); raw.storeBytes(of: c51, toByteOffset: 5 * row + 32, as: I.self)
     }
 }
+#else
+/// Built for a non-x86 host: the AVX2 tile does not exist there, and the dispatcher never
+/// picks it (`Int8Path.isSupported` needs CPUID's AVX2, which such a host cannot report).
+public enum Int8AVX2 {
+    public static func tile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>,
+                            out: UnsafeMutablePointer<Int32>, ldo: Int) {
+        preconditionFailure("the AVX2 int8 tile is not built for this CPU architecture")
+    }
+}
+#endif

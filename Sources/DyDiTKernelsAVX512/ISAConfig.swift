@@ -10,6 +10,9 @@ typealias VInt = SIMD16<Int32>
 /// As many halves as `V` has floats (fp16 weight panels).
 typealias VHalf = SIMD16<Float16>
 
+// The x86 forms of the vector helpers; without DYDIT_X86_ISA (a non-x86 host) this target uses
+// the portable ones (PortableVectorOps.swift, ExponentBits.swift).
+#if DYDIT_X86_ISA
 /// Sixteen halves at `p` as floats: one vcvtph2ps, inlined from CSupport's header.
 @inline(__always) func widenHalves(_ p: UnsafeRawPointer) -> V { dydit_widen_half16(p) }
 
@@ -30,6 +33,7 @@ typealias VHalf = SIMD16<Float16>
 
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
+#endif
 
 /// The kernels of one instruction set. Every ISA target declares the same surface, so the
 /// dispatcher can switch between them.

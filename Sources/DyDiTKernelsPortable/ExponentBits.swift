@@ -1,5 +1,7 @@
 // `vexp`'s rounding and power of two through float bits: the portable and AVX2 builds
-// (symlinked there); the AVX-512 build has an instruction for each, in its ISAConfig.
+// (symlinked there); the AVX-512 build has an instruction for each, in its ISAConfig, except
+// on a non-x86 host (no DYDIT_VSCALEF), where it uses these.
+#if !DYDIT_VSCALEF
 
 /// Lanes rounded to the nearest integer, ties to even: adding 1.5·2²³ leaves the integer in
 /// the low mantissa bits (the FPU's own rounding); SIMD `rounded` is not vectorised in Swift.
@@ -17,3 +19,4 @@
     let s2 = unsafeBitCast((ni &- half &+ 127) &<< 23, to: V.self)
     return y * s1 * s2
 }
+#endif

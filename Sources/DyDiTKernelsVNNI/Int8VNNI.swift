@@ -1,6 +1,7 @@
 // The int8 register tiles of CPUs with AVX-512 VNNI (this target is compiled with AVX-512
 // F/BW/VL and VNNI; the dispatcher calls it only when CPUID reports VNNI).
 
+#if DYDIT_X86_ISA
 import _Builtin_intrinsics.intel
 
 public enum VNNIKernels {
@@ -105,6 +106,17 @@ public enum VNNIKernels {
         raw.storeBytes(of: v3, toByteOffset: 192, as: I.self)
     }
 }
+
+#else
+/// Built for a non-x86 host: the VNNI tiles do not exist there, and the dispatcher never picks
+/// them (`Int8Path.isSupported` needs CPUID's AVX-512 VNNI, which such a host cannot report).
+public enum VNNIKernels {
+    public static func tile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>, panelStride: Int,
+                            panels: Int, out: UnsafeMutablePointer<Int32>, ldo: Int) {
+        preconditionFailure("the AVX-512 VNNI int8 tiles are not built for this CPU architecture")
+    }
+}
+#endif
 
 import DyDiTKernelABI
 

@@ -1,0 +1,1 @@
+../DyDiTKernelsPortable/PortableVectorOps.swift

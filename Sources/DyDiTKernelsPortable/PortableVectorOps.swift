@@ -1,0 +1,22 @@
+// The vector helpers of a build without x86 instructions: the portable build's own, and the
+// AVX2 and AVX-512 targets' when the package is built for a non-x86 host (or with
+// DYDIT_PORTABLE_ONLY=1): Package.swift then compiles those targets without their ISA flags
+// and without DYDIT_X86_ISA, their ISAConfig.swift keeps only the types and tile sizes, and
+// the dispatcher never picks them (CPUID reports no x86 feature there).
+#if !DYDIT_X86_ISA
+/// `V.scalarCount` halves at `p` as floats. No F16C in the baseline: the conversion is done in
+/// software, lane by lane (correct, and slow: fp16 is meant for the AVX2 / AVX-512 builds).
+@inline(__always) func widenHalves(_ p: UnsafeRawPointer) -> V { V(p.loadUnaligned(as: VHalf.self)) }
+
+/// int32 lanes as floats (the standard library's conversion; the ISA builds use one instruction).
+@inline(__always) func toFloat(_ v: VInt) -> V { V(v) }
+
+/// 1/d (a division: no estimate instruction in the baseline).
+@inline(__always) func reciprocal(_ d: V) -> V { V(repeating: 1) / d }
+
+/// The largest lane.
+@inline(__always) func horizontalMax(_ v: V) -> Float { v.max() }
+
+/// `a·b + c`. Not fused: without the FMA feature, `addingProduct` becomes a libm call per lane.
+@inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { a * b + c }
+#endif
