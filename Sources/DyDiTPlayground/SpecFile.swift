@@ -28,13 +28,23 @@ public struct SpecFile {
             throw SpecErrors(issues: [SpecIssue(file: path, path: "$", position: nil,
                                                 message: "is not UTF-8 text (a binary file?); a spec is a JSON text file")])
         }
+        // Comments are blanked, not parsed: positions stay those of the file as written.
+        let text = try Self.withoutComments(bytes, path: path)
         let raw: JSONValue
         do {
-            raw = try bytes.withUnsafeBytes { try JSONParser.parse($0, path: path) }
+            raw = try text.withUnsafeBytes { try JSONParser.parse($0, path: path) }
         } catch let e as JSONParseError {
             throw SpecErrors(issues: [SpecIssue(file: path, path: e.duplicatePath ?? "$", position: .init(line: e.line, column: e.column), message: e.reason)])
         }
-        self.init(path: path, raw: raw, locator: JSONLocator(bytes))
+        self.init(path: path, raw: raw, locator: JSONLocator(text))
+    }
+
+    /// The spec's bytes with `//` and `/* */` comments blanked (`JSONComments`).
+    static func withoutComments(_ bytes: [UInt8], path: String) throws -> [UInt8] {
+        do { return try JSONComments.blanked(bytes) } catch let e as JSONComments.Unclosed {
+            throw SpecErrors(issues: [SpecIssue(file: path, path: "$", position: .init(line: e.line, column: e.column),
+                                                message: "a /* comment is never closed with */")])
+        }
     }
 
     public init(path: String, raw: JSONValue, locator: JSONLocator) {
@@ -44,11 +54,7 @@ public struct SpecFile {
     }
 
     public init(text: String, path: String = "<spec>") throws {
-        let raw: JSONValue
-        do { raw = try JSONParser.parse(text, path: path) } catch let e as JSONParseError {
-            throw SpecErrors(issues: [SpecIssue(file: path, path: e.duplicatePath ?? "$", position: .init(line: e.line, column: e.column), message: e.reason)])
-        }
-        self.init(path: path, raw: raw, locator: JSONLocator(text))
+        try self.init(bytes: Array(text.utf8), path: path)
     }
 
     var baseDirectory: String {

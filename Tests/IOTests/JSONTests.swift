@@ -9,6 +9,36 @@ final class JSONTests: XCTestCase {
         XCTAssertEqual(v["m"]?["k"]?.intValue, -3)
     }
 
+    /// Comments are blanked character for character: strings keep their slashes, lines and
+    /// columns stay those of the text as written, and the parser itself stays strict.
+    func testCommentsAreBlankedInPlace() throws {
+        let text = "{\"url\": \"http://x/*y*/\", // a note: é\n  /* two\n lines ß */ \"k\": \"a\\\"//b\", \"bad\": }"
+        let clean = try JSONComments.blanked(Array(text.utf8))
+        let back = String(decoding: clean, as: UTF8.self)
+        XCTAssertTrue(back.contains(#""http://x/*y*/""#) && back.contains(#""a\"//b""#), back)
+        XCTAssertFalse(back.contains("note") || back.contains("two") || back.contains("ß"), back)
+        XCTAssertEqual(back.split(separator: "\n", omittingEmptySubsequences: false).map(\.count),
+                       text.split(separator: "\n", omittingEmptySubsequences: false).map(\.count), "every line keeps its length in characters")
+        // The error after the comments is reported where it is in the original text: line 3, column 39.
+        do {
+            _ = try clean.withUnsafeBytes { try JSONParser.parse($0, path: "c.json") }
+            XCTFail("a missing value parsed")
+        } catch let e as JSONParseError {
+            let line = text.split(separator: "\n")[2]
+            let column = line.distance(from: line.startIndex, to: line.range(of: "}")!.lowerBound) + 1
+            XCTAssertEqual([e.line, e.column], [3, column], "\(e)")
+        }
+        XCTAssertEqual(try JSONComments.blanked(Array("{\"a\": 1}".utf8)), Array("{\"a\": 1}".utf8))
+        XCTAssertThrowsError(try JSONComments.blanked(Array("{\n  /* open".utf8))) { error in
+            let e = error as? JSONComments.Unclosed
+            XCTAssertEqual([e?.line, e?.column], [2, 3])
+        }
+        // Without blanking, the strict parser refuses comments (and single quotes, trailing commas).
+        for lax in ["{\"a\": 1 // c\n}", "{'a': 1}", "{\"a\": [1,]}"] {
+            XCTAssertThrowsError(try JSONParser.parse(lax), lax)
+        }
+    }
+
     func testSerialisesAndReadsBack() throws {
         let v = JSONValue.object(JSONObject([("x", .double(0.1)), ("n", .int(3)), ("w", .double(2)), ("s", .string("a\"b\n\u{1}")),
                                              ("e", .array([])), ("o", .object(JSONObject()))]))

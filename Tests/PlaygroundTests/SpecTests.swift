@@ -95,6 +95,38 @@ final class SpecTests: XCTestCase {
         XCTAssertNil(with.spec.resolved["$schema"])
     }
 
+    /// Specs may carry `//` and `/* */` comments; positions in errors stay the file's.
+    func testCommentsInSpecs() throws {
+        let commented = """
+        {
+          // an experiment
+          "name": "s", /* the seed: */ "seed": 3,
+          "sampler": {"type": "ddim", "steps": 12}   // diffusers' name works too
+        }
+        """
+        let a = try XCTUnwrap(try SpecFile(text: commented).expand(checkFiles: false).first)
+        let b = try XCTUnwrap(try SpecFile(text: #"{"name": "s", "seed": 3, "sampler": {"type": "ddim", "steps": 12}}"#).expand(checkFiles: false).first)
+        XCTAssertEqual(a.spec.resolved, b.spec.resolved)
+        let bad = issues("{\n  /* é */ \"name\": \"s\", \"seed\": -1\n}")
+        XCTAssertEqual(bad.first?.path, "$.seed")
+        XCTAssertEqual(bad.first.flatMap { $0.position.map { [$0.line, $0.column] } }, [2, 32], "\(bad)")
+        let open = issues("{\"name\": \"s\"\n /* never closed")
+        XCTAssertTrue(open.first?.message.contains("never closed") == true, "\(open)")
+        XCTAssertEqual(open.first.flatMap { $0.position.map { [$0.line, $0.column] } }, [2, 2])
+    }
+
+    /// The spec tour in Experiments/README.md (a commented spec) is a valid spec as written.
+    func testTheREADMETourIsAValidSpec() throws {
+        let readme = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Experiments/README.md")
+        let text = try String(contentsOf: readme, encoding: .utf8)
+        let start = try XCTUnwrap(text.range(of: "```jsonc\n")), end = try XCTUnwrap(text.range(of: "\n```", range: start.upperBound..<text.endIndex))
+        // Blank lines for the text before the block, so problems name the README's own lines.
+        let before = String(repeating: "\n", count: text[..<start.upperBound].filter { $0 == "\n" }.count)
+        let runs = try SpecFile(text: before + String(text[start.upperBound..<end.lowerBound]), path: readme.path).expand(checkFiles: false)
+        XCTAssertGreaterThan(runs.count, 1, "the tour has a sweep")
+    }
+
     /// `output.grid_scale` is saved only when given (earlier runs keep their keys) and bounded.
     func testGridScale() throws {
         let plain = try XCTUnwrap(try SpecFile(text: #"{"name": "s"}"#).expand(checkFiles: false).first?.spec)
