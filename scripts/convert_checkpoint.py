@@ -20,6 +20,7 @@ inferred value can be overridden, and the result is checked against every tensor
 
 import argparse
 import collections
+import hashlib
 import io
 import json
 import math
@@ -215,6 +216,79 @@ class Checkpoint:
         return arr
 
 
+class SafetensorsCheckpoint(Checkpoint):
+    """A state dict saved as safetensors (e.g. `safetensors.torch.save_file(model.state_dict(), ...)`)
+    without our `config` metadata: its tensors, read lazily, as the top-level state dict."""
+
+    MAX_HEADER = 100 << 20
+
+    def __init__(self, path):
+        self.path = path
+        self.name = os.path.basename(path)
+        self.prefix = ""
+        try:
+            self.file = open(path, "rb")
+            size = os.fstat(self.file.fileno()).st_size
+        except OSError as e:
+            raise ConversionError(f"cannot open {path}: {e.strerror}") from None
+        head = self.file.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        if not 2 <= n <= min(self.MAX_HEADER, size - 8):
+            raise ConversionError(f"{path}: a safetensors header of {n} bytes does not fit a file of {size} bytes: "
+                                  "the file is truncated or damaged")
+        try:
+            header = json.loads(self.file.read(n))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ConversionError(f"{path}: the safetensors header is not valid JSON ({e})") from None
+        if not isinstance(header, dict):
+            raise ConversionError(f"{path}: the safetensors header is not a JSON object")
+        metadata = header.pop("__metadata__", None) or {}
+        if isinstance(metadata, dict) and "config" in metadata:
+            raise ConversionError(f"{path}: already a model file with a 'config' in its metadata: dydit reads it "
+                                  "as it is (dydit inspect " + path + ")")
+        self.data_start, data_size = 8 + n, size - 8 - n
+        self.obj, self._storages = {}, {}
+        self._ranges = {}
+        kinds = {kind for kind in NUMPY_DTYPES}
+        for name, h in header.items():
+            ok = (isinstance(h, dict) and h.get("dtype") in kinds and isinstance(h.get("shape"), list)
+                  and all(_is_int(d) and d >= 0 for d in h["shape"]) and isinstance(h.get("data_offsets"), list)
+                  and len(h["data_offsets"]) == 2 and all(_is_int(o) for o in h["data_offsets"]))
+            if not ok:
+                raise ConversionError(f"{path}: tensor '{name}' has a malformed header entry {h!r}")
+            begin, end = h["data_offsets"]
+            numel = _numel(h["shape"])
+            if not 0 <= begin <= end <= data_size or end - begin != numel * NUMPY_DTYPES[h["dtype"]].itemsize:
+                raise ConversionError(f"{path}: tensor '{name}' ({h['dtype']} {h['shape']}) has data offsets "
+                                      f"[{begin}, {end}] that do not fit its size or the file: the file is damaged")
+            shape = tuple(h["shape"])
+            stride = tuple(math.prod(shape[i + 1:]) for i in range(len(shape)))
+            self.obj[name] = TensorRef(StorageRef(name, h["dtype"], numel), 0, shape, stride)
+            self._ranges[name] = (begin, end)
+
+    def storage_array(self, ref):
+        if ref.key not in self._storages:
+            begin, end = self._ranges[ref.key]
+            self.file.seek(self.data_start + begin)
+            raw = self.file.read(end - begin)
+            if len(raw) != end - begin:
+                raise ConversionError(f"{self.path}: tensor '{ref.key}' is cut short: the file is truncated")
+            self._storages[ref.key] = np.frombuffer(raw, dtype=NUMPY_DTYPES[ref.kind])
+        return self._storages[ref.key]
+
+
+def open_checkpoint(path):
+    """A torch.save zip, or a safetensors state dict without config metadata."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(16)
+    except OSError as e:
+        raise ConversionError(f"cannot open {path}: {e.strerror}") from None
+    if len(head) >= 9 and head[8:9] == b"{":
+        return SafetensorsCheckpoint(path)
+    return Checkpoint(path)
+
+
 def _open_zip(path):
     try:
         with open(path, "rb") as f:
@@ -231,8 +305,6 @@ def _open_zip(path):
         raise ConversionError(f"{path}: a legacy (non-zip) torch.save checkpoint. Re-save it with a "
                               "recent PyTorch, which writes the zip format: "
                               "torch.save(torch.load(path, weights_only=True), 'resaved.pt')")
-    if len(head) >= 9 and head[8:9] == b"{":
-        raise ConversionError(f"{path}: this looks like a safetensors file already; nothing to convert")
     raise ConversionError(f"{path}: not a PyTorch checkpoint (neither a torch.save zip nor a legacy pickle)")
 
 
@@ -292,13 +364,39 @@ def strip_ddp_prefix(sd, source):
 #                        Inferring and checking the config                      #
 #################################################################################
 
+# DiT's models (models.py): name -> (depth, hidden_size, num_heads).
+DIT_MODELS = {"S": (12, 384, 6), "B": (12, 768, 12), "L": (24, 1024, 16), "XL": (28, 1152, 16)}
 # (depth, hidden_size) -> num_heads of DiT-S, -B, -L and -XL.
-DIT_HEADS = {(12, 384): 6, (12, 768): 12, (24, 1024): 16, (28, 1152): 16}
+DIT_HEADS = {(d, h): nh for d, h, nh in DIT_MODELS.values()}
+
+
+def heads_from_training_args(training_args, depth, D, p, notes):
+    """(num_heads, model name) from DiT's train.py args (`args.model`, e.g. "DiT-S/2") when
+    they name a DiT model these shapes are; None otherwise (with a note when they name another)."""
+    model = getattr(training_args, "model", None)
+    if not isinstance(model, str):
+        return None
+    m = re.fullmatch(r"DiT-(S|B|L|XL)/(\d+)", model)
+    if not m:
+        notes.append(f"the training args name the model {model!r}, not one of DiT's: not used for the head count")
+        return None
+    d, h, nh = DIT_MODELS[m.group(1)]
+    if (d, h, int(m.group(2))) != (depth, D, p):
+        notes.append(f"the training args name {model} (depth {d}, width {h}, patch {m.group(2)}) but these weights "
+                     f"have depth {depth}, width {D}, patch {p}: not used for the head count")
+        return None
+    return nh, model
 FREQ_DIM = 256  # TimestepEmbedder's frequency_embedding_size
 
 
-def infer_config(shapes, overrides, source):
-    """Config from tensor shapes; returns (config, kind 'dit'/'dydit', router format or None, notes)."""
+def infer_config(shapes, overrides, source, training_args=None, provenance=None):
+    """Config from tensor shapes; returns (config, kind 'dit'/'dydit', router format or None, notes).
+
+    The head count is the one value a DiT state dict does not determine (qkv is [3D, D] for
+    every count): it comes from --num-heads, the training args' model name, or DiT's table, in
+    that order, and where it came from is put in `provenance["num_heads_from"]`.
+    """
+    provenance = {} if provenance is None else provenance
     def shape(key, ndim):
         if key not in shapes:
             raise ConversionError(f"{source}: not a DiT/DyDiT state dict: '{key}' is missing "
@@ -358,6 +456,7 @@ def infer_config(shapes, overrides, source):
         formats = {"current": r + 1, "early": r}
         if config["num_heads"] is not None:
             nh = config["num_heads"]
+            provenance["num_heads_from"] = "--num-heads"
             router_format = next((f for f, h in formats.items() if h == nh), None)
             if router_format is None:
                 raise ConversionError(f"{source}: --num-heads {nh} does not fit routers with {r} outputs: "
@@ -374,13 +473,37 @@ def infer_config(shapes, overrides, source):
                              f"assumed the current DyDiT format (NH-1 outputs), num_heads = {r + 1}; pass "
                              f"--num-heads {r} if this checkpoint comes from the early release (NH outputs)")
             config["num_heads"] = formats[router_format]
+            provenance["num_heads_from"] = f"router outputs ({router_format} DyDiT format)"
         if router_format == "early":
             notes.append("early DyDiT release format: routers have num_heads outputs and no forced unit")
-    elif config["num_heads"] is None:
-        if (depth, D) not in DIT_HEADS:
-            raise ConversionError(f"{source}: cannot infer num_heads for a DiT with depth {depth} and hidden "
-                                  f"size {D} (not DiT-S/B/L/XL): pass --num-heads")
-        config["num_heads"] = DIT_HEADS[(depth, D)]
+    else:
+        from_args = heads_from_training_args(training_args, depth, D, p, notes)
+        table = DIT_HEADS.get((depth, D))
+        given = config["num_heads"]
+        if given is not None:
+            if from_args is not None and given != from_args[0]:
+                raise ConversionError(f"{source}: --num-heads {given} contradicts the checkpoint's training args "
+                                      f"(model {from_args[1]}: {from_args[0]} heads); a wrong head count changes "
+                                      "every attention output. Leave --num-heads out")
+            if from_args is None and table is not None and given != table:
+                notes.append(f"--num-heads {given} differs from the {table} heads of DiT's model with depth {depth} and "
+                             f"width {D}; the state dict does not record the head count (every divisor of the width "
+                             f"fits its shapes), so {given} must be what the model was trained with: a wrong count "
+                             "changes every attention output")
+            provenance["num_heads_from"] = "--num-heads"
+        elif from_args is not None:
+            config["num_heads"] = from_args[0]
+            provenance["num_heads_from"] = f"training args (model {from_args[1]})"
+        elif table is not None:
+            config["num_heads"] = table
+            provenance["num_heads_from"] = f"DiT's model table (depth {depth}, width {D})"
+            notes.append(f"num_heads {table}: DiT's head count for depth {depth} and width {D}; the state dict does "
+                         "not record it, so pass --num-heads if this model was trained with another")
+        else:
+            raise ConversionError(f"{source}: cannot infer num_heads: a DiT state dict does not record its head "
+                                  f"count (every divisor of hidden size {D} fits its shapes), no training args name "
+                                  f"a DiT model, and depth {depth} with width {D} is none of DiT-S/B/L/XL: pass "
+                                  "--num-heads, the value the model was trained with")
     if D % config["num_heads"] != 0:
         raise ConversionError(f"{source}: num_heads {config['num_heads']} does not divide hidden_size {D}")
 
@@ -505,10 +628,12 @@ def convert(args):
     if os.path.exists(args.output) and not args.force:
         raise ConversionError(f"{args.output} exists; pass --force to replace it")
 
-    ckpt = Checkpoint(args.checkpoint)
+    ckpt = open_checkpoint(args.checkpoint)
     label, sd, stripped = load_state_dict(ckpt, args.entry)
     shapes = {k: v.shape for k, v in sd.items()}
-    config, kind, router_format, notes = infer_config(shapes, overrides_from(args), ckpt.path)
+    provenance = {}
+    config, kind, router_format, notes = infer_config(shapes, overrides_from(args), ckpt.path,
+                                                      training_args(ckpt), provenance)
 
     np_dtype, st_dtype = OUT_DTYPES[args.dtype]
     source_kinds = collections.Counter(t.storage.kind for t in sd.values())
@@ -528,6 +653,9 @@ def convert(args):
     metadata = {
         "config": json.dumps(config),
         "source": f"{ckpt.name} (entry '{label}')",
+        "source_sha256": file_sha256(ckpt.path),
+        "num_heads_from": provenance["num_heads_from"],
+        "converter": "DyDiT.swift scripts/convert_checkpoint.py",
     }
     if router_format is not None:
         metadata["router_format"] = router_format
@@ -547,9 +675,25 @@ def convert(args):
     print(f"  tensors:    {len(specs)}, {params:,} parameters, written as {st_dtype} "
           f"(source {', '.join(f'{k} x{n}' for k, n in sorted(source_kinds.items()))})")
     print(f"  config:     {json.dumps(config)}")
+    print(f"  num_heads:  {config['num_heads']}, from {provenance['num_heads_from']}")
+    print(f"  source:     sha256 {metadata['source_sha256']}")
     for note in notes:
         print(f"  note:       {note}")
     return 0
+
+
+def training_args(ckpt):
+    """The training args DiT's train.py stores beside the weights (`args`), if any."""
+    args = ckpt.obj.get("args") if isinstance(ckpt.obj, dict) else None
+    return args if isinstance(args, TrainingArgs) else None
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def describe(obj):
@@ -584,8 +728,11 @@ def describe(obj):
 
 
 def inspect(args):
-    ckpt = Checkpoint(args.checkpoint)
-    print(f"{ckpt.path}: torch.save zip, archive folder '{ckpt.prefix.rstrip('/')}'")
+    ckpt = open_checkpoint(args.checkpoint)
+    if isinstance(ckpt, SafetensorsCheckpoint):
+        print(f"{ckpt.path}: safetensors state dict (no config metadata)")
+    else:
+        print(f"{ckpt.path}: torch.save zip, archive folder '{ckpt.prefix.rstrip('/')}'")
     if is_state_dict(ckpt.obj):
         print("top level: " + describe(ckpt.obj))
     elif isinstance(ckpt.obj, dict):
@@ -600,14 +747,16 @@ def inspect(args):
         t = sd[name]
         print(f"  {name:48s} {t.storage.kind:5s} {list(t.shape)}")
     try:
+        provenance = {}
         config, kind, router_format, notes = infer_config(
-            {k: v.shape for k, v in sd.items()}, overrides_from(args), ckpt.path)
+            {k: v.shape for k, v in sd.items()}, overrides_from(args), ckpt.path, training_args(ckpt), provenance)
     except ConversionError as e:
         # Still exit 0: the listing is what --inspect was asked for.
         print(f"config: cannot be inferred: {e}")
         return 0
     print(f"model: {'DyDiT' if kind == 'dydit' else 'DiT'}" + (f", router format '{router_format}'" if router_format else ""))
     print(f"config: {json.dumps(config)}")
+    print(f"num_heads from: {provenance['num_heads_from']}")
     for note in notes:
         print(f"note: {note}")
     return 0
@@ -634,7 +783,8 @@ def build_parser():
         epilog="The state dict taken is 'ema' if present, else 'model', else 'state_dict', else the top level; "
                "a DDP 'module.' prefix is removed. The config is inferred from tensor shapes (metadata 'config'); "
                "every override is checked against the shapes.")
-    parser.add_argument("checkpoint", help="input .pt/.pth file written by torch.save (zip format)")
+    parser.add_argument("checkpoint", help="input .pt/.pth file written by torch.save (zip format), or a "
+                                           ".safetensors state dict without config metadata")
     parser.add_argument("-o", "--output", help="output .safetensors path (default: the input with .safetensors)")
     parser.add_argument("--inspect", action="store_true",
                         help="list the top-level entries, the tensors and the inferred config; write nothing")
@@ -643,7 +793,8 @@ def build_parser():
                         help="dtype of the written tensors (default f32)")
     parser.add_argument("--force", action="store_true", help="replace the output file if it exists")
     g = parser.add_argument_group("config overrides (default: inferred from the tensor shapes)")
-    g.add_argument("--num-heads", type=int, help="attention heads (required for a DiT not in the S/B/L/XL table)")
+    g.add_argument("--num-heads", type=int, help="attention heads: a DiT state dict does not record them; default "
+                                                 "from the training args' model name, else DiT's S/B/L/XL table")
     g.add_argument("--input-size", type=int, help="latent height = width")
     g.add_argument("--num-classes", type=int, help="classes, without the null class")
     g.add_argument("--learn-sigma", dest="learn_sigma", action="store_true", default=None,

@@ -148,7 +148,7 @@ public struct DiTConfig: Equatable, Hashable, Sendable, CustomStringConvertible 
     /// The config stored in a weights file's metadata.
     public init(file: SafeTensorsFile) throws {
         guard let text = file.metadata["config"] else {
-            throw ModelError.badConfig(file.path, "no 'config' in the metadata; convert official checkpoints with scripts/convert_checkpoint.py, which records it")
+            throw ModelError.badConfig(file.path, "no 'config' in the metadata (a bare state dict, e.g. from safetensors.torch.save_file?): python3 scripts/convert_checkpoint.py \(file.path) -o model.safetensors infers the config from the shapes and records it; it converts official .pt checkpoints the same way")
         }
         let value: JSONValue
         do { value = try JSONParser.parse(text, path: "\(file.path) metadata 'config'") } catch {

@@ -9,6 +9,7 @@ the parity tests at other models, names files these fixtures were not made from.
 are crafted here byte by byte, with pickle opcodes inside a zip laid out like torch.save's.
 """
 
+import hashlib
 import json
 import os
 import struct
@@ -158,6 +159,12 @@ class TestFixtures(ConverterTestCase):
         self.assertEqual(meta["source"], "dit_tiny_p2_ls.pt (entry 'ema')")
         self.assertIn("entry:      'ema'", stdout)
         self.assertNotIn("router_format", meta)
+        # Provenance: the input's hash and where the head count came from.
+        with open(os.path.join(FIXTURES, "dit_tiny_p2_ls.pt"), "rb") as f:
+            self.assertEqual(meta["source_sha256"], hashlib.sha256(f.read()).hexdigest())
+        self.assertEqual(meta["num_heads_from"], "--num-heads")
+        # Its training args name DiT-S/2, which this tiny model is not: said, and not used.
+        self.assertIn("the training args name DiT-S/2", stdout)
 
     def test_model_entry_on_request(self):
         ref, _ = reference("dit_tiny_p2_ls")
@@ -298,6 +305,62 @@ class TestHostileAndDamagedInputs(ConverterTestCase):
         self.assert_fails(path, "--num-heads", "4", "--dtype", "f16", message="beyond the F16 range")
 
 
+class TestSafetensorsInput(ConverterTestCase):
+    """A state dict saved as safetensors without our config metadata is converted like a .pt."""
+
+    def write_plain(self, tensors, metadata=None, path=None):
+        path = path or os.path.join(self.tmp, "plain.bin")
+        header, offset, blobs = {}, 0, []
+        for name, arr in tensors.items():
+            arr = np.ascontiguousarray(arr)
+            kind = {"<f4": "F32", "<f2": "F16"}[arr.dtype.str]
+            header[name] = {"dtype": kind, "shape": list(arr.shape), "data_offsets": [offset, offset + arr.nbytes]}
+            blobs.append(arr.tobytes())
+            offset += arr.nbytes
+        if metadata is not None:
+            header["__metadata__"] = metadata
+        hb = json.dumps(header).encode()
+        with open(path, "wb") as f:
+            f.write(struct.pack("<Q", len(hb)) + hb + b"".join(blobs))
+        return path
+
+    def test_plain_state_dict_converts(self):
+        ref, ref_meta = reference("dit_tiny_p2_ls")
+        plain = self.write_plain(ref, metadata={"format": "pt"})
+        got, meta, stdout = self.convert(plain, "--num-heads", "4")
+        self.assert_bitwise_equal(got, ref)
+        self.assertEqual(json.loads(meta["config"]), reference_config(ref_meta))
+        self.assertIn("(top level)", meta["source"])
+        with open(plain, "rb") as f:
+            self.assertEqual(meta["source_sha256"], hashlib.sha256(f.read()).hexdigest())
+        # f16 tensors in, f32 out: widened exactly.
+        half = self.write_plain({k: v.astype("<f2") for k, v in ref.items()}, path=os.path.join(self.tmp, "half.bin"))
+        got, _, _ = self.convert(half, "--num-heads", "4", "--force")
+        self.assert_bitwise_equal(got, {k: v.astype("<f2").astype("<f4") for k, v in ref.items()})
+        r = self.run_converter(plain, "--inspect", "--num-heads", "4")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("safetensors state dict", r.stdout)
+
+    def test_model_file_is_refused_with_what_to_do(self):
+        path = os.path.join(REFERENCE_DIR, "dit_tiny_p2_ls.weights.safetensors")
+        self.assert_fails(path, message="already a model file with a 'config' in its metadata")
+
+    def test_damaged_safetensors(self):
+        ref, _ = reference("dit_tiny_p2_ls")
+        plain = self.write_plain(ref)
+        with open(plain, "rb") as f:
+            raw = f.read()
+        cut = os.path.join(self.tmp, "cut.bin")
+        with open(cut, "wb") as f:
+            f.write(raw[:-100])
+        self.assert_fails(cut, "--num-heads", "4", message="do not fit its size or the file")
+        os.remove(cut)
+        bad = os.path.join(self.tmp, "bad.bin")
+        with open(bad, "wb") as f:
+            f.write(struct.pack("<Q", 1 << 40) + b"{}")
+        self.assert_fails(bad, message="does not fit a file of")
+
+
 class TestConfigInference(unittest.TestCase):
     """infer_config on shapes alone, for cases no fixture covers."""
 
@@ -310,8 +373,49 @@ class TestConfigInference(unittest.TestCase):
     def test_dit_table(self):
         for depth, hidden, heads in ((12, 384, 6), (12, 768, 12), (24, 1024, 16), (28, 1152, 16)):
             config, shapes = self.shapes(depth=depth, hidden_size=hidden, num_heads=heads)
-            got, kind, router_format, notes = cc.infer_config(shapes, {}, "x")
-            self.assertEqual((got, kind, router_format, notes), (config, "dit", None, []))
+            provenance = {}
+            got, kind, router_format, notes = cc.infer_config(shapes, {}, "x", None, provenance)
+            self.assertEqual((got, kind, router_format), (config, "dit", None))
+            self.assertEqual(provenance["num_heads_from"], f"DiT's model table (depth {depth}, width {hidden})")
+            self.assertIn("the state dict does not record it", notes[0], "the table is an assumption, and says so")
+
+    @staticmethod
+    def args(**values):
+        a = cc.TrainingArgs()
+        a.__dict__.update(values)
+        return a
+
+    def test_heads_from_training_args(self):
+        config, shapes = self.shapes(depth=12, hidden_size=768, num_heads=12)
+        provenance = {}
+        got, _, _, notes = cc.infer_config(shapes, {}, "x", self.args(model="DiT-B/2"), provenance)
+        self.assertEqual(got, config)
+        self.assertEqual(provenance["num_heads_from"], "training args (model DiT-B/2)")
+        self.assertEqual(notes, [])
+        # A contradicting --num-heads is refused: the args say what the model was trained with.
+        with self.assertRaisesRegex(cc.ConversionError, "--num-heads 8 contradicts the checkpoint's training args"):
+            cc.infer_config(shapes, {"num_heads": 8}, "x", self.args(model="DiT-B/2"))
+        # Args naming another model (or none of DiT's) are not used, with a note; the table decides.
+        for model, says in (("DiT-S/2", "not used for the head count"), ("MyNet", "not one of DiT's")):
+            provenance = {}
+            got, _, _, notes = cc.infer_config(shapes, {}, "x", self.args(model=model), provenance)
+            self.assertEqual(got["num_heads"], 12)
+            self.assertTrue(any(says in n for n in notes), notes)
+            self.assertTrue(provenance["num_heads_from"].startswith("DiT's model table"))
+
+    def test_num_heads_against_the_table_is_warned(self):
+        # The issue's case: DiT-S shapes with a wrong guess of 4 heads (divides 384): allowed,
+        # since the shapes cannot tell, but never silently.
+        _, shapes = self.shapes(depth=12, hidden_size=384, num_heads=6)
+        provenance = {}
+        got, _, _, notes = cc.infer_config(shapes, {"num_heads": 4}, "x", None, provenance)
+        self.assertEqual((got["num_heads"], provenance["num_heads_from"]), (4, "--num-heads"))
+        self.assertTrue(any("differs from the 6 heads" in n and "changes every attention output" in n for n in notes), notes)
+
+    def test_unknown_dit_needs_num_heads_and_says_why(self):
+        _, shapes = self.shapes(depth=3, hidden_size=48, num_heads=4)
+        with self.assertRaisesRegex(cc.ConversionError, "does not record its head count.*pass --num-heads"):
+            cc.infer_config(shapes, {}, "x")
 
     def test_dydit_early_release_format(self):
         config, shapes = self.shapes("dydit", "early")  # routers with 16 outputs: 17 heads cannot divide 1152
