@@ -60,9 +60,11 @@ let package = Package(
             "DyDiTIO", "DyDiTKernels", "DyDiTModels", "DyDiTDiffusion", "DyDiTTraining", "DyDiTEvaluation", "DyDiTPlayground",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // No `dependencies: ["dydit"]`: SwiftPM builds a command plugin's dependencies in debug
+        // before running it (a second, slow build of everything); the plugin asks for the
+        // release build itself.
         .plugin(name: "ExperimentPlugin",
-                capability: .command(intent: .custom(verb: "experiment", description: "Build dydit (release) and run an experiment spec")),
-                dependencies: ["dydit"]),
+                capability: .command(intent: .custom(verb: "experiment", description: "Build dydit (release) and run an experiment spec"))),
         // The reference vectors' location and the one comparison helper every test uses.
         .target(name: "ReferenceSupport", dependencies: ["DyDiTIO"], path: "Tests/ReferenceSupport"),
         .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels", "ReferenceSupport"]),
