@@ -190,7 +190,9 @@ public final class ExperimentRunner {
         let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
         let denseModel = try spec.eval.denseCheckpoint.map { try self.denseModel(spec.resolvePath($0), like: model, spec: spec, say: say) } ?? model
         let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: denseModel, sampler: sampler, guidance: guidance) : nil
-        let rounds = spec.eval.timingRounds
+        // Rounds exist for the medians of the latency metric; without it one pass gives every
+        // other metric its samples (five would only repeat the same images).
+        let rounds = spec.eval.metrics.contains(LatencyMetric.name) ? spec.eval.timingRounds : 1
         func phase(_ name: String, _ r: Int) -> String { rounds == 1 ? name : "\(name) round \(r + 1)/\(rounds)" }
         var samples: [Float] = [], reports: [StepReport] = [], preparation = 0.0
         var denseSamples: [Float]?

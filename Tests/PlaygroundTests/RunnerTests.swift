@@ -97,6 +97,25 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(pair.width, 2 * (2 * 10 + 2) + 6 + Self.rowNameBand)
     }
 
+    /// Without the latency metric there is nothing to take medians of: one pass samples every
+    /// image once (five timing rounds used to sample everything five times), with the same
+    /// samples as a timed run.
+    func testWithoutLatencyOnePassSamples() throws {
+        func run(_ metrics: String, _ name: String) throws -> (phases: [String: Int], samples: [Float]) {
+            var phases: [String: Int] = [:]
+            let events = RunEvents(message: { _ in }, step: { phase, _, _, report in if report.step == 0 { phases[phase, default: 0] += 1 } })
+            let store = try RunStore(directory: "\(dir)/\(name)")
+            let r = try SpecFile(text: spec(eval: #"{"samples": 4, "batch": 2, "timing": {"rounds": 3}, "dense_baseline": true, "metrics": "# + metrics + "}")).expand()[0]
+            _ = try ExperimentRunner(store: store).execute(r, events: events)
+            return (phases, try SafeTensorsFile(path: "\(store.runDirectory(r.id))/samples.safetensors").tensor("samples").floats())
+        }
+        let untimed = try run(#"["flops", "fidelity"]"#, "untimed")
+        XCTAssertEqual(untimed.phases, ["sample": 2, "dense": 2], "one pass of two batches each")
+        let timed = try run(#"["flops", "latency", "fidelity"]"#, "timed")
+        XCTAssertEqual(timed.phases.count, 6, "three rounds of sample and dense: \(timed.phases)")
+        XCTAssertEqual(untimed.samples, timed.samples)
+    }
+
     /// `eval.dense_checkpoint`: the dense baseline samples with its own weights (the base a
     /// DyDiT was fine-tuned from), and those weights are one of the run's inputs.
     func testDenseBaselineFromItsOwnCheckpoint() throws {
