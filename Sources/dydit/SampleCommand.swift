@@ -96,7 +96,7 @@ struct SampleCommand: ParsableCommand {
             let samplesOnly = out.hasSuffix(".safetensors")
             let stem = samplesOnly ? String(out.dropLast(".safetensors".count)) : out.hasSuffix(".png") ? String(out.dropLast(4)) : out
             if c.inChannels != 1 && c.inChannels != 3 {
-                printError("note: the model has \(c.inChannels) channels (VAE latents): writing \(stem).safetensors only; decoding to pixels needs a VAE")
+                printError("note: the model has \(c.inChannels) channels (VAE latents): writing \(stem).safetensors only; decoding to pixels needs a VAE, which this project does not have (Notebooks/decode-latents.ipynb decodes them with diffusers' VAE)")
             }
             printError("sampling \(images) image(s) of \(c.inputSize)×\(c.inputSize)×\(c.inChannels) with \(sampler.name), \(sampler.steps) steps, cfg \(cfg), seed \(seed), routers \(routers), \(ctx.threadCount) thread(s) on \(ctx.isa)")
 
