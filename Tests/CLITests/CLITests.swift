@@ -144,9 +144,11 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(try samples.tensor("classes").integers(), classes.map { Int64($0) }, m.name)
             if pixels {
                 let png = try PNGFile.read("\(stem).png")
-                let columns = Int(Double(classes.count).squareRoot().rounded(.up))
+                // One column per class, one row, and the class names in a band under it.
+                let columns = classes.count
                 XCTAssertEqual(png.channels, m.inChannels, m.name)
                 XCTAssertEqual(png.width, columns * m.inputSize + (columns + 1) * 2, "\(m.name): \(columns) columns and their margins")
+                XCTAssertGreaterThan(png.height, m.inputSize + 2 * 2, "\(m.name): the names' band")
             } else {
                 XCTAssertTrue(r.stderr.contains("VAE"), r.stderr)
                 XCTAssertTrue(r.stdout.contains("mean FLOPs ratio") && r.stdout.contains("speed-up"), r.stdout)
