@@ -89,6 +89,11 @@ public final class ExperimentRunner {
         guard FileReader.exists(path) else {
             throw TrainingError.checkpoint(path: path, "does not exist: this spec has a train section, and its runs evaluate the weights `dydit train` makes; train first (dydit train \(spec.name).json\(store.directory == spec.outputDir ? "" : " --out \(store.directory)"))")
         }
+        // Training writes the EMA at every checkpoint: a run stopped half-way (Ctrl-C, a killed
+        // session) leaves weights that are not the model the spec describes.
+        if let total = spec.train?.settings.steps, let step = try SafeTensorsFile(path: path).metadata["step"].flatMap(Int.init), step < total {
+            throw TrainingError.checkpoint(path: path, "holds the weights of step \(step) of \(total): the training stopped before its end; finish it (dydit train \(spec.name).json\(store.directory == spec.outputDir ? "" : " --out \(store.directory)") resumes it) before measuring")
+        }
         return path
     }
 

@@ -154,6 +154,11 @@ final class TrainingRunTests: XCTestCase {
         var messages: [String] = []
         let collect = RunEvents(message: { messages.append($0) }, step: { _, _, _, _ in })
         XCTAssertThrowsError(try evaluator.execute(runs[0], events: collect)) { XCTAssert("\($0)".contains("train first"), "\($0)") }
+        // A training stopped half-way leaves EMA weights of an earlier step: refused, not measured.
+        try TrainingRunner(spec: runs[0].spec, directory: TrainingRunner.directory(for: runs[0], base: out)).run(events: events(stopAfter: 2))
+        XCTAssertThrowsError(try evaluator.execute(runs[0], events: collect)) {
+            XCTAssert("\($0)".contains("step 2 of 3") && "\($0)".contains("resumes it"), "\($0)")
+        }
         for run in runs {
             try TrainingRunner(spec: run.spec, directory: TrainingRunner.directory(for: run, base: out)).run(events: events())
             XCTAssert(FileReader.exists("\(out)/\(run.id)/train/ema.safetensors"), run.id)
