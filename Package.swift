@@ -66,7 +66,9 @@ let package = Package(
         .plugin(name: "ExperimentPlugin",
                 capability: .command(intent: .custom(verb: "experiment", description: "Build dydit (release) and run an experiment spec"))),
         // The reference vectors' location and the one comparison helper every test uses.
-        .target(name: "ReferenceSupport", dependencies: ["DyDiTIO"], path: "Tests/ReferenceSupport"),
+        // DYDIT_PORTABLE_ONLY tells the coverage checks that only the portable build exists here.
+        .target(name: "ReferenceSupport", dependencies: ["DyDiTIO"], path: "Tests/ReferenceSupport",
+                swiftSettings: x86Kernels ? [] : [.define("DYDIT_PORTABLE_ONLY")]),
         .testTarget(name: "KernelTests", dependencies: ["DyDiTKernels", "ReferenceSupport"]),
         .testTarget(name: "IOTests", dependencies: ["DyDiTIO", "ReferenceSupport"]),
         .testTarget(name: "ModelTests", dependencies: ["DyDiTModels", "ReferenceSupport"]),

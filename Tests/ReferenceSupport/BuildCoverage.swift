@@ -19,10 +19,16 @@ public enum CPUReport {
 
     /// Kernel builds (`ISA` raw values) the CPU runs, as the build flags in Package.swift need them.
     public static var kernelBuilds: [String] {
+        #if DYDIT_PORTABLE_ONLY
+        // Built without the x86 kernels (a non-x86 host, or DYDIT_PORTABLE_ONLY=1 on x86):
+        // whatever the CPU has, the portable build is the only one there is to run.
+        return ["portable"]
+        #else
         var builds = ["portable"]
         if has("avx2", "fma", "f16c") { builds.append("avx2") }
         if has("avx512f", "avx512bw", "avx512vl", "avx512dq", "fma", "f16c") { builds.append("avx512") }
         return builds
+        #endif
     }
 
     /// int8 (build + tile) pairs the CPU runs: each build's own tile, the AVX-512 build with
