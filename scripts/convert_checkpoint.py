@@ -277,24 +277,25 @@ class SafetensorsCheckpoint(Checkpoint):
         return self._storages[ref.key]
 
 
-def open_checkpoint(path):
-    """A torch.save zip, or a safetensors state dict without config metadata."""
+def _file_head(path):
+    """The first 16 bytes, which tell the formats apart."""
     try:
         with open(path, "rb") as f:
-            head = f.read(16)
+            return f.read(16)
     except OSError as e:
         raise ConversionError(f"cannot open {path}: {e.strerror}") from None
+
+
+def open_checkpoint(path):
+    """A torch.save zip, or a safetensors state dict without config metadata."""
+    head = _file_head(path)
     if len(head) >= 9 and head[8:9] == b"{":
         return SafetensorsCheckpoint(path)
     return Checkpoint(path)
 
 
 def _open_zip(path):
-    try:
-        with open(path, "rb") as f:
-            head = f.read(16)
-    except OSError as e:
-        raise ConversionError(f"cannot open {path}: {e.strerror}") from None
+    head = _file_head(path)
     if head.startswith(b"PK\x03\x04"):
         try:
             return zipfile.ZipFile(path)
