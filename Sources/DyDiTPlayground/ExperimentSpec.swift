@@ -213,7 +213,7 @@ public struct ExperimentSpec {
     /// Every precision's options, each name once.
     static var allPrecisionOptions: [PluginOption] {
         var seen = Set<String>(), out: [PluginOption] = []
-        for o in Registry.precisions.flatMap { $0.options } where seen.insert(o.name).inserted { out.append(o) }
+        for o in Registry.precisions.flatMap({ $0.options }) where seen.insert(o.name).inserted { out.append(o) }
         return out
     }
 }

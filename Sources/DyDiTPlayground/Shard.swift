@@ -44,7 +44,7 @@ public struct Shard: Equatable, Sendable, CustomStringConvertible {
 
     /// The shard of this Slurm array task; see the type's comment for the mapping.
     public static func slurm(environment env: [String: String]) throws -> Shard {
-        guard let idText = env["SLURM_ARRAY_TASK_ID"] else {
+        guard env["SLURM_ARRAY_TASK_ID"] != nil else {
             return Shard(index: 0, count: 1, origin: "--shard auto outside a Slurm job array (SLURM_ARRAY_TASK_ID is not set): every run")
         }
         func integer(_ name: String) throws -> Int {
