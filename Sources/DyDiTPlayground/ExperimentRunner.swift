@@ -207,18 +207,25 @@ public final class ExperimentRunner {
             (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation)
             say("timing: the first \(timedImages) of \(labels.count) images (eval.timing.images), \(rounds) round(s)")
         }
+        // Each round's seconds per sampling step, summed over its batches: where the speed-up
+        // comes from along the schedule (the routers spend differently at each timestep).
+        var dynamicSteps: [[Double]] = [], denseSteps: [[Double]] = []
         let timing = try LatencyRounds.measure(rounds: rounds, dynamic: { r in
             // The random token router draws from one seeded sequence: restarted, every round
             // routes exactly as the first.
             token?.reset()
             let pass = try sample(loop, phase: phase(timesSubset ? "timed" : "sample", r), over: timedBatches)
             if r == 0 && !timesSubset { (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation) }
+            dynamicSteps.append(StepTimes.perStep(pass.reports, steps: sampler.steps))
             return pass.seconds
         }, dense: denseLoop.map { dense in { r in
             let pass = try sample(dense, phase: phase("dense", r), over: timedBatches)
             if r == 0 { denseSamples = pass.samples }
+            denseSteps.append(StepTimes.perStep(pass.reports, steps: sampler.steps))
             return pass.seconds
         } })
+        let stepTimes = StepTimes(timesteps: sampler.timesteps, dynamic: StepTimes.medians(dynamicSteps),
+                                  dense: denseSteps.isEmpty ? nil : StepTimes.medians(denseSteps), images: timedImages)
         // What the dense baseline drew: the timed images (all of them without a subset).
         let compared = Array(samples.prefix(timedImages * c.imageSize)), comparedLabels = Array(labels.prefix(timedImages))
         let images = Double(timedImages)
@@ -264,7 +271,8 @@ public final class ExperimentRunner {
         metrics["random_init"] = .bool(randomInit)
         let measured = RunMeasurements(spec: spec, model: model, routing: routing, reports: reports, forwardsPerImage: forwardsPerImage,
                                        timing: timing, timedImages: timedImages, steps: sampler.steps, preparation: preparation,
-                                       preparedSlices: loop.preparedSlices, compared: compared, denseSamples: denseSamples)
+                                       preparedSlices: loop.preparedSlices, compared: compared, denseSamples: denseSamples,
+                                       stepTimes: stepTimes)
         var report = RunReport()
         for metric in Registry.runMetrics where spec.eval.metrics.contains(metric.name) {
             try metric.measure(measured, into: &report, say: say)

@@ -25,6 +25,8 @@ struct RunMeasurements {
     /// The timed images of the run, and the dense baseline's from the same noise.
     let compared: [Float]
     let denseSamples: [Float]?
+    /// Seconds per sampling step (medians over the rounds), dynamic and dense.
+    let stepTimes: StepTimes
 
     func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(1, v.count)) }
 }
@@ -72,6 +74,7 @@ enum LatencyMetric: RunMetric {
         latency["timed_images"] = .int(Int64(m.timedImages))
         latency["steps"] = .int(Int64(m.steps))
         latency["slice_build_seconds"] = .double(m.preparation)
+        latency["per_step"] = m.stepTimes.json
         report.sections["latency"] = .object(latency)
     }
 }

@@ -54,6 +54,14 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(pair.width, 2 * (columns * 10 + 2) + 6 + Self.rowNameBand)
         XCTAssertEqual(metrics["random_init"], .bool(true))
         XCTAssertNotNil(metrics["latency"]?["speedup"]?.doubleValue)
+        // Seconds per step along the schedule, dynamic and dense, one entry per sampling step.
+        let perStep = try XCTUnwrap(metrics["latency"]?["per_step"])
+        XCTAssertEqual(perStep["timesteps"]?.arrayValue?.count, 3)
+        for key in ["seconds_per_image", "dense_seconds_per_image", "speedup"] {
+            let values = try XCTUnwrap(perStep[key]?.arrayValue?.compactMap(\.doubleValue), key)
+            XCTAssertEqual(values.count, 3, key)
+            XCTAssertTrue(values.allSatisfy { $0.isFinite && $0 > 0 }, "\(key): \(values)")
+        }
         XCTAssertLessThan(metrics["flops"]?["flops_ratio"]?.doubleValue ?? 1, 1)
         func state(_ r: SpecFile.Run) throws -> RunStore.State { store.state(of: r.id, resolved: r.spec.resolved, key: try runner.key(for: r)) }
         XCTAssertEqual(try state(runs[0]), .complete)
