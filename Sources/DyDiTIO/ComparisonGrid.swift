@@ -48,9 +48,10 @@ extension ImageGrid {
         }
         let grid = Image(width: w, height: a.height, channels: channels, pixels: pixels).upscaled(by: scale)
         guard names != nil || titles != nil else { return grid }
-        let halves = titles.map { [($0.left, 0..<(a.width * scale)), ($0.right, ((a.width + gap) * scale)..<(w * scale))] } ?? []
+        let halves: [(text: String, columns: Range<Int>)] = titles.map {
+            [($0.left, 0..<(a.width * scale)), ($0.right, ((a.width + gap) * scale)..<(w * scale))]
+        } ?? []
         return labelled(grid, rowLabels: names.map { name in classes.map(name) } ?? [], pitch: (height + margin) * scale,
-                        offset: margin * scale, titles: halves.map { (text: $0.0, columns: $0.1) },
-                        fontScale: fontScale(forGridScale: scale))
+                        offset: margin * scale, titles: halves, fontScale: fontScale(forGridScale: scale))
     }
 }

@@ -17,6 +17,11 @@ extension Image {
         return Image(width: w, height: h, channels: channels, pixels: out)
     }
 
+    /// A black image: the background of the label bands.
+    static func black(width: Int, height: Int, channels: Int) -> Image {
+        Image(width: width, height: height, channels: channels, pixels: [UInt8](repeating: 0, count: width * height * channels))
+    }
+
     /// `self` above `below` (equal widths and channels).
     func stacked(above below: Image) -> Image {
         precondition(width == below.width && channels == below.channels)
@@ -84,7 +89,7 @@ extension ImageGrid {
         let lines = labels.map { BitmapFont.wrap($0, width: room, scale: s) }
         let lineHeight = (BitmapFont.glyphHeight + 3) * s
         let height = max(1, lines.map(\.count).max() ?? 0) * lineHeight + 2 * s
-        var band = Image(width: width, height: height, channels: channels, pixels: [UInt8](repeating: 0, count: width * height * channels))
+        var band = Image.black(width: width, height: height, channels: channels)
         for (i, text) in lines.enumerated() {
             for (j, line) in text.enumerated() {
                 let x = offset + i * pitch + (room - BitmapFont.width(of: line, scale: s)) / 2
@@ -101,8 +106,7 @@ extension ImageGrid {
                          titles: [(text: String, columns: Range<Int>)], fontScale s: Int) -> Image {
         let widest = labels.map { BitmapFont.width(of: $0, scale: s) }.max() ?? 0
         let bandWidth = labels.isEmpty ? 0 : widest + 4 * s
-        var left = Image(width: bandWidth, height: grid.height, channels: grid.channels,
-                         pixels: [UInt8](repeating: 0, count: bandWidth * grid.height * grid.channels))
+        var left = Image.black(width: bandWidth, height: grid.height, channels: grid.channels)
         for (i, label) in labels.enumerated() {
             let y = offset + i * pitch + (pitch - offset - BitmapFont.glyphHeight * s) / 2
             BitmapFont.draw(label, into: &left, x: bandWidth - 2 * s - BitmapFont.width(of: label, scale: s), y: y, scale: s)
@@ -110,8 +114,7 @@ extension ImageGrid {
         let body = bandWidth > 0 ? left.placed(leftOf: grid) : grid
         guard !titles.isEmpty else { return body }
         let height = (BitmapFont.glyphHeight + 4) * s
-        var top = Image(width: body.width, height: height, channels: grid.channels,
-                        pixels: [UInt8](repeating: 0, count: body.width * height * grid.channels))
+        var top = Image.black(width: body.width, height: height, channels: grid.channels)
         for title in titles {
             let x = bandWidth + title.columns.lowerBound + (title.columns.count - BitmapFont.width(of: title.text, scale: s)) / 2
             BitmapFont.draw(title.text, into: &top, x: x, y: 2 * s, scale: s)
