@@ -39,6 +39,9 @@ public protocol KernelSet {
     static func scatterGatedResidual(_ h: UnsafeMutablePointer<Float>, ldh: Int, _ x: UnsafePointer<Float>, ldx: Int,
                                      count: Int, d: Int, gate: UnsafePointer<Float>, gateStride: Int,
                                      rowIndex: UnsafePointer<Int32>, rowGroup: UnsafePointer<Int32>)
+    static func routerLogits(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, d: Int, w1t: UnsafePointer<Float>,
+                             hiddenPadded: Int, b1: UnsafePointer<Float>, w2: UnsafePointer<Float>, b2: Float,
+                             into out: UnsafeMutablePointer<Float>)
 
     // Row kernels of the backward pass
     static func layerNormModulateBackward(_ x: UnsafePointer<Float>, ldx: Int, _ dy: UnsafePointer<Float>, ldy: Int,

@@ -69,6 +69,13 @@ public enum Dispatch {
                                           rowIndex: rowIndex, rowGroup: rowGroup)
     }
 
+    static func routerLogits(_ isa: ISA, _ x: UnsafePointer<Float>, ldx: Int, rows: Int, d: Int, w1t: UnsafePointer<Float>,
+                             hiddenPadded: Int, b1: UnsafePointer<Float>, w2: UnsafePointer<Float>, b2: Float,
+                             into out: UnsafeMutablePointer<Float>) {
+        kernels(isa).routerLogits(x, ldx: ldx, rows: rows, d: d, w1t: w1t, hiddenPadded: hiddenPadded, b1: b1, w2: w2, b2: b2,
+                                  into: out)
+    }
+
     static func softmaxRows(_ isa: ISA, _ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float) {
         kernels(isa).softmaxRows(s, ld: ld, rows: rows, cols: cols, scale: scale)
     }

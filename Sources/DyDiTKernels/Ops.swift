@@ -54,6 +54,19 @@ public enum Ops {
         }
     }
 
+    /// DyDiT's token-router network on every row: `out[r] = w2 · relu(W1·x[r] + b1) + b2`
+    /// (`RouterMLP` holds the weights in the kernel's layout).
+    public static func routerLogits(_ x: UnsafePointer<Float>, ldx: Int? = nil, rows: Int, _ mlp: RouterMLP,
+                                    into out: UnsafeMutablePointer<Float>, ctx: ComputeContext) {
+        let ldx = ldx ?? mlp.inputs, isa = ctx.isa
+        let w1t = UnsafePointer(mlp.w1t.pointer), b1 = UnsafePointer(mlp.b1.pointer), w2 = UnsafePointer(mlp.w2.pointer)
+        let d = mlp.inputs, hp = mlp.hiddenPadded, b2 = mlp.b2
+        forRows(rows, width: d, ctx: ctx) { r in
+            Dispatch.routerLogits(isa, x + r.lowerBound * ldx, ldx: ldx, rows: r.count, d: d, w1t: w1t, hiddenPadded: hp,
+                                  b1: b1, w2: w2, b2: b2, into: out + r.lowerBound)
+        }
+    }
+
     /// `x = activation(x + bias)` for `rows` rows of width `cols` (bias per column, optional).
     public static func biasActivation(_ x: UnsafeMutablePointer<Float>, ld: Int? = nil, rows: Int, cols: Int,
                                       bias: UnsafePointer<Float>?, activation: Activation,

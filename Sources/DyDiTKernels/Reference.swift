@@ -107,6 +107,22 @@ public enum Reference {
         }
     }
 
+    /// `Ops.routerLogits` in double precision from PyTorch's layouts: `w1 [hidden, d]`,
+    /// `w2 [hidden]`.
+    public static func routerLogits(_ x: [Float], rows: Int, d: Int, w1: [Float], b1: [Float], w2: [Float], b2: Float) -> [Float] {
+        let hidden = b1.count
+        return (0..<rows).map { r in
+            var logit = Double(b2)
+            for j in 0..<hidden {
+                var acc = 0.0
+                for k in 0..<d { acc += Double(x[r * d + k]) * Double(w1[j * d + k]) }
+                let z = acc + Double(b1[j])
+                logit += (z < 0 ? 0 : z) * Double(w2[j])
+            }
+            return Float(logit)
+        }
+    }
+
     public static func gatedResidual(_ h: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>,
                                      rows: Int, d: Int, gate: UnsafePointer<Float>, gateStride: Int,
                                      rowsPerGroup: Int) {

@@ -212,7 +212,7 @@ public final class DiT {
                 width.decide(te: ws.te.pointer, t: t, attn: ws.attnMask.pointer, mlp: ws.mlpMask.pointer,
                              logits: record != nil ? (ws.attnLogits.pointer, ws.mlpLogits.pointer) : nil, ctx: ctx)
             }
-            if let record { record.storeWidth(ws: ws) }
+            if let record { op("record") { record.storeWidth(ws: ws) } }
         }
         routing.token?.reserve(rows: rows)
 
@@ -298,7 +298,7 @@ extension DiT {
                 token.select(block: l, h: ws.h.pointer, rows: rows, tokens: n, mask: ws.tokenMask.pointer,
                              logits: record != nil ? ws.tokenLogits.pointer : nil, ctx: ctx)
             }
-            record?.storeTokens(block: l, ws: ws)
+            if let record { op("record") { record.storeTokens(block: l, ws: ws) } }
         }
     }
 }
@@ -312,11 +312,19 @@ extension RoutingRecord {
         mlpLogits = Array(UnsafeBufferPointer(start: ws.mlpLogits.pointer, count: mlpLogits.count))
     }
 
+    /// One row copy per sample: element-wise writes into the class's arrays paid an
+    /// exclusivity and uniqueness check each; now 18 ms of a 250-image λ = 0.5 sampling run
+    /// (`dydit sample --profile`, row "record").
     func storeTokens(block l: Int, ws: DiTWorkspace) {
-        for b in 0..<batch {
-            for i in 0..<tokens {
-                tokenMasks[(b * depth + l) * tokens + i] = ws.tokenMask.pointer[b * tokens + i]
-                tokenLogits[(b * depth + l) * tokens + i] = ws.tokenLogits.pointer[b * tokens + i]
+        let n = tokens, depth = depth, batch = batch
+        let mask = UnsafePointer(ws.tokenMask.pointer), logits = UnsafePointer(ws.tokenLogits.pointer)
+        tokenMasks.withUnsafeMutableBufferPointer { masks in
+            tokenLogits.withUnsafeMutableBufferPointer { out in
+                for b in 0..<batch {
+                    let dst = (b * depth + l) * n
+                    (masks.baseAddress! + dst).update(from: mask + b * n, count: n)
+                    (out.baseAddress! + dst).update(from: logits + b * n, count: n)
+                }
             }
         }
     }

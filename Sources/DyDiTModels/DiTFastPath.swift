@@ -115,13 +115,17 @@ extension DiT {
             if let i = groups.firstIndex(where: { $0.pattern == p }) { groups[i].samples.append(b) } else { groups.append((p, [b])) }
         }
         let gw = c.mlpHidden / nh
+        let tokenMask = routing.token == nil ? nil : UnsafePointer(ws.tokenMask.pointer)
+        let rowIndex = ws.rowIndex.pointer, rowGroup = ws.rowGroup.pointer
         for (p, samples) in groups {
             var count = 0
-            for b in samples {
-                for i in 0..<n where routing.token == nil || ws.tokenMask.pointer[b * n + i] != 0 {
-                    ws.rowIndex.pointer[count] = Int32(b * n + i)
-                    ws.rowGroup.pointer[count] = Int32(b)
-                    count += 1
+            op("token gather") {
+                for b in samples {
+                    for i in 0..<n where tokenMask == nil || tokenMask![b * n + i] != 0 {
+                        rowIndex[count] = Int32(b * n + i)
+                        rowGroup[count] = Int32(b)
+                        count += 1
+                    }
                 }
             }
             if count == 0 { continue }

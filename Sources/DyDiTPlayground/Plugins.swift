@@ -95,7 +95,7 @@ extension LearnedTokenRouter: TokenRouterPlugin {
     public static let readsCheckpointRouters = true
     public static let summary = "DyDiT's learned spatial-wise dynamic tokens (the checkpoint's routers, or their init)"
     public static let options: [PluginOption] = []
-    public static func make(_ o: PluginOptions, _ c: PluginContext) throws -> TokenRouter? { LearnedTokenRouter(c.routers, isa: c.isa) }
+    public static func make(_ o: PluginOptions, _ c: PluginContext) throws -> TokenRouter? { LearnedTokenRouter(c.routers) }
 }
 
 extension RandomTokenRouter: TokenRouterPlugin {
@@ -124,6 +124,6 @@ extension LayerSkipRouter: TokenRouterPlugin {
     public static let summary = "the paper's ablation: a block's whole MLP runs or not, decided from the SDT router's token votes"
     public static let options = [PluginOption("threshold", .double(0.5), "share of tokens the SDT router must keep for the layer to run", check: .share)]
     public static func make(_ o: PluginOptions, _ c: PluginContext) throws -> TokenRouter? {
-        try LayerSkipRouter(inner: LearnedTokenRouter(c.routers, isa: c.isa), threshold: o.double("threshold"))
+        try LayerSkipRouter(inner: LearnedTokenRouter(c.routers), threshold: o.double("threshold"))
     }
 }

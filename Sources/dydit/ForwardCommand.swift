@@ -58,7 +58,7 @@ struct ForwardCommand: ParsableCommand {
                 // DyDiT: the masked reference path as `out`, the fast path as `out_fast`, the
                 // decisions, and the dense model as `complete_out` (the reference files' keys).
                 let isa = model.ctx.isa
-                let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers, isa: isa)
+                let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers)
                 let record = RoutingRecord(batch: t.count, config: c, routerOutputs: width.outputs)
                 routing = Routing(width: width, token: token, fast: false)
                 outputs.append(("out", Tensor(try model.forward(x: x, t: t, y: y, routing: routing, record: record), shape: shape)))

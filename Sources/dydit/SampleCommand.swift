@@ -64,6 +64,8 @@ struct SampleCommand: ParsableCommand {
     var precision: WeightPrecision?
     @Option(help: "Memory for the fast path's sliced weights, in MB (default: as much as the blocks' weights).")
     var sliceBudgetMb: Int?
+    @Flag(help: "Print the time of each operation kind over the whole sampling run, the routed model beside the dense one (where a dynamic model's time goes).")
+    var profile = false
     @OptionGroup var compute: ComputeOptions
 
     static let defaultSampler = "dpm-solver++"
@@ -104,10 +106,14 @@ struct SampleCommand: ParsableCommand {
             let xT = rng.normals(images * c.imageSize)
             // The loop draws its noise from the seed after xT: one generator for the whole run.
             let noiseSeed = rng.next()
+            let routedProfile = profile ? OpProfiler() : nil
+            model.profiler = routedProfile
             let (samples, routedSeconds, meanRatio) = try timedRun(loop, xT: xT, labels: labels, noiseSeed: noiseSeed, label: "step")
+            model.profiler = nil
             try FiniteCheck.require(samples, "the samples",
                                     hint: "the weights (dydit inspect \(weights)) or the options (--cfg, sampler options) make the model diverge; nothing was written")
             var summary = String(format: "%.2f s per image", routedSeconds / Double(images))
+            if let routedProfile, routing.isDense || !denseBaseline { printError(ProfileTable.single(routedProfile)) }
             if !routing.isDense {
                 summary += String(format: ", mean FLOPs ratio %.3f", meanRatio)
                 if let prepared = loop.preparedSlices {
@@ -117,7 +123,14 @@ struct SampleCommand: ParsableCommand {
                 }
                 if denseBaseline {
                     let dense = SamplingLoop(model: model, sampler: sampler, routing: Routing(), guidance: guide)
+                    let denseProfile = profile ? OpProfiler() : nil
+                    model.profiler = denseProfile
                     let (_, denseSeconds, _) = try timedRun(dense, xT: xT, labels: labels, noiseSeed: noiseSeed, label: "dense step")
+                    model.profiler = nil
+                    if let routedProfile, let denseProfile {
+                        printError(ProfileTable.compare(routedProfile, dense: denseProfile, routedWall: routedSeconds * 1e3,
+                                                        denseWall: denseSeconds * 1e3, preparation: loop.preparationSeconds * 1e3))
+                    }
                     summary += String(format: "; dense model %.2f s per image: speed-up %.2f×", denseSeconds / Double(images), denseSeconds / routedSeconds)
                 }
             }

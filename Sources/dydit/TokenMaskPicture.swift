@@ -58,7 +58,7 @@ struct TokenMasks: ParsableCommand {
             let model = DiT(try ckpt.parameters(for: plan), ctx: ctx, precision: plan)
             let s = try SamplerRegistry.make(sampler, steps: steps, config: c, source: "--sampler \(sampler)")
             // Both routers, as the DyDiT samples: the token decisions read activations the width decisions shape.
-            let routing = Routing(width: LearnedWidthRouter(routers, isa: ctx.isa), token: LearnedTokenRouter(routers, isa: ctx.isa))
+            let routing = Routing(width: LearnedWidthRouter(routers, isa: ctx.isa), token: LearnedTokenRouter(routers))
             let loop = SamplingLoop(model: model, sampler: s, routing: routing,
                                     guidance: cfg == 1 ? nil : Guidance(scale: cfg, channels: .eps))
             let shown = Set((0..<timesteps).map { timesteps == 1 ? steps - 1 : Int((Double($0) * Double(steps - 1) / Double(timesteps - 1)).rounded()) })

@@ -44,7 +44,7 @@ final class DiTSamplerParityTests: XCTestCase {
             let ledger = ReferenceLedger(io, label: pair.name)
             // DyDiT files sample with their routers in eval mode; both of our paths must match.
             let routings: [(String, Routing)] = try ckpt.routers.map { routers in
-                let width = LearnedWidthRouter(routers, isa: ctx.isa), token = LearnedTokenRouter(routers, isa: ctx.isa)
+                let width = LearnedWidthRouter(routers, isa: ctx.isa), token = LearnedTokenRouter(routers)
                 return [("masked", Routing(width: width, token: token, fast: false)),
                         ("fast", Routing(width: width, token: token, fast: true))]
             } ?? [("dense", Routing())]

@@ -114,8 +114,8 @@ final class SamplerConfigTests: XCTestCase {
             _ = try loop.run(xT: rng.normals(config.imageSize), labels: [1], noise: .seeded(2), progress: { reports.append($0) })
             return reports.map(\.macs)
         }
-        let sdt = try macs(LearnedTokenRouter(routers, isa: model.ctx.isa))
-        let skip = try macs(LayerSkipRouter(inner: LearnedTokenRouter(routers, isa: model.ctx.isa), threshold: 0.5))
+        let sdt = try macs(LearnedTokenRouter(routers))
+        let skip = try macs(LayerSkipRouter(inner: LearnedTokenRouter(routers), threshold: 0.5))
         XCTAssertEqual(sdt.count, 3)
         XCTAssertEqual(Set(sdt).count, 1, "every token kept at every step")
         XCTAssertEqual(skip, sdt)

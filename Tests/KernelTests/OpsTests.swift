@@ -135,6 +135,63 @@ final class OpsTests: XCTestCase {
         }
     }
 
+    /// The token router's fused network against the double-precision reference: widths and
+    /// hidden sizes that leave vector tails and padding, row counts that leave a short row
+    /// tile and split unevenly over threads. Bounded by the worst case of summing d + H + 2
+    /// products in fp32 (γ·Σ|terms|), which a wrong weight or row index exceeds by far.
+    func testRouterLogits() {
+        var rng = TestRNG(seed: 21)
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
+        for isa in supportedISAs {
+            coverage.ran(isa.rawValue)
+            for threads in [1, 2] {
+                let ctx = context(isa, threads: threads)
+                for (d, hidden) in [(1, 1), (3, 5), (16, 1), (17, 16), (33, 17), (256, 16), (384, 24), (100, 72)] {
+                    for rows in [1, 2, 3, 5, 7, 130, 1001] {
+                        let x = rng.normals(rows * d), w1 = rng.normals(hidden * d), b1 = rng.normals(hidden)
+                        let w2 = rng.normals(hidden), b2 = rng.normals(1)[0]
+                        let mlp = RouterMLP(w1: w1, b1: b1, w2: w2, b2: b2, inputs: d, hidden: hidden)
+                        var got = [Float](repeating: .nan, count: rows)
+                        x.withUnsafeBufferPointer { xp in
+                            got.withUnsafeMutableBufferPointer { Ops.routerLogits(xp.baseAddress!, rows: rows, mlp, into: $0.baseAddress!, ctx: ctx) }
+                        }
+                        let want = Reference.routerLogits(x, rows: rows, d: d, w1: w1, b1: b1, w2: w2, b2: b2)
+                        let bounds = (0..<rows).map { r -> Double in
+                            var size = Double(abs(b2))
+                            for j in 0..<hidden {
+                                var s = Double(abs(b1[j]))
+                                for k in 0..<d { s += Double(abs(x[r * d + k] * w1[j * d + k])) }
+                                size += s * Double(abs(w2[j]))
+                            }
+                            return Double(d + hidden + 2) * Double(Float.ulpOfOne) * size
+                        }
+                        assertWithinBounds(got, want, bounds: bounds, "\(isa) threads=\(threads) d=\(d) hidden=\(hidden) rows=\(rows)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// A non-finite input row gives a non-finite logit (the router's ReLU must not turn NaN
+    /// into 0 and hide it), and only that row's.
+    func testRouterLogitsKeepNaN() {
+        var rng = TestRNG(seed: 22)
+        for isa in supportedISAs {
+            let d = 20, hidden = 3, rows = 6
+            var x = rng.normals(rows * d)
+            x[4 * d + 7] = .nan
+            let w1 = rng.normals(hidden * d), b1 = [Float](repeating: 0, count: hidden), w2: [Float] = [1, 1, 1]
+            let mlp = RouterMLP(w1: w1, b1: b1, w2: w2, b2: 0, inputs: d, hidden: hidden)
+            var got = [Float](repeating: 0, count: rows)
+            x.withUnsafeBufferPointer { xp in
+                got.withUnsafeMutableBufferPointer { Ops.routerLogits(xp.baseAddress!, rows: rows, mlp, into: $0.baseAddress!, ctx: context(isa, threads: 1)) }
+            }
+            XCTAssertTrue(got[4].isNaN, "\(isa): row 4 has a NaN input, its logit is \(got[4])")
+            XCTAssertTrue(got.enumerated().allSatisfy { $0.offset == 4 || $0.element.isFinite }, "\(isa): \(got)")
+        }
+    }
+
     func testAttention() {
         var rng = TestRNG(seed: 7)
         let cases = [(1, 1, 1, 1), (2, 5, 3, 7), (1, 16, 4, 16), (3, 49, 3, 16), (2, 64, 2, 64), (1, 130, 1, 20)]

@@ -25,7 +25,7 @@ final class DyDiTFastPathTests: XCTestCase {
                 for threads in [1, 2] {
                     let ctx = try ComputeContext(threads: threads, isa: isa)
                     let model = DiT(params, ctx: ctx)
-                    let learned = (LearnedWidthRouter(routers, isa: isa) as WidthRouter, LearnedTokenRouter(routers, isa: isa) as TokenRouter)
+                    let learned = (LearnedWidthRouter(routers, isa: isa) as WidthRouter, LearnedTokenRouter(routers) as TokenRouter)
                     let choices: [(String, WidthRouter?, () throws -> TokenRouter?)] = [
                         ("tdw+sdt", learned.0, { learned.1 }),
                         ("tdw", learned.0, { nil }),

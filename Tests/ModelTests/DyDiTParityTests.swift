@@ -49,7 +49,7 @@ final class DyDiTParityTests: XCTestCase {
                 let model = DiT(ckpt.parameters, ctx: ctx)
                 let ledger = ReferenceLedger(io, label: "\(pair.name) [\(isa)]")
                 ledger.inputs(["x", "t", "y"])
-                let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers, isa: isa)
+                let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers)
                 let record = RoutingRecord(batch: t.count, config: c, routerOutputs: width.outputs)
                 let out = try model.forward(x: x, t: t, y: y, routing: Routing(width: width, token: token, fast: false), record: record)
                 try ledger.check("out", out, tolerance: Self.tolerance)

@@ -87,7 +87,7 @@ final class PrecisionTests: XCTestCase {
                 coverage.ran(isa.rawValue)
               for precision in [WeightPrecision.fp16, .int8] {
                 let model = DiT(ckpt.parameters, ctx: try ComputeContext(threads: 2, isa: isa), precision: PrecisionPlan(precision))
-                let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers, isa: isa)
+                let width = LearnedWidthRouter(routers, isa: isa), token = LearnedTokenRouter(routers)
                 let masked = try model.forward(x: x, t: t, y: y, routing: Routing(width: width, token: token, fast: false))
                 let fast = try model.forward(x: x, t: t, y: y, routing: Routing(width: width, token: token, fast: true))
                 let error = relativeError(fast, masked)

@@ -60,7 +60,7 @@ final class QuantizedFormatTests: XCTestCase {
                     XCTAssertEqual(fromFile.weightBytes, atLoad.weightBytes)
                     XCTAssertEqual(try fromFile.forward(x: x, t: t, y: y), try atLoad.forward(x: x, t: t, y: y), "\(pair.name) [\(isa)] \(plan)")
                     if let routers = ckpt.routers {
-                        let routing = Routing(width: LearnedWidthRouter(routers, isa: isa), token: LearnedTokenRouter(routers, isa: isa), fast: true)
+                        let routing = Routing(width: LearnedWidthRouter(routers, isa: isa), token: LearnedTokenRouter(routers), fast: true)
                         XCTAssertEqual(try fromFile.forward(x: x, t: t, y: y, routing: routing),
                                        try atLoad.forward(x: x, t: t, y: y, routing: routing), "\(pair.name) [\(isa)] \(plan) fast path")
                     }

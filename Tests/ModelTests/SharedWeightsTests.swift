@@ -17,7 +17,7 @@ final class SharedWeightsTests: XCTestCase {
         let x = rng.normals(3 * c.imageSize), t: [Float] = [10, 500, 990], y = [0, 3, 5]
         let routers = RouterParameters.initialized(c, seed: 1, widthBias: 0, tokenBias: 0)
         func routing(_ ctx: ComputeContext, fast: Bool) -> Routing {
-            Routing(width: LearnedWidthRouter(routers, isa: ctx.isa), token: LearnedTokenRouter(routers, isa: ctx.isa), fast: fast)
+            Routing(width: LearnedWidthRouter(routers, isa: ctx.isa), token: LearnedTokenRouter(routers), fast: fast)
         }
         func outputs(_ model: DiT) throws -> [[Float]] {
             try [Routing(), routing(model.ctx, fast: false), routing(model.ctx, fast: true)].map {

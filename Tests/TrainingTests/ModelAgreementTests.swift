@@ -46,7 +46,7 @@ final class ModelAgreementTests: XCTestCase {
 
                     // Each way a fine-tune routes (the full method and its ablations) against the
                     // routers that sample with what it learned.
-                    let sdt = LearnedTokenRouter(routers, isa: isa)
+                    let sdt = LearnedTokenRouter(routers)
                     let modes: [(String, Bool, TokenLearning, WidthRouter?, TokenRouter?)] = [
                         ("tdw+sdt", true, .dynamic, LearnedWidthRouter(routers, isa: isa), sdt),
                         ("tdw only", true, .off, LearnedWidthRouter(routers, isa: isa), nil),

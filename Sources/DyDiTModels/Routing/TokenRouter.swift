@@ -30,43 +30,38 @@ extension TokenRouter {
 }
 
 /// DyDiT's learned SDT router: `Linear(D, D/16) → ReLU → Linear(D/16, 1)` per token,
-/// `mask = sigmoid(logit) > 0.5` (eval mode of the official code).
+/// `mask = sigmoid(logit) > 0.5` (eval mode of the official code). The network runs as one
+/// fused row kernel (`Ops.routerLogits`), not two GEMMs 16 and 1 columns wide.
 public final class LearnedTokenRouter: TokenRouter {
     public let name = "sdt"
     public let runsRouterNetwork = true
-    let config: DiTConfig
-    let hidden: [PackedLinear]
-    let output: [PackedLinear]
-    private var buffer = AlignedBuffer<Float>(count: 0)
+    let networks: [RouterMLP]
     private var logitBuffer = AlignedBuffer<Float>(count: 0)
 
-    public init(_ p: RouterParameters, isa: ISA) {
-        config = p.config
+    public init(_ p: RouterParameters) {
         let d = p.config.hiddenSize, h = RouterParameters.tokenHidden(p.config)
-        hidden = (0..<p.config.depth).map {
-            PackedLinear(weight: p["blocks.\($0).token_selection.mlp_head.0.weight"],
-                         bias: p["blocks.\($0).token_selection.mlp_head.0.bias"], out: h, in: d, isa: isa)
-        }
-        output = (0..<p.config.depth).map {
-            PackedLinear(weight: p["blocks.\($0).token_selection.mlp_head.2.weight"],
-                         bias: p["blocks.\($0).token_selection.mlp_head.2.bias"], out: 1, in: h, isa: isa)
+        networks = (0..<p.config.depth).map { l in
+            let b = "blocks.\(l).token_selection.mlp_head."
+            return RouterMLP(w1: p[b + "0.weight"], b1: p[b + "0.bias"], w2: p[b + "2.weight"], b2: p[b + "2.bias"][0],
+                             inputs: d, hidden: h)
         }
     }
 
     public func reserve(rows: Int) {
-        if buffer.count < rows * RouterParameters.tokenHidden(config) {
-            buffer = AlignedBuffer(count: rows * RouterParameters.tokenHidden(config))
-        }
         if logitBuffer.count < rows { logitBuffer = AlignedBuffer(count: rows) }
     }
 
     public func select(block: Int, h: UnsafePointer<Float>, rows: Int, tokens: Int,
                        mask: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>?, ctx: ComputeContext) {
         reserve(rows: rows)
-        hidden[block](h, rows: rows, into: buffer.pointer, activation: .relu, ctx: ctx)
         let out = logits ?? logitBuffer.pointer
-        output[block](buffer.pointer, rows: rows, into: out, ctx: ctx)
-        for r in 0..<rows { mask[r] = 1 / (1 + expf(-out[r])) > 0.5 ? 1 : 0 }
+        Ops.routerLogits(h, rows: rows, networks[block], into: out, ctx: ctx)
+        for r in 0..<rows {
+            // sigmoid(x) > 0.5 is x > 0 except where rounding decides, within ~1e-7 of 0:
+            // the exponential is needed only there.
+            let x = out[r]
+            mask[r] = x > 1e-3 ? 1 : x < -1e-3 ? 0 : 1 / (1 + expf(-x)) > 0.5 ? 1 : 0
+        }
     }
 }
 

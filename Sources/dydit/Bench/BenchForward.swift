@@ -50,7 +50,7 @@ struct BenchForward: ParsableCommand {
                 dit.profiler = profiler
                 for _ in 0..<repetitions.iters { dit.forward(x: x.pointer, t: t, y: y, out: out.pointer) }
                 dit.profiler = nil
-                printProfile(profiler, iterations: repetitions.iters)
+                printError(ProfileTable.single(profiler, calls: repetitions.iters))
             }
             let ms = median(times)
             let gmacs = MACs(config).total / 1e9
@@ -94,7 +94,7 @@ struct BenchForward: ParsableCommand {
             dit.profiler = profiler
             for _ in 0..<repetitions.iters { dit.forward(x: x, t: t, y: y, out: out, routing: routing) }
             dit.profiler = nil
-            printProfile(profiler, iterations: repetitions.iters)
+            printError(ProfileTable.single(profiler, calls: repetitions.iters))
         }
         let denseMs = median(dense), dynamicMs = median(routed)
         let denseG = dynamic.dense.total / 1e9, dynamicG = dynamic.total / 1e9
@@ -112,15 +112,6 @@ struct BenchForward: ParsableCommand {
         } else {
             print(String(format: "%@ batch %d, %d thread(s): dense %.2f ms (%.3f GMACs/image), dynamic %.2f ms (%.3f GMACs/image, FLOPs ratio %.3f): speed-up %.2f× for %.2f× fewer MACs",
                          model, batch, ctx.threadCount, denseMs, denseG, dynamicMs, dynamicG, dynamic.ratio, speedup, denseG / dynamicG))
-        }
-    }
-
-    func printProfile(_ profiler: OpProfiler, iterations: Int) {
-        let total = profiler.totals.values.reduce(0, +)
-        for name in profiler.order {
-            let v = profiler.totals[name]! / Double(iterations)
-            let label = name.padding(toLength: 16, withPad: " ", startingAt: 0)
-            printError(label + String(format: " %8.2f ms  %5.1f%%", v, 100 * profiler.totals[name]! / total))
         }
     }
 }

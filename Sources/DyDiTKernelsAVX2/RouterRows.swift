@@ -1,0 +1,1 @@
+../DyDiTKernelsPortable/RouterRows.swift

@@ -1,0 +1,39 @@
+import DyDiTModels
+import Foundation
+
+/// The `--profile` tables of `bench forward` and `sample`: milliseconds per operation kind
+/// (summed over blocks and calls), alone or a routed run beside its dense baseline.
+enum ProfileTable {
+    /// One run: each operation's time divided by `calls` (forwards), and its share.
+    static func single(_ profiler: OpProfiler, calls: Int = 1) -> String {
+        let total = profiler.totals.values.reduce(0, +)
+        return profiler.order.map { name in
+            let v = profiler.totals[name]!
+            return label(name) + String(format: " %10.2f ms  %5.1f%%", v / Double(calls), 100 * v / max(total, .leastNonzeroMagnitude))
+        }.joined(separator: "\n")
+    }
+
+    /// A routed run beside the dense one: where the dynamic model saves time and where it
+    /// does not (the operations that do not shrink with the masks, and the routers' own).
+    /// `routedWall`/`denseWall` (ms) are the runs' wall times: what the profiler did not see
+    /// (the sampler's arithmetic, guidance, the loop) is their "outside model" row, less
+    /// `preparation` (ms: the routed run's slicing of weights before its first step).
+    static func compare(_ routed: OpProfiler, dense: OpProfiler, routedWall: Double, denseWall: Double,
+                        preparation: Double) -> String {
+        let names = dense.order + routed.order.filter { dense.totals[$0] == nil }
+        var lines = [label("operation") + "    dynamic ms       dense ms   dense/dynamic   share of dynamic"]
+        let inside = routed.totals.values.reduce(0, +), denseInside = dense.totals.values.reduce(0, +)
+        let total = max(routedWall, inside), denseTotal = max(denseWall, denseInside)
+        for name in names + ["slice weights", "outside model", "total"] {
+            let r = name == "total" ? total : name == "outside model" ? total - inside - preparation
+                : name == "slice weights" ? preparation : routed.totals[name] ?? 0
+            let d = name == "total" ? denseTotal : name == "outside model" ? denseTotal - denseInside : dense.totals[name] ?? 0
+            let ratio = r > 0 ? String(format: "%13.2f×", d / r) : String(repeating: " ", count: 13) + "–"
+            lines.append(label(name) + String(format: " %13.1f  %13.1f  ", r, d) + ratio
+                         + String(format: "  %15.1f%%", 100 * r / max(total, .leastNonzeroMagnitude)))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func label(_ name: String) -> String { name.padding(toLength: 16, withPad: " ", startingAt: 0) }
+}
