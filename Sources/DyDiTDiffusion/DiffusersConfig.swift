@@ -13,6 +13,9 @@ public struct DiffusersConfig: Sendable {
         case ddim = "DDIMScheduler"
         case dpmMultistep = "DPMSolverMultistepScheduler"
         case dpmSinglestep = "DPMSolverSinglestepScheduler"
+        case euler = "EulerDiscreteScheduler"
+        case eulerAncestral = "EulerAncestralDiscreteScheduler"
+        case heun = "HeunDiscreteScheduler"
     }
 
     public let kind: Kind
@@ -21,10 +24,17 @@ public struct DiffusersConfig: Sendable {
     /// Keys of the configuration this scheduler does not take, ignored (`ignoringUnknown`).
     public private(set) var ignoredKeys: [String] = []
 
-    static let common: [(String, JSONValue)] = [
+    /// Every scheduler's schedule and prediction options.
+    static let schedule: [(String, JSONValue)] = [
         ("num_train_timesteps", .int(1000)), ("beta_start", .double(0.0001)), ("beta_end", .double(0.02)),
         ("beta_schedule", .string("linear")), ("trained_betas", .null), ("prediction_type", .string("epsilon")),
+    ]
+    /// DDPM's, DDIM's and DPM-Solver's (the Euler family has no thresholding).
+    static let common: [(String, JSONValue)] = schedule + [
         ("thresholding", .bool(false)), ("dynamic_thresholding_ratio", .double(0.995)), ("sample_max_value", .double(1.0)),
+    ]
+    static let sigmaOptions: [(String, JSONValue)] = [
+        ("use_karras_sigmas", .bool(false)), ("use_exponential_sigmas", .bool(false)), ("use_beta_sigmas", .bool(false)),
     ]
 
     public static func defaults(_ kind: Kind) -> [(String, JSONValue)] {
@@ -53,6 +63,19 @@ public struct DiffusersConfig: Sendable {
                       ("rescale_betas_zero_snr", .bool(false))]
             }
             return d
+        case .euler:
+            return schedule + [("interpolation_type", .string("linear"))] + sigmaOptions
+                + [("sigma_min", .null), ("sigma_max", .null), ("timestep_spacing", .string("linspace")),
+                   ("timestep_type", .string("discrete")), ("steps_offset", .int(0)), ("rescale_betas_zero_snr", .bool(false)),
+                   ("final_sigmas_type", .string("zero"))]
+        case .eulerAncestral:
+            return schedule + [("timestep_spacing", .string("linspace")), ("steps_offset", .int(0)),
+                               ("rescale_betas_zero_snr", .bool(false))]
+        case .heun:
+            // diffusers' Heun defaults to Stable Diffusion's betas, not DDPM's.
+            return schedule.map { $0.0 == "beta_start" ? ($0.0, .double(0.00085)) : $0.0 == "beta_end" ? ($0.0, .double(0.012)) : $0 }
+                + sigmaOptions + [("clip_sample", .bool(false)), ("clip_sample_range", .double(1.0)),
+                                  ("timestep_spacing", .string("linspace")), ("steps_offset", .int(0))]
         }
     }
 
@@ -140,6 +163,15 @@ public struct DiffusersConfig: Sendable {
         try check("use_karras_sigmas", { $0.boolValue != nil }, "true or false")
         try oneOf("timestep_spacing", ["linspace", "leading", "trailing"])
         switch kind {
+        case .euler:
+            try oneOf("interpolation_type", ["linear"])
+            try oneOf("timestep_type", ["discrete", "continuous"])
+            try oneOf("final_sigmas_type", ["zero", "sigma_min"])
+            for key in ["sigma_min", "sigma_max"] {
+                try check(key, { $0 == .null || ($0.doubleValue ?? -1) > 0 }, "null or a positive number")
+            }
+        case .eulerAncestral, .heun:
+            break
         case .ddpm:
             try oneOf("variance_type", ["fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range"])
         case .ddim:

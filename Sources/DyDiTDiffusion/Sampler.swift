@@ -19,10 +19,23 @@ public protocol Sampler: AnyObject {
     /// The option that reads the model's variance channels (`v`), if this sampler is set to:
     /// such a sampler needs a model with learn_sigma.
     var learnedVarianceOption: String? { get }
+    /// The timestep the model and DyDiT's routers receive at step k: fractional for samplers
+    /// that interpolate the schedule (diffusers' Euler family), where `timesteps` holds them
+    /// rounded.
+    var modelTimesteps: [Double] { get }
+    /// The factor between the state and the model's input at step k (diffusers'
+    /// `scale_model_input`): 1/√(σ² + 1) for samplers whose state is x/√ᾱ, else 1.
+    func modelInputScale(atStep k: Int) -> Double
+    /// The initial state is standard normal noise times this (the pipelines'
+    /// `latents * scheduler.init_noise_sigma`).
+    var initNoiseSigma: Double { get }
 }
 
 extension Sampler {
     public var learnedVarianceOption: String? { nil }
+    public var modelTimesteps: [Double] { timesteps.map(Double.init) }
+    public func modelInputScale(atStep k: Int) -> Double { 1 }
+    public var initNoiseSigma: Double { 1 }
     public var steps: Int { timesteps.count }
     /// How many noise tensors a whole trajectory uses.
     public var noiseDraws: Int { (0..<steps).filter { drawsNoise(atStep: $0) }.count }

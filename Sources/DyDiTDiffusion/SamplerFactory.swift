@@ -10,6 +10,9 @@ extension DiffusersConfig {
         case .ddpm: return try DiffusersDDPM(self, steps: steps)
         case .ddim: return try DiffusersDDIM(self, steps: steps)
         case .dpmMultistep, .dpmSinglestep: return try DPMSolver(self, steps: steps)
+        case .euler: return try DiffusersSigmaSampler(self, method: .euler, steps: steps)
+        case .eulerAncestral: return try DiffusersSigmaSampler(self, method: .eulerAncestral, steps: steps)
+        case .heun: return try DiffusersSigmaSampler(self, method: .heun, steps: steps)
         }
     }
 }

@@ -20,7 +20,8 @@ func withDiffusers(_ own: [PluginOption], _ kind: DiffusersConfig.Kind, via: Str
 /// Samplers by name: the one map from a name to a sampler, used by the experiment specs, every
 /// CLI command and the catalogue (`dydit list`).
 public enum SamplerRegistry {
-    public static let plugins: [SamplerPlugin.Type] = [DDPMPlugin.self, DDIMPlugin.self, DPMSolverPlugin.self, DPMSolverPlusPlusPlugin.self]
+    public static let plugins: [SamplerPlugin.Type] = [DDPMPlugin.self, DDIMPlugin.self, DPMSolverPlugin.self, DPMSolverPlusPlusPlugin.self,
+                                                       EulerPlugin.self, EulerAncestralPlugin.self, HeunPlugin.self]
 
     public static var names: [String] { plugins.map { $0.name } }
 

@@ -116,7 +116,8 @@ public final class SamplingLoop {
         let rows = forwardBatch(images: images)
         let plane = c.inputSize * c.inputSize
         let channels = c.inChannels, outChannels = c.outChannels
-        var x = xT.map(Double.init)
+        let initScale = sampler.initNoiseSigma
+        var x = xT.map { Double($0) * initScale }
         let stateSize = x.count
         let y = guidance == nil ? labels : labels + [Int](repeating: c.numClasses, count: images)
         var rng: RandomGenerator?
@@ -130,7 +131,7 @@ public final class SamplingLoop {
         preparationSeconds = 0
         if routing.fast, let width = routing.width {
             let elapsed = ContinuousClock().measure {
-                preparedSlices = model.prepareSlices(router: width, timesteps: sampler.timesteps)
+                preparedSlices = model.prepareSlices(router: width, timesteps: sampler.modelTimesteps)
             }
             preparationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
@@ -146,9 +147,14 @@ public final class SamplingLoop {
             let start = clock.now
             let t = sampler.timesteps[k]
             // Under guidance both halves see the conditional image (one trajectory per image).
-            for i in 0..<stateSize { input[i] = Float(x[i]) }
+            let scale = sampler.modelInputScale(atStep: k)
+            if scale == 1 {
+                for i in 0..<stateSize { input[i] = Float(x[i]) }
+            } else {
+                for i in 0..<stateSize { input[i] = Float(x[i] * scale) }
+            }
             if rows > images { for i in 0..<stateSize { input[stateSize + i] = input[i] } }
-            let tt = [Float](repeating: Float(t), count: rows)
+            let tt = [Float](repeating: Float(sampler.modelTimesteps[k]), count: rows)
             input.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
                     model.forward(x: xp.baseAddress!, t: tt, y: y, out: op.baseAddress!, routing: routing,

@@ -25,11 +25,12 @@ public struct PluginOption: Sendable {
     }
 
     /// Why `value` does not fit this option, or nil when it does: first its JSON type (a null
-    /// default takes a string or an integer), then `check`.
+    /// default takes a string, a number or a list: seeds, variance types, σ bounds, trained
+    /// betas), then `check`.
     public func problem(with value: JSONValue) -> String? {
         let fits: Bool
         switch defaultValue {
-        case .null: fits = value == .null || value.stringValue != nil || value.intValue != nil
+        case .null: fits = value == .null || value.stringValue != nil || value.doubleValue != nil || value.arrayValue != nil
         case .bool: fits = value.boolValue != nil
         case .int, .double: fits = value.doubleValue != nil
         case .string: fits = value.stringValue != nil

@@ -26,7 +26,7 @@ extension DiT {
     /// as far as the slice budget allows. Returns the distinct patterns (blocks × kinds) and
     /// the bytes the cache holds.
     @discardableResult
-    public func prepareSlices(router: WidthRouter, timesteps: [Int]) -> (patterns: Int, cachedBytes: Int) {
+    public func prepareSlices(router: WidthRouter, timesteps: [Double]) -> (patterns: Int, cachedBytes: Int) {
         let c = config, nh = c.numHeads, hd = c.headDim, gw = c.mlpHidden / nh
         let all: UInt64 = nh == 64 ? .max : (1 << UInt64(nh)) - 1
         let (attn, mlp) = WidthMaskExport.masks(router: router, model: self, timesteps: timesteps)

@@ -260,8 +260,8 @@ public final class ExperimentRunner {
             }
         }
         if let width {
-            let (attn, mlp) = WidthMaskExport.masks(router: width, model: model, timesteps: sampler.timesteps)
-            try AtomicFile.write(WidthMaskExport.csv(timesteps: sampler.timesteps, attn: attn, mlp: mlp, depth: c.depth, heads: c.numHeads),
+            let (attn, mlp) = WidthMaskExport.masks(router: width, model: model, timesteps: sampler.modelTimesteps)
+            try AtomicFile.write(WidthMaskExport.csv(timesteps: sampler.modelTimesteps, attn: attn, mlp: mlp, depth: c.depth, heads: c.numHeads),
                                  to: "\(dir)/masks.csv")
         }
 

@@ -44,7 +44,8 @@ struct ExportMasks: ParsableCommand {
             let plan = ckpt.plan(asking: nil)
             let model = DiT(try ckpt.parameters(for: plan), ctx: ctx, precision: plan)
             let router = LearnedWidthRouter(ckpt.routersOrInitialized(), isa: ctx.isa)
-            let timesteps = all ? Array(0..<1000) : try SamplerRegistry.make(sampler, steps: steps, config: c, source: "--sampler \(sampler)").timesteps
+            let timesteps = all ? (0..<1000).map(Double.init)
+                : try SamplerRegistry.make(sampler, steps: steps, config: c, source: "--sampler \(sampler)").modelTimesteps
             let (attn, mlp) = WidthMaskExport.masks(router: router, model: model, timesteps: timesteps)
             if out.hasSuffix(".csv") {
                 try AtomicFile.write(WidthMaskExport.csv(timesteps: timesteps, attn: attn, mlp: mlp, depth: c.depth, heads: c.numHeads), to: out)
@@ -52,7 +53,7 @@ struct ExportMasks: ParsableCommand {
                 let shape = [timesteps.count, c.depth, c.numHeads]
                 let suffix = all ? "_all_t" : ""
                 try SafeTensorsWriter.write([("attn_masks" + suffix, Tensor(attn, shape: shape)), ("mlp_masks" + suffix, Tensor(mlp, shape: shape)),
-                                             ("timesteps", Tensor(timesteps.map { Int64($0) }, shape: [timesteps.count]))],
+                                             ("timesteps", timestepTensor(timesteps))],
                                             metadata: ["config": c.json.serialized(), "weights": weights,
                                                        "schedule": all ? "all" : "\(sampler) \(steps)"], to: out)
             }
@@ -60,5 +61,10 @@ struct ExportMasks: ParsableCommand {
             print(String(format: "wrote %d timesteps × %d blocks of masks to %@ (mean active: heads %.3f, MLP groups %.3f)",
                          timesteps.count, c.depth, out, share(attn), share(mlp)))
         }
+    }
+
+    /// Integers as I64 (DDPM, DDIM, DPM-Solver); fractional timesteps (diffusers' Euler family) as F32.
+    func timestepTensor(_ t: [Double]) -> Tensor {
+        t.allSatisfy { $0 == $0.rounded() } ? Tensor(t.map { Int64($0) }, shape: [t.count]) : Tensor(t.map { Float($0) }, shape: [t.count])
     }
 }

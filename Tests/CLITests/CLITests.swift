@@ -136,9 +136,16 @@ final class CLITests: XCTestCase {
             let stem = "\(dir)/\(m.name)"
             let pixels = m.inChannels == 1 || m.inChannels == 3
             let r = try run(["sample", "--weights", m.pair.weights, "--sampler", pixels ? "ddim" : "ddpm", "--steps", pixels ? "5" : "3",
-                             "--classes", classes.map(String.init).joined(separator: ","), "--out", "\(stem).png", "--threads", "2"]
+                             "--classes", classes.map(String.init).joined(separator: ","), "--out", "\(stem).png", "--threads", "2",
+                             "--profile"]
                             + (pixels ? [] : ["--routers", "tdw,sdt"]))
             XCTAssertEqual(r.status, 0, "\(m.name): \(r.stderr)")
+            // --profile: each operation's time; with routers, beside the dense run's.
+            XCTAssertTrue(r.stderr.contains("qkv") && r.stderr.contains("fc1+gelu"), r.stderr)
+            if !pixels {
+                XCTAssertTrue(r.stderr.contains("dense/dynamic") && r.stderr.contains("routers")
+                              && r.stderr.contains("outside model"), r.stderr)
+            }
             let samples = try SafeTensorsFile(path: "\(stem).safetensors")
             XCTAssertEqual(try samples.tensor("samples").shape, [classes.count, m.inChannels, m.inputSize, m.inputSize], m.name)
             XCTAssertEqual(try samples.tensor("classes").integers(), classes.map { Int64($0) }, m.name)

@@ -37,8 +37,8 @@ final class SamplerConfigTests: XCTestCase {
         expect(["prediction_type", "epsilon"]) {
             _ = try DiffusersConfig(json: try JSONParser.parse(#"{"_class_name": "DDIMScheduler", "prediction_type": "v_prediction"}"#), source: "c.json")
         }
-        expect(["c.json", "unsupported scheduler 'EulerDiscreteScheduler'"]) {
-            _ = try DiffusersConfig(json: try JSONParser.parse(#"{"_class_name": "EulerDiscreteScheduler"}"#), source: "c.json")
+        expect(["c.json", "unsupported scheduler 'PNDMScheduler'", "EulerDiscreteScheduler"]) {
+            _ = try DiffusersConfig(json: try JSONParser.parse(#"{"_class_name": "PNDMScheduler"}"#), source: "c.json")
         }
         expect(["final_sigmas_type 'zero' needs algorithm_type dpmsolver++"]) {
             _ = try DiffusersConfig(kind: .dpmMultistep, options: [("algorithm_type", .string("dpmsolver"))])
@@ -123,6 +123,64 @@ final class SamplerConfigTests: XCTestCase {
     }
 
     /// Same seed and thread count: bit-identical samples, with guidance and stochastic samplers.
+    /// The loop feeds σ-space samplers (diffusers' Euler family) as diffusers' pipelines do: the
+    /// state starts at xT × init_noise_sigma and the model sees state/√(σ² + 1) at the sampler's
+    /// (fractional: 5 linspace steps are 249.75 apart) timestep. The loop's samples must equal
+    /// the scheduler driven by hand that way (SchedulerParityTests checks the steps themselves
+    /// against diffusers); a loop that skipped either scaling or rounded t fails.
+    func testSigmaSpaceSamplersAreFedAsDiffusersPipelinesFeedThem() throws {
+        var config = self.config
+        config.learnSigma = false
+        let model = DiT(DiTParameters.initialized(config, seed: 4, .random), ctx: try ComputeContext(threads: 1))
+        let labels = [0, 3], size = labels.count * config.imageSize
+        for name in ["euler", "euler-ancestral", "heun"] {
+            let sampler = try SamplerRegistry.make(name, steps: 5, config: config)
+            XCTAssertTrue(sampler.modelTimesteps.contains { $0 != $0.rounded() }, "\(name): \(sampler.modelTimesteps)")
+            XCTAssertGreaterThan(sampler.initNoiseSigma, 1, name)
+            var rng = RandomGenerator(seed: 6)
+            let xT = rng.normals(size)
+            let noise = (0..<sampler.noiseDraws).map { _ in rng.normals(size) }
+            let got = try SamplingLoop(model: model, sampler: sampler).run(xT: xT, labels: labels, noise: .supplied(noise))
+
+            sampler.reset()
+            var x = xT.map { Double($0) * sampler.initNoiseSigma }, draws = 0
+            var out = [Float](repeating: 0, count: size)
+            for k in 0..<sampler.steps {
+                let input = x.map { Float($0 * sampler.modelInputScale(atStep: k)) }
+                let t = [Float](repeating: Float(sampler.modelTimesteps[k]), count: labels.count)
+                input.withUnsafeBufferPointer { xp in
+                    out.withUnsafeMutableBufferPointer { model.forward(x: xp.baseAddress!, t: t, y: labels, out: $0.baseAddress!) }
+                }
+                var z: [Float]?
+                if sampler.drawsNoise(atStep: k) { z = noise[draws]; draws += 1 }
+                sampler.step(k, eps: out.map(Double.init), v: nil, x: &x, noise: z)
+            }
+            XCTAssertEqual(got, x.map { Float($0) }, name)
+            XCTAssertTrue(got.allSatisfy(\.isFinite), name)
+        }
+    }
+
+    /// The Euler family takes diffusers' option names and refuses what it does not implement;
+    /// `heun` samples a DiT from DiT's betas, while a scheduler_config.json without betas gets
+    /// diffusers' Heun defaults (Stable Diffusion's 0.00085 … 0.012, σ_max ≈ 24 against ≈ 157).
+    func testEulerFamilyOptions() throws {
+        func make(_ name: String, _ options: [(String, JSONValue)]) throws -> Sampler {
+            try SamplerRegistry.make(name, steps: 10, options: JSONObject(options), config: config)
+        }
+        expect(["interpolation_type", "log_linear", "linear"]) { _ = try make("euler", [("interpolation_type", .string("log_linear"))]) }
+        expect(["use_beta_sigmas", "not implemented"]) { _ = try make("heun", [("use_beta_sigmas", .bool(true))]) }
+        expect(["thresholding"]) { _ = try make("euler-ancestral", [("thresholding", .bool(false))]) }
+        expect(["sigma_min", "positive"]) { _ = try make("euler", [("sigma_min", .double(-1))]) }
+        let heun = try make("heun", [])
+        let file = try DiffusersConfig(json: .object(JSONObject([("_class_name", .string("HeunDiscreteScheduler"))])), source: "t")
+            .makeSampler(steps: 10)
+        XCTAssertGreaterThan(heun.initNoiseSigma, 100)
+        XCTAssertLessThan(file.initNoiseSigma, 50)
+        XCTAssertEqual(heun.steps, 19, "10 Heun steps are 19 model calls")
+        let karras = try make("euler", [("use_karras_sigmas", .bool(true)), ("sigma_max", .double(20))])
+        XCTAssertEqual(karras.initNoiseSigma, 20, accuracy: 1e-5)
+    }
+
     func testSeededSamplingIsDeterministic() throws {
         for threads in [1, 2] {
             let model = DiT(DiTParameters.initialized(config, seed: 3, .random), ctx: try ComputeContext(threads: threads))

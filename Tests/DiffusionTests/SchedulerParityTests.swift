@@ -21,6 +21,13 @@ final class SchedulerParityTests: XCTestCase {
         return x.map { Double(Float(sg * ($0 - a * mu) / (a * a * s * s + sg * sg))) }
     }
 
+    /// The analytic model for a σ-space sampler (diffusers' Euler family): `xIn` is the state
+    /// times `inputScale` = α = 1/√(σ²+1), at noise level σ_vp = σ·α = √(1 − α²).
+    static func sigmaSpaceEps(_ xIn: [Double], inputScale a: Double, mu: Double, s: Double) -> [Double] {
+        let sv = (1 - a * a).squareRoot()
+        return xIn.map { Double(Float(sv * ($0 - a * mu) / (a * a * s * s + sv * sv))) }
+    }
+
     /// The model's variance output `v` for learned-variance cases (`_variance_model` in the
     /// case's metadata), elementwise on the sample, rounded to float32.
     static func varianceModel(_ name: String) -> ((Double) -> Double)? {
@@ -66,20 +73,32 @@ final class SchedulerParityTests: XCTestCase {
             }
             let trajectory = try file.tensor("\(name)/trajectory")
             let steps = trajectory.shape[0], perStep = trajectory.count / steps
-            let sampler = try config.makeSampler(steps: steps)
+            // Heun calls the model twice per step: its trajectory has 2n − 1 states for n steps.
+            let inferenceSteps = json["_inference_steps"]?.intValue.map(Int.init) ?? steps
+            let sampler = try config.makeSampler(steps: inferenceSteps)
+            XCTAssertEqual(sampler.steps, steps, "\(label) \(name): model calls")
             if sampler.learnedVarianceOption != nil {
                 XCTAssertNotNil(variance, "\(label) case \(name): a learned variance needs _variance_model")
             }
-            let timesteps = try file.tensor("\(name)/timesteps").integers().map { Int($0) }
-            XCTAssertEqual(sampler.timesteps, timesteps, "\(label) \(name): timesteps")
+            // Integers (I64) for DDPM, DDIM and DPM-Solver; the Euler family's may be fractional
+            // (F32; Karras σs map to timesteps through a log, within an ulp of diffusers').
+            let timesteps = try file.tensor("\(name)/timesteps").floats().map(Double.init)
+            XCTAssertEqual(sampler.modelTimesteps.count, timesteps.count, "\(label) \(name): timesteps")
+            for (a, b) in zip(sampler.modelTimesteps, timesteps) where !(abs(a - b) <= 1e-3) {
+                XCTFail("\(label) \(name): timesteps \(sampler.modelTimesteps) != \(timesteps)")
+                break
+            }
             let noise = file.contains("\(name)/noise") ? try file.tensor("\(name)/noise").floats() : []
             XCTAssertEqual(noise.count, sampler.noiseDraws * perStep, "\(label) \(name): noise draws")
             let ac = config.alphasCumprod
-            var x = try file.tensor("\(name)/xT").floats().map(Double.init)
+            // The state starts at the noise times init_noise_sigma (1 but for the Euler family).
+            var x = try file.tensor("\(name)/xT").floats().map { Double($0) * sampler.initNoiseSigma }
             let want = trajectory.floats()
             var worst = Worst(), draws = 0
             for k in 0..<min(steps, sampler.steps) {
-                let eps = Self.analyticEps(x, t: sampler.timesteps[k], alphasCumprod: ac, mu: mu, s: s)
+                let scale = sampler.modelInputScale(atStep: k)
+                let eps = scale == 1 ? Self.analyticEps(x, t: sampler.timesteps[k], alphasCumprod: ac, mu: mu, s: s)
+                    : Self.sigmaSpaceEps(x.map { Double(Float($0 * scale)) }, inputScale: scale, mu: mu, s: s)
                 var z: [Float]?
                 if sampler.drawsNoise(atStep: k) {
                     guard (draws + 1) * perStep <= noise.count else { break }

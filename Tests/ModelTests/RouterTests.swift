@@ -14,7 +14,7 @@ final class RouterTests: XCTestCase {
         let ctx = try ComputeContext(threads: 1)
         let model = DiT(DiTParameters.initialized(config, seed: 1, .random), ctx: ctx)
         let learned = LearnedWidthRouter(RouterParameters.mixed(config, seed: 3), isa: ctx.isa)
-        let (attn, mlp) = WidthMaskExport.masks(router: learned, model: model, timesteps: Array(0..<1000))
+        let (attn, mlp) = WidthMaskExport.masks(router: learned, model: model, timesteps: (0..<1000).map(Double.init))
         XCTAssertTrue(attn.contains(0) && attn.contains(1), "the random routers should switch some heads off")
         let path = temporary("masks.safetensors")
         defer { try? FileManager.default.removeItem(atPath: path) }

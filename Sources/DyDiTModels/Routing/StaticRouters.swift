@@ -110,7 +110,8 @@ public final class LayerSkipRouter: TokenRouter {
 /// Width decisions of a router over a list of timesteps, for plots and static routers.
 public enum WidthMaskExport {
     /// `attn` and `mlp`, each `[timesteps.count, depth, NH]`.
-    public static func masks(router: WidthRouter, model: DiT, timesteps: [Int]) -> (attn: [Float], mlp: [Float]) {
+    /// `timesteps` as the model receives them (fractional for diffusers' Euler family).
+    public static func masks(router: WidthRouter, model: DiT, timesteps: [Double]) -> (attn: [Float], mlp: [Float]) {
         let c = model.config
         let t = timesteps.map(Float.init)
         let te = model.timestepEmbeddings(t)
@@ -126,13 +127,13 @@ public enum WidthMaskExport {
     }
 
     /// One line per timestep, block and kind: `timestep,block,kind,active,unit0,…,unitN−1`.
-    public static func csv(timesteps: [Int], attn: [Float], mlp: [Float], depth: Int, heads: Int) -> String {
+    public static func csv(timesteps: [Double], attn: [Float], mlp: [Float], depth: Int, heads: Int) -> String {
         var lines = ["timestep,block,kind,active," + (0..<heads).map { "unit\($0)" }.joined(separator: ",")]
         for (i, t) in timesteps.enumerated() {
             for l in 0..<depth {
                 for (kind, masks) in [("attn", attn), ("mlp", mlp)] {
                     let row = masks[((i * depth + l) * heads)..<((i * depth + l + 1) * heads)]
-                    lines.append("\(t),\(l),\(kind),\(Int(row.reduce(0, +)))," + row.map { String(Int($0)) }.joined(separator: ","))
+                    lines.append("\(t == t.rounded() ? String(Int(t)) : String(t)),\(l),\(kind),\(Int(row.reduce(0, +)))," + row.map { String(Int($0)) }.joined(separator: ","))
                 }
             }
         }
