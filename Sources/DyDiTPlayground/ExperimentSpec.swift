@@ -119,7 +119,11 @@ public struct ExperimentSpec {
         resolved["seed"] = .int(Int64(seed))
 
         let files = SpecFiles(baseDirectory: baseDirectory, check: checkFiles)
+        let beforeBackbone = d.issues.count
         let backbone = decodeBackbone(root["backbone"], d, files: files)
+        // A backbone that failed to load leaves a stand-in config: checks of the model's shape
+        // against it would only add false problems to the real one.
+        let modelKnown = d.issues.count == beforeBackbone
         resolved["backbone"] = backbone.json
         let config = backbone.section.config
         let routers = decodeRouters(root["routers"], d, backbone: backbone, files: files)
@@ -133,7 +137,7 @@ public struct ExperimentSpec {
         let guidance = decodeGuidance(root["guidance"], d)
         resolved["guidance"] = guidance.json
         let routed = routers.width.type != NoWidthRouting.name || routers.token.type != NoTokenRouting.name
-        let (eval, evalJSON) = Eval.decode(root["eval"], d, config: config, routed: routed, files: files)
+        let (eval, evalJSON) = Eval.decode(root["eval"], d, config: config, modelKnown: modelKnown, routed: routed, files: files)
         resolved["eval"] = evalJSON
         let compute = decodeCompute(root["compute"], d)
         resolved["compute"] = compute.json

@@ -5,7 +5,7 @@ import DyDiTModels
 extension ExperimentSpec.Eval {
     /// The `eval` section: what a run samples and measures. `routed`: the run has routers, so a
     /// dense baseline is on by default.
-    static func decode(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig, routed: Bool, files: SpecFiles)
+    static func decode(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig, modelKnown: Bool, routed: Bool, files: SpecFiles)
         -> (ExperimentSpec.Eval, JSONValue) {
         let ePath = "$.eval"
         let e = d.object(value, ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "dense_checkpoint", "timing",
@@ -50,7 +50,7 @@ extension ExperimentSpec.Eval {
             if !reference.hasPrefix("fashion-mnist:") && !FileReader.exists(files.resolve(reference)) {
                 d.error(JSONLocator.child(ePath, "reference"), "\(files.resolve(reference)) does not exist; a reference is \(ImageSource.forms)")
             }
-            if config.inChannels != 1 || (config.inputSize != 28 && config.inputSize != 32) {
+            if modelKnown && (config.inChannels != 1 || (config.inputSize != 28 && config.inputSize != 32)) {
                 d.error(JSONLocator.child(ePath, "metrics"), "\(featureMetrics.joined(separator: ", ")) score 28×28 or 32×32 gray images with the Fashion-MNIST classifier; this model draws \(config.inputSize)×\(config.inputSize)×\(config.inChannels)")
             }
         }

@@ -267,6 +267,18 @@ final class SpecTests: XCTestCase {
         }
     }
 
+    /// A checkpoint that cannot be read is one problem: the stand-in config it leaves must not
+    /// also fail the metrics' image-shape check ("this model draws 32×32×4"), which sent a user
+    /// after a problem their spec did not have.
+    func testMissingCheckpointIsOneProblem() throws {
+        let text = #"{"name": "x", "backbone": {"type": "dydit", "checkpoint": "/nonexistent/m.safetensors"}, "eval": {"metrics": ["fd"]}}"#
+        XCTAssertThrowsError(try SpecFile(text: text).expand()) { error in
+            let problems = (error as? SpecErrors)?.issues ?? []
+            XCTAssertTrue(problems.contains { $0.path == "$.backbone.checkpoint" }, "\(error)")
+            XCTAssertFalse(problems.contains { $0.path == "$.eval.metrics" }, "\(error)")
+        }
+    }
+
     func testTrainSection() throws {
         let found = issues(#"{"name": "x", "train": {"stepz": 10, "lr": -1, "lambda": 0.5, "timesteps": "uniformly"}}"#)
         XCTAssertTrue(found.contains { $0.path == "$.train.stepz" && $0.message.contains("did you mean 'steps'") }, "\(found)")
