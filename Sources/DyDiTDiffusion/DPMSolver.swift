@@ -25,6 +25,22 @@ public final class DPMSolver: Sampler {
         try SamplerSteps.check(n, config.numTrainTimesteps)
         let multistep = config.kind == .dpmMultistep
         let finalZero = config.string("final_sigmas_type") == "zero"
+        let (ts, sig) = Self.diffusersGrid(config, steps: n, multistep: multistep)
+        let order = config.int("solver_order")
+        var lof = config.bool("lower_order_final")
+        // Singlestep set_timesteps forces lower_order_final when the steps do not divide into
+        // the order or the final σ is zero (diffusers' register_to_config).
+        if !multistep && !lof && (n % order != 0 || finalZero) { lof = true }
+        try self.init(sigmas: sig, timesteps: ts, order: order,
+                      plusPlus: config.string("algorithm_type") != "dpmsolver", heun: config.string("solver_type") == "heun",
+                      multistep: multistep, lowerOrderFinal: lof,
+                      eulerAtFinal: multistep && config.bool("euler_at_final"), finalZero: finalZero)
+    }
+
+    /// The timesteps and σs (float32 values, then the final σ) of diffusers' DPM-Solver
+    /// `set_timesteps` — shared with UniPC, whose `set_timesteps` is the same without
+    /// `lambda_min_clipped`: spacing, Karras σs, final σ.
+    static func diffusersGrid(_ config: DiffusersConfig, steps n: Int, multistep: Bool) -> (timesteps: [Int], sigmas: [Double]) {
         let schedule = DiffusersSchedule(config)
         let ac = schedule.alphasCumprodF32
         let t = config.numTrainTimesteps
@@ -65,17 +81,8 @@ public final class DPMSolver: Sampler {
         } else {
             sig = ts.map { Double(sig32[$0]) }
         }
-        sig.append(finalZero ? 0 : Double(sig32[0]))
-
-        let order = config.int("solver_order")
-        var lof = config.bool("lower_order_final")
-        // Singlestep set_timesteps forces lower_order_final when the steps do not divide into
-        // the order or the final σ is zero (diffusers' register_to_config).
-        if !multistep && !lof && (n % order != 0 || finalZero) { lof = true }
-        try self.init(sigmas: sig.map { Double(Float($0)) }, timesteps: ts, order: order,
-                      plusPlus: config.string("algorithm_type") != "dpmsolver", heun: config.string("solver_type") == "heun",
-                      multistep: multistep, lowerOrderFinal: lof,
-                      eulerAtFinal: multistep && config.bool("euler_at_final"), finalZero: finalZero)
+        sig.append(config.string("final_sigmas_type") == "zero" ? 0 : Double(sig32[0]))
+        return (ts, sig.map { Double(Float($0)) })
     }
 
     /// A solver on an explicit grid of noise levels `sigmas` (one more than `timesteps`),

@@ -16,6 +16,7 @@ public struct DiffusersConfig: Sendable {
         case euler = "EulerDiscreteScheduler"
         case eulerAncestral = "EulerAncestralDiscreteScheduler"
         case heun = "HeunDiscreteScheduler"
+        case unipc = "UniPCMultistepScheduler"
     }
 
     public let kind: Kind
@@ -63,6 +64,14 @@ public struct DiffusersConfig: Sendable {
                       ("rescale_betas_zero_snr", .bool(false))]
             }
             return d
+        case .unipc:
+            return common + [("solver_order", .int(2)), ("predict_x0", .bool(true)), ("solver_type", .string("bh2")),
+                             ("lower_order_final", .bool(true)), ("disable_corrector", .array([])), ("solver_p", .null)]
+                + sigmaOptions + [("use_flow_sigmas", .bool(false)), ("flow_shift", .double(1.0)),
+                                  ("timestep_spacing", .string("linspace")), ("steps_offset", .int(0)),
+                                  ("final_sigmas_type", .string("zero")), ("rescale_betas_zero_snr", .bool(false)),
+                                  ("use_dynamic_shifting", .bool(false)), ("time_shift_type", .string("exponential")),
+                                  ("sigma_min", .null), ("sigma_max", .null), ("shift_terminal", .null)]
         case .euler:
             return schedule + [("interpolation_type", .string("linear"))] + sigmaOptions
                 + [("sigma_min", .null), ("sigma_max", .null), ("timestep_spacing", .string("linspace")),
@@ -172,6 +181,32 @@ public struct DiffusersConfig: Sendable {
             }
         case .eulerAncestral, .heun:
             break
+        case .unipc:
+            try check("solver_order", { (1...3).contains($0.intValue ?? 0) }, "1, 2 or 3")
+            // diffusers runs midpoint, heun and logrho as bh2.
+            try oneOf("solver_type", ["bh1", "bh2", "midpoint", "heun", "logrho"])
+            try oneOf("final_sigmas_type", ["zero", "sigma_min"])
+            try check("predict_x0", { $0.boolValue != nil }, "true or false")
+            try check("disable_corrector", { $0.arrayValue?.allSatisfy { ($0.intValue ?? -1) >= 0 } ?? false },
+                      "a list of step indices (integers ≥ 0)")
+            for key in ["solver_p", "sigma_min", "sigma_max", "shift_terminal"] {
+                try check(key, { $0 == .null }, "null (not implemented)")
+            }
+            try oneOf("time_shift_type", ["exponential"])
+            // The last step to σ = 0 has λ = ∞: only bh2 on the data prediction, first order
+            // there, stays finite. diffusers returns NaN (or fails to solve) otherwise.
+            if string("final_sigmas_type") == "zero" {
+                var blocking: [String] = []
+                if string("solver_type") == "bh1" { blocking.append("solver_type bh1") }
+                if !bool("predict_x0") { blocking.append("predict_x0 false") }
+                if !bool("lower_order_final") && int("solver_order") > 1 { blocking.append("lower_order_final false") }
+                if !blocking.isEmpty {
+                    throw SamplerError(source: source, scheduler: kind.rawValue, "final_sigmas_type 'zero' with \(blocking.joined(separator: ", ")): the last step to σ = 0 has an infinite λ, which this makes NaN (diffusers itself returns NaN or fails); use final_sigmas_type 'sigma_min'")
+                }
+            }
+            if bool("use_karras_sigmas") && string("beta_schedule") == "squaredcos_cap_v2" {
+                throw SamplerError(source: source, scheduler: kind.rawValue, "use_karras_sigmas with the squaredcos_cap_v2 schedule is not supported (diffusers itself fails on it)")
+            }
         case .ddpm:
             try oneOf("variance_type", ["fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range"])
         case .ddim:

@@ -13,6 +13,7 @@ extension DiffusersConfig {
         case .euler: return try DiffusersSigmaSampler(self, method: .euler, steps: steps)
         case .eulerAncestral: return try DiffusersSigmaSampler(self, method: .eulerAncestral, steps: steps)
         case .heun: return try DiffusersSigmaSampler(self, method: .heun, steps: steps)
+        case .unipc: return try UniPC(self, steps: steps)
         }
     }
 }

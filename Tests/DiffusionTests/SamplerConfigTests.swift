@@ -181,6 +181,23 @@ final class SamplerConfigTests: XCTestCase {
         XCTAssertEqual(karras.initNoiseSigma, 20, accuracy: 1e-5)
     }
 
+    /// UniPC's step to σ = 0 is NaN in diffusers unless it is bh2, on the data prediction and
+    /// first order: those combinations are refused with the way out, not run into NaN.
+    func testUniPCRefusesWhatEndsInNaN() throws {
+        for (options, says) in [([("solver_type", JSONValue.string("bh1"))], "solver_type bh1"),
+                                ([("predict_x0", .bool(false))], "predict_x0 false"),
+                                ([("lower_order_final", .bool(false))], "lower_order_final false")] {
+            expect(["final_sigmas_type 'zero'", says, "sigma_min"]) {
+                _ = try SamplerRegistry.make("unipc", steps: 10, options: JSONObject(options), config: config)
+            }
+            XCTAssertNoThrow(try SamplerRegistry.make("unipc", steps: 10, options: JSONObject(options + [("final_sigmas_type", .string("sigma_min"))]),
+                                                      config: config))
+        }
+        expect(["solver_p", "not implemented"]) {
+            _ = try SamplerRegistry.make("unipc", steps: 10, options: JSONObject([("solver_p", .string("ddim"))]), config: config)
+        }
+    }
+
     func testSeededSamplingIsDeterministic() throws {
         for threads in [1, 2] {
             let model = DiT(DiTParameters.initialized(config, seed: 3, .random), ctx: try ComputeContext(threads: threads))

@@ -58,9 +58,13 @@ class NoiseRecorder:
 
     def __init__(self, module):
         self.module, self.draws = module, []
-        self.original = module.randn_tensor
+        # Deterministic schedulers' modules (Heun, UniPC) do not import randn_tensor at all.
+        self.original = getattr(module, "randn_tensor", None)
 
     def __enter__(self):
+        if self.original is None:
+            return self
+
         def record(*args, **kwargs):
             # Drawn in float32 whatever the sample's dtype, so the stored noise is exact.
             dtype = kwargs.pop("dtype", None) or torch.float32
@@ -72,7 +76,8 @@ class NoiseRecorder:
         return self
 
     def __exit__(self, *exc):
-        self.module.randn_tensor = self.original
+        if self.original is not None:
+            self.module.randn_tensor = self.original
 
 
 def run_case(cls, options, steps, seed, shape=SHAPE, eta=None, clipped_output=None, variance_model=None, float64=False,

@@ -21,7 +21,6 @@ CI never runs this: it only reads the committed output. To regenerate (diffusers
         -o Tests/Fixtures/reference-extra/schedulers_sigma.safetensors
 """
 import argparse
-import contextlib
 import json
 import math
 import pathlib
@@ -44,10 +43,6 @@ def sigma_space_eps(x_in, sigma):
     return (sv * (x_in.double() - a * MU) / (a * a * S * S + sv * sv)).float()
 
 
-class NoDraws:
-    draws = []
-
-
 def run_case(cls, options, steps, seed):
     scheduler = cls(**options)
     scheduler.set_timesteps(steps)
@@ -56,9 +51,7 @@ def run_case(cls, options, steps, seed):
     x = noise0 * scheduler.init_noise_sigma
     module = __import__(cls.__module__, fromlist=["randn_tensor"])
     trajectory = []
-    # Heun draws no noise (its module does not even import randn_tensor).
-    recorder = NoiseRecorder(module) if hasattr(module, "randn_tensor") else contextlib.nullcontext(NoDraws())
-    with recorder as noise:
+    with NoiseRecorder(module) as noise:
         for t in scheduler.timesteps:
             x_in = scheduler.scale_model_input(x, t)
             sigma = float(scheduler.sigmas[scheduler.step_index])

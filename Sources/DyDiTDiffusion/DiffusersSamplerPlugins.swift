@@ -38,3 +38,13 @@ public enum HeunPlugin: SamplerPlugin {
         return try DiffusersConfig(json: .object(o), kind: .heun, source: source).makeSampler(steps: steps)
     }
 }
+
+/// `unipc`: diffusers' `UniPCMultistepScheduler` (predictor–corrector; `solver_type` bh1 | bh2).
+public enum UniPCPlugin: SamplerPlugin {
+    public static let name = "unipc"
+    public static let summary = "diffusers' UniPCMultistepScheduler (UniP predictor + UniC corrector, bh1 | bh2, orders 1–3)"
+    public static let options = withDiffusers([], .unipc, via: "diffusers")
+    public static func make(steps: Int, options: JSONObject, config: DiTConfig, source: String) throws -> Sampler {
+        try DiffusersConfig(json: .object(options), kind: .unipc, source: source).makeSampler(steps: steps)
+    }
+}
