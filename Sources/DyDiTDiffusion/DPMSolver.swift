@@ -40,7 +40,10 @@ public final class DPMSolver: Sampler {
     /// The timesteps and σs (float32 values, then the final σ) of diffusers' DPM-Solver
     /// `set_timesteps` — shared with UniPC, whose `set_timesteps` is the same without
     /// `lambda_min_clipped`: spacing, Karras σs, final σ.
-    static func diffusersGrid(_ config: DiffusersConfig, steps n: Int, multistep: Bool) -> (timesteps: [Int], sigmas: [Double]) {
+    /// `finalSigmaMin` overrides the config's `final_sigmas_type` (DEIS has none: it always
+    /// ends at σ_min).
+    static func diffusersGrid(_ config: DiffusersConfig, steps n: Int, multistep: Bool,
+                              finalSigmaMin: Bool? = nil) -> (timesteps: [Int], sigmas: [Double]) {
         let schedule = DiffusersSchedule(config)
         let ac = schedule.alphasCumprodF32
         let t = config.numTrainTimesteps
@@ -81,7 +84,8 @@ public final class DPMSolver: Sampler {
         } else {
             sig = ts.map { Double(sig32[$0]) }
         }
-        sig.append(config.string("final_sigmas_type") == "zero" ? 0 : Double(sig32[0]))
+        let endAtSigmaMin = finalSigmaMin ?? (config.string("final_sigmas_type") != "zero")
+        sig.append(endAtSigmaMin ? Double(sig32[0]) : 0)
         return (ts, sig.map { Double(Float($0)) })
     }
 

@@ -17,6 +17,7 @@ public struct DiffusersConfig: Sendable {
         case eulerAncestral = "EulerAncestralDiscreteScheduler"
         case heun = "HeunDiscreteScheduler"
         case unipc = "UniPCMultistepScheduler"
+        case deis = "DEISMultistepScheduler"
     }
 
     public let kind: Kind
@@ -72,6 +73,12 @@ public struct DiffusersConfig: Sendable {
                                   ("final_sigmas_type", .string("zero")), ("rescale_betas_zero_snr", .bool(false)),
                                   ("use_dynamic_shifting", .bool(false)), ("time_shift_type", .string("exponential")),
                                   ("sigma_min", .null), ("sigma_max", .null), ("shift_terminal", .null)]
+        case .deis:
+            return common + [("solver_order", .int(2)), ("algorithm_type", .string("deis")), ("solver_type", .string("logrho")),
+                             ("lower_order_final", .bool(true))]
+                + sigmaOptions + [("use_flow_sigmas", .bool(false)), ("flow_shift", .double(1.0)),
+                                  ("timestep_spacing", .string("linspace")), ("steps_offset", .int(0)),
+                                  ("use_dynamic_shifting", .bool(false)), ("time_shift_type", .string("exponential"))]
         case .euler:
             return schedule + [("interpolation_type", .string("linear"))] + sigmaOptions
                 + [("sigma_min", .null), ("sigma_max", .null), ("timestep_spacing", .string("linspace")),
@@ -171,6 +178,13 @@ public struct DiffusersConfig: Sendable {
         }
         try check("use_karras_sigmas", { $0.boolValue != nil }, "true or false")
         try oneOf("timestep_spacing", ["linspace", "leading", "trailing"])
+        // The multistep solvers on DPM-Solver's grid.
+        if [.dpmMultistep, .dpmSinglestep, .unipc, .deis].contains(kind) {
+            try check("solver_order", { (1...3).contains($0.intValue ?? 0) }, "1, 2 or 3")
+            if bool("use_karras_sigmas") && string("beta_schedule") == "squaredcos_cap_v2" {
+                throw SamplerError(source: source, scheduler: kind.rawValue, "use_karras_sigmas with the squaredcos_cap_v2 schedule is not supported (diffusers itself fails on it)")
+            }
+        }
         switch kind {
         case .euler:
             try oneOf("interpolation_type", ["linear"])
@@ -181,8 +195,12 @@ public struct DiffusersConfig: Sendable {
             }
         case .eulerAncestral, .heun:
             break
+        case .deis:
+            // diffusers runs dpmsolver(++) as deis and the other solver types as logrho.
+            try oneOf("algorithm_type", ["deis", "dpmsolver", "dpmsolver++"])
+            try oneOf("solver_type", ["logrho", "midpoint", "heun", "bh1", "bh2"])
+            try oneOf("time_shift_type", ["exponential"])
         case .unipc:
-            try check("solver_order", { (1...3).contains($0.intValue ?? 0) }, "1, 2 or 3")
             // diffusers runs midpoint, heun and logrho as bh2.
             try oneOf("solver_type", ["bh1", "bh2", "midpoint", "heun", "logrho"])
             try oneOf("final_sigmas_type", ["zero", "sigma_min"])
@@ -204,15 +222,11 @@ public struct DiffusersConfig: Sendable {
                     throw SamplerError(source: source, scheduler: kind.rawValue, "final_sigmas_type 'zero' with \(blocking.joined(separator: ", ")): the last step to σ = 0 has an infinite λ, which this makes NaN (diffusers itself returns NaN or fails); use final_sigmas_type 'sigma_min'")
                 }
             }
-            if bool("use_karras_sigmas") && string("beta_schedule") == "squaredcos_cap_v2" {
-                throw SamplerError(source: source, scheduler: kind.rawValue, "use_karras_sigmas with the squaredcos_cap_v2 schedule is not supported (diffusers itself fails on it)")
-            }
         case .ddpm:
             try oneOf("variance_type", ["fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range"])
         case .ddim:
             break
         case .dpmMultistep, .dpmSinglestep:
-            try check("solver_order", { (1...3).contains($0.intValue ?? 0) }, "1, 2 or 3")
             try oneOf("algorithm_type", ["dpmsolver", "dpmsolver++", "deis"])
             try oneOf("solver_type", ["midpoint", "heun", "logrho", "bh1", "bh2"])
             try oneOf("final_sigmas_type", ["zero", "sigma_min"])
@@ -222,9 +236,6 @@ public struct DiffusersConfig: Sendable {
             // diffusers runs deis as dpmsolver++ but refuses it, like dpmsolver, with a zero final σ.
             if let algorithm = string("algorithm_type"), algorithm != "dpmsolver++", string("final_sigmas_type") == "zero" {
                 throw SamplerError(source: source, scheduler: kind.rawValue, "final_sigmas_type 'zero' needs algorithm_type dpmsolver++ (diffusers refuses \(algorithm) with it too); use 'sigma_min'")
-            }
-            if bool("use_karras_sigmas") && string("beta_schedule") == "squaredcos_cap_v2" {
-                throw SamplerError(source: source, scheduler: kind.rawValue, "use_karras_sigmas with the squaredcos_cap_v2 schedule is not supported (diffusers itself fails on it)")
             }
         }
     }

@@ -48,3 +48,13 @@ public enum UniPCPlugin: SamplerPlugin {
         try DiffusersConfig(json: .object(options), kind: .unipc, source: source).makeSampler(steps: steps)
     }
 }
+
+/// `deis`: diffusers' `DEISMultistepScheduler` (log-ρ multistep, orders 1–3).
+public enum DEISPlugin: SamplerPlugin {
+    public static let name = "deis"
+    public static let summary = "diffusers' DEISMultistepScheduler (log-ρ multistep, orders 1–3)"
+    public static let options = withDiffusers([], .deis, via: "diffusers")
+    public static func make(steps: Int, options: JSONObject, config: DiTConfig, source: String) throws -> Sampler {
+        try DiffusersConfig(json: .object(options), kind: .deis, source: source).makeSampler(steps: steps)
+    }
+}

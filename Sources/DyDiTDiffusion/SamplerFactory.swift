@@ -14,6 +14,7 @@ extension DiffusersConfig {
         case .eulerAncestral: return try DiffusersSigmaSampler(self, method: .eulerAncestral, steps: steps)
         case .heun: return try DiffusersSigmaSampler(self, method: .heun, steps: steps)
         case .unipc: return try UniPC(self, steps: steps)
+        case .deis: return try DEIS(self, steps: steps)
         }
     }
 }

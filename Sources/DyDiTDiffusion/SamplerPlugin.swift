@@ -21,7 +21,7 @@ func withDiffusers(_ own: [PluginOption], _ kind: DiffusersConfig.Kind, via: Str
 /// CLI command and the catalogue (`dydit list`).
 public enum SamplerRegistry {
     public static let plugins: [SamplerPlugin.Type] = [DDPMPlugin.self, DDIMPlugin.self, DPMSolverPlugin.self, DPMSolverPlusPlusPlugin.self,
-                                                       EulerPlugin.self, EulerAncestralPlugin.self, HeunPlugin.self, UniPCPlugin.self]
+                                                       EulerPlugin.self, EulerAncestralPlugin.self, HeunPlugin.self, UniPCPlugin.self, DEISPlugin.self]
 
     public static var names: [String] { plugins.map { $0.name } }
 

@@ -147,12 +147,9 @@ public final class SamplingLoop {
             let start = clock.now
             let t = sampler.timesteps[k]
             // Under guidance both halves see the conditional image (one trajectory per image).
+            // diffusers' scale_model_input (1 but for the σ-space samplers: x·1 is exact).
             let scale = sampler.modelInputScale(atStep: k)
-            if scale == 1 {
-                for i in 0..<stateSize { input[i] = Float(x[i]) }
-            } else {
-                for i in 0..<stateSize { input[i] = Float(x[i] * scale) }
-            }
+            for i in 0..<stateSize { input[i] = Float(x[i] * scale) }
             if rows > images { for i in 0..<stateSize { input[stateSize + i] = input[i] } }
             let tt = [Float](repeating: Float(sampler.modelTimesteps[k]), count: rows)
             input.withUnsafeBufferPointer { xp in

@@ -199,12 +199,17 @@ public struct SpecFile {
         }
     }
 
-    /// A value as part of a folder name: strings and numbers as they are, a plug-in object as
-    /// its type and options (`random+keep=0.25`), a list as its items joined by `,`; anything
-    /// else reduced to safe characters.
+    /// A value as part of a folder name: strings and numbers as they are, a file path as its
+    /// file's name without the extension (`checkpoints/m-lambda0.7.safetensors` → `m-lambda0.7`),
+    /// a plug-in object as its type and options (`random+keep=0.25`), a list as its items joined
+    /// by `,`; anything else reduced to safe characters.
     static func sanitize(_ v: JSONValue) -> String {
         var text: String
-        if let o = v.objectValue {
+        if let path = v.stringValue, path.contains("/") || path.hasSuffix(".safetensors") || path.hasSuffix(".json") {
+            let file = path.split(separator: "/").last.map(String.init) ?? path
+            text = file.hasSuffix(".safetensors") ? String(file.dropLast(".safetensors".count))
+                : file.hasSuffix(".json") ? String(file.dropLast(".json".count)) : file
+        } else if let o = v.objectValue {
             let type = o["type"]?.stringValue
             let rest = o.pairs.filter { $0.key != "type" }.map { "\($0.key)=\(sanitize($0.value))" }
             text = ([type].compactMap { $0 } + rest).joined(separator: "+")

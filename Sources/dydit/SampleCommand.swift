@@ -25,7 +25,7 @@ struct SampleCommand: ParsableCommand {
             help: "Weights (.safetensors with the config in its metadata); -m/--model as in stable-diffusion.cpp.")
     var weights: String
     @Option(name: [.long, .customLong("sampling-method")],
-            help: "Sampler: \(SamplerRegistry.names.joined(separator: ", ")) (default: \(Self.defaultSampler)); --sampling-method as in stable-diffusion.cpp.")
+            help: "Sampler: \(SamplerRegistry.names.joined(separator: ", ")) (default: \(Self.defaultSampler)); --sampling-method as in stable-diffusion.cpp, whose euler_a and dpm++2m are taken too.")
     var sampler: String?
     @Option(help: "Sampling steps.")
     var steps: Int = 20
@@ -223,9 +223,14 @@ struct SampleCommand: ParsableCommand {
             }
             object[key] = Self.scalar(text)
         }
-        let name = sampler ?? Self.defaultSampler
-        return try SamplerRegistry.make(name, steps: steps, options: object, config: c, source: "--sampler \(name)")
+        let given = sampler ?? Self.defaultSampler
+        let name = Self.stableDiffusionCppNames[given] ?? given
+        if name != given { printError("note: --sampler \(given) is stable-diffusion.cpp's name for \(name)") }
+        return try SamplerRegistry.make(name, steps: steps, options: object, config: c, source: "--sampler \(given)")
     }
+
+    /// stable-diffusion.cpp's `--sampling-method` names of the samplers this project has.
+    static let stableDiffusionCppNames = ["euler_a": "euler-ancestral", "dpm++2m": "dpm-solver++"]
 
     /// A command-line value as JSON: numbers, true/false, null, JSON arrays/objects, else a string.
     static func scalar(_ text: String) -> JSONValue {

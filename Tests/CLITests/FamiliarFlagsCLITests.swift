@@ -30,6 +30,17 @@ final class FamiliarFlagsCLITests: XCTestCase {
         XCTAssertEqual(try a.tensor("samples").floats(), try b.tensor("samples").floats())
         XCTAssertEqual(a.metadata["seed"], "7")
 
+        // stable-diffusion.cpp's euler_a is euler-ancestral, and says so.
+        let sdcpp = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/a.safetensors", "--sampling-method", "euler_a",
+                                          "--steps", "2", "--cfg", "1", "--threads", "1"])
+        XCTAssertEqual(sdcpp.status, 0, sdcpp.stderr)
+        XCTAssertTrue(sdcpp.stderr.contains("euler_a is stable-diffusion.cpp's name for euler-ancestral"), sdcpp.stderr)
+        let ours = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/b.safetensors", "--sampler", "euler-ancestral",
+                                         "--steps", "2", "--cfg", "1", "--threads", "1"])
+        XCTAssertEqual(ours.status, 0, ours.stderr)
+        XCTAssertEqual(try SafeTensorsFile(path: "\(dir)/a.safetensors").tensor("samples").floats(),
+                       try SafeTensorsFile(path: "\(dir)/b.safetensors").tensor("samples").floats())
+
         let unknown = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/x.safetensors", "--classes", "shoe", "--steps", "1"])
         XCTAssertNotEqual(unknown.status, 0)
         XCTAssertTrue(unknown.stderr.contains("'shoe'") && unknown.stderr.contains("ankleboot"), unknown.stderr)

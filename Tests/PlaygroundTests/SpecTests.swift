@@ -175,6 +175,12 @@ final class SpecTests: XCTestCase {
         XCTAssertEqual(runs[7].spec.steps, 10)
         XCTAssertEqual(runs[7].spec.token.options.double("keep"), 0.5)
         XCTAssertEqual(Set(runs.map(\.id)).count, 8)
+        // A swept file path names its run by the file: the checkpoint's λ stays in the id.
+        let paths = """
+        {"name": "c", "backbone": {"type": "dydit"},
+         "sweep": {"zip": {"backbone.checkpoint": ["../../checkpoints/m-lambda0.9.safetensors", "../../checkpoints/m-lambda0.7.safetensors"]}}}
+        """
+        XCTAssertEqual(try SpecFile(text: paths).expand(checkFiles: false).map(\.id), ["0-checkpoint=m-lambda0.9", "1-checkpoint=m-lambda0.7"])
     }
 
     func testOptionsMustFitTheirPlugin() {
