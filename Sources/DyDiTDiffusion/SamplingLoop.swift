@@ -55,6 +55,10 @@ public final class SamplingLoop {
     public let sampler: Sampler
     public var routing: Routing
     public let guidance: Guidance?
+    /// A step cache (FORA): which steps reuse the blocks' outputs; dense models only.
+    public let caching: StepCachePolicy?
+    /// The blocks' outputs the caching steps reuse (allocated on the first run with caching).
+    private var blockCache: BlockCache?
     /// After `run`: distinct width patterns of the schedule and bytes of sliced weights built
     /// for them before the first step (nil without width routers or on the masked path).
     public private(set) var preparedSlices: (patterns: Int, cachedBytes: Int)?
@@ -66,11 +70,13 @@ public final class SamplingLoop {
     /// which heads, groups and tokens ran when. Not called for the dense model.
     public var onRouting: ((_ step: Int, _ record: RoutingRecord) -> Void)?
 
-    public init(model: DiT, sampler: Sampler, routing: Routing = Routing(), guidance: Guidance? = nil) {
+    public init(model: DiT, sampler: Sampler, routing: Routing = Routing(), guidance: Guidance? = nil,
+                caching: StepCachePolicy? = nil) {
         self.model = model
         self.sampler = sampler
         self.routing = routing
         self.guidance = guidance
+        self.caching = caching
     }
 
     /// Rows of each forward: the images, twice under guidance (conditional, unconditional).
@@ -88,6 +94,9 @@ public final class SamplingLoop {
         }
         if guidance != nil && !model.hasNullClass {
             throw SamplerError("guidance needs the unconditional class, and this model's label table has none (trained without label dropout)")
+        }
+        if let caching, !routing.isDense {
+            throw SamplerError("\(caching.name) caches the dense model's blocks; with routers (DyDiT) it is not implemented yet: use routers none, or cache none")
         }
         if let option = sampler.learnedVarianceOption, !c.learnSigma {
             throw SamplerError("\(option) reads the model's variance channels, but this model does not learn sigma")
@@ -136,6 +145,10 @@ public final class SamplingLoop {
             preparationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
         model.reserve(batch: rows)
+        if caching != nil {
+            if blockCache == nil { blockCache = BlockCache(config: c) }
+            blockCache!.invalidate()
+        }
         let widthOutputs = routing.width?.routerOutputs ?? c.numHeads
         let record = RoutingRecord(batch: rows, config: c, routerOutputs: widthOutputs)
         let clock = ContinuousClock()
@@ -155,7 +168,7 @@ public final class SamplingLoop {
             input.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
                     model.forward(x: xp.baseAddress!, t: tt, y: y, out: op.baseAddress!, routing: routing,
-                                  record: routing.isDense ? nil : record)
+                                  record: routing.isDense ? nil : record, caching: blockCaching(step: k))
                 }
             }
             if !routing.isDense { onRouting?(k, record) }
@@ -183,15 +196,28 @@ public final class SamplingLoop {
             let elapsed = clock.now - start
             if let progress {
                 progress(Self.report(step: k, steps: sampler.steps, timestep: t, elapsed: elapsed, config: c,
-                                     record: routing.isDense ? nil : record, routing: routing))
+                                     record: routing.isDense ? nil : record, routing: routing,
+                                     reusedBlocks: caching?.reuses(step: k, of: sampler.steps) ?? false))
             }
         }
         return x.map { Float($0) }
     }
 
+    private func blockCaching(step k: Int) -> BlockCaching? {
+        guard let caching, let blockCache else { return nil }
+        return BlockCaching(cache: blockCache, mode: caching.reuses(step: k, of: sampler.steps) ? .reuse : .compute)
+    }
+
+    /// `reusedBlocks`: a step cache's reuse step, which computes no block (FLOPs ratio 0; the
+    /// MACs left are the embeddings, adaLN and the final layer).
     static func report(step: Int, steps: Int, timestep: Int, elapsed: Duration, config c: DiTConfig,
-                       record: RoutingRecord?, routing: Routing) -> StepReport {
+                       record: RoutingRecord?, routing: Routing, reusedBlocks: Bool = false) -> StepReport {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        if reusedBlocks {
+            let dense = MACs(c)
+            return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds, heads: 0, groups: 0,
+                              tokens: 0, flopsRatio: 0, macs: dense.total - dense.blocks)
+        }
         guard let record else {
             return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds, heads: 1, groups: 1,
                               tokens: 1, flopsRatio: 1, macs: MACs(c).total)

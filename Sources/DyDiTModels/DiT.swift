@@ -168,9 +168,12 @@ public final class DiT {
     /// computes it: every head and channel runs and the masks multiply the head outputs (before
     /// `proj`), the fc1 outputs (by group) and the MLP branch of each token. `record` receives
     /// the decisions.
+    ///
+    /// `caching` (dense model only): `.compute` keeps every block's attention and MLP branch in
+    /// the cache, `.reuse` skips them and adds the cached ones with this pass's gates (FORA).
     public func forward(x: UnsafePointer<Float>, t: [Float], y: [Int], out: UnsafeMutablePointer<Float>,
                         routing: Routing = Routing(), record: RoutingRecord? = nil,
-                        observer: ActivationObserver? = nil) {
+                        observer: ActivationObserver? = nil, caching: BlockCaching? = nil) {
         let batch = t.count
         let prof = profiler
         @inline(__always) func op(_ name: String, _ body: () -> Void) {
@@ -216,17 +219,25 @@ public final class DiT {
         }
         routing.token?.reserve(rows: rows)
 
+        if let caching {
+            precondition(routing.isDense, "block caching runs on the dense model")
+            caching.cache.prepare(rows: rows)
+            precondition(caching.mode == .compute || caching.cache.isFilled, "reusing a block cache no pass has filled")
+        }
         for (l, block) in blocks.enumerated() {
             let mod = UnsafePointer(ws.modulation.pointer + l * 6 * d)
-            if routing.fast && !routing.isDense {
+            if let caching, caching.mode == .reuse {
+                reuseBlock(index: l, cache: caching.cache, mod: mod, modStride: modStride, batch: batch, ws: ws, op: op)
+            } else if routing.fast && !routing.isDense {
                 runBlockFast(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
                              record: record, op: op)
             } else {
                 runBlock(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
-                         record: record, op: op)
+                         record: record, keep: caching?.cache, op: op)
             }
             observe("act/block\(l)", [batch, n, d], h)
         }
+        if let caching, caching.mode == .compute { caching.cache.markFilled() }
 
         let fin = UnsafePointer(ws.modulation.pointer + c.depth * 6 * d)
         op("final layer") {
@@ -239,8 +250,9 @@ public final class DiT {
 
     /// One DiT block on `ws.h`; `mod` points at the block's six modulations of sample 0
     /// (shift, scale, gate for attention, then for the MLP), sample b `b·modStride` further.
+    /// `keep`: a block cache that receives the attention and MLP branches (FORA's compute step).
     private func runBlock(_ block: Block, index l: Int, mod: UnsafePointer<Float>, modStride: Int, batch: Int,
-                          ws: DiTWorkspace, routing: Routing, record: RoutingRecord?,
+                          ws: DiTWorkspace, routing: Routing, record: RoutingRecord?, keep: BlockCache?,
                           op: (String, () -> Void) -> Void) {
         let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n, nh = c.numHeads
         let h = ws.h.pointer
@@ -259,6 +271,7 @@ public final class DiT {
             }
         }
         op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+        if let keep { op("cache") { keep.attention[l].pointer.update(from: ws.branch.pointer, count: rows * d) } }
         attentionResidualAndTokens(block: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
                                     record: record, op: op)
         op("norm+modulate") {
@@ -275,10 +288,24 @@ public final class DiT {
             }
         }
         op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+        if let keep { op("cache") { keep.mlp[l].pointer.update(from: ws.branch.pointer, count: rows * d) } }
         op("gated residual") {
             Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
                               rowsPerGroup: n, rowMask: routing.token != nil ? UnsafePointer(ws.tokenMask.pointer) : nil,
                               ctx: ctx)
+        }
+    }
+
+    /// FORA's reuse step for one block: `h += g1 ⊙ cached attention`, `h += g2 ⊙ cached MLP`,
+    /// with this pass's gates; no attention, no MLP.
+    private func reuseBlock(index l: Int, cache: BlockCache, mod: UnsafePointer<Float>, modStride: Int, batch: Int,
+                            ws: DiTWorkspace, op: (String, () -> Void) -> Void) {
+        let d = config.hiddenSize, n = config.tokens, rows = batch * n
+        op("gated residual") {
+            Ops.gatedResidual(ws.h.pointer, adding: cache.attention[l].pointer, rows: rows, d: d, gate: mod + 2 * d,
+                              gateStride: modStride, rowsPerGroup: n, ctx: ctx)
+            Ops.gatedResidual(ws.h.pointer, adding: cache.mlp[l].pointer, rows: rows, d: d, gate: mod + 5 * d,
+                              gateStride: modStride, rowsPerGroup: n, ctx: ctx)
         }
     }
 }

@@ -191,8 +191,10 @@ public final class ExperimentRunner {
         // Every round samples the same images from the same noise; the first round's samples
         // and step reports are the run's — unless the rounds time a subset (`eval.timing.images`):
         // then one untimed pass over every image comes first and is the run's.
-        let routed = !routing.isDense
-        let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
+        let caching = try StepCacheRegistry.make(spec.cache.type, options: spec.cache.options.values, source: "cache")
+        // Routers or a step cache: the run is compared with the plain dense model.
+        let routed = !routing.isDense || caching != nil
+        let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance, caching: caching)
         let denseModel = try spec.eval.denseCheckpoint.map { try self.denseModel(spec.resolvePath($0), like: model, spec: spec, say: say) } ?? model
         let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: denseModel, sampler: sampler, guidance: guidance) : nil
         // Rounds exist for the medians of the latency metric; without it one pass gives every

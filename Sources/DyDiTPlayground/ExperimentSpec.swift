@@ -75,6 +75,8 @@ public struct ExperimentSpec {
     public var samplerOptions: JSONObject
     public var guidanceScale: Double
     public var guidanceChannels: GuidanceChannels
+    /// The step cache (`cache`: none, fora).
+    public var cache: PluginChoice
     public var eval: Eval
     public var threads: Int
     public var isa: String?
@@ -91,7 +93,7 @@ public struct ExperimentSpec {
 
     /// `$schema` lets an editor find `Experiments/schema/spec.schema.json` (completion, checks);
     /// the decoder accepts it and leaves it out of the resolved spec.
-    public static let topLevelKeys = ["$schema", "name", "seed", "backbone", "routers", "precision", "sampler", "guidance", "eval",
+    public static let topLevelKeys = ["$schema", "name", "seed", "backbone", "routers", "precision", "sampler", "guidance", "cache", "eval",
                                       "compute", "output", "train", "sweep", "description"]
 
     public func resolvePath(_ path: String) -> String {
@@ -137,7 +139,11 @@ public struct ExperimentSpec {
         let guidance = decodeGuidance(root["guidance"], d)
         resolved["guidance"] = guidance.json
         let routed = routers.width.type != NoWidthRouting.name || routers.token.type != NoTokenRouting.name
-        let (eval, evalJSON) = Eval.decode(root["eval"], d, config: config, modelKnown: modelKnown, routed: routed, files: files)
+        let cache = decodeCache(root["cache"], d, routed: routed)
+        // Only when given: earlier runs' resolved specs (and so their identity) stay as they were.
+        if root["cache"] != nil { resolved["cache"] = cache.json }
+        let accelerated = routed || cache.choice.type != NoStepCache.name
+        let (eval, evalJSON) = Eval.decode(root["eval"], d, config: config, modelKnown: modelKnown, routed: accelerated, files: files)
         resolved["eval"] = evalJSON
         let compute = decodeCompute(root["compute"], d)
         resolved["compute"] = compute.json
@@ -156,7 +162,7 @@ public struct ExperimentSpec {
         return ExperimentSpec(name: name, seed: UInt64(seed), backbone: backbone.section,
                               width: routers.width, token: routers.token, precision: precision.name, precisionPlan: precision.plan,
                               sampler: sampler.name, steps: sampler.steps, samplerOptions: sampler.options,
-                              guidanceScale: guidance.scale, guidanceChannels: guidance.channels, eval: eval,
+                              guidanceScale: guidance.scale, guidanceChannels: guidance.channels, cache: cache.choice, eval: eval,
                               threads: compute.threads, isa: compute.isa, outputDir: output.dir, grid: output.grid, gridScale: output.gridScale, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }

@@ -193,6 +193,29 @@ extension ExperimentSpec {
         return (samplerName, steps, s, json)
     }
 
+    /// `cache`: a step cache by name (`"fora"` or `{"type": "fora", "interval": 3}`), on the
+    /// dense model only for now.
+    static func decodeCache(_ value: JSONValue?, _ d: SpecDecoder, routed: Bool) -> (choice: PluginChoice, json: JSONValue) {
+        let path = "$.cache"
+        let choice = plugin(value, path, d, default: NoStepCache.name, names: StepCacheRegistry.names) { name in
+            StepCacheRegistry.plugins.first { $0.name == name }?.options ?? []
+        }
+        if choice.type != NoStepCache.name {
+            do {
+                _ = try StepCacheRegistry.make(choice.type, options: choice.options.values, source: "cache")
+            } catch let error as SamplerError {
+                d.error(path, error.detail)
+            } catch {
+                d.error(path, "\(error)")
+            }
+            if routed {
+                d.error(path, "\(choice.type) caches the dense model's blocks; with routers it is not implemented yet: use routers none, or cache none")
+            }
+        }
+        let json = JSONValue.object(JSONObject([("type", .string(choice.type))] + choice.options.values.pairs.map { ($0.key, $0.value) }))
+        return (choice, json)
+    }
+
     /// `guidance`: classifier-free guidance's scale and channels.
     static func decodeGuidance(_ value: JSONValue?, _ d: SpecDecoder) -> (scale: Double, channels: GuidanceChannels, json: JSONValue) {
         let gPath = "$.guidance"

@@ -185,7 +185,7 @@ struct ValidateCommand: ParsableCommand {
 struct ListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "list",
-        abstract: "Every plug-in a spec can name (backbones, routers, samplers, precisions, metrics, datasets), with options and defaults.")
+        abstract: "Every plug-in a spec can name (backbones, routers, samplers, step caches, precisions, metrics, datasets), with options and defaults.")
 
     @Flag(help: "Print the list as one JSON object (keys: the kinds; each a list of {name, summary, spec_field, options: [{name, default, help}]}), for notebooks and tools.")
     var json = false

@@ -64,6 +64,10 @@ struct SampleCommand: ParsableCommand {
     var precision: WeightPrecision?
     @Option(help: "Memory for the fast path's sliced weights, in MB (default: as much as the blocks' weights).")
     var sliceBudgetMb: Int?
+    @Option(help: "Step cache, any in `dydit list`: none, or fora (reuse every block's attention and MLP outputs between full steps; the dense model only).")
+    var cache: String = "none"
+    @Option(help: "A step-cache option, key=value (repeatable), e.g. interval=3.")
+    var cacheOption: [String] = []
     @Flag(help: "Print the time of each operation kind over the whole sampling run, the routed model beside the dense one (where a dynamic model's time goes).")
     var profile = false
     @OptionGroup var compute: ComputeOptions
@@ -91,7 +95,8 @@ struct SampleCommand: ParsableCommand {
                             precision: plan)
             let routing = try makeRouting(ckpt, isa: ctx.isa, seed: seed)
             let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels)
-            let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide)
+            let caching = try makeCaching()
+            let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide, caching: caching)
             try loop.validate(images: images, labels: labels, noise: .seeded(seed))
             // `--out X.safetensors` writes the samples file alone; otherwise a PNG grid at --out
             // and the samples beside it.
@@ -113,8 +118,9 @@ struct SampleCommand: ParsableCommand {
             try FiniteCheck.require(samples, "the samples",
                                     hint: "the weights (dydit inspect \(weights)) or the options (--cfg, sampler options) make the model diverge; nothing was written")
             var summary = String(format: "%.2f s per image", routedSeconds / Double(images))
-            if let routedProfile, routing.isDense || !denseBaseline { printError(ProfileTable.single(routedProfile)) }
-            if !routing.isDense {
+            let accelerated = !routing.isDense || caching != nil
+            if let routedProfile, !accelerated || !denseBaseline { printError(ProfileTable.single(routedProfile)) }
+            if accelerated {
                 summary += String(format: ", mean FLOPs ratio %.3f", meanRatio)
                 if let prepared = loop.preparedSlices {
                     printError(String(format: "fast path: %d width patterns (blocks × attention/MLP) over the schedule; %.1f MB of sliced weights cached (budget %.1f MB); %d slices built on use for lack of budget",
@@ -137,7 +143,8 @@ struct SampleCommand: ParsableCommand {
             try SafeTensorsWriter.write([("samples", Tensor(samples, shape: [images, c.inChannels, c.inputSize, c.inputSize])),
                                          ("classes", Tensor(labels.map { Int64($0) }, shape: [images]))],
                                         metadata: ["config": c.json.serialized(), "weights": weights, "sampler": sampler.name,
-                                                   "steps": "\(sampler.steps)", "cfg": "\(cfg)", "seed": "\(seed)", "routers": routers],
+                                                   "steps": "\(sampler.steps)", "cfg": "\(cfg)", "seed": "\(seed)", "routers": routers,
+                                                   "cache": caching?.name ?? "none"],
                                         to: "\(stem).safetensors")
             var written = ["\(stem).safetensors"]
             if !samplesOnly && (c.inChannels == 1 || c.inChannels == 3) {
@@ -227,6 +234,15 @@ struct SampleCommand: ParsableCommand {
         let name = Self.stableDiffusionCppNames[given] ?? given
         if name != given { printError("note: --sampler \(given) is stable-diffusion.cpp's name for \(name)") }
         return try SamplerRegistry.make(name, steps: steps, options: object, config: c, source: "--sampler \(given)")
+    }
+
+    func makeCaching() throws -> StepCachePolicy? {
+        var object = JSONObject()
+        for option in cacheOption {
+            guard let eq = option.firstIndex(of: "=") else { throw ValidationError("--cache-option '\(option)': expected key=value") }
+            object[String(option[..<eq])] = Self.scalar(String(option[option.index(after: eq)...]))
+        }
+        return try StepCacheRegistry.make(cache, options: object, source: "--cache \(cache)")
     }
 
     /// stable-diffusion.cpp's `--sampling-method` names of the samplers this project has.

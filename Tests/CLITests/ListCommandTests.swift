@@ -10,7 +10,7 @@ final class ListCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let root = try JSONParser.parse(r.stdout)
         guard case .object(let kinds) = root else { return XCTFail("not a JSON object: \(r.stdout.prefix(200))") }
-        XCTAssertEqual(kinds.keys, ["backbones", "width_routers", "token_routers", "samplers", "precisions", "metrics", "datasets"])
+        XCTAssertEqual(kinds.keys, ["backbones", "width_routers", "token_routers", "samplers", "caches", "precisions", "metrics", "datasets"])
         for (kind, value) in kinds.pairs {
             let entries = try XCTUnwrap(value.arrayValue, kind)
             XCTAssertFalse(entries.isEmpty, kind)

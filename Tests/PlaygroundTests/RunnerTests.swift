@@ -105,6 +105,29 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(pair.width, 2 * (2 * 10 + 2) + 6 + Self.rowNameBand)
     }
 
+    /// A FORA run on the dense model: compared with the same model without the cache, its
+    /// FLOPs ratio the share of steps that compute the blocks (4 steps, interval 2: DiT's index
+    /// 3, 2, 1, 0 computes at 3, 2 and 0), and interval 1 gives the dense samples.
+    func testStepCacheRun() throws {
+        func run(_ interval: Int) throws -> (JSONValue, [Float]) {
+            let text = spec(steps: 4, eval: #"{"samples": 2, "batch": 2, "metrics": ["flops", "latency", "fidelity"], "timing": {"rounds": 1}}"#)
+                .replacingOccurrences(of: #""routers": {"width": {"type": "random", "keep": 0.5}, "token": {"type": "random", "keep": 0.5}},"#,
+                                      with: #""cache": {"type": "fora", "interval": \#(interval)},"#)
+                .replacingOccurrences(of: #""backbone": {"type": "dydit""#, with: #""backbone": {"type": "dit""#)
+            let store = try RunStore(directory: "\(dir)/fora\(interval)")
+            let r = try SpecFile(text: text).expand()[0]
+            let metrics = try ExperimentRunner(store: store).execute(r, events: events())
+            return (metrics, try SafeTensorsFile(path: "\(store.runDirectory(r.id))/samples.safetensors").tensor("samples").floats())
+        }
+        let (two, _) = try run(2)
+        XCTAssertEqual(two["flops"]?["flops_ratio"]?.doubleValue ?? .nan, 0.75, accuracy: 1e-12)
+        XCTAssertNotNil(two["latency"]?["speedup"]?.doubleValue, "compared with the dense model: \(two)")
+        let (one, oneSamples) = try run(1)
+        XCTAssertEqual(one["flops"]?["flops_ratio"]?.doubleValue ?? .nan, 1, accuracy: 1e-12)
+        XCTAssertEqual(one["quality"]?["rmse_vs_dense"]?.doubleValue, 0, "interval 1 is the dense model: \(one)")
+        XCTAssertTrue(oneSamples.allSatisfy(\.isFinite))
+    }
+
     /// Without the latency metric there is nothing to take medians of: one pass samples every
     /// image once (five timing rounds used to sample everything five times), with the same
     /// samples as a timed run.
