@@ -19,19 +19,13 @@ CI never runs this: it only reads the committed output. To regenerate (diffusers
     .build/venv-ref/bin/python scripts/reference/make_multistep_cases.py \
         -o Tests/Fixtures/reference-extra/schedulers_multistep.safetensors
 """
-import argparse
-import json
 import pathlib
 import sys
 
-import diffusers
-import numpy as np
-import torch
 from diffusers import DEISMultistepScheduler, UniPCMultistepScheduler
-from safetensors.numpy import save_file
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from make_scheduler_cases import MU, S, run_case  # noqa: E402
+from make_scheduler_cases import run_case, write_cases  # noqa: E402
 
 UNIPC, DEIS = UniPCMultistepScheduler, DEISMultistepScheduler
 SIGMA_MIN = {"final_sigmas_type": "sigma_min"}
@@ -68,22 +62,7 @@ CASES = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-o", "--out", required=True)
-    args = parser.parse_args()
-    tensors, metadata = {}, {}
-    for seed, (name, (cls, options, steps, extra)) in enumerate(sorted(CASES.items())):
-        config, arrays = run_case(cls, options, steps, seed=3000 + seed, **extra)
-        assert np.isfinite(arrays["trajectory"]).all(), f"{name}: diffusers' trajectory is not finite"
-        metadata[name] = json.dumps(config)
-        for key, value in arrays.items():
-            tensors[f"{name}/{key}"] = np.ascontiguousarray(value)
-        print(f"{name}: {steps} steps, timesteps {arrays['timesteps'].tolist()}")
-    metadata["data"] = json.dumps({"mu": MU, "s": S})
-    metadata["generator"] = json.dumps({"script": "scripts/reference/make_multistep_cases.py",
-                                        "diffusers": diffusers.__version__, "torch": torch.__version__})
-    save_file(tensors, args.out, metadata=metadata)
-    print(f"{len(metadata) - 2} cases → {args.out}")
+    write_cases(CASES, run_case, 3000, "make_multistep_cases.py", __doc__)
 
 
 if __name__ == "__main__":

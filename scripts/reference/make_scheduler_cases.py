@@ -205,22 +205,31 @@ CASES = {
 }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def write_cases(cases, runner, first_seed, script, doc):
+    """Runs `cases` (name → (scheduler, options, steps, runner arguments)) in name order, seed
+    `first_seed + index`, through `runner` (→ config, arrays) and writes one file (`-o`) with the
+    data and generator metadata: the main of every `make_*cases.py` here."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-o", "--out", required=True)
     args = parser.parse_args()
     tensors, metadata = {}, {}
-    for seed, (name, (cls, options, steps, extra)) in enumerate(sorted(CASES.items())):
-        config, arrays = run_case(cls, options, steps, seed=1000 + seed, **extra)
+    for seed, (name, (cls, options, steps, extra)) in enumerate(sorted(cases.items())):
+        config, arrays = runner(cls, options, steps, seed=first_seed + seed, **extra)
+        assert np.isfinite(arrays["trajectory"]).all(), f"{name}: diffusers' trajectory is not finite"
         metadata[name] = json.dumps(config)
         for key, value in arrays.items():
             tensors[f"{name}/{key}"] = np.ascontiguousarray(value)
-        print(f"{name}: {cls.__name__}, {steps} steps, timesteps {arrays['timesteps'].tolist()}")
+        print(f"{name}: {cls.__name__}, {steps} steps, {len(arrays['timesteps'])} model calls, "
+              f"timesteps {np.round(arrays['timesteps'], 3).tolist()[:8]}…")
     metadata["data"] = json.dumps({"mu": MU, "s": S})
-    metadata["generator"] = json.dumps({"script": "scripts/reference/make_scheduler_cases.py",
+    metadata["generator"] = json.dumps({"script": f"scripts/reference/{script}",
                                         "diffusers": diffusers.__version__, "torch": torch.__version__})
     save_file(tensors, args.out, metadata=metadata)
-    print(f"{len(CASES)} cases → {args.out}")
+    print(f"{len(cases)} cases → {args.out}")
+
+
+def main():
+    write_cases(CASES, run_case, 1000, "make_scheduler_cases.py", __doc__)
 
 
 if __name__ == "__main__":

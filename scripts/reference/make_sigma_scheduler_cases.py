@@ -20,20 +20,16 @@ CI never runs this: it only reads the committed output. To regenerate (diffusers
     .build/venv-ref/bin/python scripts/reference/make_sigma_scheduler_cases.py \
         -o Tests/Fixtures/reference-extra/schedulers_sigma.safetensors
 """
-import argparse
-import json
 import math
 import pathlib
 import sys
 
-import diffusers
 import numpy as np
 import torch
 from diffusers import EulerAncestralDiscreteScheduler, EulerDiscreteScheduler, HeunDiscreteScheduler
-from safetensors.numpy import save_file
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from make_scheduler_cases import MU, S, SHAPE, NoiseRecorder  # noqa: E402
+from make_scheduler_cases import MU, S, SHAPE, NoiseRecorder, write_cases  # noqa: E402
 
 
 def sigma_space_eps(x_in, sigma):
@@ -103,22 +99,8 @@ CASES = {
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-o", "--out", required=True)
-    args = parser.parse_args()
-    tensors, metadata = {}, {}
-    for seed, (name, (cls, options, steps)) in enumerate(sorted(CASES.items())):
-        config, arrays = run_case(cls, options, steps, seed=2000 + seed)
-        metadata[name] = json.dumps(config)
-        for key, value in arrays.items():
-            tensors[f"{name}/{key}"] = np.ascontiguousarray(value)
-        print(f"{name}: {cls.__name__}, {steps} steps, {len(arrays['timesteps'])} calls, "
-              f"timesteps {np.round(arrays['timesteps'], 3).tolist()[:6]}…")
-    metadata["data"] = json.dumps({"mu": MU, "s": S})
-    metadata["generator"] = json.dumps({"script": "scripts/reference/make_sigma_scheduler_cases.py",
-                                        "diffusers": diffusers.__version__, "torch": torch.__version__})
-    save_file(tensors, args.out, metadata=metadata)
-    print(f"{len(CASES)} cases → {args.out}")
+    write_cases({name: (cls, options, steps, {}) for name, (cls, options, steps) in CASES.items()}, run_case, 2000,
+                "make_sigma_scheduler_cases.py", __doc__)
 
 
 if __name__ == "__main__":
