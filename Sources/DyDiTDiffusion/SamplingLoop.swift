@@ -55,7 +55,7 @@ public final class SamplingLoop {
     public let sampler: Sampler
     public var routing: Routing
     public let guidance: Guidance?
-    /// A step cache (FORA): which steps reuse the blocks' outputs; dense models only.
+    /// A step cache (FORA): which steps reuse the blocks' outputs (dense, or DyDiT's fast path).
     public let caching: StepCachePolicy?
     /// The blocks' outputs the caching steps reuse (allocated on the first run with caching).
     private var blockCache: BlockCache?
@@ -95,8 +95,8 @@ public final class SamplingLoop {
         if guidance != nil && !model.hasNullClass {
             throw SamplerError("guidance needs the unconditional class, and this model's label table has none (trained without label dropout)")
         }
-        if let caching, !routing.isDense {
-            throw SamplerError("\(caching.name) caches the dense model's blocks; with routers (DyDiT) it is not implemented yet: use routers none, or cache none")
+        if let caching, !routing.isDense && !routing.fast {
+            throw SamplerError("\(caching.name) with routers runs on DyDiT's fast path, not on the masked reference path")
         }
         if let option = sampler.learnedVarianceOption, !c.learnSigma {
             throw SamplerError("\(option) reads the model's variance channels, but this model does not learn sigma")
@@ -171,7 +171,8 @@ public final class SamplingLoop {
                                   record: routing.isDense ? nil : record, caching: blockCaching(step: k))
                 }
             }
-            if !routing.isDense { onRouting?(k, record) }
+            // A reuse step runs no router: no decisions to report.
+            if !routing.isDense && !(caching?.reuses(step: k, of: sampler.steps) ?? false) { onRouting?(k, record) }
             if let guidance {
                 DiT.guide(&out, batch: rows, channels: guidance.channels.count(c), config: c, scale: guidance.scale)
             }

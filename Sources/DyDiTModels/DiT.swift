@@ -169,8 +169,9 @@ public final class DiT {
     /// `proj`), the fc1 outputs (by group) and the MLP branch of each token. `record` receives
     /// the decisions.
     ///
-    /// `caching` (dense model only): `.compute` keeps every block's attention and MLP branch in
-    /// the cache, `.reuse` skips them and adds the cached ones with this pass's gates (FORA).
+    /// `caching` (the dense model or DyDiT's fast path): `.compute` keeps every block's attention
+    /// and MLP branch in the cache, `.reuse` skips them and adds the cached ones with this pass's
+    /// gates (FORA); a reuse pass runs no token router.
     public func forward(x: UnsafePointer<Float>, t: [Float], y: [Int], out: UnsafeMutablePointer<Float>,
                         routing: Routing = Routing(), record: RoutingRecord? = nil,
                         observer: ActivationObserver? = nil, caching: BlockCaching? = nil) {
@@ -220,7 +221,7 @@ public final class DiT {
         routing.token?.reserve(rows: rows)
 
         if let caching {
-            precondition(routing.isDense, "block caching runs on the dense model")
+            precondition(routing.isDense || routing.fast, "block caching runs on the dense model or DyDiT's fast path")
             caching.cache.prepare(rows: rows)
             precondition(caching.mode == .compute || caching.cache.isFilled, "reusing a block cache no pass has filled")
         }
@@ -230,7 +231,7 @@ public final class DiT {
                 reuseBlock(index: l, cache: caching.cache, mod: mod, modStride: modStride, batch: batch, ws: ws, op: op)
             } else if routing.fast && !routing.isDense {
                 runBlockFast(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
-                             record: record, op: op)
+                             record: record, keep: caching?.cache, op: op)
             } else {
                 runBlock(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
                          record: record, keep: caching?.cache, op: op)

@@ -67,8 +67,10 @@ extension DiT {
         return (block.fc1.sliced(rows: channels, columns: nil), block.fc2.sliced(rows: nil, columns: channels))
     }
 
+    /// `keep`: a block cache receiving the attention branch of every row and the MLP branch of
+    /// the kept tokens (zero for the skipped ones, which a reuse step then leaves unchanged).
     func runBlockFast(_ block: Block, index l: Int, mod: UnsafePointer<Float>, modStride: Int, batch: Int,
-                      ws: DiTWorkspace, routing: Routing, record: RoutingRecord?,
+                      ws: DiTWorkspace, routing: Routing, record: RoutingRecord?, keep: BlockCache? = nil,
                       op: (String, () -> Void) -> Void) {
         let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n, nh = c.numHeads, hd = c.headDim
         let all: UInt64 = nh == 64 ? .max : (1 << UInt64(nh)) - 1
@@ -104,6 +106,12 @@ extension DiT {
                 op("proj") { proj(ws.attn.pointer, rows: runRows, into: ws.branch.pointer + first * d, ctx: ctx) }
             }
             b0 = b1
+        }
+        if let keep {
+            op("cache") {
+                keep.attention[l].pointer.update(from: ws.branch.pointer, count: rows * d)
+                keep.mlp[l].pointer.update(repeating: 0, count: rows * d)
+            }
         }
         attentionResidualAndTokens(block: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
                                     record: record, op: op)
@@ -145,6 +153,12 @@ extension DiT {
                 }
                 op("fc1+gelu") { fc1(ws.xn.pointer, rows: count, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
                 op("fc2") { fc2(ws.hidden.pointer, rows: count, into: ws.branch.pointer, ctx: ctx) }
+            }
+            if let keep {
+                op("cache") {
+                    let cached = keep.mlp[l].pointer
+                    for i in 0..<count { (cached + Int(rowIndex[i]) * d).update(from: ws.branch.pointer + i * d, count: d) }
+                }
             }
             op("gated residual") {
                 Ops.scatterGatedResidual(h, adding: ws.branch.pointer, count: count, d: d, gate: gate, gateStride: modStride,

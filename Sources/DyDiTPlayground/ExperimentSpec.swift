@@ -139,7 +139,7 @@ public struct ExperimentSpec {
         let guidance = decodeGuidance(root["guidance"], d)
         resolved["guidance"] = guidance.json
         let routed = routers.width.type != NoWidthRouting.name || routers.token.type != NoTokenRouting.name
-        let cache = decodeCache(root["cache"], d, routed: routed)
+        let cache = decodeCache(root["cache"], d)
         // Only when given: earlier runs' resolved specs (and so their identity) stay as they were.
         if root["cache"] != nil { resolved["cache"] = cache.json }
         let accelerated = routed || cache.choice.type != NoStepCache.name

@@ -98,7 +98,7 @@ public enum Registry {
             Kind(key: "width_routers", specField: "routers.width.type", entries: widthRouters),
             Kind(key: "token_routers", specField: "routers.token.type", entries: tokenRouters),
             Kind(key: "samplers", specField: "sampler.type; steps in sampler.steps", entries: samplers),
-            Kind(key: "caches", specField: "cache.type (dense model only)", entries: StepCacheRegistry.plugins),
+            Kind(key: "caches", specField: "cache.type (with or without routers)", entries: StepCacheRegistry.plugins),
             Kind(key: "precisions", specField: "precision", entries: precisions),
             Kind(key: "metrics", specField: "eval.metrics", entries: metrics),
             Kind(key: "datasets", specField: "train.dataset, eval.test.dataset", entries: datasets),

@@ -194,8 +194,8 @@ extension ExperimentSpec {
     }
 
     /// `cache`: a step cache by name (`"fora"` or `{"type": "fora", "interval": 3}`), on the
-    /// dense model only for now.
-    static func decodeCache(_ value: JSONValue?, _ d: SpecDecoder, routed: Bool) -> (choice: PluginChoice, json: JSONValue) {
+    /// dense model or stacked on DyDiT's routers (their fast path).
+    static func decodeCache(_ value: JSONValue?, _ d: SpecDecoder) -> (choice: PluginChoice, json: JSONValue) {
         let path = "$.cache"
         let choice = plugin(value, path, d, default: NoStepCache.name, names: StepCacheRegistry.names) { name in
             StepCacheRegistry.plugins.first { $0.name == name }?.options ?? []
@@ -208,9 +208,7 @@ extension ExperimentSpec {
             } catch {
                 d.error(path, "\(error)")
             }
-            if routed {
-                d.error(path, "\(choice.type) caches the dense model's blocks; with routers it is not implemented yet: use routers none, or cache none")
-            }
+
         }
         let json = JSONValue.object(JSONObject([("type", .string(choice.type))] + choice.options.values.pairs.map { ($0.key, $0.value) }))
         return (choice, json)

@@ -64,7 +64,7 @@ struct SampleCommand: ParsableCommand {
     var precision: WeightPrecision?
     @Option(help: "Memory for the fast path's sliced weights, in MB (default: as much as the blocks' weights).")
     var sliceBudgetMb: Int?
-    @Option(help: "Step cache, any in `dydit list`: none, or fora (reuse every block's attention and MLP outputs between full steps; the dense model only).")
+    @Option(help: "Step cache, any in `dydit list`: none, or fora (reuse every block's attention and MLP outputs between full steps; with --routers it stacks on DyDiT).")
     var cache: String = "none"
     @Option(help: "A step-cache option, key=value (repeatable), e.g. interval=3.")
     var cacheOption: [String] = []

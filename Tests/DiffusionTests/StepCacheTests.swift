@@ -82,12 +82,58 @@ final class StepCacheTests: XCTestCase {
         expect(["unknown option 'intervall'", "interval"]) { _ = try StepCacheRegistry.make("fora", options: JSONObject([("intervall", .int(2))])) }
         expect(["unknown cache 'froa'", "did you mean 'fora'"]) { _ = try StepCacheRegistry.make("froa") }
         XCTAssertNil(try StepCacheRegistry.make("none"))
-        // With routers: refused before any work, with the way out.
+        // With routers on the masked reference path: refused before any work.
         let c = config
         let model = DiT(DiTParameters.initialized(c, seed: 7, .random), ctx: try ComputeContext(threads: 1))
         let loop = SamplingLoop(model: model, sampler: try SamplerRegistry.make("ddim", steps: 4, config: c),
-                                routing: Routing(width: try RandomWidthRouter(config: c, keep: 0.5, seed: 1)),
+                                routing: Routing(width: try RandomWidthRouter(config: c, keep: 0.5, seed: 1), fast: false),
                                 caching: try FORAPolicy(interval: 2))
-        expect(["fora", "routers", "not implemented"]) { try loop.validate(images: 1, labels: [0], noise: .seeded(1)) }
+        expect(["fora", "fast path", "masked"]) { try loop.validate(images: 1, labels: [0], noise: .seeded(1)) }
+    }
+
+    /// FORA stacked on DyDiT (the fast path, learned-shape random routers): interval 1 is DyDiT
+    /// without the cache bit for bit; at the pass's own inputs a reuse reproduces the compute
+    /// pass, the skipped tokens' MLP branch kept as zero; a longer interval changes the samples
+    /// and counts only the compute steps' (routed) FLOPs.
+    func testFORAStacksOnDyDiT() throws {
+        let c = config
+        let model = DiT(DiTParameters.initialized(c, seed: 8, .random), ctx: try ComputeContext(threads: 2))
+        func routing() throws -> Routing {
+            Routing(width: try RandomWidthRouter(config: c, keep: 0.5, seed: 3), token: try RandomTokenRouter(keep: 0.5, seed: 4))
+        }
+        var rng = RandomGenerator(seed: 9)
+        let xT = rng.normals(2 * c.imageSize), labels = [1, 3]
+        func sample(_ caching: StepCachePolicy?) throws -> (samples: [Float], ratios: [Double]) {
+            let loop = SamplingLoop(model: model, sampler: try SamplerRegistry.make("ddim", steps: 6, config: c), routing: try routing(),
+                                    caching: caching)
+            var ratios: [Double] = []
+            let samples = try loop.run(xT: xT, labels: labels, noise: .seeded(5)) { ratios.append($0.flopsRatio) }
+            return (samples, ratios)
+        }
+        let dydit = try sample(nil)
+        XCTAssertEqual(try sample(try FORAPolicy(interval: 1)).samples, dydit.samples)
+        let stacked = try sample(try FORAPolicy(interval: 2))
+        XCTAssertNotEqual(stacked.samples, dydit.samples)
+        XCTAssertTrue(stacked.samples.allSatisfy(\.isFinite))
+        // DiT's index 5…0 computes at 5, 4, 2, 0: steps 0, 1, 3, 5, each at its routers' ratio.
+        XCTAssertEqual(stacked.ratios.enumerated().filter { $0.element == 0 }.map(\.offset), [2, 4])
+        XCTAssertTrue(stacked.ratios.enumerated().allSatisfy { $0.element == 0 || abs($0.element - dydit.ratios[$0.offset]) < 1e-12 },
+                      "\(stacked.ratios) against \(dydit.ratios)")
+
+        let x = rng.normals(2 * c.imageSize)
+        func forward(_ caching: BlockCaching?) throws -> [Float] {
+            var out = [Float](repeating: 0, count: 2 * c.outChannels * c.inputSize * c.inputSize)
+            let r = try routing()
+            x.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer {
+                    model.forward(x: xp.baseAddress!, t: [300, 300], y: labels, out: $0.baseAddress!, routing: r, caching: caching)
+                }
+            }
+            return out
+        }
+        let cache = BlockCache(config: c)
+        let computed = try forward(BlockCaching(cache: cache, mode: .compute))
+        XCTAssertEqual(computed, try forward(nil))
+        XCTAssertEqual(try forward(BlockCaching(cache: cache, mode: .reuse)), computed)
     }
 }
