@@ -59,6 +59,8 @@ public final class SamplingLoop {
     public let caching: StepCachePolicy?
     /// The blocks' outputs the caching steps reuse (allocated on the first run with caching).
     private var blockCache: BlockCache?
+    /// Bytes the step cache holds (0 without one): the method's extra memory.
+    public var cacheBytes: Int { blockCache?.byteCount ?? 0 }
     /// After `run`: distinct width patterns of the schedule and bytes of sliced weights built
     /// for them before the first step (nil without width routers or on the masked path).
     public private(set) var preparedSlices: (patterns: Int, cachedBytes: Int)?

@@ -274,7 +274,7 @@ public final class ExperimentRunner {
         let measured = RunMeasurements(spec: spec, model: model, routing: routing, reports: reports, forwardsPerImage: forwardsPerImage,
                                        timing: timing, timedImages: timedImages, steps: sampler.steps, preparation: preparation,
                                        preparedSlices: loop.preparedSlices, compared: compared, denseSamples: denseSamples,
-                                       stepTimes: stepTimes)
+                                       stepTimes: stepTimes, cacheBytes: loop.cacheBytes)
         var report = RunReport()
         for metric in Registry.runMetrics where spec.eval.metrics.contains(metric.name) {
             try metric.measure(measured, into: &report, say: say)

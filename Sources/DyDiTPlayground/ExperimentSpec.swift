@@ -155,7 +155,8 @@ public struct ExperimentSpec {
         if root["sweep"] != nil { d.error("$.sweep", "is expanded before decoding; a single run cannot hold one") }
         if d.issues.count == before {
             SpecLimits.checkMemory(config, eval: eval, guided: guidance.scale != 1, precision: precision.plan.base,
-                                   threads: compute.threads, trainBatch: train?.settings.batch, d)
+                                   threads: compute.threads, trainBatch: train?.settings.batch,
+                                   stepCache: cache.choice.type != NoStepCache.name, d)
         }
 
         guard d.issues.count == before else { return nil }

@@ -27,6 +27,8 @@ struct RunMeasurements {
     let denseSamples: [Float]?
     /// Seconds per sampling step (medians over the rounds), dynamic and dense.
     let stepTimes: StepTimes
+    /// Bytes of the step cache (FORA's kept block outputs), 0 without one.
+    let cacheBytes: Int
 
     func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(1, v.count)) }
 }
@@ -81,13 +83,13 @@ enum LatencyMetric: RunMetric {
 
 enum MemoryMetric: RunMetric {
     static let name = "memory"
-    static let summary = "bytes of weights, activations and sliced weights, and the process's peak resident memory"
+    static let summary = "bytes of weights, activations, sliced weights and a step cache's kept outputs, and the process's peak resident memory"
     static func measure(_ m: RunMeasurements, into report: inout RunReport, say: (String) -> Void) {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         report.sections["memory"] = .object(JSONObject([
             ("weight_bytes", .int(Int64(m.model.weightBytes))), ("workspace_bytes", .int(Int64(m.model.workspaceBytes))),
-            ("slice_cache_bytes", .int(Int64(m.model.slices.bytes))),
+            ("slice_cache_bytes", .int(Int64(m.model.slices.bytes))), ("step_cache_bytes", .int(Int64(m.cacheBytes))),
             ("slice_patterns", m.preparedSlices.map { .int(Int64($0.patterns)) } ?? .null),
             // getrusage's peak is the process's: in a sweep it includes earlier runs.
             ("process_peak_rss_bytes", .int(Int64(usage.ru_maxrss) * 1024)),

@@ -110,7 +110,7 @@ final class RunnerTests: XCTestCase {
     /// 3, 2, 1, 0 computes at 3, 2 and 0), and interval 1 gives the dense samples.
     func testStepCacheRun() throws {
         func run(_ interval: Int) throws -> (JSONValue, [Float]) {
-            let text = spec(steps: 4, eval: #"{"samples": 2, "batch": 2, "metrics": ["flops", "latency", "fidelity"], "timing": {"rounds": 1}}"#)
+            let text = spec(steps: 4, eval: #"{"samples": 2, "batch": 2, "metrics": ["flops", "latency", "memory", "fidelity"], "timing": {"rounds": 1}}"#)
                 .replacingOccurrences(of: #""routers": {"width": {"type": "random", "keep": 0.5}, "token": {"type": "random", "keep": 0.5}},"#,
                                       with: #""cache": {"type": "fora", "interval": \#(interval)},"#)
                 .replacingOccurrences(of: #""backbone": {"type": "dydit""#, with: #""backbone": {"type": "dit""#)
@@ -122,6 +122,9 @@ final class RunnerTests: XCTestCase {
         let (two, _) = try run(2)
         XCTAssertEqual(two["flops"]?["flops_ratio"]?.doubleValue ?? .nan, 0.75, accuracy: 1e-12)
         XCTAssertNotNil(two["latency"]?["speedup"]?.doubleValue, "compared with the dense model: \(two)")
+        // The cache's extra memory: attention and MLP outputs of 2 images × 2 (guidance) × 4
+        // tokens × 32 features, one block, float32.
+        XCTAssertEqual(two["memory"]?["step_cache_bytes"], .int(2 * 16 * 32 * 4))
         let (one, oneSamples) = try run(1)
         XCTAssertEqual(one["flops"]?["flops_ratio"]?.doubleValue ?? .nan, 1, accuracy: 1e-12)
         XCTAssertEqual(one["quality"]?["rmse_vs_dense"]?.doubleValue, 0, "interval 1 is the dense model: \(one)")

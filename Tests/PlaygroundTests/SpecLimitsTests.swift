@@ -85,6 +85,16 @@ final class SpecLimitsTests: XCTestCase {
         XCTAssertLessThan(e.weights, 3 * Double(model.weightBytes))
         XCTAssertGreaterThanOrEqual(e.activations, Double(model.workspaceBytes))
         XCTAssertLessThan(e.activations, 4 * Double(model.workspaceBytes))
+        // A step cache (FORA) adds exactly the buffers a cached forward of that batch fills.
+        let cache = BlockCache(config: c)
+        let x = [Float](repeating: 0.1, count: 6 * c.imageSize)
+        var out = [Float](repeating: 0, count: 6 * c.outChannels * c.inputSize * c.inputSize)
+        out.withUnsafeMutableBufferPointer {
+            model.forward(x: x, t: [Float](repeating: 10, count: 6), y: [0, 1, 2, 10, 10, 10], out: $0.baseAddress!,
+                          caching: BlockCaching(cache: cache, mode: .compute))
+        }
+        let cached = MemoryEstimate.sampling(c, batch: 3, samples: 3, guided: true, precision: .fp32, threads: 1, stepCache: true)
+        XCTAssertEqual(cached.activations - e.activations, Double(cache.byteCount))
     }
 
     /// --threads had no bound (4096 threads took 8 GB; 100000 exhausted the process limit).
