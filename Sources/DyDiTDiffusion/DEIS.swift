@@ -31,9 +31,10 @@ public final class DEIS: Sampler {
         lowerOrderNums = 0
     }
 
+    /// `DPMSolver.vp` of step i, and ρ = σ_t/α_t.
     private func levels(_ i: Int) -> (alpha: Double, sigma: Double, lambda: Double, rho: Double) {
-        let s = sigmas[i], a = 1 / (s * s + 1).squareRoot(), st = s * a
-        return (a, st, log(a) - log(st), st / a)
+        let (a, st, l) = DPMSolver.vp(sigmas[i])
+        return (a, st, l, st / a)
     }
 
     public func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?) {

@@ -76,10 +76,7 @@ public final class DPMSolver: Sampler {
         if config.bool("use_karras_sigmas") {
             let logSigmas = sig32.map { Double(logf($0)) }
             let sigmaMin = Double(sig32[0]), sigmaMax = Double(sig32[sig32.count - 1])
-            let rho = 7.0
-            let ramp = ReferenceArithmetic.numpyLinspace(0, 1, n)
-            let minInv = pow(sigmaMin, 1 / rho), maxInv = pow(sigmaMax, 1 / rho)
-            sig = ramp.map { pow(maxInv + $0 * (minInv - maxInv), rho) }
+            sig = Self.karrasSigmas(min: sigmaMin, max: sigmaMax, steps: n)
             ts = sig.map { Int(Self.sigmaToT($0, logSigmas: logSigmas).rounded(.toNearestOrEven)) }
         } else {
             sig = ts.map { Double(sig32[$0]) }
@@ -111,6 +108,12 @@ public final class DPMSolver: Sampler {
         orderList = multistep ? [] : Self.singlestepOrders(steps: timesteps.count, order: order,
                                                            lowerOrderFinal: lowerOrderFinal, finalZero: finalZero)
         history = Array(repeating: nil, count: order)
+    }
+
+    /// diffusers' `_convert_to_karras`: n σs from σ_max to σ_min, uniform in σ^(1/ρ), ρ = 7.
+    static func karrasSigmas(min sigmaMin: Double, max sigmaMax: Double, steps n: Int) -> [Double] {
+        let rho = 7.0, minInv = pow(sigmaMin, 1 / rho), maxInv = pow(sigmaMax, 1 / rho)
+        return ReferenceArithmetic.numpyLinspace(0, 1, n).map { pow(maxInv + $0 * (minInv - maxInv), rho) }
     }
 
     /// `_sigma_to_t`: fractional timestep of σ by interpolation in log σ.
@@ -159,9 +162,12 @@ public final class DPMSolver: Sampler {
         cachedSample = []
     }
 
+    /// α_t, σ_t and λ_t of step i's noise level (`vp`).
+    @inline(__always) func levels(_ i: Int) -> (alpha: Double, sigma: Double, lambda: Double) { Self.vp(sigmas[i]) }
+
     /// α_t, σ_t and λ_t of a noise level σ (VP): α = 1/√(σ² + 1), σ_t = σ·α, λ = log α − log σ_t.
-    @inline(__always) func levels(_ i: Int) -> (alpha: Double, sigma: Double, lambda: Double) {
-        let s = sigmas[i]
+    /// Shared by DPM-Solver, UniPC and DEIS (diffusers' `_sigma_to_alpha_sigma_t`).
+    @inline(__always) static func vp(_ s: Double) -> (alpha: Double, sigma: Double, lambda: Double) {
         let a = 1 / (s * s + 1).squareRoot()
         let st = s * a
         return (a, st, log(a) - log(st))

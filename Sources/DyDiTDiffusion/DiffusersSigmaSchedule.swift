@@ -33,11 +33,9 @@ struct DiffusersSigmaSchedule {
         if karras {
             // _convert_to_karras: ρ = 7 between σ_min and σ_max (the config's, else the ends of
             // the interpolated σs), then each σ's timestep by interpolation in log σ.
-            let lo = sigmaMin ?? sigmas[sigmas.count - 1], hi = sigmaMax ?? sigmas[0]
-            let rho = 7.0, minInv = pow(lo, 1 / rho), maxInv = pow(hi, 1 / rho)
-            sigmas = ReferenceArithmetic.numpyLinspace(0, 1, n).map { pow(maxInv + $0 * (minInv - maxInv), rho) }
+            sigmas = DPMSolver.karrasSigmas(min: sigmaMin ?? sigmas[sigmas.count - 1], max: sigmaMax ?? sigmas[0], steps: n)
             let logTable = table.map { Double(logf($0)) }
-            steps = sigmas.map { Double(Float(Self.timestep(sigma: $0, logSigmas: logTable))) }
+            steps = sigmas.map { Double(Float(DPMSolver.sigmaToT($0, logSigmas: logTable))) }
         }
         let last = finalSigmaMin ? Double(table[0]) : 0
         self.sigmas = (sigmas + [last]).map { Double(Float($0)) }
@@ -55,18 +53,5 @@ struct DiffusersSigmaSchedule {
         let j = Int(x.rounded(.down))
         let slope = Double(fp[j + 1]) - Double(fp[j])
         return slope * (x - Double(j)) + Double(fp[j])
-    }
-
-    /// `_sigma_to_t`: the fractional timestep whose σ this is, interpolating linearly in log σ
-    /// between the neighbouring training σs (`logSigmas` the float32 logs of the table).
-    static func timestep(sigma: Double, logSigmas: [Double]) -> Double {
-        let logSigma = log(max(sigma, 1e-10))
-        // The last index whose log σ is ≤ this one (0 if none), at most count − 2.
-        var low = 0
-        for (i, l) in logSigmas.enumerated() where logSigma - l >= 0 { low = i }
-        low = min(low, logSigmas.count - 2)
-        let lo = logSigmas[low], hi = logSigmas[low + 1]
-        let w = min(max((lo - logSigma) / (lo - hi), 0), 1)
-        return (1 - w) * Double(low) + w * Double(low + 1)
     }
 }

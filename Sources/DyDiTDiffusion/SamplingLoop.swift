@@ -158,6 +158,9 @@ public final class SamplingLoop {
         var out = [Float](repeating: 0, count: rows * outChannels * plane)
         var eps = [Double](repeating: 0, count: x.count)
         var v: [Double]? = outChannels > channels ? [Double](repeating: 0, count: x.count) : nil
+        let modelTimesteps = sampler.modelTimesteps
+        // Which steps reuse the step cache's block outputs (none without a cache).
+        let reused = (0..<sampler.steps).map { caching?.reuses(step: $0, of: sampler.steps) ?? false }
         for k in 0..<sampler.steps {
             let start = clock.now
             let t = sampler.timesteps[k]
@@ -166,15 +169,15 @@ public final class SamplingLoop {
             let scale = sampler.modelInputScale(atStep: k)
             for i in 0..<stateSize { input[i] = Float(x[i] * scale) }
             if rows > images { for i in 0..<stateSize { input[stateSize + i] = input[i] } }
-            let tt = [Float](repeating: Float(sampler.modelTimesteps[k]), count: rows)
+            let tt = [Float](repeating: Float(modelTimesteps[k]), count: rows)
             input.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
                     model.forward(x: xp.baseAddress!, t: tt, y: y, out: op.baseAddress!, routing: routing,
-                                  record: routing.isDense ? nil : record, caching: blockCaching(step: k))
+                                  record: routing.isDense ? nil : record, caching: blockCaching(reuse: reused[k]))
                 }
             }
             // A reuse step runs no router: no decisions to report.
-            if !routing.isDense && !(caching?.reuses(step: k, of: sampler.steps) ?? false) { onRouting?(k, record) }
+            if !routing.isDense && !reused[k] { onRouting?(k, record) }
             if let guidance {
                 DiT.guide(&out, batch: rows, channels: guidance.channels.count(c), config: c, scale: guidance.scale)
             }
@@ -200,15 +203,15 @@ public final class SamplingLoop {
             if let progress {
                 progress(Self.report(step: k, steps: sampler.steps, timestep: t, elapsed: elapsed, config: c,
                                      record: routing.isDense ? nil : record, routing: routing,
-                                     reusedBlocks: caching?.reuses(step: k, of: sampler.steps) ?? false))
+                                     reusedBlocks: reused[k]))
             }
         }
         return x.map { Float($0) }
     }
 
-    private func blockCaching(step k: Int) -> BlockCaching? {
-        guard let caching, let blockCache else { return nil }
-        return BlockCaching(cache: blockCache, mode: caching.reuses(step: k, of: sampler.steps) ? .reuse : .compute)
+    private func blockCaching(reuse: Bool) -> BlockCaching? {
+        guard caching != nil, let blockCache else { return nil }
+        return BlockCaching(cache: blockCache, mode: reuse ? .reuse : .compute)
     }
 
     /// `reusedBlocks`: a step cache's reuse step, which computes no block (FLOPs ratio 0; the

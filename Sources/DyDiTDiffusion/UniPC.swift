@@ -45,11 +45,7 @@ public final class UniPC: Sampler {
         thisOrder = 0
     }
 
-    /// α_t, σ_t and λ_t of step i's noise level (VP): α = 1/√(σ² + 1), σ_t = σ·α.
-    private func levels(_ i: Int) -> (alpha: Double, sigma: Double, lambda: Double) {
-        let s = sigmas[i], a = 1 / (s * s + 1).squareRoot(), st = s * a
-        return (a, st, log(a) - log(st))
-    }
+    private func levels(_ i: Int) -> (alpha: Double, sigma: Double, lambda: Double) { DPMSolver.vp(sigmas[i]) }
 
     public func step(_ k: Int, eps: [Double], v: [Double]?, x: inout [Double], noise: [Float]?) {
         let (a, s, _) = levels(k)

@@ -221,15 +221,7 @@ struct SampleCommand: ParsableCommand {
             }
             return try config.makeSampler(steps: steps)
         }
-        var object = JSONObject()
-        for option in options {
-            guard let eq = option.firstIndex(of: "=") else { throw ValidationError("--option '\(option)': expected key=value") }
-            let key = String(option[..<eq]), text = String(option[option.index(after: eq)...])
-            if Int64(text) == nil, let number = Double(text), !number.isFinite {
-                throw ValidationError("--option \(option): \(text) is not a finite number")
-            }
-            object[key] = Self.scalar(text)
-        }
+        let object = try Self.keyValues(options, flag: "--option")
         let given = sampler ?? Self.defaultSampler
         let name = Self.stableDiffusionCppNames[given] ?? given
         if name != given { printError("note: --sampler \(given) is stable-diffusion.cpp's name for \(name)") }
@@ -237,12 +229,22 @@ struct SampleCommand: ParsableCommand {
     }
 
     func makeCaching() throws -> StepCachePolicy? {
+        try StepCacheRegistry.make(cache, options: Self.keyValues(cacheOption, flag: "--cache-option"), source: "--cache \(cache)")
+    }
+
+    /// Repeated `flag key=value` options as a JSON object (values as `scalar` reads them;
+    /// a non-finite number is refused).
+    static func keyValues(_ options: [String], flag: String) throws -> JSONObject {
         var object = JSONObject()
-        for option in cacheOption {
-            guard let eq = option.firstIndex(of: "=") else { throw ValidationError("--cache-option '\(option)': expected key=value") }
-            object[String(option[..<eq])] = Self.scalar(String(option[option.index(after: eq)...]))
+        for option in options {
+            guard let eq = option.firstIndex(of: "=") else { throw ValidationError("\(flag) '\(option)': expected key=value") }
+            let key = String(option[..<eq]), text = String(option[option.index(after: eq)...])
+            if Int64(text) == nil, let number = Double(text), !number.isFinite {
+                throw ValidationError("\(flag) \(option): \(text) is not a finite number")
+            }
+            object[key] = scalar(text)
         }
-        return try StepCacheRegistry.make(cache, options: object, source: "--cache \(cache)")
+        return object
     }
 
     /// stable-diffusion.cpp's `--sampling-method` names of the samplers this project has.
