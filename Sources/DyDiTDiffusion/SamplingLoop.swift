@@ -55,12 +55,15 @@ public final class SamplingLoop {
     public let sampler: Sampler
     public var routing: Routing
     public let guidance: Guidance?
-    /// A step cache (FORA): which steps reuse the blocks' outputs (dense, or DyDiT's fast path).
+    /// A step cache (FORA, Δ-DiT, TeaCache): which steps reuse earlier work (dense, or DyDiT's
+    /// fast path).
     public let caching: StepCachePolicy?
-    /// The blocks' outputs the caching steps reuse (allocated on the first run with caching).
+    /// What the caching steps reuse (allocated on the first run that needs them).
     private var blockCache: BlockCache?
+    private var residualCache: ResidualCache?
+    private var session: StepCacheSession?
     /// Bytes the step cache holds (0 without one): the method's extra memory.
-    public var cacheBytes: Int { blockCache?.byteCount ?? 0 }
+    public var cacheBytes: Int { (blockCache?.byteCount ?? 0) + (residualCache?.byteCount ?? 0) + (session?.bytes ?? 0) }
     /// After `run`: distinct width patterns of the schedule and bytes of sliced weights built
     /// for them before the first step (nil without width routers or on the masked path).
     public private(set) var preparedSlices: (patterns: Int, cachedBytes: Int)?
@@ -71,6 +74,9 @@ public final class SamplingLoop {
     /// the whole forward batch (conditional rows first under guidance): for pictures of
     /// which heads, groups and tokens ran when. Not called for the dense model.
     public var onRouting: ((_ step: Int, _ record: RoutingRecord) -> Void)?
+    /// Called after each step's forward with the model's raw output `[rows, outC, H, W]`
+    /// (before guidance mixes it) and the rows: TeaCache's calibration reads it.
+    public var onModelOutput: ((_ step: Int, _ output: UnsafeBufferPointer<Float>, _ rows: Int) -> Void)?
 
     public init(model: DiT, sampler: Sampler, routing: Routing = Routing(), guidance: Guidance? = nil,
                 caching: StepCachePolicy? = nil) {
@@ -97,8 +103,11 @@ public final class SamplingLoop {
         if guidance != nil && !model.hasNullClass {
             throw SamplerError("guidance needs the unconditional class, and this model's label table has none (trained without label dropout)")
         }
-        if let caching, !routing.isDense && !routing.fast {
-            throw SamplerError("\(caching.name) with routers runs on DyDiT's fast path, not on the masked reference path")
+        if let caching {
+            if !routing.isDense && !routing.fast {
+                throw SamplerError("\(caching.name) with routers runs on DyDiT's fast path, not on the masked reference path")
+            }
+            _ = try caching.session(steps: sampler.steps, depth: c.depth)
         }
         if let option = sampler.learnedVarianceOption, !c.learnSigma {
             throw SamplerError("\(option) reads the model's variance channels, but this model does not learn sigma")
@@ -147,10 +156,9 @@ public final class SamplingLoop {
             preparationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
         model.reserve(batch: rows)
-        if caching != nil {
-            if blockCache == nil { blockCache = BlockCache(config: c) }
-            blockCache!.invalidate()
-        }
+        session = try caching?.session(steps: sampler.steps, depth: c.depth)
+        blockCache?.invalidate()
+        residualCache?.invalidate()
         let widthOutputs = routing.width?.routerOutputs ?? c.numHeads
         let record = RoutingRecord(batch: rows, config: c, routerOutputs: widthOutputs)
         let clock = ContinuousClock()
@@ -159,8 +167,6 @@ public final class SamplingLoop {
         var eps = [Double](repeating: 0, count: x.count)
         var v: [Double]? = outChannels > channels ? [Double](repeating: 0, count: x.count) : nil
         let modelTimesteps = sampler.modelTimesteps
-        // Which steps reuse the step cache's block outputs (none without a cache).
-        let reused = (0..<sampler.steps).map { caching?.reuses(step: $0, of: sampler.steps) ?? false }
         for k in 0..<sampler.steps {
             let start = clock.now
             let t = sampler.timesteps[k]
@@ -170,14 +176,18 @@ public final class SamplingLoop {
             for i in 0..<stateSize { input[i] = Float(x[i] * scale) }
             if rows > images { for i in 0..<stateSize { input[stateSize + i] = input[i] } }
             let tt = [Float](repeating: Float(modelTimesteps[k]), count: rows)
+            let (branches, residual) = cachingArguments(session?.plan(step: k) ?? .compute, config: c)
             input.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
                     model.forward(x: xp.baseAddress!, t: tt, y: y, out: op.baseAddress!, routing: routing,
-                                  record: routing.isDense ? nil : record, caching: blockCaching(reuse: reused[k]))
+                                  record: routing.isDense ? nil : record, caching: branches, residual: residual)
                 }
             }
-            // A reuse step runs no router: no decisions to report.
-            if !routing.isDense && !reused[k] { onRouting?(k, record) }
+            let skipped = branches?.mode == .reuse ? 0..<c.depth
+                : residual.map { $0.cache.lastPassReused ? $0.blocks : 0..<0 } ?? 0..<0
+            if let onModelOutput { out.withUnsafeBufferPointer { onModelOutput(k, $0, rows) } }
+            // Skipped blocks ran no router: their decisions in the record are stale.
+            if !routing.isDense && skipped.isEmpty { onRouting?(k, record) }
             if let guidance {
                 DiT.guide(&out, batch: rows, channels: guidance.channels.count(c), config: c, scale: guidance.scale)
             }
@@ -202,38 +212,64 @@ public final class SamplingLoop {
             let elapsed = clock.now - start
             if let progress {
                 progress(Self.report(step: k, steps: sampler.steps, timestep: t, elapsed: elapsed, config: c,
-                                     record: routing.isDense ? nil : record, routing: routing,
-                                     reusedBlocks: reused[k]))
+                                     record: routing.isDense ? nil : record, routing: routing, skipped: skipped))
             }
         }
         return x.map { Float($0) }
     }
 
-    private func blockCaching(reuse: Bool) -> BlockCaching? {
-        guard caching != nil, let blockCache else { return nil }
-        return BlockCaching(cache: blockCache, mode: reuse ? .reuse : .compute)
+    /// The forward's arguments for a plan, the caches allocated on first use.
+    private func cachingArguments(_ plan: StepCachePlan, config c: DiTConfig) -> (BlockCaching?, ResidualCaching?) {
+        func branches(_ mode: BlockCaching.Mode) -> BlockCaching {
+            if blockCache == nil { blockCache = BlockCache(config: c) }
+            return BlockCaching(cache: blockCache!, mode: mode)
+        }
+        func residual(_ blocks: Range<Int>, _ mode: ResidualCaching.Mode) -> ResidualCaching {
+            if residualCache == nil { residualCache = ResidualCache(config: c) }
+            return ResidualCaching(cache: residualCache!, blocks: blocks, mode: mode)
+        }
+        switch plan {
+        case .compute: return (nil, nil)
+        case .fillBranches: return (branches(.compute), nil)
+        case .reuseBranches: return (branches(.reuse), nil)
+        case let .fillResidual(blocks): return (nil, residual(blocks, .fill))
+        case let .reuseResidual(blocks): return (nil, residual(blocks, .reuse))
+        case let .decideResidual(blocks, decider): return (nil, residual(blocks, .decide(decider)))
+        }
     }
 
-    /// `reusedBlocks`: a step cache's reuse step, which computes no block (FLOPs ratio 0; the
-    /// MACs left are the embeddings, adaLN and the final layer).
+    /// `skipped`: the blocks a step cache did not run (FORA's reuse step skips every block's
+    /// attention and MLP; Δ-DiT and TeaCache a range): their MACs are not counted (all of them
+    /// skipped: FLOPs ratio 0; the MACs left are the embeddings, adaLN and the final layer).
     static func report(step: Int, steps: Int, timestep: Int, elapsed: Duration, config c: DiTConfig,
-                       record: RoutingRecord?, routing: Routing, reusedBlocks: Bool = false) -> StepReport {
+                       record: RoutingRecord?, routing: Routing, skipped: Range<Int> = 0..<0) -> StepReport {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-        if reusedBlocks {
+        guard let record else {
+            let dense = MACs(c), ran = Double(c.depth - skipped.count) / Double(c.depth)
+            return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds, heads: ran, groups: ran,
+                              tokens: ran, flopsRatio: ran, macs: dense.total - dense.blocks * (1 - ran))
+        }
+        if skipped.count == c.depth {
             let dense = MACs(c)
             return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds, heads: 0, groups: 0,
                               tokens: 0, flopsRatio: 0, macs: dense.total - dense.blocks)
         }
-        guard let record else {
-            return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds, heads: 1, groups: 1,
-                              tokens: 1, flopsRatio: 1, macs: MACs(c).total)
+        // Per (sample, block) slices of `units`; a skipped block ran none of them.
+        func mean(_ v: [Float], _ units: Int) -> Double {
+            var sum = 0.0
+            for b in 0..<record.batch {
+                for l in 0..<c.depth where !skipped.contains(l) {
+                    let start = (b * c.depth + l) * units
+                    for i in start..<(start + units) { sum += Double(v[i]) }
+                }
+            }
+            return sum / Double(max(1, record.batch * c.depth * units))
         }
-        let mean = { (v: [Float]) in Double(v.reduce(0, +)) / Double(max(1, v.count)) }
         let dynamic = DynamicMACs(config: c, record: record, widthRouted: routing.width?.routerOutputs != nil,
-                                  tokenRouted: routing.token?.runsRouterNetwork ?? false)
+                                  tokenRouted: routing.token?.runsRouterNetwork ?? false, skipped: skipped)
         return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds,
-                          heads: mean(record.attnMasks), groups: mean(record.mlpMasks),
-                          tokens: routing.token == nil ? 1 : mean(record.tokenMasks),
+                          heads: mean(record.attnMasks, c.numHeads), groups: mean(record.mlpMasks, c.numHeads),
+                          tokens: routing.token == nil ? Double(c.depth - skipped.count) / Double(c.depth) : mean(record.tokenMasks, c.tokens),
                           flopsRatio: dynamic.ratio, macs: dynamic.total)
     }
 }

@@ -1,75 +1,119 @@
 import DyDiTIO
 import DyDiTModels
 
-/// Which sampling steps reuse the blocks' cached outputs instead of computing them (the
-/// caching family of issue 17; the model side is `BlockCache`).
+/// A training-free step cache (issue 17's caching family): which work each sampling step's
+/// forward pass reuses from an earlier step. The model side is `BlockCache` (every block's
+/// attention and MLP branches: FORA) and `ResidualCache` (a range of blocks' residual:
+/// Δ-DiT, TeaCache).
 public protocol StepCachePolicy: Sendable {
     var name: String { get }
-    /// Whether step `k` of `steps` reuses the cache. Step 0 never does: it fills the cache.
-    func reuses(step k: Int, of steps: Int) -> Bool
+    /// `[rows, D]` buffers the cache keeps, for a model of `depth` blocks: its extra memory.
+    func buffers(depth: Int) -> Int
+    /// A fresh decision state for one trajectory of `steps` steps through `depth` blocks;
+    /// throws when the options do not fit the model (a block range past its depth).
+    func session(steps: Int, depth: Int) throws -> StepCacheSession
 }
 
-/// FORA (Selvaraju et al. 2024, "Fast-Forward Caching in Diffusion Transformer Acceleration";
-/// `prathebaselva/FORA` commit 29f4cf9, `src/models.py` `DiTBlock.forward`, mode
-/// `boost_infer_static`): every block's attention and MLP outputs are computed and cached at the
-/// first step and wherever the respaced index `i` (counting down from `steps − 1` to 0, as
-/// DiT's loop passes it) is a multiple of `interval`, and reused in between with the current
-/// step's adaLN gates. `interval` 1 computes every step: the dense model.
-public struct FORAPolicy: StepCachePolicy {
-    public let interval: Int
-    public var name: String { "fora (interval \(interval))" }
+/// The decisions along one trajectory (state: what the cache holds, TeaCache's accumulated
+/// change).
+public protocol StepCacheSession: AnyObject {
+    /// What step `k`'s forward does; asked once per step, in order.
+    func plan(step k: Int) -> StepCachePlan
+    /// Bytes of state it keeps beside the model's caches (TeaCache: the previous modulated input).
+    var bytes: Int { get }
+}
 
-    public init(interval: Int) throws {
-        guard interval >= 1 else { throw SamplerError("fora: interval \(interval) is below 1; an interval is ≥ 1 (1 = compute every step)") }
-        self.interval = interval
-    }
+extension StepCacheSession {
+    public var bytes: Int { 0 }
+}
 
-    public func reuses(step k: Int, of steps: Int) -> Bool {
-        let i = steps - 1 - k
-        return k != 0 && i % interval != 0
+/// One forward pass's use of the step cache.
+public enum StepCachePlan {
+    /// Run every block and keep nothing.
+    case compute
+    /// FORA: run every block and keep its attention and MLP branches.
+    case fillBranches
+    /// FORA: run no block's attention or MLP; add the kept branches with this step's gates.
+    case reuseBranches
+    /// Run the blocks and keep the range's residual.
+    case fillResidual(Range<Int>)
+    /// Skip the range; add its kept residual.
+    case reuseResidual(Range<Int>)
+    /// TeaCache: the decider chooses between the two from the range's first modulated input.
+    case decideResidual(Range<Int>, ResidualCacheDecider)
+}
+
+/// What a plug-in's `make` may need beyond its options.
+public struct StepCacheContext: Sendable {
+    /// The weights the cache will run with (TeaCache finds its fitted coefficients beside them).
+    public var weights: String?
+    /// Whether files named by the options may be read now (false while a spec is only
+    /// validated without its files).
+    public var readsFiles: Bool
+    /// Makes a path in the options absolute (a spec's paths are relative to the spec).
+    public var resolve: @Sendable (String) -> String
+
+    public init(weights: String? = nil, readsFiles: Bool = true, resolve: @escaping @Sendable (String) -> String = { $0 }) {
+        self.weights = weights
+        self.readsFiles = readsFiles
+        self.resolve = resolve
     }
 }
 
 /// A step cache selectable by name (`"cache": {"type": "fora", "interval": 3}`, `dydit sample
 /// --cache fora --cache-option interval=3`), like the samplers.
 public protocol StepCachePlugin: NamedPlugin {
-    /// nil for `none`.
-    static func make(_ options: JSONObject, source: String) throws -> StepCachePolicy?
+    /// nil for `none`. The registry has checked the option names and JSON types.
+    static func make(_ options: JSONObject, context: StepCacheContext) throws -> StepCachePolicy?
+    /// `[rows, D]` buffers it keeps for a model of `depth` blocks (the memory estimate's, before
+    /// any options are read).
+    static func buffers(depth: Int) -> Int
 }
 
 public enum NoStepCache: StepCachePlugin {
     public static let name = "none"
     public static let summary = "every step computes every block"
     public static let options: [PluginOption] = []
-    public static func make(_ options: JSONObject, source: String) throws -> StepCachePolicy? { nil }
+    public static func make(_ options: JSONObject, context: StepCacheContext) throws -> StepCachePolicy? { nil }
+    public static func buffers(depth: Int) -> Int { 0 }
 }
 
-public enum FORAPlugin: StepCachePlugin {
-    public static let name = "fora"
-    public static let summary = "FORA: compute every block every `interval` steps, reuse the attention and MLP outputs in between (training-free)"
-    public static let options = [PluginOption("interval", .int(2), "steps between full computations, ≥ 1 (1 = dense)")]
-    public static func make(_ options: JSONObject, source: String) throws -> StepCachePolicy? {
-        let value = options["interval"] ?? .int(2)
-        guard let interval = value.intValue, Double(interval) == value.doubleValue else {
-            throw SamplerError(source: source, "fora: interval \(value.serialized()) is not an integer; an interval is an integer ≥ 1")
+extension JSONObject {
+    /// An integer option (the registry checked it is a number): refuses 2.5.
+    func stepCacheInt(_ key: String, _ plugin: String, default fallback: Int) throws -> Int {
+        let value = self[key] ?? .int(Int64(fallback))
+        guard let v = value.intValue, Double(v) == value.doubleValue else {
+            throw SamplerError("\(plugin): \(key) \(value.serialized()) is not an integer")
         }
-        do { return try FORAPolicy(interval: Int(interval)) } catch let e as SamplerError { throw SamplerError(source: source, e.detail) }
+        return Int(v)
     }
 }
 
 public enum StepCacheRegistry {
-    public static let plugins: [StepCachePlugin.Type] = [NoStepCache.self, FORAPlugin.self]
+    public static let plugins: [StepCachePlugin.Type] = [NoStepCache.self, FORAPlugin.self, DeltaDiTPlugin.self, TeaCachePlugin.self]
     public static var names: [String] { plugins.map { $0.name } }
 
-    public static func make(_ name: String, options: JSONObject = JSONObject(), source: String = "cache") throws -> StepCachePolicy? {
-        guard let plugin = plugins.first(where: { $0.name == name }) else {
+    public static func plugin(_ name: String) -> StepCachePlugin.Type? { plugins.first { $0.name == name } }
+
+    /// The policy `name` with `options` (nil for `none`): unknown names and options, values of
+    /// the wrong type and values out of range are errors naming `source`.
+    public static func make(_ name: String, options: JSONObject = JSONObject(), context: StepCacheContext = StepCacheContext(),
+                            source: String = "cache") throws -> StepCachePolicy? {
+        guard let plugin = plugin(name) else {
             let hint = closest(to: name, in: names).map { " (did you mean '\($0)'?)" } ?? ""
             throw SamplerError(source: source, "unknown cache '\(name)'\(hint); valid: \(names.joined(separator: ", "))")
         }
-        let known = Set(plugin.options.map(\.name))
-        if let unknown = options.keys.first(where: { !known.contains($0) }) {
-            throw SamplerError(source: source, "unknown option '\(unknown)' for cache \(name); options: \(known.isEmpty ? "none" : known.sorted().joined(separator: ", "))")
+        for (key, value) in options.pairs {
+            guard let option = plugin.options.first(where: { $0.name == key }) else {
+                let known = plugin.options.map(\.name).sorted()
+                throw SamplerError(source: source, "unknown option '\(key)' for cache \(name); options: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
+            }
+            if let problem = option.problem(with: value) { throw SamplerError(source: source, "\(name): \(key) \(problem)") }
         }
-        return try plugin.make(options, source: source)
+        do {
+            return try plugin.make(options, context: context)
+        } catch let e as SamplerError {
+            throw SamplerError(source: source, e.detail)
+        }
     }
 }

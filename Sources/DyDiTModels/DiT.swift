@@ -172,9 +172,15 @@ public final class DiT {
     /// `caching` (the dense model or DyDiT's fast path): `.compute` keeps every block's attention
     /// and MLP branch in the cache, `.reuse` skips them and adds the cached ones with this pass's
     /// gates (FORA); a reuse pass runs no token router.
+    ///
+    /// `residual` (the dense model or DyDiT's fast path): a range of blocks whose residual is
+    /// kept (`.fill`), added instead of running them (`.reuse`: Δ-DiT, TeaCache), or either as
+    /// the decider says from the range's first modulated input (`.decide`: TeaCache). A skipped
+    /// block runs no router; `residual.cache.lastPassReused` tells which happened.
     public func forward(x: UnsafePointer<Float>, t: [Float], y: [Int], out: UnsafeMutablePointer<Float>,
                         routing: Routing = Routing(), record: RoutingRecord? = nil,
-                        observer: ActivationObserver? = nil, caching: BlockCaching? = nil) {
+                        observer: ActivationObserver? = nil, caching: BlockCaching? = nil,
+                        residual: ResidualCaching? = nil) {
         let batch = t.count
         let prof = profiler
         @inline(__always) func op(_ name: String, _ body: () -> Void) {
@@ -225,8 +231,24 @@ public final class DiT {
             caching.cache.prepare(rows: rows)
             precondition(caching.mode == .compute || caching.cache.isFilled, "reusing a block cache no pass has filled")
         }
+        if let residual {
+            precondition(routing.isDense || routing.fast, "residual caching runs on the dense model or DyDiT's fast path")
+            precondition(caching == nil, "one step cache per pass: block branches or a residual")
+            precondition(!residual.blocks.isEmpty && residual.blocks.upperBound <= c.depth, "residual range \(residual.blocks) outside 0..<\(c.depth)")
+            residual.cache.prepare(rows: rows)
+            residual.cache.lastPassReused = false
+        }
+        var skipping = false
         for (l, block) in blocks.enumerated() {
             let mod = UnsafePointer(ws.modulation.pointer + l * 6 * d)
+            if let residual, l == residual.blocks.lowerBound {
+                skipping = reusesResidual(residual, mod: mod, modStride: modStride, rows: rows, ws: ws, op: op)
+            }
+            if skipping {
+                if l == residual!.blocks.upperBound - 1 { skipping = false }
+                observe("act/block\(l)", [batch, n, d], h)
+                continue
+            }
             if let caching, caching.mode == .reuse {
                 reuseBlock(index: l, cache: caching.cache, mod: mod, modStride: modStride, batch: batch, ws: ws, op: op)
             } else if routing.fast && !routing.isDense {
@@ -235,6 +257,9 @@ public final class DiT {
             } else {
                 runBlock(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
                          record: record, keep: caching?.cache, op: op)
+            }
+            if let residual, l == residual.blocks.upperBound - 1 {
+                op("cached residual") { residual.cache.finish(h, blocks: residual.blocks) }
             }
             observe("act/block\(l)", [batch, n, d], h)
         }
@@ -295,6 +320,36 @@ public final class DiT {
                               rowsPerGroup: n, rowMask: routing.token != nil ? UnsafePointer(ws.tokenMask.pointer) : nil,
                               ctx: ctx)
         }
+    }
+
+    /// At the first block of a residual range: whether this pass skips the range (then the
+    /// kept residual is already added to `h`), or runs it (then `h` is kept to measure the
+    /// residual at the range's end).
+    private func reusesResidual(_ residual: ResidualCaching, mod: UnsafePointer<Float>, modStride: Int, rows: Int,
+                                ws: DiTWorkspace, op: (String, () -> Void) -> Void) -> Bool {
+        let c = config, d = c.hiddenSize, h = ws.h.pointer
+        let reuse: Bool
+        switch residual.mode {
+        case .fill: reuse = false
+        case .reuse: reuse = true
+        case let .decide(decider):
+            // The first block's own first operation; its block recomputes it if it runs (one
+            // pass over [rows, D], against a whole model skipped when it does not).
+            op("norm+modulate") {
+                Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
+                                      modStride: modStride, rowsPerGroup: c.tokens, ctx: ctx)
+            }
+            reuse = decider.reuse(modulatedInput: UnsafeBufferPointer(start: ws.xn.pointer, count: rows * d), rows: rows,
+                                  tokens: c.tokens)
+        }
+        if reuse {
+            precondition(residual.cache.filled == residual.blocks, "reusing the residual of blocks \(residual.blocks), which the cache does not hold")
+            op("cached residual") { residual.cache.apply(to: h) }
+            residual.cache.lastPassReused = true
+        } else {
+            op("cached residual") { residual.cache.begin(h) }
+        }
+        return reuse
     }
 
     /// FORA's reuse step for one block: `h += g1 ⊙ cached attention`, `h += g2 ⊙ cached MLP`,

@@ -66,14 +66,16 @@ public struct DynamicMACs: Sendable {
     /// Full-model MACs per image: static parts + dynamic blocks + routers.
     public var total: Double { dense.total - dense.blocks + blocks + routers }
 
-    public init(config c: DiTConfig, record r: RoutingRecord, widthRouted: Bool, tokenRouted: Bool) {
+    /// `skipped`: blocks a step cache did not run this pass (their MACs and token routers are
+    /// not counted; the record's entries for them are stale).
+    public init(config c: DiTConfig, record r: RoutingRecord, widthRouted: Bool, tokenRouted: Bool, skipped: Range<Int> = 0..<0) {
         dense = MACs(c)
         let attn = MACs.attentionPerBlock(c), mlp = MACs.mlpPerBlock(c)
         attentionPerBlock = [Double](repeating: 0, count: c.depth)
         mlpPerBlock = attentionPerBlock
         blocksPerSample = [Double](repeating: 0, count: r.batch)
         for b in 0..<r.batch {
-            for l in 0..<c.depth {
+            for l in 0..<c.depth where !skipped.contains(l) {
                 func mean(_ v: [Float], _ n: Int) -> Double {
                     let start = (b * c.depth + l) * n
                     return Double(v[start..<(start + n)].reduce(0, +)) / Double(n)
@@ -87,7 +89,9 @@ public struct DynamicMACs: Sendable {
         }
         let d = Double(c.hiddenSize), depth = Double(c.depth)
         let hidden = Double(RouterParameters.tokenHidden(c))
+        // The width routers decide every block at once from the timestep embedding; a token
+        // router runs inside its block.
         routers = (widthRouted ? depth * 2 * d * Double(c.numHeads - 1) : 0)
-            + (tokenRouted ? depth * Double(c.tokens) * (d * hidden + hidden) : 0)
+            + (tokenRouted ? Double(c.depth - skipped.count) * Double(c.tokens) * (d * hidden + hidden) : 0)
     }
 }

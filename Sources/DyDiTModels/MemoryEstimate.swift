@@ -43,9 +43,10 @@ public struct MemoryEstimate: Sendable, Equatable {
     }
 
     /// Sampling `batch` images at a time (`samples` in all) with `threads` threads.
-    /// `stepCache`: a step cache (FORA) keeps two `[rows, D]` buffers per block.
+    /// `stepCacheBuffers`: `[rows, D]` buffers a step cache keeps (FORA two per block, Δ-DiT two,
+    /// TeaCache three).
     public static func sampling(_ c: DiTConfig, batch: Int, samples: Int, guided: Bool, precision: WeightPrecision,
-                                threads: Int, stepCache: Bool = false) -> MemoryEstimate {
+                                threads: Int, stepCacheBuffers: Int = 0) -> MemoryEstimate {
         let (linear, tables) = parameters(c)
         let weights = 4 * (linear + tables) + bytesPerWeight(precision) * linear
         let rows = Double(batch) * (guided ? 2 : 1)
@@ -63,7 +64,7 @@ public struct MemoryEstimate: Sendable, Equatable {
         let image = Double(c.imageSize)
         let state = Double(batch) * image * 6 + rows * image * 1 + rows * Double(c.outChannels * c.inputSize) * Double(c.inputSize)
             + Double(samples) * image * 3
-        let cache = stepCache ? 2 * depth * tokenRows * d : 0
+        let cache = Double(stepCacheBuffers) * tokenRows * d
         return MemoryEstimate(weights: weights, activations: 4 * (workspace + attention + record + state + cache),
                               scope: "sampling \(batch) image\(batch == 1 ? "" : "s") per batch\(guided ? " with guidance" : "")")
     }

@@ -140,7 +140,8 @@ public final class ExperimentRunner {
 
     private func perform(_ run: SpecFile.Run, dir: String, say: (String) -> Void, events: RunEvents) throws -> JSONObject {
         let spec = run.spec
-        let (model, routerParams, randomInit) = try model(for: spec, weights: try weights(for: run), say: say)
+        let weightsPath = try weights(for: run)
+        let (model, routerParams, randomInit) = try model(for: spec, weights: weightsPath, say: say)
         // Before any sampling: the load the timings were taken under.
         let machine = MachineRecord.json(isa: model.ctx.isa, threads: model.ctx.threadCount)
         let c = model.config
@@ -191,7 +192,8 @@ public final class ExperimentRunner {
         // Every round samples the same images from the same noise; the first round's samples
         // and step reports are the run's — unless the rounds time a subset (`eval.timing.images`):
         // then one untimed pass over every image comes first and is the run's.
-        let caching = try StepCacheRegistry.make(spec.cache.type, options: spec.cache.options.values, source: "cache")
+        let caching = try StepCacheRegistry.make(spec.cache.type, options: spec.cache.options.values,
+                                                 context: spec.stepCacheContext(weights: weightsPath), source: "cache")
         // Routers or a step cache: the run is compared with the plain dense model.
         let routed = !routing.isDense || caching != nil
         let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance, caching: caching)

@@ -100,6 +100,11 @@ public struct ExperimentSpec {
         SpecFiles(baseDirectory: baseDirectory, check: false).resolve(path)
     }
 
+    /// What the step cache may read at run time: `weights` (the run's), files relative to the spec.
+    public func stepCacheContext(weights: String?) -> StepCacheContext {
+        SpecFiles(baseDirectory: baseDirectory, check: true).stepCacheContext(weights: weights)
+    }
+
     /// Decodes `json` (one run: no sweep left in it), recording every problem in `d`.
     /// Returns nil when there were problems.
     public static func decode(_ json: JSONValue, _ d: SpecDecoder, baseDirectory: String,
@@ -139,7 +144,9 @@ public struct ExperimentSpec {
         let guidance = decodeGuidance(root["guidance"], d)
         resolved["guidance"] = guidance.json
         let routed = routers.width.type != NoWidthRouting.name || routers.token.type != NoTokenRouting.name
-        let cache = decodeCache(root["cache"], d)
+        // A spec that trains evaluates the weights it makes: files beside them are read at run time.
+        let cache = decodeCache(root["cache"], d, weights: backbone.section.checkpoint.map(files.resolve),
+                                files: root["train"] == nil ? files : SpecFiles(baseDirectory: baseDirectory, check: false))
         // Only when given: earlier runs' resolved specs (and so their identity) stay as they were.
         if root["cache"] != nil { resolved["cache"] = cache.json }
         let accelerated = routed || cache.choice.type != NoStepCache.name
@@ -156,7 +163,7 @@ public struct ExperimentSpec {
         if d.issues.count == before {
             SpecLimits.checkMemory(config, eval: eval, guided: guidance.scale != 1, precision: precision.plan.base,
                                    threads: compute.threads, trainBatch: train?.settings.batch,
-                                   stepCache: cache.choice.type != NoStepCache.name, d)
+                                   stepCacheBuffers: StepCacheRegistry.plugin(cache.choice.type)?.buffers(depth: config.depth) ?? 0, d)
         }
 
         guard d.issues.count == before else { return nil }

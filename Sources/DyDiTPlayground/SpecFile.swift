@@ -73,11 +73,12 @@ public struct SpecFile {
         let sweep = base["sweep"]
         base["sweep"] = nil
         let combos = Self.combinations(sweep, d)
+        let names = Self.runNames(sweep, count: combos.count, d)
         try d.finish()
         var runs: [Run] = []
         var seenIssues = Set<String>()
         var issues: [SpecIssue] = []
-        let ids = Self.runIDs(combos, name: base["name"]?.stringValue ?? "run")
+        let ids = Self.runIDs(combos, name: base["name"]?.stringValue ?? "run", names: names)
         for (i, combo) in combos.enumerated() {
             var json = JSONValue.object(base)
             for o in combo { Self.set(&json, path: o.path, value: o.value) }
@@ -128,7 +129,7 @@ public struct SpecFile {
     static func combinations(_ sweep: JSONValue?, _ d: SpecDecoder) -> [[Override]] {
         guard let sweep, sweep != .null else { return [[]] }
         let before = d.issues.count
-        guard let s = d.object(sweep, "$.sweep", allowed: ["grid", "zip"]) else { return [[]] }
+        guard let s = d.object(sweep, "$.sweep", allowed: ["grid", "zip", "names"]) else { return [[]] }
         func lists(_ key: String) -> [(String, [JSONValue], String)] {
             let p = JSONLocator.child("$.sweep", key)
             guard let o = d.object(s[key], p, allowed: nil) else { return [] }
@@ -179,9 +180,32 @@ public struct SpecFile {
         return combos
     }
 
-    /// Readable, stable run ids: `NN-key=value-…` from the swept values (the last path component
-    /// names a key unless two swept paths share it), or the spec name for a single run.
-    static func runIDs(_ combos: [[Override]], name: String) -> [String] {
+    /// `sweep.names`: one name per run, in run order (nil when absent or wrong, the problem
+    /// recorded): for sweeps whose swept values make unreadable ids (several objects per row).
+    static func runNames(_ sweep: JSONValue?, count: Int, _ d: SpecDecoder) -> [String]? {
+        guard let value = sweep?.objectValue?["names"] else { return nil }
+        let path = "$.sweep.names"
+        let list = value.arrayValue ?? []
+        let names = list.compactMap(\.stringValue)
+        guard value.arrayValue != nil, names.count == list.count else {
+            d.error(path, "is \(value.typeName) \(value.serialized()), expected a list of strings, one name per run")
+            return nil
+        }
+        guard names.count == count else {
+            d.error(path, "has \(names.count) names but the sweep expands to \(count) runs: one name per run, in run order")
+            return nil
+        }
+        if let bad = names.first(where: { sanitize(.string($0)).isEmpty }) {
+            d.error(path, "name '\(bad)' is empty")
+            return nil
+        }
+        return names
+    }
+
+    /// Readable, stable run ids: `NN-name` from `sweep.names`, else `NN-key=value-…` from the
+    /// swept values (the last path component names a key unless two swept paths share it), or
+    /// the spec name for a single run.
+    static func runIDs(_ combos: [[Override]], name: String, names: [String]? = nil) -> [String] {
         guard combos.count > 1 else { return [name] }
         let paths = combos[0].map(\.path)
         let lasts = paths.map { String($0.split(separator: ".").last!) }
@@ -191,7 +215,7 @@ public struct SpecFile {
         let width = String(combos.count - 1).count
         return combos.enumerated().map { i, combo in
             let index = String(repeating: "0", count: width - String(i).count) + String(i)
-            let parts = zip(keys, combo).map { "\($0)=\(sanitize($1.value))" }
+            let parts = names.map { [sanitize(.string($0[i]))] } ?? zip(keys, combo).map { "\($0)=\(sanitize($1.value))" }
             // The index alone keeps ids unique, so a long id may lose its tail.
             var id = ([index] + parts).joined(separator: "-")
             while id.utf8.count > SpecLimits.maxNameBytes { id.removeLast() }

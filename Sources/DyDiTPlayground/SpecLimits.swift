@@ -49,10 +49,10 @@ public enum SpecLimits {
 
     /// Refuses a spec whose runs cannot fit in this machine's memory, saying how much they need.
     static func checkMemory(_ c: DiTConfig, eval: ExperimentSpec.Eval, guided: Bool, precision: WeightPrecision,
-                            threads: Int, trainBatch: Int?, stepCache: Bool = false, _ d: SpecDecoder,
+                            threads: Int, trainBatch: Int?, stepCacheBuffers: Int = 0, _ d: SpecDecoder,
                             budget: MemoryBudget = .current) {
         var estimates = [MemoryEstimate.sampling(c, batch: eval.batch, samples: eval.samples, guided: guided,
-                                                 precision: precision, threads: threads, stepCache: stepCache)]
+                                                 precision: precision, threads: threads, stepCacheBuffers: stepCacheBuffers)]
         if let trainBatch { estimates.append(.training(c, batch: trainBatch, threads: threads)) }
         for e in estimates where e.total > Double(budget.bytes) {
             d.error("$.backbone", "needs about \(formatBytes(e.total)) of memory for \(e.scope) (weights \(formatBytes(e.weights)), activations \(formatBytes(e.activations))) but this machine has \(formatBytes(Double(budget.bytes))) (\(budget.explanation)); use a smaller model, input or batch")

@@ -9,6 +9,12 @@ struct SpecFiles {
     let check: Bool
 
     func resolve(_ p: String) -> String { p.hasPrefix("/") || baseDirectory.isEmpty ? p : "\(baseDirectory)/\(p)" }
+
+    /// What a step cache's options may read: the weights, files relative to the spec.
+    func stepCacheContext(weights: String?) -> StepCacheContext {
+        let base = baseDirectory
+        return StepCacheContext(weights: weights, readsFiles: check) { SpecFiles(baseDirectory: base, check: false).resolve($0) }
+    }
 }
 
 /// The spec's sections, one decoder each: the typed value and its resolved JSON (defaults
@@ -194,15 +200,17 @@ extension ExperimentSpec {
     }
 
     /// `cache`: a step cache by name (`"fora"` or `{"type": "fora", "interval": 3}`), on the
-    /// dense model or stacked on DyDiT's routers (their fast path).
-    static func decodeCache(_ value: JSONValue?, _ d: SpecDecoder) -> (choice: PluginChoice, json: JSONValue) {
+    /// dense model or stacked on DyDiT's routers (their fast path). `weights`: the backbone's
+    /// checkpoint (TeaCache's coefficients are found beside it).
+    static func decodeCache(_ value: JSONValue?, _ d: SpecDecoder, weights: String?, files: SpecFiles) -> (choice: PluginChoice, json: JSONValue) {
         let path = "$.cache"
         let choice = plugin(value, path, d, default: NoStepCache.name, names: StepCacheRegistry.names) { name in
             StepCacheRegistry.plugins.first { $0.name == name }?.options ?? []
         }
         if choice.type != NoStepCache.name {
             do {
-                _ = try StepCacheRegistry.make(choice.type, options: choice.options.values, source: "cache")
+                _ = try StepCacheRegistry.make(choice.type, options: choice.options.values,
+                                               context: files.stepCacheContext(weights: weights), source: "cache")
             } catch let error as SamplerError {
                 d.error(path, error.detail)
             } catch {

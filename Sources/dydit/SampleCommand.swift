@@ -64,10 +64,12 @@ struct SampleCommand: ParsableCommand {
     var precision: WeightPrecision?
     @Option(help: "Memory for the fast path's sliced weights, in MB (default: as much as the blocks' weights).")
     var sliceBudgetMb: Int?
-    @Option(help: "Step cache, any in `dydit list`: none, or fora (reuse every block's attention and MLP outputs between full steps; with --routers it stacks on DyDiT).")
+    @Option(help: "Step cache, any in `dydit list`: none; fora (reuse every block's attention and MLP outputs between full steps); delta-dit (reuse a range of blocks' residual); teacache (skip the whole model while its input changes little; needs --fit-teacache first). With --routers they stack on DyDiT.")
     var cache: String = "none"
     @Option(help: "A step-cache option, key=value (repeatable), e.g. interval=3.")
     var cacheOption: [String] = []
+    @Flag(help: "Sample without a cache and fit TeaCache's rescaling polynomial to these trajectories; writes X.teacache.json beside the weights X.safetensors (what --cache teacache reads). Without --classes: 10 images per class.")
+    var fitTeacache = false
     @Flag(help: "Print the time of each operation kind over the whole sampling run, the routed model beside the dense one (where a dynamic model's time goes).")
     var profile = false
     @OptionGroup var compute: ComputeOptions
@@ -85,7 +87,7 @@ struct SampleCommand: ParsableCommand {
             let channels = guidance
             let ckpt = try Checkpoint(path: weights)
             let c = ckpt.config
-            let labels = try parseClasses(c)
+            let labels = fitTeacache && classes == nil ? TeaCacheFitting.defaultLabels(c) : try parseClasses(c)
             let images = labels.count
             let sampler = try makeSampler(c)
             let ctx = try compute.context()
@@ -95,8 +97,11 @@ struct SampleCommand: ParsableCommand {
                             precision: plan)
             let routing = try makeRouting(ckpt, isa: ctx.isa, seed: seed)
             let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels)
-            let caching = try makeCaching()
+            if fitTeacache && cache != NoStepCache.name { throw ValidationError("--fit-teacache samples without a cache; leave out --cache \(cache)") }
+            let recorder = fitTeacache ? TeaCacheRecorder() : nil
+            let caching = try recorder.map { TeaCacheCalibration(recorder: $0) } ?? makeCaching()
             let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide, caching: caching)
+            if let recorder { loop.onModelOutput = { _, out, rows in recorder.recordOutput(out, samples: rows) } }
             try loop.validate(images: images, labels: labels, noise: .seeded(seed))
             // `--out X.safetensors` writes the samples file alone; otherwise a PNG grid at --out
             // and the samples beside it.
@@ -118,7 +123,15 @@ struct SampleCommand: ParsableCommand {
             try FiniteCheck.require(samples, "the samples",
                                     hint: "the weights (dydit inspect \(weights)) or the options (--cfg, sampler options) make the model diverge; nothing was written")
             var summary = String(format: "%.2f s per image", routedSeconds / Double(images))
-            let accelerated = !routing.isDense || caching != nil
+            if let recorder {
+                try TeaCacheFitting(weights: weights, recorder: recorder, settings: [
+                    ("sampler", .string(sampler.name)), ("steps", .int(Int64(sampler.steps))), ("cfg", .double(Double(cfg))),
+                    ("guidance", .string(guidance.rawValue)), ("routers", .string(routers)), ("images", .int(Int64(images))),
+                    ("seed", .int(Int64(seed))),
+                ]).run()
+            }
+            // A calibration run computes every step: nothing to compare with the dense model.
+            let accelerated = !routing.isDense || (caching != nil && recorder == nil)
             if let routedProfile, !accelerated || !denseBaseline { printError(ProfileTable.single(routedProfile)) }
             if accelerated {
                 summary += String(format: ", mean FLOPs ratio %.3f", meanRatio)
@@ -229,7 +242,8 @@ struct SampleCommand: ParsableCommand {
     }
 
     func makeCaching() throws -> StepCachePolicy? {
-        try StepCacheRegistry.make(cache, options: Self.keyValues(cacheOption, flag: "--cache-option"), source: "--cache \(cache)")
+        try StepCacheRegistry.make(cache, options: Self.keyValues(cacheOption, flag: "--cache-option"),
+                                   context: StepCacheContext(weights: weights), source: "--cache \(cache)")
     }
 
     /// Repeated `flag key=value` options as a JSON object (values as `scalar` reads them;

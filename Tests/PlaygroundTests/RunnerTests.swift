@@ -131,6 +131,23 @@ final class RunnerTests: XCTestCase {
         XCTAssertTrue(oneSamples.allSatisfy(\.isFinite))
     }
 
+    /// TeaCache in a spec: its coefficients file is one of the run's inputs (a new fit makes the
+    /// run stale), and threshold 0 with a non-negative rescaling runs every step.
+    func testTeaCacheRunReadsItsCoefficients() throws {
+        let file = "\(dir)/coefficients.json"
+        try AtomicFile.write(#"{"coefficients": [1, 0]}"#, to: file)
+        let text = spec(steps: 4, eval: #"{"samples": 2, "batch": 2, "metrics": ["flops"]}"#)
+            .replacingOccurrences(of: #""routers": {"width": {"type": "random", "keep": 0.5}, "token": {"type": "random", "keep": 0.5}},"#,
+                                  with: #""cache": {"type": "teacache", "threshold": 0, "coefficients": "\#(file)"},"#)
+            .replacingOccurrences(of: #""backbone": {"type": "dydit""#, with: #""backbone": {"type": "dit""#)
+        let store = try RunStore(directory: "\(dir)/teacache")
+        let r = try SpecFile(text: text).expand()[0]
+        let runner = ExperimentRunner(store: store)
+        XCTAssertTrue(try runner.inputFiles(for: r).contains { $0.role == "cache.coefficients" && $0.path == file })
+        let metrics = try runner.execute(r, events: events())
+        XCTAssertEqual(metrics["flops"]?["flops_ratio"]?.doubleValue ?? .nan, 1, accuracy: 1e-12)
+    }
+
     /// Without the latency metric there is nothing to take medians of: one pass samples every
     /// image once (five timing rounds used to sample everything five times), with the same
     /// samples as a timed run.

@@ -1,3 +1,4 @@
+import DyDiTDiffusion
 import DyDiTIO
 import DyDiTKernels
 import DyDiTModels
@@ -93,7 +94,7 @@ final class SpecLimitsTests: XCTestCase {
             model.forward(x: x, t: [Float](repeating: 10, count: 6), y: [0, 1, 2, 10, 10, 10], out: $0.baseAddress!,
                           caching: BlockCaching(cache: cache, mode: .compute))
         }
-        let cached = MemoryEstimate.sampling(c, batch: 3, samples: 3, guided: true, precision: .fp32, threads: 1, stepCache: true)
+        let cached = MemoryEstimate.sampling(c, batch: 3, samples: 3, guided: true, precision: .fp32, threads: 1, stepCacheBuffers: FORAPlugin.buffers(depth: c.depth))
         XCTAssertEqual(cached.activations - e.activations, Double(cache.byteCount))
     }
 

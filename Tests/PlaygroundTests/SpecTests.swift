@@ -181,6 +181,14 @@ final class SpecTests: XCTestCase {
          "sweep": {"zip": {"backbone.checkpoint": ["../../checkpoints/m-lambda0.9.safetensors", "../../checkpoints/m-lambda0.7.safetensors"]}}}
         """
         XCTAssertEqual(try SpecFile(text: paths).expand(checkFiles: false).map(\.id), ["0-checkpoint=m-lambda0.9", "1-checkpoint=m-lambda0.7"])
+        // sweep.names: one per run, in order (rows of several objects make long ids otherwise).
+        let named = """
+        {"name": "z", "sweep": {"zip": {"cache": [{"type": "fora", "interval": 2}, {"type": "delta-dit", "blocks": 2}]},
+                                "names": ["fora 2", "delta-dit"]}}
+        """
+        let namedRuns = try SpecFile(text: named).expand(checkFiles: false)
+        XCTAssertEqual(namedRuns.map(\.id), ["0-fora_2", "1-delta-dit"])
+        XCTAssertEqual(namedRuns[1].spec.cache.type, "delta-dit")
     }
 
     func testOptionsMustFitTheirPlugin() {
@@ -216,6 +224,10 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(bad.first?.message.contains("run 1-steps=0") ?? false, "\(bad)")
         let empty = issues(#"{"name": "s", "sweep": {"grid": {"seed": []}}}"#)
         XCTAssertTrue(empty.contains { $0.message.contains("non-empty list") })
+        let names = issues(#"{"name": "s", "sweep": {"grid": {"seed": [1, 2, 3]}, "names": ["a", "b"]}}"#)
+        XCTAssertTrue(names.contains { $0.path == "$.sweep.names" && $0.message.contains("2 names but the sweep expands to 3 runs") }, "\(names)")
+        let notStrings = issues(#"{"name": "s", "sweep": {"grid": {"seed": [1, 2]}, "names": ["a", 2]}}"#)
+        XCTAssertTrue(notStrings.contains { $0.path == "$.sweep.names" && $0.message.contains("list of strings") }, "\(notStrings)")
     }
 
     func testRoutersNeedADyDiT() {
