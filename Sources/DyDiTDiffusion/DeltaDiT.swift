@@ -75,8 +75,8 @@ public enum DeltaDiTPlugin: StepCachePlugin {
     ]
     public static func make(_ options: JSONObject, context: StepCacheContext) throws -> StepCachePolicy? {
         let blocks = options["blocks"].flatMap { $0 == .null ? nil : $0 }
-        return try DeltaDiTPolicy(interval: options.stepCacheInt("interval", name, default: 2),
-                                  blocks: try blocks.map { _ in try options.stepCacheInt("blocks", name, default: 0) },
+        return try DeltaDiTPolicy(interval: options.pluginInt("interval", name, default: 2),
+                                  blocks: try blocks.map { _ in try options.pluginInt("blocks", name, default: 0) },
                                   boundary: options["boundary"]?.doubleValue ?? 0.5)
     }
     /// The range's input, then its residual.

@@ -38,7 +38,7 @@ public enum FORAPlugin: StepCachePlugin {
     public static let summary = "FORA: compute every block every `interval` steps, reuse the attention and MLP outputs in between (training-free)"
     public static let options = [PluginOption("interval", .int(2), "steps between full computations, ≥ 1 (1 = dense)")]
     public static func make(_ options: JSONObject, context: StepCacheContext) throws -> StepCachePolicy? {
-        try FORAPolicy(interval: options.stepCacheInt("interval", name, default: 2))
+        try FORAPolicy(interval: options.pluginInt("interval", name, default: 2))
     }
     /// Attention and MLP branches of every block.
     public static func buffers(depth: Int) -> Int { 2 * depth }

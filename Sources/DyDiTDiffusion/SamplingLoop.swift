@@ -58,6 +58,8 @@ public final class SamplingLoop {
     /// A step cache (FORA, Δ-DiT, TeaCache): which steps reuse earlier work (dense, or DyDiT's
     /// fast path).
     public let caching: StepCachePolicy?
+    /// ToMe's token merging in every block (the dense model).
+    public let merging: TokenMerging?
     /// What the caching steps reuse (allocated on the first run that needs them).
     private var blockCache: BlockCache?
     private var residualCache: ResidualCache?
@@ -79,12 +81,13 @@ public final class SamplingLoop {
     public var onModelOutput: ((_ step: Int, _ output: UnsafeBufferPointer<Float>, _ rows: Int) -> Void)?
 
     public init(model: DiT, sampler: Sampler, routing: Routing = Routing(), guidance: Guidance? = nil,
-                caching: StepCachePolicy? = nil) {
+                caching: StepCachePolicy? = nil, merging: TokenMerging? = nil) {
         self.model = model
         self.sampler = sampler
         self.routing = routing
         self.guidance = guidance
         self.caching = caching
+        self.merging = merging
     }
 
     /// Rows of each forward: the images, twice under guidance (conditional, unconditional).
@@ -108,6 +111,10 @@ public final class SamplingLoop {
                 throw SamplerError("\(caching.name) with routers runs on DyDiT's fast path, not on the masked reference path")
             }
             _ = try caching.session(steps: sampler.steps, depth: c.depth)
+        }
+        if let merging {
+            if !routing.isDense { throw SamplerError("token merging runs on the dense model; with routers it is not implemented") }
+            if let problem = merging.problem(for: c) { throw SamplerError("token merging: \(problem)") }
         }
         if let option = sampler.learnedVarianceOption, !c.learnSigma {
             throw SamplerError("\(option) reads the model's variance channels, but this model does not learn sigma")
@@ -180,7 +187,7 @@ public final class SamplingLoop {
             input.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
                     model.forward(x: xp.baseAddress!, t: tt, y: y, out: op.baseAddress!, routing: routing,
-                                  record: routing.isDense ? nil : record, caching: branches, residual: residual)
+                                  record: routing.isDense ? nil : record, caching: branches, residual: residual, merging: merging)
                 }
             }
             let skipped = branches?.mode == .reuse ? 0..<c.depth
@@ -212,7 +219,7 @@ public final class SamplingLoop {
             let elapsed = clock.now - start
             if let progress {
                 progress(Self.report(step: k, steps: sampler.steps, timestep: t, elapsed: elapsed, config: c,
-                                     record: routing.isDense ? nil : record, routing: routing, skipped: skipped))
+                                     record: routing.isDense ? nil : record, routing: routing, skipped: skipped, merging: merging))
             }
         }
         return x.map { Float($0) }
@@ -242,12 +249,16 @@ public final class SamplingLoop {
     /// attention and MLP; Δ-DiT and TeaCache a range): their MACs are not counted (all of them
     /// skipped: FLOPs ratio 0; the MACs left are the embeddings, adaLN and the final layer).
     static func report(step: Int, steps: Int, timestep: Int, elapsed: Duration, config c: DiTConfig,
-                       record: RoutingRecord?, routing: Routing, skipped: Range<Int> = 0..<0) -> StepReport {
+                       record: RoutingRecord?, routing: Routing, skipped: Range<Int> = 0..<0,
+                       merging: TokenMerging? = nil) -> StepReport {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         guard let record else {
+            // Token merging runs its blocks on fewer tokens (its MACs counted as computed).
             let dense = MACs(c), ran = Double(c.depth - skipped.count) / Double(c.depth)
+            let blocks = (merging?.blockMACs(c) ?? dense.blocks) * ran
+            let tokens = merging.map { Double(c.tokens - $0.removed(c)) / Double(c.tokens) } ?? 1
             return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds, heads: ran, groups: ran,
-                              tokens: ran, flopsRatio: ran, macs: dense.total - dense.blocks * (1 - ran))
+                              tokens: ran * tokens, flopsRatio: blocks / dense.blocks, macs: dense.total - dense.blocks + blocks)
         }
         if skipped.count == c.depth {
             let dense = MACs(c)

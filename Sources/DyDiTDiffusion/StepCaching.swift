@@ -80,7 +80,7 @@ public enum NoStepCache: StepCachePlugin {
 
 extension JSONObject {
     /// An integer option (the registry checked it is a number): refuses 2.5.
-    func stepCacheInt(_ key: String, _ plugin: String, default fallback: Int) throws -> Int {
+    func pluginInt(_ key: String, _ plugin: String, default fallback: Int) throws -> Int {
         let value = self[key] ?? .int(Int64(fallback))
         guard let v = value.intValue, Double(v) == value.doubleValue else {
             throw SamplerError("\(plugin): \(key) \(value.serialized()) is not an integer")

@@ -51,6 +51,8 @@ public final class DiT {
     var finalLinear: PackedLinear { weights.finalLinear }
 
     private var workspace: DiTWorkspace?
+    /// The token-merging plan of the settings last asked for (its buffers are reused).
+    private var mergePlan: TokenMergePlan?
     /// When set, every operation of `forward` adds its wall time here.
     public var profiler: OpProfiler?
     /// Sliced weights of the fast path, per block and mask pattern.
@@ -177,10 +179,12 @@ public final class DiT {
     /// kept (`.fill`), added instead of running them (`.reuse`: Δ-DiT, TeaCache), or either as
     /// the decider says from the range's first modulated input (`.decide`: TeaCache). A skipped
     /// block runs no router; `residual.cache.lastPassReused` tells which happened.
+    ///
+    /// `merging` (the dense model): ToMe's token merging in every block (`TokenMerging`).
     public func forward(x: UnsafePointer<Float>, t: [Float], y: [Int], out: UnsafeMutablePointer<Float>,
                         routing: Routing = Routing(), record: RoutingRecord? = nil,
                         observer: ActivationObserver? = nil, caching: BlockCaching? = nil,
-                        residual: ResidualCaching? = nil) {
+                        residual: ResidualCaching? = nil, merging: TokenMerging? = nil) {
         let batch = t.count
         let prof = profiler
         @inline(__always) func op(_ name: String, _ body: () -> Void) {
@@ -238,6 +242,11 @@ public final class DiT {
             residual.cache.prepare(rows: rows)
             residual.cache.lastPassReused = false
         }
+        if let merging {
+            precondition(routing.isDense, "token merging runs on the dense model")
+            if mergePlan?.merging != merging { mergePlan = TokenMergePlan(config: c, merging: merging) }
+        }
+        let plan = merging == nil ? nil : mergePlan
         var skipping = false
         for (l, block) in blocks.enumerated() {
             let mod = UnsafePointer(ws.modulation.pointer + l * 6 * d)
@@ -251,6 +260,9 @@ public final class DiT {
             }
             if let caching, caching.mode == .reuse {
                 reuseBlock(index: l, cache: caching.cache, mod: mod, modStride: modStride, batch: batch, ws: ws, op: op)
+            } else if let plan {
+                runBlockMerged(block, index: l, mod: mod, modStride: modStride, batch: batch, timestep: t[0], ws: ws, plan: plan,
+                               keep: caching?.cache, op: op)
             } else if routing.fast && !routing.isDense {
                 runBlockFast(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
                              record: record, keep: caching?.cache, op: op)
@@ -319,6 +331,60 @@ public final class DiT {
             Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
                               rowsPerGroup: n, rowMask: routing.token != nil ? UnsafePointer(ws.tokenMask.pointer) : nil,
                               ctx: ctx)
+        }
+    }
+
+    /// One dense block with ToMe: the matching from the block's input, the attention (and with
+    /// `mlp` the MLP) branch on the merged tokens, each branch unmerged before its gated residual.
+    private func runBlockMerged(_ block: Block, index l: Int, mod: UnsafePointer<Float>, modStride: Int, batch: Int,
+                                timestep: Float, ws: DiTWorkspace, plan: TokenMergePlan, keep: BlockCache?,
+                                op: (String, () -> Void) -> Void) {
+        let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n, merged = batch * plan.kept
+        let h = ws.h.pointer
+        op("token merge") { plan.match(metric: h, batch: batch, block: l, timestep: timestep, ctx: ctx) }
+        op("norm+modulate") {
+            Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
+                                  modStride: modStride, rowsPerGroup: n, ctx: ctx)
+        }
+        if plan.merging.attention {
+            op("token merge") { plan.merge(ws.xn.pointer, into: ws.branch.pointer, d: d) }
+            op("qkv") { block.qkv(ws.branch.pointer, rows: merged, into: ws.qkv.pointer, ctx: ctx) }
+            op("attention") {
+                Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: plan.kept, heads: c.numHeads,
+                                  headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+            }
+            op("proj") { block.proj(ws.attn.pointer, rows: merged, into: ws.xn.pointer, ctx: ctx) }
+            op("token merge") { plan.unmerge(ws.xn.pointer, into: ws.branch.pointer, d: d) }
+        } else {
+            op("qkv") { block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx) }
+            op("attention") {
+                Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
+                                  headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+            }
+            op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+        }
+        if let keep { op("cache") { keep.attention[l].pointer.update(from: ws.branch.pointer, count: rows * d) } }
+        op("gated residual") {
+            Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
+                              rowsPerGroup: n, ctx: ctx)
+        }
+        op("norm+modulate") {
+            Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
+                                  modStride: modStride, rowsPerGroup: n, ctx: ctx)
+        }
+        if plan.merging.mlp {
+            op("token merge") { plan.merge(ws.xn.pointer, into: ws.branch.pointer, d: d) }
+            op("fc1+gelu") { block.fc1(ws.branch.pointer, rows: merged, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
+            op("fc2") { block.fc2(ws.hidden.pointer, rows: merged, into: ws.xn.pointer, ctx: ctx) }
+            op("token merge") { plan.unmerge(ws.xn.pointer, into: ws.branch.pointer, d: d) }
+        } else {
+            op("fc1+gelu") { block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
+            op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+        }
+        if let keep { op("cache") { keep.mlp[l].pointer.update(from: ws.branch.pointer, count: rows * d) } }
+        op("gated residual") {
+            Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
+                              rowsPerGroup: n, ctx: ctx)
         }
     }
 

@@ -194,9 +194,12 @@ public final class ExperimentRunner {
         // then one untimed pass over every image comes first and is the run's.
         let caching = try StepCacheRegistry.make(spec.cache.type, options: spec.cache.options.values,
                                                  context: spec.stepCacheContext(weights: weightsPath), source: "cache")
-        // Routers or a step cache: the run is compared with the plain dense model.
-        let routed = !routing.isDense || caching != nil
-        let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance, caching: caching)
+        let merging = try TokenMergingRegistry.make(spec.merge.type, options: spec.merge.options.values, seed: spec.seed, config: c,
+                                                    source: "merge")
+        // Routers, a step cache or token merging: the run is compared with the plain dense model.
+        let routed = !routing.isDense || caching != nil || merging != nil
+        let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance, caching: caching,
+                                merging: merging)
         let denseModel = try spec.eval.denseCheckpoint.map { try self.denseModel(spec.resolvePath($0), like: model, spec: spec, say: say) } ?? model
         let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: denseModel, sampler: sampler, guidance: guidance) : nil
         // Rounds exist for the medians of the latency metric; without it one pass gives every

@@ -75,8 +75,10 @@ public struct ExperimentSpec {
     public var samplerOptions: JSONObject
     public var guidanceScale: Double
     public var guidanceChannels: GuidanceChannels
-    /// The step cache (`cache`: none, fora).
+    /// The step cache (`cache`: none, fora, delta-dit, teacache).
     public var cache: PluginChoice
+    /// Token merging (`merge`: none, tome).
+    public var merge: PluginChoice
     public var eval: Eval
     public var threads: Int
     public var isa: String?
@@ -93,8 +95,8 @@ public struct ExperimentSpec {
 
     /// `$schema` lets an editor find `Experiments/schema/spec.schema.json` (completion, checks);
     /// the decoder accepts it and leaves it out of the resolved spec.
-    public static let topLevelKeys = ["$schema", "name", "seed", "backbone", "routers", "precision", "sampler", "guidance", "cache", "eval",
-                                      "compute", "output", "train", "sweep", "description"]
+    public static let topLevelKeys = ["$schema", "name", "seed", "backbone", "routers", "precision", "sampler", "guidance", "cache", "merge",
+                                      "eval", "compute", "output", "train", "sweep", "description"]
 
     public func resolvePath(_ path: String) -> String {
         SpecFiles(baseDirectory: baseDirectory, check: false).resolve(path)
@@ -149,7 +151,9 @@ public struct ExperimentSpec {
                                 files: root["train"] == nil ? files : SpecFiles(baseDirectory: baseDirectory, check: false))
         // Only when given: earlier runs' resolved specs (and so their identity) stay as they were.
         if root["cache"] != nil { resolved["cache"] = cache.json }
-        let accelerated = routed || cache.choice.type != NoStepCache.name
+        let merge = decodeMerge(root["merge"], d, seed: UInt64(seed), config: modelKnown ? config : nil, routed: routed)
+        if root["merge"] != nil { resolved["merge"] = merge.json }
+        let accelerated = routed || cache.choice.type != NoStepCache.name || merge.choice.type != NoTokenMerging.name
         let (eval, evalJSON) = Eval.decode(root["eval"], d, config: config, modelKnown: modelKnown, routed: accelerated, files: files)
         resolved["eval"] = evalJSON
         let compute = decodeCompute(root["compute"], d)
@@ -170,7 +174,7 @@ public struct ExperimentSpec {
         return ExperimentSpec(name: name, seed: UInt64(seed), backbone: backbone.section,
                               width: routers.width, token: routers.token, precision: precision.name, precisionPlan: precision.plan,
                               sampler: sampler.name, steps: sampler.steps, samplerOptions: sampler.options,
-                              guidanceScale: guidance.scale, guidanceChannels: guidance.channels, cache: cache.choice, eval: eval,
+                              guidanceScale: guidance.scale, guidanceChannels: guidance.channels, cache: cache.choice, merge: merge.choice, eval: eval,
                               threads: compute.threads, isa: compute.isa, outputDir: output.dir, grid: output.grid, gridScale: output.gridScale, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }

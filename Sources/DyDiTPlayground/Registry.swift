@@ -99,6 +99,7 @@ public enum Registry {
             Kind(key: "token_routers", specField: "routers.token.type", entries: tokenRouters),
             Kind(key: "samplers", specField: "sampler.type; steps in sampler.steps", entries: samplers),
             Kind(key: "caches", specField: "cache.type (with or without routers)", entries: StepCacheRegistry.plugins),
+            Kind(key: "token_mergings", specField: "merge.type (the dense model)", entries: TokenMergingRegistry.plugins),
             Kind(key: "precisions", specField: "precision", entries: precisions),
             Kind(key: "metrics", specField: "eval.metrics", entries: metrics),
             Kind(key: "datasets", specField: "train.dataset, eval.test.dataset", entries: datasets),

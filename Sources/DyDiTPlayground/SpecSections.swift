@@ -199,6 +199,28 @@ extension ExperimentSpec {
         return (samplerName, steps, s, json)
     }
 
+    /// `merge`: token merging by name (`"tome"` or `{"type": "tome", "ratio": 0.5}`), on the
+    /// dense model (with routers it is refused).
+    static func decodeMerge(_ value: JSONValue?, _ d: SpecDecoder, seed: UInt64, config: DiTConfig?, routed: Bool)
+        -> (choice: PluginChoice, json: JSONValue) {
+        let path = "$.merge"
+        let choice = plugin(value, path, d, default: NoTokenMerging.name, names: TokenMergingRegistry.names) { name in
+            TokenMergingRegistry.plugins.first { $0.name == name }?.options ?? []
+        }
+        if choice.type != NoTokenMerging.name {
+            if routed { d.error(path, "token merging runs on the dense model; with routers it is not implemented (leave out the routers or the merge)") }
+            do {
+                _ = try TokenMergingRegistry.make(choice.type, options: choice.options.values, seed: seed, config: config, source: "merge")
+            } catch let error as SamplerError {
+                d.error(path, error.detail)
+            } catch {
+                d.error(path, "\(error)")
+            }
+        }
+        let json = JSONValue.object(JSONObject([("type", .string(choice.type))] + choice.options.values.pairs.map { ($0.key, $0.value) }))
+        return (choice, json)
+    }
+
     /// `cache`: a step cache by name (`"fora"` or `{"type": "fora", "interval": 3}`), on the
     /// dense model or stacked on DyDiT's routers (their fast path). `weights`: the backbone's
     /// checkpoint (TeaCache's coefficients are found beside it).

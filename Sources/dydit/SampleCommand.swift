@@ -68,6 +68,10 @@ struct SampleCommand: ParsableCommand {
     var cache: String = "none"
     @Option(help: "A step-cache option, key=value (repeatable), e.g. interval=3.")
     var cacheOption: [String] = []
+    @Option(help: "Token merging, any in `dydit list`: none, or tome (merge similar tokens before attention, copy back after; the dense model only).")
+    var merge: String = "none"
+    @Option(help: "A token-merging option, key=value (repeatable), e.g. ratio=0.5.")
+    var mergeOption: [String] = []
     @Flag(help: "Sample without a cache and fit TeaCache's rescaling polynomial to these trajectories; writes X.teacache.json beside the weights X.safetensors (what --cache teacache reads). Without --classes: 10 images per class.")
     var fitTeacache = false
     @Flag(help: "Print the time of each operation kind over the whole sampling run, the routed model beside the dense one (where a dynamic model's time goes).")
@@ -100,7 +104,9 @@ struct SampleCommand: ParsableCommand {
             if fitTeacache && cache != NoStepCache.name { throw ValidationError("--fit-teacache samples without a cache; leave out --cache \(cache)") }
             let recorder = fitTeacache ? TeaCacheRecorder() : nil
             let caching = try recorder.map { TeaCacheCalibration(recorder: $0) } ?? makeCaching()
-            let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide, caching: caching)
+            let merging = try TokenMergingRegistry.make(merge, options: Self.keyValues(mergeOption, flag: "--merge-option"), seed: seed,
+                                                        config: c, source: "--merge \(merge)")
+            let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guide, caching: caching, merging: merging)
             if let recorder { loop.onModelOutput = { _, out, rows in recorder.recordOutput(out, samples: rows) } }
             try loop.validate(images: images, labels: labels, noise: .seeded(seed))
             // `--out X.safetensors` writes the samples file alone; otherwise a PNG grid at --out
@@ -131,7 +137,7 @@ struct SampleCommand: ParsableCommand {
                 ]).run()
             }
             // A calibration run computes every step: nothing to compare with the dense model.
-            let accelerated = !routing.isDense || (caching != nil && recorder == nil)
+            let accelerated = !routing.isDense || (caching != nil && recorder == nil) || merging != nil
             if let routedProfile, !accelerated || !denseBaseline { printError(ProfileTable.single(routedProfile)) }
             if accelerated {
                 summary += String(format: ", mean FLOPs ratio %.3f", meanRatio)
@@ -157,7 +163,7 @@ struct SampleCommand: ParsableCommand {
                                          ("classes", Tensor(labels.map { Int64($0) }, shape: [images]))],
                                         metadata: ["config": c.json.serialized(), "weights": weights, "sampler": sampler.name,
                                                    "steps": "\(sampler.steps)", "cfg": "\(cfg)", "seed": "\(seed)", "routers": routers,
-                                                   "cache": caching?.name ?? "none"],
+                                                   "cache": caching?.name ?? "none", "merge": merge],
                                         to: "\(stem).safetensors")
             var written = ["\(stem).safetensors"]
             if !samplesOnly && (c.inChannels == 1 || c.inChannels == 3) {

@@ -10,7 +10,8 @@ final class ListCommandTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let root = try JSONParser.parse(r.stdout)
         guard case .object(let kinds) = root else { return XCTFail("not a JSON object: \(r.stdout.prefix(200))") }
-        XCTAssertEqual(kinds.keys, ["backbones", "width_routers", "token_routers", "samplers", "caches", "precisions", "metrics", "datasets"])
+        XCTAssertEqual(kinds.keys, ["backbones", "width_routers", "token_routers", "samplers", "caches", "token_mergings", "precisions", "metrics",
+                                     "datasets"])
         for (kind, value) in kinds.pairs {
             let entries = try XCTUnwrap(value.arrayValue, kind)
             XCTAssertFalse(entries.isEmpty, kind)
@@ -27,6 +28,8 @@ final class ListCommandTests: XCTestCase {
         func names(_ kind: String) -> [String] { kinds[kind]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [] }
         XCTAssertEqual(names("width_routers"), ["none", "tdw", "random", "static"])
         XCTAssertEqual(names("token_routers"), ["none", "sdt", "random", "static", "layer-skip"])
+        XCTAssertEqual(names("caches"), ["none", "fora", "delta-dit", "teacache"])
+        XCTAssertEqual(names("token_mergings"), ["none", "tome"])
         XCTAssertTrue(Set(["ddpm", "ddim", "dpm-solver", "dpm-solver++"]).isSubset(of: names("samplers")), "\(names("samplers"))")
         let random = kinds["width_routers"]?.arrayValue?.first { $0["name"]?.stringValue == "random" }
         XCTAssertEqual(random?["options"]?.arrayValue?.first { $0["name"]?.stringValue == "keep" }?["default"], .double(0.5))

@@ -139,6 +139,19 @@ final class OpsTests: XCTestCase {
     /// hidden sizes that leave vector tails and padding, row counts that leave a short row
     /// tile and split unevenly over threads. Bounded by the worst case of summing d + H + 2
     /// products in fp32 (γ·Σ|terms|), which a wrong weight or row index exceeds by far.
+    /// The sixteen-lane dot product against the Double reference on lengths around its
+    /// 32- and 16-wide steps and the scalar tail, within fp32's bound for n products.
+    func testDot() {
+        var rng = TestRNG(seed: 22)
+        for n in [0, 1, 7, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 100, 255, 256, 1000] {
+            let a = rng.normals(n), b = rng.normals(n)
+            let got = a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { Ops.dot(ap.baseAddress ?? UnsafePointer(bitPattern: 16)!, $0.baseAddress ?? UnsafePointer(bitPattern: 16)!, count: n) } }
+            let want = Reference.dot(a, b)
+            let bound = Float(n + 1) * Float.ulpOfOne * zip(a, b).reduce(Float(0)) { $0 + abs($1.0 * $1.1) }
+            XCTAssertTrue(got.isFinite && abs(got - want) <= bound, "n=\(n): \(got) against \(want) (bound \(bound))")
+        }
+    }
+
     func testRouterLogits() {
         var rng = TestRNG(seed: 21)
         var coverage = BuildCoverage(name)

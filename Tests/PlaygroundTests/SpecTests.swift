@@ -230,6 +230,24 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(notStrings.contains { $0.path == "$.sweep.names" && $0.message.contains("list of strings") }, "\(notStrings)")
     }
 
+    /// `merge`: ToMe on the dense model, checked against the model's token grid; with routers
+    /// refused; absent, the resolved spec (and so earlier runs' identity) is unchanged.
+    func testTokenMerging() throws {
+        let run = try XCTUnwrap(try SpecFile(text: #"{"name": "m", "backbone": {"model": "DiT-S/4"}, "merge": {"type": "tome", "ratio": 0.25}}"#)
+            .expand(checkFiles: false).first?.spec)
+        XCTAssertEqual(run.merge.type, "tome")
+        XCTAssertEqual(run.merge.options.double("ratio"), 0.25)
+        XCTAssertEqual(run.resolved["merge"]?["mlp"], .bool(false))
+        let plain = try XCTUnwrap(try SpecFile(text: #"{"name": "m"}"#).expand(checkFiles: false).first?.spec)
+        XCTAssertNil(plain.resolved["merge"])
+        let ratio = issues(#"{"name": "m", "merge": {"type": "tome", "ratio": 1}}"#)
+        XCTAssertTrue(ratio.contains { $0.path == "$.merge.ratio" && $0.message.contains("outside [0, 1)") }, "\(ratio)")
+        let window = issues(#"{"name": "m", "backbone": {"model": "DiT-S/8"}, "merge": {"type": "tome", "sx": 8}}"#)
+        XCTAssertTrue(window.contains { $0.path == "$.merge" && $0.message.contains("token grid") }, "\(window)")
+        let routed = issues(#"{"name": "m", "backbone": {"type": "dydit"}, "routers": {"width": "tdw"}, "merge": "tome"}"#)
+        XCTAssertTrue(routed.contains { $0.path == "$.merge" && $0.message.contains("dense model") }, "\(routed)")
+    }
+
     func testRoutersNeedADyDiT() {
         let found = issues(#"{"name": "x", "routers": {"width": "tdw"}}"#)
         XCTAssertTrue(found.contains { $0.message.contains("routers need backbone.type 'dydit'") })
