@@ -396,6 +396,9 @@ public final class DiT {
         let c = config, d = c.hiddenSize, h = ws.h.pointer
         let reuse: Bool
         switch residual.mode {
+        case .skip:
+            residual.cache.lastPassReused = true
+            return true
         case .fill: reuse = false
         case .reuse: reuse = true
         case let .decide(decider):

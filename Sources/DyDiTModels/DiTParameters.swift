@@ -84,10 +84,13 @@ public struct DiTParameters: Sendable {
         return Self.shapes(config, nullClass: hasNullClass).map { ($0.name, Tensor(tensors[$0.name]!, shape: $0.shape)) }
     }
 
-    public func save(to path: String, metadata: [String: String] = [:]) throws {
+    /// `halves`: store F16 (lossless for weights that came from an F16 file).
+    public func save(to path: String, metadata: [String: String] = [:], halves: Bool = false) throws {
         var meta = metadata
         meta["config"] = config.json.serialized()
-        try SafeTensorsWriter.write(namedTensors(), metadata: meta, to: path)
+        var tensors = namedTensors()
+        if halves { tensors = tensors.map { ($0.name, Tensor($0.tensor.floats().map { Float16($0) }, shape: $0.tensor.shape)) } }
+        try SafeTensorsWriter.write(tensors, metadata: meta, to: path)
     }
 
     public subscript(name: String) -> [Float] {

@@ -74,6 +74,9 @@ public struct ResidualCaching {
         case reuse
         /// Ask the decider, then reuse or fill.
         case decide(ResidualCacheDecider)
+        /// Skip the range and add nothing: the model without those blocks (a pruning
+        /// criterion's probe); the cache is left as it was.
+        case skip
     }
     public let cache: ResidualCache
     public let blocks: Range<Int>

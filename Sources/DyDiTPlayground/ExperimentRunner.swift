@@ -123,17 +123,21 @@ public final class ExperimentRunner {
         return (model, routers, randomInit)
     }
 
-    /// The dense baseline from its own weights: the same architecture as the run's model (so
-    /// its time compares), in the run's precision and on its compute context.
+    /// The dense baseline from its own weights, in the run's precision and on its compute
+    /// context: the same inputs and outputs as the run's model (image size, patch, channels,
+    /// learned sigma, classes: it samples the same images from the same noise); its depth and
+    /// width may differ (a pruned model against the model it was cut from).
     private func denseModel(_ path: String, like model: DiT, spec: ExperimentSpec, say: (String) -> Void) throws -> DiT {
         let key = "\(path)|\(try FileDigest.sha256(path).sha256)|\(spec.precisionPlan)|\(ObjectIdentifier(model.ctx))"
         if let cachedDense, cachedDense.key == key { return cachedDense.model }
         let ckpt = try Checkpoint(path: path)
-        guard ckpt.config == model.config else {
-            throw ModelError.badConfig(path, "eval.dense_checkpoint is \(ckpt.config); the run's model is \(model.config): the dense baseline must be the same architecture")
+        let (a, b) = (ckpt.config, model.config)
+        guard a.inputSize == b.inputSize, a.patchSize == b.patchSize, a.inChannels == b.inChannels, a.learnSigma == b.learnSigma,
+              a.numClasses == b.numClasses else {
+            throw ModelError.badConfig(path, "eval.dense_checkpoint is \(a); the run's model is \(b): the dense baseline must take and give the same images (input size, patch, channels, learned sigma, classes)")
         }
         let dense = DiT(try ckpt.parameters(for: spec.precisionPlan), ctx: model.ctx, precision: spec.precisionPlan)
-        say("dense baseline: \(path)")
+        say("dense baseline: \(path)\(a == b ? "" : " (\(a.depth) blocks of width \(a.hiddenSize); the run's model: \(b.depth) of \(b.hiddenSize))")")
         cachedDense = (key, dense)
         return dense
     }
@@ -196,8 +200,9 @@ public final class ExperimentRunner {
                                                  context: spec.stepCacheContext(weights: weightsPath), source: "cache")
         let merging = try TokenMergingRegistry.make(spec.merge.type, options: spec.merge.options.values, seed: spec.seed, config: c,
                                                     source: "merge")
-        // Routers, a step cache or token merging: the run is compared with the plain dense model.
-        let routed = !routing.isDense || caching != nil || merging != nil
+        // Routers, a step cache, token merging or other dense weights (a pruned model against its
+        // source): the run is compared with the plain dense model.
+        let routed = !routing.isDense || caching != nil || merging != nil || spec.eval.denseCheckpoint != nil
         let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance, caching: caching,
                                 merging: merging)
         let denseModel = try spec.eval.denseCheckpoint.map { try self.denseModel(spec.resolvePath($0), like: model, spec: spec, say: say) } ?? model

@@ -9,7 +9,7 @@ struct DyDiTCommand: ParsableCommand {
         version: DyDiTVersion.string,
         subcommands: [RunCommand.self, ValidateCommand.self, ListCommand.self, SummarizeCommand.self, SampleCommand.self,
                       InspectCommand.self, ForwardCommand.self, QuantizeCommand.self, RoutersCommand.self, TrainCommand.self, ClassifierCommand.self, MetricsCommand.self,
-                      FeaturesCommand.self, BenchCommand.self, DoctorCommand.self])
+                      FeaturesCommand.self, BenchCommand.self, DoctorCommand.self, PruneCommand.self])
 
     /// `dydit --version` names the commit too (what a bug report needs); the lookup runs git,
     /// so it happens only when asked, not on every command.

@@ -192,13 +192,19 @@ final class RunnerTests: XCTestCase {
         let r = try SpecFile(text: spec(eval: #"{"samples": 2, "batch": 2, "# + metric + #", "dense_checkpoint": ""# + "\(dir)/other.safetensors" + #""}"#)).expand()[0]
         let files = try ExperimentRunner(store: try RunStore(directory: "\(dir)/other")).inputFiles(for: r)
         XCTAssertTrue(files.contains { $0.role == "eval.dense_checkpoint" && $0.path == "\(dir)/other.safetensors" }, "\(files)")
-        // Another architecture cannot be the baseline.
+        // A baseline that samples other images cannot be compared; another depth or width can
+        // (a pruned model against the model it was cut from).
+        var bigger = config.config
+        bigger.inputSize *= 2
+        try DiTParameters.initialized(bigger, seed: 1, config.initialization).save(to: "\(dir)/bigger.safetensors")
+        XCTAssertThrowsError(try run("bigger", dense: "\(dir)/bigger.safetensors")) {
+            XCTAssertTrue("\($0)".contains("must take and give the same images"), "\($0)")
+        }
         var wide = config.config
         wide.hiddenSize = 48
+        wide.depth += 1
         try DiTParameters.initialized(wide, seed: 1, config.initialization).save(to: "\(dir)/wide.safetensors")
-        XCTAssertThrowsError(try run("wide", dense: "\(dir)/wide.safetensors")) {
-            XCTAssertTrue("\($0)".contains("must be the same architecture"), "\($0)")
-        }
+        XCTAssertNotNil(try run("wide", dense: "\(dir)/wide.safetensors")["latency"]?["speedup"]?.doubleValue)
     }
 
     func testRunLocksAreExclusivePerRunAndOutliveNoProcess() throws {
