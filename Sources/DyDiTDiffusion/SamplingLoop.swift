@@ -110,7 +110,7 @@ public final class SamplingLoop {
             if !routing.isDense && !routing.fast {
                 throw SamplerError("\(caching.name) with routers runs on DyDiT's fast path, not on the masked reference path")
             }
-            _ = try caching.session(steps: sampler.steps, depth: c.depth)
+            _ = try caching.session(timesteps: sampler.modelTimesteps, depth: c.depth)
         }
         if let merging {
             if !routing.isDense { throw SamplerError("token merging runs on the dense model; with routers it is not implemented") }
@@ -163,7 +163,7 @@ public final class SamplingLoop {
             preparationSeconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
         }
         model.reserve(batch: rows)
-        session = try caching?.session(steps: sampler.steps, depth: c.depth)
+        session = try caching?.session(timesteps: sampler.modelTimesteps, depth: c.depth)
         blockCache?.invalidate()
         residualCache?.invalidate()
         let widthOutputs = routing.width?.routerOutputs ?? c.numHeads
@@ -242,6 +242,7 @@ public final class SamplingLoop {
         case let .fillResidual(blocks): return (nil, residual(blocks, .fill))
         case let .reuseResidual(blocks): return (nil, residual(blocks, .reuse))
         case let .decideResidual(blocks, decider): return (nil, residual(blocks, .decide(decider)))
+        case let .skipBlocks(blocks): return (nil, residual(blocks, .skip))
         }
     }
 

@@ -12,6 +12,15 @@ public protocol StepCachePolicy: Sendable {
     /// A fresh decision state for one trajectory of `steps` steps through `depth` blocks;
     /// throws when the options do not fit the model (a block range past its depth).
     func session(steps: Int, depth: Int) throws -> StepCacheSession
+    /// The same for the sampler's model timesteps (what the sampling loop calls): a policy that
+    /// decides by timestep implements this one.
+    func session(timesteps: [Double], depth: Int) throws -> StepCacheSession
+}
+
+extension StepCachePolicy {
+    public func session(timesteps: [Double], depth: Int) throws -> StepCacheSession {
+        try session(steps: timesteps.count, depth: depth)
+    }
 }
 
 /// The decisions along one trajectory (state: what the cache holds, TeaCache's accumulated
@@ -41,6 +50,8 @@ public enum StepCachePlan {
     case reuseResidual(Range<Int>)
     /// TeaCache: the decider chooses between the two from the range's first modulated input.
     case decideResidual(Range<Int>, ResidualCacheDecider)
+    /// Early exit: the range does not run and nothing replaces it.
+    case skipBlocks(Range<Int>)
 }
 
 /// What a plug-in's `make` may need beyond its options.
@@ -90,7 +101,8 @@ extension JSONObject {
 }
 
 public enum StepCacheRegistry {
-    public static let plugins: [StepCachePlugin.Type] = [NoStepCache.self, FORAPlugin.self, DeltaDiTPlugin.self, TeaCachePlugin.self]
+    public static let plugins: [StepCachePlugin.Type] = [NoStepCache.self, FORAPlugin.self, DeltaDiTPlugin.self, TeaCachePlugin.self,
+                                                         EarlyExitPlugin.self]
     public static var names: [String] { plugins.map { $0.name } }
 
     public static func plugin(_ name: String) -> StepCachePlugin.Type? { plugins.first { $0.name == name } }

@@ -1,4 +1,5 @@
 import Foundation
+import DyDiTDiffusion
 import DyDiTIO
 import DyDiTModels
 import DyDiTTraining
@@ -27,7 +28,7 @@ public struct TrainSpec {
                        "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
                        "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
                        "samples_per_class", "snapshot_every", "export_dtype", "router_init", "router_lr_scale",
-                       "static_width"]
+                       "static_width", "early_exit"]
 
     /// The EMA starts from the initial weights, which still weigh decay^steps in it at the end:
     /// an EMA too slow for the run samples mostly the starting point (the λ sweep's first try,
@@ -127,6 +128,24 @@ public struct TrainSpec {
                 d.error(JSONLocator.child(path, key), "applies to DyDiT fine-tuning only (backbone.type 'dydit')")
             }
         }
+        var exitResolved: JSONValue?
+        if let exit = t["early_exit"], exit != .null {
+            let exitPath = JSONLocator.child(path, "early_exit")
+            if dydit {
+                d.error(exitPath, "trains a dense DiT (backbone.type 'dit'); with DyDiT fine-tuning it is not implemented")
+            } else if let o = d.object(exit, exitPath, allowed: ["boundaries", "depths"]) {
+                do {
+                    let schedule = try EarlyExitPlugin.schedule(o)
+                    s.earlyExit = schedule
+                    exitResolved = .object(JSONObject([("boundaries", .array(schedule.boundaries.map { .int(Int64($0)) })),
+                                                       ("depths", .array(schedule.depths.map { .int(Int64($0)) }))]))
+                } catch let error as SamplerError {
+                    d.error(exitPath, error.detail)
+                } catch {
+                    d.error(exitPath, "\(error)")
+                }
+            }
+        }
         warnAboutSlowEMA(s, d, path, given: t["ema_decay"] != nil)
         let checkpointEvery = d.int(t, "checkpoint_every", path, default: 500, range: 1...100_000_000)
         let logEvery = d.int(t, "log_every", path, default: 10, range: 1...100_000_000)
@@ -164,6 +183,7 @@ public struct TrainSpec {
         if snapshotEvery > 0 { resolved["snapshot_every"] = .int(Int64(snapshotEvery)) }
         // Only when given, so specs (and checkpoints) from before these keys resolve as they did.
         for (key, value) in routerResolved { resolved[key] = value }
+        if let exitResolved { resolved["early_exit"] = exitResolved }
         resolved["export_dtype"] = .string(export)
         return (TrainSpec(dataset: dataset, settings: s,
                           checkpointEvery: checkpointEvery, logEvery: logEvery, sampleEvery: sampleEvery,

@@ -40,8 +40,13 @@ public final class TrainableDiT {
     var workspace: TrainingWorkspace?
     /// Right operands of the linear layers' products, packed once per product.
     var packBuffer = AlignedBuffer<Float>(count: 16)
-    /// What the last forward pass saved: batch size, labels, and whether routers ran.
-    var saved: (batch: Int, y: [Int], dynamic: Bool)?
+    /// What the last forward pass saved: batch size, labels, whether routers ran, and the
+    /// blocks that ran.
+    var saved: (batch: Int, y: [Int], dynamic: Bool, blocks: Int)?
+    /// Early exit (`train.early_exit`): only the first `activeBlocks` blocks run in the next
+    /// forward passes, the others pass `h` through (nil: every block). The trainer sets it per
+    /// batch from the batch's timestep interval.
+    public var activeBlocks: Int?
 
     /// - Parameter frozen: parameters the optimiser leaves as they are (a static width's zero
     ///   router weights); `pos_embed` is always fixed.

@@ -75,7 +75,9 @@ extension TrainableDiT {
 
         let macs = blockMACs
         let ratioScale = dRatio / Double(batch * c.depth) / (macs.attention + macs.mlp)
-        for l in stride(from: c.depth - 1, through: 0, by: -1) {
+        // Blocks past an early exit were the identity: the gradient passes through, their
+        // parameters get none.
+        for l in stride(from: saved.blocks - 1, through: 0, by: -1) {
             let s = blocks[l], keep = ws.blocks[l]
             let m = mod + l * 6 * d, dm = dMod + l * 6 * d
             // MLP branch: h_out = h1 + s_tok·g2 ⊙ mlpOut.

@@ -43,7 +43,9 @@ extension TrainableDiT {
         let p = UnsafePointer(parameters.pointer)
         let modWidth = (6 * c.depth + 2) * d
         let mod = ws.modulation.pointer
-        saved = (batch, y, dynamic)
+        let ran = min(activeBlocks ?? c.depth, c.depth)
+        precondition(ran >= 1 && (!dynamic || ran == c.depth), "early exit runs ≥ 1 block, on the dense model")
+        saved = (batch, y, dynamic, ran)
 
         // Patch embedding plus the fixed position embedding.
         let h0 = ws.stream[0].pointer
@@ -72,6 +74,11 @@ extension TrainableDiT {
             return ws.noise.pointer
         }
         for (l, s) in blocks.enumerated() {
+            // Early exit: the block is the identity (the final layer reads the last one that ran).
+            if l >= ran {
+                ws.stream[l + 1].pointer.update(from: ws.stream[l].pointer, count: rows * d)
+                continue
+            }
             let keep = ws.blocks[l]
             let hIn = ws.stream[l].pointer, hOut = ws.stream[l + 1].pointer, h1 = keep.h1.pointer
             let m = mod + l * 6 * d

@@ -67,6 +67,12 @@ public final class Trainer {
         schedule = LearningRateSchedule(peak: settings.adam.learningRate, warmupSteps: settings.warmupSteps,
                                         decay: settings.lrDecay, floor: settings.lrFloor, totalSteps: settings.steps)
         dropout = LabelDropout(probability: model.hasNullClass ? settings.labelDropout : 0, nullClass: c.numClasses)
+        if let exit = settings.earlyExit {
+            if settings.dydit != nil { throw TrainingError.data("early exit trains a dense DiT; DyDiT fine-tuning with it is not implemented") }
+            if let problem = exit.problem(depth: c.depth, trainSteps: objective.loss.diffusion.betas.count) {
+                throw TrainingError.data("early_exit: \(problem)")
+            }
+        }
         if let d = settings.dydit {
             model.temperature = Float(d.temperature)
             model.learnsWidth = d.width != .off
@@ -85,7 +91,18 @@ public final class Trainer {
         let c = model.config
         let b = settings.batch
         let batch = loader.next(&rng)
-        let t = settings.timesteps.draw(batch: b, steps: objective.loss.diffusion.betas.count, &rng)
+        let t: [Int]
+        if let exit = settings.earlyExit {
+            // One interval per batch (a batch runs one depth): a uniform timestep picks it, so
+            // each interval trains in proportion to its share of [0, T).
+            let steps = objective.loss.diffusion.betas.count
+            let interval = exit.interval(of: Double(rng.below(steps)))
+            let range = exit.timesteps(of: interval, trainSteps: steps)
+            t = (0..<b).map { _ in range.lowerBound + rng.below(range.count) }
+            model.activeBlocks = exit.depths[interval]
+        } else {
+            t = settings.timesteps.draw(batch: b, steps: objective.loss.diffusion.betas.count, &rng)
+        }
         let y = dropout.apply(batch.y, &rng)
         let noise = rng.normals(b * c.imageSize)
         var lambda: Double? = nil

@@ -1,3 +1,4 @@
+import DyDiTModels
 /// Every knob of a training run; the defaults are DiT's recipe (AdamW lr 1e-4, no weight
 /// decay, EMA 0.9999, label dropout 0.1, uniform timesteps, no clipping, no warm-up).
 public struct TrainingSettings: Sendable, Equatable {
@@ -17,6 +18,9 @@ public struct TrainingSettings: Sendable, Equatable {
     public var seed: UInt64 = 0
     /// DyDiT fine-tuning (routers trained under a FLOPs target); nil trains a plain DiT.
     public var dydit: FineTuning? = nil
+    /// Early exit (ASE-style): each batch draws one timestep interval (with probability its
+    /// share of the timesteps), its timesteps uniform in it, and runs that interval's blocks.
+    public var earlyExit: EarlyExitSchedule? = nil
 
     /// DyDiT's fine-tuning recipe (official defaults: λ held at 1 for 100 steps, then ramped;
     /// complete-model loss in the first part; FLOPs-loss weight 2; Gumbel temperature 5).

@@ -248,6 +248,18 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(routed.contains { $0.path == "$.merge" && $0.message.contains("dense model") }, "\(routed)")
     }
 
+    /// `train.early_exit`: a dense DiT's depth schedule, checked; refused for DyDiT fine-tuning.
+    func testEarlyExitTraining() throws {
+        let text = #"{"name": "e", "backbone": {"model": "DiT-S/4"}, "train": {"early_exit": {"boundaries": [400], "depths": [12, 4]}}}"#
+        let run = try XCTUnwrap(try SpecFile(text: text).expand(checkFiles: false).first?.spec)
+        XCTAssertEqual(run.train?.settings.earlyExit, EarlyExitSchedule(boundaries: [400], depths: [12, 4]))
+        XCTAssertEqual(run.resolved["train"]?["early_exit"]?["depths"], .array([.int(12), .int(4)]))
+        let bad = issues(#"{"name": "e", "train": {"early_exit": {"boundaries": [400, 300], "depths": [2, 1, 1]}}}"#)
+        XCTAssertTrue(bad.contains { $0.path == "$.train.early_exit" && $0.message.contains("ascending") }, "\(bad)")
+        let dydit = issues(#"{"name": "e", "backbone": {"type": "dydit"}, "routers": {"width": "tdw"}, "train": {"early_exit": {"boundaries": [400], "depths": [2, 1]}}}"#)
+        XCTAssertTrue(dydit.contains { $0.path == "$.train.early_exit" && $0.message.contains("dense DiT") }, "\(dydit)")
+    }
+
     func testRoutersNeedADyDiT() {
         let found = issues(#"{"name": "x", "routers": {"width": "tdw"}}"#)
         XCTAssertTrue(found.contains { $0.message.contains("routers need backbone.type 'dydit'") })
