@@ -89,6 +89,22 @@ public enum NoStepCache: StepCachePlugin {
     public static func buffers(depth: Int) -> Int { 0 }
 }
 
+extension NamedPlugin {
+    /// Refuses options this plug-in does not declare and values of the wrong type (`kind`:
+    /// "cache", "token merging", for the message).
+    static func checkDeclared(_ options: JSONObject, kind: String, source: String) throws {
+        for (key, value) in options.pairs {
+            guard let option = declaredOption(key) else {
+                let known = Self.options.map(\.name).sorted()
+                throw SamplerError(source: source, "unknown option '\(key)' for \(kind) \(name); options: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
+            }
+            if let problem = option.problem(with: value) { throw SamplerError(source: source, "\(name): \(key) \(problem)") }
+        }
+    }
+
+    static func declaredOption(_ key: String) -> PluginOption? { Self.options.first { $0.name == key } }
+}
+
 extension JSONObject {
     /// An integer option (the registry checked it is a number): refuses 2.5.
     func pluginInt(_ key: String, _ plugin: String, default fallback: Int) throws -> Int {
@@ -115,13 +131,7 @@ public enum StepCacheRegistry {
             let hint = closest(to: name, in: names).map { " (did you mean '\($0)'?)" } ?? ""
             throw SamplerError(source: source, "unknown cache '\(name)'\(hint); valid: \(names.joined(separator: ", "))")
         }
-        for (key, value) in options.pairs {
-            guard let option = plugin.options.first(where: { $0.name == key }) else {
-                let known = plugin.options.map(\.name).sorted()
-                throw SamplerError(source: source, "unknown option '\(key)' for cache \(name); options: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
-            }
-            if let problem = option.problem(with: value) { throw SamplerError(source: source, "\(name): \(key) \(problem)") }
-        }
+        try plugin.checkDeclared(options, kind: "cache", source: source)
         do {
             return try plugin.make(options, context: context)
         } catch let e as SamplerError {

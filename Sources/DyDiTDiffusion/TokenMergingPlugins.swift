@@ -53,13 +53,7 @@ public enum TokenMergingRegistry {
             let hint = closest(to: name, in: names).map { " (did you mean '\($0)'?)" } ?? ""
             throw SamplerError(source: source, "unknown token merging '\(name)'\(hint); valid: \(names.joined(separator: ", "))")
         }
-        for (key, value) in options.pairs {
-            guard let option = plugin.options.first(where: { $0.name == key }) else {
-                let known = plugin.options.map(\.name).sorted()
-                throw SamplerError(source: source, "unknown option '\(key)' for token merging \(name); options: \(known.isEmpty ? "none" : known.joined(separator: ", "))")
-            }
-            if let problem = option.problem(with: value) { throw SamplerError(source: source, "\(name): \(key) \(problem)") }
-        }
+        try plugin.checkDeclared(options, kind: "token merging", source: source)
         do {
             let merging = try plugin.make(options, seed: seed)
             if let merging, let config, let problem = merging.problem(for: config) { throw SamplerError("\(name): \(problem)") }

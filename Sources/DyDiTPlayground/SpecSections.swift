@@ -203,14 +203,23 @@ extension ExperimentSpec {
     /// dense model (with routers it is refused).
     static func decodeMerge(_ value: JSONValue?, _ d: SpecDecoder, seed: UInt64, config: DiTConfig?, routed: Bool)
         -> (choice: PluginChoice, json: JSONValue) {
-        let path = "$.merge"
-        let choice = plugin(value, path, d, default: NoTokenMerging.name, names: TokenMergingRegistry.names) { name in
-            TokenMergingRegistry.plugins.first { $0.name == name }?.options ?? []
+        pluginSection(value, "$.merge", d, none: NoTokenMerging.name, plugins: TokenMergingRegistry.plugins) { choice in
+            if routed { throw SamplerError("token merging runs on the dense model; with routers it is not implemented (leave out the routers or the merge)") }
+            _ = try TokenMergingRegistry.make(choice.type, options: choice.options.values, seed: seed, config: config, source: "merge")
         }
-        if choice.type != NoTokenMerging.name {
-            if routed { d.error(path, "token merging runs on the dense model; with routers it is not implemented (leave out the routers or the merge)") }
+    }
+
+    /// A section naming one plug-in of `plugins` with its options: decoded, its options
+    /// checked against the declaration, then `build` (the plug-in's own checks) unless it is
+    /// `none`; a `SamplerError`'s detail is reported at `path`.
+    static func pluginSection(_ value: JSONValue?, _ path: String, _ d: SpecDecoder, none: String, plugins: [NamedPlugin.Type],
+                              build: (PluginChoice) throws -> Void) -> (choice: PluginChoice, json: JSONValue) {
+        let choice = plugin(value, path, d, default: none, names: plugins.map { $0.name }) { name in
+            plugins.first { $0.name == name }?.options ?? []
+        }
+        if choice.type != none {
             do {
-                _ = try TokenMergingRegistry.make(choice.type, options: choice.options.values, seed: seed, config: config, source: "merge")
+                try build(choice)
             } catch let error as SamplerError {
                 d.error(path, error.detail)
             } catch {
@@ -225,23 +234,10 @@ extension ExperimentSpec {
     /// dense model or stacked on DyDiT's routers (their fast path). `weights`: the backbone's
     /// checkpoint (TeaCache's coefficients are found beside it).
     static func decodeCache(_ value: JSONValue?, _ d: SpecDecoder, weights: String?, files: SpecFiles) -> (choice: PluginChoice, json: JSONValue) {
-        let path = "$.cache"
-        let choice = plugin(value, path, d, default: NoStepCache.name, names: StepCacheRegistry.names) { name in
-            StepCacheRegistry.plugins.first { $0.name == name }?.options ?? []
+        pluginSection(value, "$.cache", d, none: NoStepCache.name, plugins: StepCacheRegistry.plugins) { choice in
+            _ = try StepCacheRegistry.make(choice.type, options: choice.options.values,
+                                           context: files.stepCacheContext(weights: weights), source: "cache")
         }
-        if choice.type != NoStepCache.name {
-            do {
-                _ = try StepCacheRegistry.make(choice.type, options: choice.options.values,
-                                               context: files.stepCacheContext(weights: weights), source: "cache")
-            } catch let error as SamplerError {
-                d.error(path, error.detail)
-            } catch {
-                d.error(path, "\(error)")
-            }
-
-        }
-        let json = JSONValue.object(JSONObject([("type", .string(choice.type))] + choice.options.values.pairs.map { ($0.key, $0.value) }))
-        return (choice, json)
     }
 
     /// `guidance`: classifier-free guidance's scale and channels.
