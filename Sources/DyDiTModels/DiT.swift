@@ -239,7 +239,8 @@ public final class DiT {
             precondition(routing.isDense || routing.fast, "residual caching runs on the dense model or DyDiT's fast path")
             precondition(caching == nil, "one step cache per pass: block branches or a residual")
             precondition(!residual.blocks.isEmpty && residual.blocks.upperBound <= c.depth, "residual range \(residual.blocks) outside 0..<\(c.depth)")
-            residual.cache.prepare(rows: rows)
+            // A skipping pass keeps nothing: no buffers for it (early exit holds no cache).
+            if case .skip = residual.mode {} else { residual.cache.prepare(rows: rows) }
             residual.cache.lastPassReused = false
         }
         if let merging {

@@ -76,6 +76,7 @@ final class EarlyExitTests: XCTestCase {
             let loop = SamplingLoop(model: model, sampler: try SamplerRegistry.make("ddim", steps: 5, config: c), caching: caching)
             var ratios: [Double] = []
             let samples = try loop.run(xT: xT, labels: [0, 2], noise: .seeded(3)) { ratios.append($0.flopsRatio) }
+            XCTAssertEqual(loop.cacheBytes, 0, "early exit keeps nothing")
             return (samples, ratios)
         }
         let dense = try sample(nil)
