@@ -247,7 +247,8 @@ public final class DiT {
             precondition(routing.isDense, "token merging runs on the dense model")
             if mergePlan?.merging != merging { mergePlan = TokenMergePlan(config: c, merging: merging) }
         }
-        let plan = merging == nil ? nil : mergePlan
+        // r = 0 merges nothing: tomesd then returns the identity (`do_nothing`), the plain block.
+        let plan = merging == nil || mergePlan?.r == 0 ? nil : mergePlan
         var skipping = false
         for (l, block) in blocks.enumerated() {
             let mod = UnsafePointer(ws.modulation.pointer + l * 6 * d)

@@ -53,6 +53,7 @@ public struct TokenMerging: Sendable, Equatable {
     /// Block MACs per image with the merged tokens (METHOD.md §5's counts at `N − r` tokens for
     /// the merged branches); the similarity (`(N − n_dst)·n_dst·D`) is counted too.
     public func blockMACs(_ c: DiTConfig) -> Double {
+        guard removed(c) > 0 else { return MACs(c).blocks }
         let n = Double(c.tokens), kept = n - Double(removed(c)), d = Double(c.hiddenSize)
         let side = c.inputSize / c.patchSize
         let destinations = Double((side / sy) * (side / sx))
