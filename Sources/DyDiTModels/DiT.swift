@@ -349,14 +349,14 @@ public final class DiT {
                                   modStride: modStride, rowsPerGroup: n, ctx: ctx)
         }
         if plan.merging.attention {
-            op("token merge") { plan.merge(ws.xn.pointer, into: ws.branch.pointer, d: d) }
+            op("token merge") { plan.merge(ws.xn.pointer, into: ws.branch.pointer, d: d, ctx: ctx) }
             op("qkv") { block.qkv(ws.branch.pointer, rows: merged, into: ws.qkv.pointer, ctx: ctx) }
             op("attention") {
                 Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: plan.kept, heads: c.numHeads,
                                   headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
             }
             op("proj") { block.proj(ws.attn.pointer, rows: merged, into: ws.xn.pointer, ctx: ctx) }
-            op("token merge") { plan.unmerge(ws.xn.pointer, into: ws.branch.pointer, d: d) }
+            op("token merge") { plan.unmerge(ws.xn.pointer, into: ws.branch.pointer, d: d, ctx: ctx) }
         } else {
             op("qkv") { block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx) }
             op("attention") {
@@ -375,10 +375,10 @@ public final class DiT {
                                   modStride: modStride, rowsPerGroup: n, ctx: ctx)
         }
         if plan.merging.mlp {
-            op("token merge") { plan.merge(ws.xn.pointer, into: ws.branch.pointer, d: d) }
+            op("token merge") { plan.merge(ws.xn.pointer, into: ws.branch.pointer, d: d, ctx: ctx) }
             op("fc1+gelu") { block.fc1(ws.branch.pointer, rows: merged, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
             op("fc2") { block.fc2(ws.hidden.pointer, rows: merged, into: ws.xn.pointer, ctx: ctx) }
-            op("token merge") { plan.unmerge(ws.xn.pointer, into: ws.branch.pointer, d: d) }
+            op("token merge") { plan.unmerge(ws.xn.pointer, into: ws.branch.pointer, d: d, ctx: ctx) }
         } else {
             op("fc1+gelu") { block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
             op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }

@@ -190,42 +190,59 @@ public final class TokenMergePlan {
         }}}}}}
     }
 
+    /// The index lists as pointers, for the per-sample loops (no class property access or
+    /// bounds checks inside them).
+    private func withIndices<R>(_ body: (_ src: UnsafePointer<Int32>, _ dst: UnsafePointer<Int32>, _ unmerged: UnsafePointer<Int32>,
+                                          _ merged: UnsafePointer<Int32>, _ target: UnsafePointer<Int32>, _ counts: UnsafePointer<Float>) -> R) -> R {
+        src.withUnsafeBufferPointer { s in dst.withUnsafeBufferPointer { t in unmerged.withUnsafeBufferPointer { u in
+            merged.withUnsafeBufferPointer { m in target.withUnsafeBufferPointer { g in counts.withUnsafeBufferPointer { c in
+                // An empty list has no base address: any valid pointer does, it is never read.
+                let none = UnsafePointer<Int32>(bitPattern: MemoryLayout<Int32>.alignment)!
+                return body(s.baseAddress ?? none, t.baseAddress ?? none, u.baseAddress ?? none, m.baseAddress ?? none,
+                            g.baseAddress ?? none, c.baseAddress!)
+            }}}
+        }}}
+    }
+
     /// `y [batch, N − r, D]` = the unmerged sources, then each destination averaged with the
-    /// sources merged into it (tomesd's `merge`, mode "mean").
-    public func merge(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, d: Int) {
+    /// sources merged into it (tomesd's `merge`, mode "mean": the sum divided by the count).
+    public func merge(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, d: Int, ctx: ComputeContext) {
         let n = n, kept = kept, unmergedCount = sources - r, r = r, destinations = destinations
-        for b in 0..<batch {
-            let xs = x + b * n * d, ys = y + b * kept * d
-            for i in 0..<unmergedCount {
-                let t = Int(src[Int(unmerged[b * unmergedCount + i])])
-                (ys + i * d).update(from: xs + t * d, count: d)
-            }
-            let out = ys + unmergedCount * d
-            for j in 0..<destinations { (out + j * d).update(from: xs + Int(dst[j]) * d, count: d) }
-            for k in 0..<r {
-                let from = xs + Int(src[Int(merged[b * r + k])]) * d, to = out + Int(target[b * r + k]) * d
-                for e in 0..<d { to[e] += from[e] }
-            }
-            for j in 0..<destinations {
-                let inverse = 1 / counts[b * destinations + j], row = out + j * d
-                for e in 0..<d { row[e] *= inverse }
+        withIndices { src, dst, unmerged, merged, target, counts in
+            ctx.pool.run(tasks: batch) { b, _ in
+                let xs = x + b * n * d, ys = y + b * kept * d
+                for i in 0..<unmergedCount {
+                    (ys + i * d).update(from: xs + Int(src[Int(unmerged[b * unmergedCount + i])]) * d, count: d)
+                }
+                let out = ys + unmergedCount * d
+                for j in 0..<destinations { (out + j * d).update(from: xs + Int(dst[j]) * d, count: d) }
+                for k in 0..<r {
+                    let from = xs + Int(src[Int(merged[b * r + k])]) * d, to = out + Int(target[b * r + k]) * d
+                    for e in 0..<d { to[e] += from[e] }
+                }
+                for j in 0..<destinations {
+                    let count = counts[b * destinations + j], row = out + j * d
+                    if count > 1 { for e in 0..<d { row[e] /= count } }
+                }
             }
         }
     }
 
     /// `x [batch, N, D]` from `y [batch, N − r, D]`: every token takes its merged row (tomesd's
     /// `unmerge`).
-    public func unmerge(_ y: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, d: Int) {
+    public func unmerge(_ y: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>, d: Int, ctx: ComputeContext) {
         let n = n, kept = kept, unmergedCount = sources - r, r = r, destinations = destinations
-        for b in 0..<batch {
-            let xs = x + b * n * d, ys = y + b * kept * d
-            let dstRows = ys + unmergedCount * d
-            for j in 0..<destinations { (xs + Int(dst[j]) * d).update(from: dstRows + j * d, count: d) }
-            for i in 0..<unmergedCount {
-                (xs + Int(src[Int(unmerged[b * unmergedCount + i])]) * d).update(from: ys + i * d, count: d)
-            }
-            for k in 0..<r {
-                (xs + Int(src[Int(merged[b * r + k])]) * d).update(from: dstRows + Int(target[b * r + k]) * d, count: d)
+        withIndices { src, dst, unmerged, merged, target, _ in
+            ctx.pool.run(tasks: batch) { b, _ in
+                let xs = x + b * n * d, ys = y + b * kept * d
+                let dstRows = ys + unmergedCount * d
+                for j in 0..<destinations { (xs + Int(dst[j]) * d).update(from: dstRows + j * d, count: d) }
+                for i in 0..<unmergedCount {
+                    (xs + Int(src[Int(unmerged[b * unmergedCount + i])]) * d).update(from: ys + i * d, count: d)
+                }
+                for k in 0..<r {
+                    (xs + Int(src[Int(merged[b * r + k])]) * d).update(from: dstRows + Int(target[b * r + k]) * d, count: d)
+                }
             }
         }
     }

@@ -35,8 +35,8 @@ final class TokenMergingTests: XCTestCase {
                 var back = [Float](repeating: .nan, count: batch * n * cx)
                 let ctx = try ComputeContext(threads: 2)
                 metric.withUnsafeBufferPointer { plan.match(metric: $0.baseAddress!, batch: batch, block: 0, timestep: 0, ctx: ctx) }
-                x.withUnsafeBufferPointer { xp in merged.withUnsafeMutableBufferPointer { plan.merge(xp.baseAddress!, into: $0.baseAddress!, d: cx) } }
-                merged.withUnsafeBufferPointer { mp in back.withUnsafeMutableBufferPointer { plan.unmerge(mp.baseAddress!, into: $0.baseAddress!, d: cx) } }
+                x.withUnsafeBufferPointer { xp in merged.withUnsafeMutableBufferPointer { plan.merge(xp.baseAddress!, into: $0.baseAddress!, d: cx, ctx: ctx) } }
+                merged.withUnsafeBufferPointer { mp in back.withUnsafeMutableBufferPointer { plan.unmerge(mp.baseAddress!, into: $0.baseAddress!, d: cx, ctx: ctx) } }
                 let want = try file.tensor("\(name)/roundtrip").floats()
                 XCTAssertEqual(back.count, want.count)
                 let worst = zip(back, want).map { abs($0 - $1) }.max() ?? .nan
