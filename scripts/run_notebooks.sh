@@ -100,6 +100,8 @@ export MPLBACKEND=module://matplotlib_inline.backend_inline
 export DYDIT_BIN="$dydit_bin"
 export DYDIT_SPEC="${DYDIT_SPEC:-$root/Notebooks/tiny-sweep.json}"
 export DYDIT_OUT="${DYDIT_OUT:-$tmp/out}"
+# results.ipynb writes its table and figure here, not over the committed ones in Experiments/results.
+export DYDIT_RESULTS_OUT="${DYDIT_RESULTS_OUT:-$tmp/results}"
 mkdir -p "$tmp/executed"
 
 "$python" - "$tmp/executed" "${notebooks[@]}" <<'PY'
