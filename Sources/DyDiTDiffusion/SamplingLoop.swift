@@ -219,7 +219,8 @@ public final class SamplingLoop {
             let elapsed = clock.now - start
             if let progress {
                 progress(Self.report(step: k, steps: sampler.steps, timestep: t, elapsed: elapsed, config: c,
-                                     record: routing.isDense ? nil : record, routing: routing, skipped: skipped, merging: merging))
+                                     record: routing.isDense ? nil : record, routing: routing, skipped: skipped, merging: merging,
+                                     computedBranches: branches?.computedBranches))
             }
         }
         return x.map { Float($0) }
@@ -239,6 +240,7 @@ public final class SamplingLoop {
         case .compute: return (nil, nil)
         case .fillBranches: return (branches(.compute), nil)
         case .reuseBranches: return (branches(.reuse), nil)
+        case let .selectBranches(computes): return (branches(.select(computes: computes)), nil)
         case let .fillResidual(blocks): return (nil, residual(blocks, .fill))
         case let .reuseResidual(blocks): return (nil, residual(blocks, .reuse))
         case let .decideResidual(blocks, decider): return (nil, residual(blocks, .decide(decider)))
@@ -249,10 +251,20 @@ public final class SamplingLoop {
     /// `skipped`: the blocks a step cache did not run (FORA's reuse step skips every block's
     /// attention and MLP; Δ-DiT and TeaCache a range): their MACs are not counted (all of them
     /// skipped: FLOPs ratio 0; the MACs left are the embeddings, adaLN and the final layer).
+    /// `computedBranches`: L2C's routed step, which attention (`2l`) and MLP (`2l + 1`)
+    /// branches ran (the others were reused: not counted).
     static func report(step: Int, steps: Int, timestep: Int, elapsed: Duration, config c: DiTConfig,
                        record: RoutingRecord?, routing: Routing, skipped: Range<Int> = 0..<0,
-                       merging: TokenMerging? = nil) -> StepReport {
+                       merging: TokenMerging? = nil, computedBranches: [Bool]? = nil) -> StepReport {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        if let computed = computedBranches {
+            let dense = MACs(c), depth = Double(c.depth)
+            let attention = Double((0..<c.depth).filter { computed[2 * $0] }.count) / depth
+            let mlp = Double((0..<c.depth).filter { computed[2 * $0 + 1] }.count) / depth
+            let blocks = attention * dense.attention + mlp * dense.mlp
+            return StepReport(step: step, steps: steps, timestep: timestep, seconds: seconds, heads: attention, groups: mlp,
+                              tokens: mlp, flopsRatio: blocks / dense.blocks, macs: dense.total - dense.blocks + blocks)
+        }
         guard let record else {
             // Token merging runs its blocks on fewer tokens (its MACs counted as computed).
             let dense = MACs(c), ran = Double(c.depth - skipped.count) / Double(c.depth)

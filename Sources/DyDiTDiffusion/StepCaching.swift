@@ -44,6 +44,9 @@ public enum StepCachePlan {
     case fillBranches
     /// FORA: run no block's attention or MLP; add the kept branches with this step's gates.
     case reuseBranches
+    /// L2C: run the branches `computes` marks (`2l` attention, `2l + 1` MLP of block l), reuse
+    /// the kept output of the others.
+    case selectBranches([Bool])
     /// Run the blocks and keep the range's residual.
     case fillResidual(Range<Int>)
     /// Skip the range; add its kept residual.
@@ -118,7 +121,7 @@ extension JSONObject {
 
 public enum StepCacheRegistry {
     public static let plugins: [StepCachePlugin.Type] = [NoStepCache.self, FORAPlugin.self, DeltaDiTPlugin.self, TeaCachePlugin.self,
-                                                         EarlyExitPlugin.self]
+                                                         EarlyExitPlugin.self, LearningToCachePlugin.self]
     public static var names: [String] { plugins.map { $0.name } }
 
     public static func plugin(_ name: String) -> StepCachePlugin.Type? { plugins.first { $0.name == name } }

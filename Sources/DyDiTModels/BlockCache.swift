@@ -40,14 +40,26 @@ public final class BlockCache {
 }
 
 /// What one forward pass does with a `BlockCache`: compute every block and keep its branches,
-/// or reuse the kept ones.
+/// reuse the kept ones, or (Learning-to-Cache) choose per branch.
 public struct BlockCaching {
-    public enum Mode: Sendable { case compute, reuse }
+    public enum Mode: Sendable, Equatable {
+        case compute, reuse
+        /// L2C's routed step: `computes[2l]` says whether block l's attention runs (else its
+        /// kept output is reused), `computes[2l + 1]` the same for its MLP; the cache keeps
+        /// what it held (the next full step refills it).
+        case select(computes: [Bool])
+    }
     public let cache: BlockCache
     public let mode: Mode
 
     public init(cache: BlockCache, mode: Mode) {
         self.cache = cache
         self.mode = mode
+    }
+
+    /// L2C's routed step: the branches it runs (nil for the other modes).
+    public var computedBranches: [Bool]? {
+        if case let .select(computes) = mode { return computes }
+        return nil
     }
 }

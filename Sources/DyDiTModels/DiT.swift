@@ -234,6 +234,10 @@ public final class DiT {
             precondition(routing.isDense || routing.fast, "block caching runs on the dense model or DyDiT's fast path")
             caching.cache.prepare(rows: rows)
             precondition(caching.mode == .compute || caching.cache.isFilled, "reusing a block cache no pass has filled")
+            if case let .select(computes) = caching.mode {
+                precondition(routing.isDense && merging == nil, "L2C's per-branch reuse runs on the dense model")
+                precondition(computes.count == 2 * c.depth, "L2C decides \(computes.count) branches, the model has \(2 * c.depth)")
+            }
         }
         if let residual {
             precondition(routing.isDense || routing.fast, "residual caching runs on the dense model or DyDiT's fast path")
@@ -262,6 +266,9 @@ public final class DiT {
             }
             if let caching, caching.mode == .reuse {
                 reuseBlock(index: l, cache: caching.cache, mod: mod, modStride: modStride, batch: batch, ws: ws, op: op)
+            } else if let caching, case let .select(computes) = caching.mode {
+                runBlockSelecting(block, index: l, attention: computes[2 * l], mlp: computes[2 * l + 1], cache: caching.cache,
+                                  mod: mod, modStride: modStride, batch: batch, ws: ws, op: op)
             } else if let plan {
                 runBlockMerged(block, index: l, mod: mod, modStride: modStride, batch: batch, timestep: t[0], ws: ws, plan: plan,
                                keep: caching?.cache, op: op)
@@ -421,6 +428,46 @@ public final class DiT {
             op("cached residual") { residual.cache.begin(h) }
         }
         return reuse
+    }
+
+    /// L2C's routed step for one dense block: each branch runs (`attention`, `mlp` true) or
+    /// adds its kept output with this pass's gate, as `learning-to-cache` `DiT/models/
+    /// dynamic_models.py` `DiTBlock.forward` does with `reuse_att` / `reuse_mlp`.
+    private func runBlockSelecting(_ block: Block, index l: Int, attention: Bool, mlp: Bool, cache: BlockCache,
+                                   mod: UnsafePointer<Float>, modStride: Int, batch: Int, ws: DiTWorkspace,
+                                   op: (String, () -> Void) -> Void) {
+        let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n
+        let h = ws.h.pointer
+        var branch = UnsafePointer(cache.attention[l].pointer)
+        if attention {
+            op("norm+modulate") {
+                Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
+                                      modStride: modStride, rowsPerGroup: n, ctx: ctx)
+            }
+            op("qkv") { block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx) }
+            op("attention") {
+                Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
+                                  headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+            }
+            op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+            branch = UnsafePointer(ws.branch.pointer)
+        }
+        op("gated residual") {
+            Ops.gatedResidual(h, adding: branch, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride, rowsPerGroup: n, ctx: ctx)
+        }
+        branch = UnsafePointer(cache.mlp[l].pointer)
+        if mlp {
+            op("norm+modulate") {
+                Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
+                                      modStride: modStride, rowsPerGroup: n, ctx: ctx)
+            }
+            op("fc1+gelu") { block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
+            op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+            branch = UnsafePointer(ws.branch.pointer)
+        }
+        op("gated residual") {
+            Ops.gatedResidual(h, adding: branch, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride, rowsPerGroup: n, ctx: ctx)
+        }
     }
 
     /// FORA's reuse step for one block: `h += g1 ⊙ cached attention`, `h += g2 ⊙ cached MLP`,

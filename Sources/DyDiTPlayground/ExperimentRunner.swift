@@ -84,7 +84,8 @@ public final class ExperimentRunner {
     /// made of it (its EMA weights); otherwise the backbone's checkpoint (nil: random init).
     func weights(for run: SpecFile.Run) throws -> String? {
         let spec = run.spec
-        guard spec.train != nil else { return spec.backbone.checkpoint.map(spec.resolvePath) }
+        // L2C trains cache routers, not the model: its runs measure the backbone's weights.
+        guard spec.train != nil && spec.train?.l2c == nil else { return spec.backbone.checkpoint.map(spec.resolvePath) }
         let path = TrainingRunner.directory(for: run, base: store.directory) + "/ema.safetensors"
         guard FileReader.exists(path) else {
             throw TrainingError.checkpoint(path: path, "does not exist: this spec has a train section, and its runs evaluate the weights `dydit train` makes; train first (dydit train \(spec.name).json\(store.directory == spec.outputDir ? "" : " --out \(store.directory)"))")

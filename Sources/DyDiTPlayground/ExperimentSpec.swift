@@ -75,7 +75,7 @@ public struct ExperimentSpec {
     public var samplerOptions: JSONObject
     public var guidanceScale: Double
     public var guidanceChannels: GuidanceChannels
-    /// The step cache (`cache`: none, fora, delta-dit, teacache).
+    /// The step cache (`cache`: none, fora, delta-dit, teacache, early-exit, l2c).
     public var cache: PluginChoice
     /// Token merging (`merge`: none, tome).
     public var merge: PluginChoice

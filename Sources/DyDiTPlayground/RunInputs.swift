@@ -3,7 +3,7 @@ import DyDiTIO
 
 /// Every file a run reads, by role, for its `RunKey`: the weights (the backbone's checkpoint,
 /// or for a spec with a `train` section what `dydit train` exported), static router masks,
-/// TeaCache's fitted coefficients, and with `test-loss` the held-out images. Sampler settings live in the spec itself (there is
+/// TeaCache's fitted coefficients, L2C's trained routers, and with `test-loss` the held-out images. Sampler settings live in the spec itself (there is
 /// no scheduler-config file in a spec), so the resolved spec covers them.
 extension ExperimentRunner {
     public func inputFiles(for run: SpecFile.Run) throws -> [(role: String, path: String)] {
@@ -19,6 +19,10 @@ extension ExperimentRunner {
         if spec.cache.type == TeaCachePlugin.name,
            let file = TeaCachePlugin.coefficientsFile(spec.cache.options.values, context: spec.stepCacheContext(weights: try weights(for: run))) {
             files.append(("cache.coefficients", file))
+        }
+        if spec.cache.type == LearningToCachePlugin.name,
+           let file = LearningToCachePlugin.routersFile(spec.cache.options.values, context: spec.stepCacheContext(weights: try weights(for: run))) {
+            files.append(("cache.routers", file))
         }
         if spec.eval.metrics.contains("test-loss") {
             for path in try Registry.dataset(spec.eval.test.dataset.type)!.files(spec.eval.test.dataset) { files.append(("eval.test.dataset", path)) }

@@ -23,12 +23,21 @@ public struct TrainSpec {
     /// or no checkpoint): width routers, and the token router's output layer.
     public var routerInit: (widthBias: Float, tokenBias: Float) = (RouterParameters.officialWidthBias, RouterParameters.officialTokenBias)
     public var exportDType: DType
+    /// Learning-to-Cache router training (`l2c`): the model frozen, per-step layer routers
+    /// learned for the spec's sampler (nil: the model itself trains).
+    public var l2c: L2C?
+
+    public struct L2C: Equatable {
+        /// The official `--l1` (weight of Σ w) and the threshold progress counts layers at.
+        public var l1: Double
+        public var threshold: Double
+    }
 
     public static let keys = ["dataset", "steps", "batch", "lr", "weight_decay", "betas", "eps", "warmup_steps", "lr_scheduler", "min_lr", "grad_clip",
                        "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
                        "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
                        "samples_per_class", "snapshot_every", "export_dtype", "router_init", "router_lr_scale",
-                       "static_width", "early_exit"]
+                       "static_width", "early_exit", "l2c"]
 
     /// The EMA starts from the initial weights, which still weigh decay^steps in it at the end:
     /// an EMA too slow for the run samples mostly the starting point (the λ sweep's first try,
@@ -146,7 +155,18 @@ public struct TrainSpec {
                 }
             }
         }
-        warnAboutSlowEMA(s, d, path, given: t["ema_decay"] != nil)
+        var l2c: L2C?
+        if let section = t["l2c"], section != .null {
+            let l2cPath = JSONLocator.child(path, "l2c")
+            if dydit || s.earlyExit != nil {
+                d.error(l2cPath, "trains cache routers for a frozen dense DiT (backbone.type 'dit', no early_exit)")
+            } else if let o = d.object(section, l2cPath, allowed: ["l1", "threshold"]) {
+                l2c = L2C(l1: d.double(o, "l1", l2cPath, default: 5e-6, check: ({ $0 >= 0 }, "a number ≥ 0")),
+                          threshold: d.double(o, "threshold", l2cPath, default: 0.1, check: ({ $0 >= 0 && $0 <= 1 }, "a number in [0, 1]")))
+            }
+        }
+        // L2C has no EMA: the decay changes nothing there.
+        if l2c == nil { warnAboutSlowEMA(s, d, path, given: t["ema_decay"] != nil) }
         let checkpointEvery = d.int(t, "checkpoint_every", path, default: 500, range: 1...100_000_000)
         let logEvery = d.int(t, "log_every", path, default: 10, range: 1...100_000_000)
         let sampleEvery = d.int(t, "sample_every", path, default: 0, range: 0...100_000_000)
@@ -184,9 +204,12 @@ public struct TrainSpec {
         // Only when given, so specs (and checkpoints) from before these keys resolve as they did.
         for (key, value) in routerResolved { resolved[key] = value }
         if let exitResolved { resolved["early_exit"] = exitResolved }
+        if let l2c { resolved["l2c"] = .object(JSONObject([("l1", .double(l2c.l1)), ("threshold", .double(l2c.threshold))])) }
         resolved["export_dtype"] = .string(export)
-        return (TrainSpec(dataset: dataset, settings: s,
-                          checkpointEvery: checkpointEvery, logEvery: logEvery, sampleEvery: sampleEvery,
-                          samplesPerClass: perClass, snapshotEvery: snapshotEvery, routerInit: routerInit, exportDType: export == "f16" ? .f16 : .f32), .object(resolved))
+        var spec = TrainSpec(dataset: dataset, settings: s,
+                             checkpointEvery: checkpointEvery, logEvery: logEvery, sampleEvery: sampleEvery,
+                             samplesPerClass: perClass, snapshotEvery: snapshotEvery, routerInit: routerInit, exportDType: export == "f16" ? .f16 : .f32)
+        spec.l2c = l2c
+        return (spec, .object(resolved))
     }
 }

@@ -111,6 +111,7 @@ public final class TrainingRunner {
     }
 
     private func perform(restart: Bool, events: TrainingEvents, say: (String) -> Void) throws -> StepRecord? {
+        if let l2c = train.l2c { return try performL2C(l2c, restart: restart, events: events, say: say) }
         let c = spec.backbone.config
         let dydit = Registry.backbone(spec.backbone.type)?.routed ?? false
         let ctx = try spec.computeContext()

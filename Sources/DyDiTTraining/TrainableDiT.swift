@@ -40,13 +40,16 @@ public final class TrainableDiT {
     var workspace: TrainingWorkspace?
     /// Right operands of the linear layers' products, packed once per product.
     var packBuffer = AlignedBuffer<Float>(count: 16)
-    /// What the last forward pass saved: batch size, labels, whether routers ran, and the
-    /// blocks that ran.
-    var saved: (batch: Int, y: [Int], dynamic: Bool, blocks: Int)?
+    /// What the last forward pass saved: batch size, labels, whether routers ran, the blocks
+    /// that ran, and the branch blend it used.
+    var saved: (batch: Int, y: [Int], dynamic: Bool, blocks: Int, blend: BranchBlend?)?
     /// Early exit (`train.early_exit`): only the first `activeBlocks` blocks run in the next
     /// forward passes, the others pass `h` through (nil: every block). The trainer sets it per
     /// batch from the batch's timestep interval.
     public var activeBlocks: Int?
+    /// L2C's router training: plain (non-dynamic) passes blend each branch with the kept one
+    /// (nil: no blending).
+    public var branchBlend: BranchBlend?
 
     /// - Parameter frozen: parameters the optimiser leaves as they are (a static width's zero
     ///   router weights); `pos_embed` is always fixed.

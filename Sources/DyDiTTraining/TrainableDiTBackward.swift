@@ -85,6 +85,7 @@ extension TrainableDiT {
                                    gateStride: modWidth, rowMask: dynamic ? UnsafePointer(keep.tokenMask.pointer) : nil,
                                    dx: dA, dGate: dm + 5 * d, dGateStride: modWidth,
                                    dMask: dynamic ? ws.dTokenMask.pointer : nil, ctx: ctx)
+            saved.blend?.backward(dA, layer: 2 * l + 1)
             linearBackward(s.fc2, x: keep.act.pointer, rows: rows, dy: dA, dx: ws.dHidden.pointer)
             Backward.maskedGelu(pre: keep.pre.pointer, da: ws.dHidden.pointer, dpre: ws.dPre.pointer, batch: batch,
                                 rowsPerSample: n, cols: c.mlpHidden, groups: nh,
@@ -109,6 +110,7 @@ extension TrainableDiT {
             Backward.gatedResidual(dh: dH, x: keep.projOut.pointer, batch: batch, rowsPerSample: n, d: d, gate: m + 2 * d,
                                    gateStride: modWidth, rowMask: nil, dx: dA, dGate: dm + 2 * d, dGateStride: modWidth,
                                    dMask: nil, ctx: ctx)
+            saved.blend?.backward(dA, layer: 2 * l)
             linearBackward(s.proj, x: dynamic ? keep.maskedAttention.pointer : keep.attention.pointer, rows: rows, dy: dA, dx: dB)
             if dynamic {
                 Backward.maskedColumns(dy: dB, x: keep.attention.pointer, dx: dB, batch: batch, rowsPerSample: n, cols: d,

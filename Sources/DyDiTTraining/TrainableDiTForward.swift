@@ -45,7 +45,9 @@ extension TrainableDiT {
         let mod = ws.modulation.pointer
         let ran = min(activeBlocks ?? c.depth, c.depth)
         precondition(ran >= 1 && (!dynamic || ran == c.depth), "early exit runs ≥ 1 block, on the dense model")
-        saved = (batch, y, dynamic, ran)
+        let blend = branchBlend
+        precondition(blend == nil || (!dynamic && ran == c.depth), "L2C's branch blend runs on the complete dense model")
+        saved = (batch, y, dynamic, ran, blend)
 
         // Patch embedding plus the fixed position embedding.
         let h0 = ws.stream[0].pointer
@@ -104,6 +106,7 @@ extension TrainableDiT {
                 projIn = keep.maskedAttention.pointer
             }
             linear(s.proj, projIn, rows: rows, into: keep.projOut.pointer)
+            blend?.blend(keep.projOut.pointer, layer: 2 * l)
             h1.update(from: hIn, count: rows * d)
             Ops.gatedResidual(h1, adding: keep.projOut.pointer, rows: rows, d: d, gate: m + 2 * d, gateStride: modWidth,
                               rowsPerGroup: n, ctx: ctx)
@@ -141,6 +144,7 @@ extension TrainableDiT {
                                       mask: dynamic ? UnsafePointer(ws.mlpMask.pointer + l * c.numHeads) : nil,
                                       maskStride: c.depth * c.numHeads, activation: .gelu, ctx: ctx)
             linear(s.fc2, keep.act.pointer, rows: rows, into: keep.mlpOut.pointer)
+            blend?.blend(keep.mlpOut.pointer, layer: 2 * l + 1)
             hOut.update(from: h1, count: rows * d)
             Ops.gatedResidual(hOut, adding: keep.mlpOut.pointer, rows: rows, d: d, gate: m + 5 * d, gateStride: modWidth,
                               rowsPerGroup: n, rowMask: dynamic ? UnsafePointer(keep.tokenMask.pointer) : nil, ctx: ctx)

@@ -64,7 +64,7 @@ struct SampleCommand: ParsableCommand {
     var precision: WeightPrecision?
     @Option(help: "Memory for the fast path's sliced weights, in MB (default: as much as the blocks' weights).")
     var sliceBudgetMb: Int?
-    @Option(help: "Step cache, any in `dydit list`: none; fora (reuse every block's attention and MLP outputs between full steps); delta-dit (reuse a range of blocks' residual); teacache (skip the whole model while its input changes little; needs --fit-teacache first). With --routers they stack on DyDiT.")
+    @Option(help: "Step cache, any in `dydit list`: none; fora (reuse every block's attention and MLP outputs between full steps); delta-dit (reuse a range of blocks' residual); teacache (skip the whole model while its input changes little; needs --fit-teacache first); l2c (learned per-layer reuse every other step; routers=PATH from dydit train with train.l2c). With --routers they stack on DyDiT.")
     var cache: String = "none"
     @Option(help: "A step-cache option, key=value (repeatable), e.g. interval=3.")
     var cacheOption: [String] = []

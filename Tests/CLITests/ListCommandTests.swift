@@ -28,7 +28,7 @@ final class ListCommandTests: XCTestCase {
         func names(_ kind: String) -> [String] { kinds[kind]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? [] }
         XCTAssertEqual(names("width_routers"), ["none", "tdw", "random", "static"])
         XCTAssertEqual(names("token_routers"), ["none", "sdt", "random", "static", "layer-skip"])
-        XCTAssertEqual(names("caches"), ["none", "fora", "delta-dit", "teacache", "early-exit"])
+        XCTAssertEqual(names("caches"), ["none", "fora", "delta-dit", "teacache", "early-exit", "l2c"])
         XCTAssertEqual(names("token_mergings"), ["none", "tome"])
         XCTAssertTrue(Set(["ddpm", "ddim", "dpm-solver", "dpm-solver++"]).isSubset(of: names("samplers")), "\(names("samplers"))")
         let random = kinds["width_routers"]?.arrayValue?.first { $0["name"]?.stringValue == "random" }

@@ -1,3 +1,4 @@
+import DyDiTDiffusion
 import DyDiTIO
 import DyDiTPlayground
 import DyDiTTraining
@@ -104,6 +105,43 @@ final class TrainingRunTests: XCTestCase {
                 XCTAssertEqual(try rows("\(other)/train.csv"), try rows("\(whole)/train.csv"), "\(backbone) \(other)")
             }
         }
+    }
+
+    /// `train.l2c`: Learning-to-Cache's routers for a frozen model; a run stopped and resumed
+    /// ends bit-identical to an uninterrupted one, the routers file fits the sampler, and only
+    /// the routed steps' rows (even respaced indices) leave their initial values.
+    func testL2CRoutersTrainAndResumeBitIdentically() throws {
+        try TrainingRunner(spec: try spec("dit", out: "\(dir)/base", steps: 3)).run(events: events())
+        func l2c(_ out: String) throws -> ExperimentSpec {
+            let text = """
+            {"name": "l2c", "seed": 6, "backbone": {"type": "dit", "checkpoint": "\(dir)/base/ema.safetensors"},
+             "sampler": {"type": "ddim", "steps": 4}, "eval": {"batch": 3}, "compute": {"threads": 2}, "output": {"dir": "\(out)"},
+             "train": {"dataset": {"type": "fashion-mnist", "path": "\(dir)/data"}, "steps": 6, "batch": 4, "lr": 0.01,
+                       "checkpoint_every": 2, "log_every": 2, "l2c": {"l1": 0.001}}}
+            """
+            return try SpecFile(text: text, path: "\(dir)/l2c.json").expand()[0].spec
+        }
+        let whole = "\(dir)/l2c-whole", stopped = "\(dir)/l2c-stopped"
+        let last = try XCTUnwrap(try TrainingRunner(spec: try l2c(whole)).run(events: events()))
+        XCTAssertEqual(last.step, 6)
+        XCTAssert(last.loss.isFinite && last.loss > 0)
+        XCTAssertEqual(try rows("\(whole)/train.csv").count, 1 + 3)
+        XCTAssertEqual(try TrainingRunner(spec: try l2c(stopped)).run(events: events(stopAfter: 3))?.step, 3)
+        try TrainingRunner(spec: try l2c(stopped)).run(events: events())
+        for file in ["l2c-checkpoint.safetensors", "l2c-routers.safetensors"] {
+            XCTAssertEqual(try contents("\(stopped)/\(file)"), try contents("\(whole)/\(file)"), file)
+        }
+        let routers = try LearningToCacheRouters(path: "\(whole)/l2c-routers.safetensors")
+        XCTAssertEqual(routers.steps, 4)
+        XCTAssertEqual(routers.layers, 4, "attention and MLP of 2 blocks")
+        // The initial logits: the trainer's first draws (RandomGenerator(seed: 6).normals).
+        var rng = RandomGenerator(seed: 6)
+        let initial = rng.normals(4 * 4)
+        for r in 0..<4 {
+            let moved = routers.logits[r] != Array(initial[(r * 4)..<((r + 1) * 4)])
+            XCTAssertEqual(moved, r % 2 == 0, "row \(r): only routed steps (even r) train")
+        }
+        XCTAssertNoThrow(try LearningToCachePolicy(routers: routers, threshold: 0.1).session(timesteps: routers.timesteps!, depth: 2))
     }
 
     /// elapsed_s counts training time over every resume: a resumed run's rows continue from
