@@ -16,6 +16,8 @@ public struct LearningToCachePolicy: StepCachePolicy {
     public let routers: LearningToCacheRouters
     public let threshold: Double
     public var name: String { "l2c (threshold \(threshold))" }
+    /// Per-layer reuse is implemented on the dense block only.
+    public var denseOnly: Bool { true }
 
     public init(routers: LearningToCacheRouters, threshold: Double) throws {
         guard threshold >= 0 && threshold <= 1 else { throw SamplerError("l2c: threshold \(threshold) is outside [0, 1]") }

@@ -107,6 +107,9 @@ public final class SamplingLoop {
             throw SamplerError("guidance needs the unconditional class, and this model's label table has none (trained without label dropout)")
         }
         if let caching {
+            if caching.denseOnly && (!routing.isDense || merging != nil) {
+                throw SamplerError("\(caching.name) runs on the dense model; with \(routing.isDense ? "token merging" : "routers") it is not implemented")
+            }
             if !routing.isDense && !routing.fast {
                 throw SamplerError("\(caching.name) with routers runs on DyDiT's fast path, not on the masked reference path")
             }

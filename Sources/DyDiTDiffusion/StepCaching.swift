@@ -15,9 +15,13 @@ public protocol StepCachePolicy: Sendable {
     /// The same for the sampler's model timesteps (what the sampling loop calls): a policy that
     /// decides by timestep implements this one.
     func session(timesteps: [Double], depth: Int) throws -> StepCacheSession
+    /// Whether it runs on the plain dense model only (no routers, no token merging).
+    var denseOnly: Bool { get }
 }
 
 extension StepCachePolicy {
+    public var denseOnly: Bool { false }
+
     public func session(timesteps: [Double], depth: Int) throws -> StepCacheSession {
         try session(steps: timesteps.count, depth: depth)
     }

@@ -82,6 +82,14 @@ final class StepCacheTests: XCTestCase {
         expect(["unknown option 'intervall'", "interval"]) { _ = try StepCacheRegistry.make("fora", options: JSONObject([("intervall", .int(2))])) }
         expect(["unknown cache 'froa'", "did you mean 'fora'"]) { _ = try StepCacheRegistry.make("froa") }
         XCTAssertNil(try StepCacheRegistry.make("none"))
+        expect(["l2c", "routers", "dydit train"]) { _ = try StepCacheRegistry.make("l2c") }
+        expect(["l2c", "no routers at /nonexistent/r.safetensors"]) {
+            _ = try StepCacheRegistry.make("l2c", options: JSONObject([("routers", .string("/nonexistent/r.safetensors"))]))
+        }
+        expect(["l2c", "threshold 1.5", "[0, 1]"]) {
+            _ = try LearningToCachePolicy(routers: LearningToCacheRouters(logits: [[0, 0]], timesteps: nil), threshold: 1.5)
+        }
+        expect(["threshold", "≥ 0"]) { _ = try StepCacheRegistry.make("l2c", options: JSONObject([("threshold", .double(-1))])) }
         // With routers on the masked reference path: refused before any work.
         let c = config
         let model = DiT(DiTParameters.initialized(c, seed: 7, .random), ctx: try ComputeContext(threads: 1))
@@ -89,6 +97,11 @@ final class StepCacheTests: XCTestCase {
                                 routing: Routing(width: try RandomWidthRouter(config: c, keep: 0.5, seed: 1), fast: false),
                                 caching: try FORAPolicy(interval: 2))
         expect(["fora", "fast path", "masked"]) { try loop.validate(images: 1, labels: [0], noise: .seeded(1)) }
+        // L2C's per-layer reuse: the dense model only, refused with routers before any work.
+        let l2c = try LearningToCachePolicy(routers: LearningToCacheRouters(logits: [[Float]](repeating: [Float](repeating: 0, count: 2 * c.depth), count: 4), timesteps: nil), threshold: 0.5)
+        let routed = SamplingLoop(model: model, sampler: try SamplerRegistry.make("ddim", steps: 4, config: c),
+                                  routing: Routing(width: try RandomWidthRouter(config: c, keep: 0.5, seed: 1)), caching: l2c)
+        expect(["l2c", "dense model", "routers"]) { try routed.validate(images: 1, labels: [0], noise: .seeded(1)) }
     }
 
     /// FORA stacked on DyDiT (the fast path, learned-shape random routers): interval 1 is DyDiT
