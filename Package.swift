@@ -8,6 +8,8 @@ let avx2Flags = ["-mavx2", "-mfma", "-mf16c"]
 let avx512Flags = avx2Flags + ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
 // The int8 VNNI kernels alone: chosen only on CPUs that report AVX-512 VNNI.
 let vnniFlags = avx512Flags + ["-mavx512vnni"]
+// The bf16 tile alone: chosen only on CPUs that report AVX512_BF16.
+let bf16Flags = avx512Flags + ["-mavx512bf16"]
 
 // The x86 flags exist only on x86 hosts (the manifest is compiled for the host, so `arch` is
 // the host's). Elsewhere (arm64), or with DYDIT_PORTABLE_ONLY=1 in the environment to build
@@ -48,8 +50,10 @@ let package = Package(
         .target(name: "DyDiTKernelsAVX2", dependencies: ["DyDiTKernelABI", "CSupport"], exclude: ["README.md"], swiftSettings: isaSettings(avx2Flags)),
         .target(name: "DyDiTKernelsAVX512", dependencies: ["DyDiTKernelABI", "CSupport"], exclude: ["README.md"], swiftSettings: isaSettings(avx512Flags, defines: ["DYDIT_VSCALEF"])),
         .target(name: "DyDiTKernelsVNNI", dependencies: ["DyDiTKernelABI"], exclude: ["README.md"], swiftSettings: isaSettings(vnniFlags)),
+        .target(name: "DyDiTKernelsBF16", dependencies: ["DyDiTKernelABI", "CSupport"], exclude: ["README.md"], swiftSettings: isaSettings(bf16Flags)),
         .target(name: "DyDiTKernels", dependencies: [
             "CSupport", "DyDiTKernelABI", "DyDiTKernelsPortable", "DyDiTKernelsAVX2", "DyDiTKernelsAVX512", "DyDiTKernelsVNNI",
+            "DyDiTKernelsBF16",
         ], exclude: ["README.md"]),
         .target(name: "DyDiTModels", dependencies: ["DyDiTKernels", "DyDiTIO"], exclude: ["README.md"]),
         .target(name: "DyDiTDiffusion", dependencies: ["DyDiTModels", "DyDiTKernels", "DyDiTIO"], exclude: ["README.md"]),

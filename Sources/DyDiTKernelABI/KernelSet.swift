@@ -82,3 +82,13 @@ public protocol Int8TileKernels {
     static func tile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>, panelStride: Int, panels: Int,
                      out: UnsafeMutablePointer<Int32>, ldo: Int)
 }
+
+/// The fp32 tile of the bf16 product: 6 rows of A (`[6, kPairs]` pairs of bf16 in 32-bit words,
+/// row stride `lda` words) times up to 4 weight panels of 16 columns (`[kPairs][16]` words,
+/// `panelStride` words apart), into `out` `[6, 16·panels]` (row stride `ldo`), overwritten.
+/// Each word holds two consecutive k, the lower one in the low half. One conforming type per
+/// bf16 path (`BF16Path`).
+public protocol BF16TileKernels {
+    static func tile(kPairs: Int, a: UnsafePointer<UInt32>, lda: Int, b: UnsafePointer<UInt32>, panelStride: Int, panels: Int,
+                     out: UnsafeMutablePointer<Float>, ldo: Int)
+}

@@ -38,6 +38,8 @@ public struct CPUFeatures: Sendable {
     public var avx512dq = false
     public var avx512vnni = false
     public var avxvnni = false
+    /// AVX512_BF16 (`vdpbf16ps`): the bf16 product's tile.
+    public var avx512bf16 = false
     public var brand = ""
 
     public init() {}
@@ -64,7 +66,10 @@ public struct CPUFeatures: Sendable {
             f.avx512vl = ebx & (1 << 31) != 0 && zmmSaved
             f.avx512vnni = ecx & (1 << 11) != 0 && zmmSaved
         }
-        if dydit_cpuid(7, 1, &r) != 0 { f.avxvnni = r[0] & (1 << 4) != 0 && ymmSaved }
+        if dydit_cpuid(7, 1, &r) != 0 {
+            f.avxvnni = r[0] & (1 << 4) != 0 && ymmSaved
+            f.avx512bf16 = r[0] & (1 << 5) != 0 && zmmSaved && f.avx512f
+        }
         var brand: [UInt8] = []
         for leaf: UInt32 in 0x8000_0002...0x8000_0004 where dydit_cpuid(leaf, 0, &r) != 0 {
             for word in r { for s in stride(from: 0, to: 32, by: 8) { brand.append(UInt8((word >> UInt32(s)) & 0xFF)) } }

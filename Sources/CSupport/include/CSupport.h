@@ -56,6 +56,14 @@ static inline dydit_float16v dydit_reciprocal16(dydit_float16v d) {
     return (dydit_float16v)_mm512_fmadd_ps(r, _mm512_fnmadd_ps((__m512)d, r, _mm512_set1_ps(1.0f)), r);
 }
 #endif
+#if defined(__AVX512BF16__) && defined(__AVX512F__)
+/// acc + Σ pairs a·b, one vdpbf16ps: each 32-bit lane of `a` and `b` holds two bf16 (the lower
+/// k first). Swift cannot import the __bf16 vector types of the intrinsic, so it is wrapped
+/// here, inlined into the bf16 build's tile (compiled with AVX512_BF16).
+static inline dydit_float16v dydit_dpbf16_16(dydit_float16v acc, dydit_int16v a, dydit_int16v b) {
+    return (dydit_float16v)_mm512_dpbf16_ps((__m512)acc, (__m512bh)a, (__m512bh)b);
+}
+#endif
 #if defined(__F16C__) && defined(__AVX__)
 #include <immintrin.h>
 typedef float dydit_float8v __attribute__((ext_vector_type(8)));

@@ -5,7 +5,7 @@ import Foundation
 
 /// What `bench gemm` multiplies with: the model precisions and the int8 product.
 enum GemmPrecision: String, ExpressibleByArgument, CaseIterable {
-    case fp32, fp16, int8
+    case fp32, fp16, int8, bf16
 }
 
 struct BenchGemm: ParsableCommand {
@@ -16,7 +16,7 @@ struct BenchGemm: ParsableCommand {
     @Option var m: Int = 256
     @Option var n: Int = 1152
     @Option var k: Int = 1152
-    @Option(help: "Weight precision: fp32, fp16 (stored as halves, widened in the micro-kernel) or int8 (per-channel weights, activations quantized per row, int32 dot products).")
+    @Option(help: "Weight precision: fp32, fp16 (stored as halves, widened in the micro-kernel) int8 (per-channel weights, activations quantized per row, int32 dot products) or bf16 (weights and activations rounded to bf16, fp32 sums: vdpbf16ps where the CPU has AVX512_BF16).")
     var precision: GemmPrecision = .fp32
     @Option(help: "int8 activation scales: token (one per row) or q8_0 (one per row and block of 32 along K).")
     var activations: Int8ActivationScheme = .perRow
@@ -34,7 +34,14 @@ struct BenchGemm: ParsableCommand {
             let c = AlignedBuffer<Float>(count: m * n)
             let times: [Double], weightBytes: Int
             var path: String? = nil
-            if precision != .int8, let fp = WeightPrecision(rawValue: precision.rawValue) {
+            if precision == .bf16 {
+                let weights = BF16Matrix.rounding(w, n: n, k: k), workspace = BF16Activations()
+                weightBytes = weights.byteCount
+                path = BF16Path.best(for: ctx.isa).rawValue
+                times = repetitions.measure {
+                    BF16Gemm.linear(a.pointer, rows: m, weight: weights, bias: nil, out: c.pointer, workspace: workspace, ctx: ctx)
+                }
+            } else if precision != .int8, let fp = WeightPrecision(rawValue: precision.rawValue) {
                 let packed = PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa, precision: fp)
                 weightBytes = packed.byteCount
                 times = repetitions.measure { Gemm.linear(a.pointer, rows: m, weight: packed, bias: nil, out: c.pointer, ctx: ctx) }
@@ -56,14 +63,16 @@ struct BenchGemm: ParsableCommand {
                 print(jsonLine([("ms", .double(ms)), ("ms_min", .double(times.min()!)), ("gflops", .double(gflops)),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount))),
                                 ("precision", .string(precision.rawValue)), ("weight_bytes", .int(Int64(weightBytes))),
-                                ("int8_path", path.map { .string($0) } ?? .null),
-                                ("int8_activations", path == nil ? .null : .string(activations.rawValue)),
+                                ("int8_path", precision == .int8 ? path.map { .string($0) } ?? .null : .null),
+                                ("int8_activations", precision == .int8 ? .string(activations.rawValue) : .null),
+                                ("bf16_path", precision == .bf16 ? path.map { .string($0) } ?? .null : .null),
                                 ("m", .int(Int64(m))), ("n", .int(Int64(n))),
                                 ("k", .int(Int64(k))), ("iters", .int(Int64(times.count)))]))
             } else {
                 print(String(format: "gemm %d×%d×%d %@ weights on %@%@, %d thread(s): median %.3f ms, %.1f GOP/s",
                              m, n, k, precision.rawValue, ctx.isa.rawValue,
-                             path.map { " (int8 path \($0), \(activations.rawValue) activation scales)" } ?? "",
+                             precision == .int8 ? path.map { " (int8 path \($0), \(activations.rawValue) activation scales)" } ?? ""
+                                 : precision == .bf16 ? path.map { " (bf16 path \($0))" } ?? "" : "",
                              ctx.threadCount, ms, gflops))
             }
         }

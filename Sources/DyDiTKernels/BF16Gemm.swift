@@ -1,0 +1,186 @@
+import DyDiTKernelABI
+import DyDiTKernelsBF16
+
+/// bfloat16: the upper half of an fp32, rounded to nearest even (NaN kept a quiet NaN).
+public enum BFloat16 {
+    @inline(__always)
+    public static func bits(_ x: Float) -> UInt16 {
+        let b = x.bitPattern
+        if x.isNaN { return UInt16(truncatingIfNeeded: (b >> 16) | 0x40) }
+        return UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
+    }
+
+    @inline(__always)
+    public static func float(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
+
+    /// `x` rounded to bf16 and back.
+    @inline(__always)
+    public static func rounded(_ x: Float) -> Float { float(bits(x)) }
+
+    /// Two consecutive k in one word, the lower k in the low half (what `vdpbf16ps` pairs).
+    @inline(__always)
+    static func pair(_ lo: Float, _ hi: Float) -> UInt32 { UInt32(bits(lo)) | UInt32(bits(hi)) << 16 }
+}
+
+/// Weights `[n, k]` rounded to bf16, K padded to even, packed in panels of 16 columns laid out
+/// `[k/2][16]` words (two consecutive k of one column per 32-bit lane, as `vdpbf16ps` reads
+/// them).
+public final class BF16Matrix: @unchecked Sendable {
+    public let n: Int
+    public let k: Int
+    public var kPairs: Int { (k + 1) / 2 }
+    let packed: AlignedBuffer<UInt32>
+    /// Words from one 16-column panel to the next.
+    public var panelStride: Int { kPairs * 16 }
+    public var panels: Int { (n + 15) / 16 }
+
+    /// Rounds row-major `[n, k]` weights (row stride `ld`, default `k`).
+    public init(_ w: UnsafePointer<Float>, n: Int, k: Int, ld: Int? = nil) {
+        let ld = ld ?? k
+        self.n = n
+        self.k = k
+        let pairs = (k + 1) / 2, stride = pairs * 16
+        packed = AlignedBuffer(count: max(1, (n + 15) / 16 * stride))
+        for j in 0..<n {
+            let row = w + j * ld, panel = packed.pointer + (j / 16) * stride + j % 16
+            for p in 0..<pairs {
+                panel[p * 16] = BFloat16.pair(row[2 * p], 2 * p + 1 < k ? row[2 * p + 1] : 0)
+            }
+        }
+    }
+
+    public static func rounding(_ w: [Float], n: Int, k: Int) -> BF16Matrix {
+        precondition(w.count == n * k, "weights hold \(w.count) values, expected \(n)×\(k)")
+        return w.withUnsafeBufferPointer { BF16Matrix($0.baseAddress!, n: n, k: k) }
+    }
+
+    /// The stored weight `(row, column)`.
+    public func value(_ row: Int, _ column: Int) -> Float {
+        let word = packed.pointer[(row / 16) * panelStride + (column / 2) * 16 + row % 16]
+        return BFloat16.float(UInt16(truncatingIfNeeded: column % 2 == 0 ? word : word >> 16))
+    }
+
+    public var byteCount: Int { packed.byteCount }
+}
+
+/// Activations rounded to bf16 at the product's input, `[paddedRows][kPairs]` words (rows
+/// padded to a multiple of 6 with zeros); reused across products (grows, never shrinks).
+public final class BF16Activations {
+    var values = AlignedBuffer<UInt32>(count: 64)
+    public private(set) var rows = 0
+    public private(set) var kPairs = 0
+    public private(set) var paddedRows = 0
+
+    public init() {}
+
+    public func round(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, ctx: ComputeContext) {
+        let pairs = (k + 1) / 2, padded = (m + 5) / 6 * 6
+        if values.count < padded * pairs { values = AlignedBuffer(count: padded * pairs) }
+        rows = m
+        kPairs = pairs
+        paddedRows = padded
+        let q = values.pointer
+        let tasks = min(padded, 4 * ctx.threadCount)
+        ctx.pool.run(tasks: tasks) { task, _ in
+            for r in (task * padded / tasks)..<((task + 1) * padded / tasks) {
+                let out = q + r * pairs
+                guard r < m else {
+                    out.update(repeating: 0, count: pairs)
+                    continue
+                }
+                let row = a + r * lda
+                for p in 0..<(k / 2) { out[p] = BFloat16.pair(row[2 * p], row[2 * p + 1]) }
+                if k % 2 == 1 { out[pairs - 1] = BFloat16.pair(row[k - 1], 0) }
+            }
+        }
+    }
+
+    /// The stored activation `(row, column)`.
+    public func value(_ row: Int, _ column: Int) -> Float {
+        let word = values.pointer[row * kPairs + column / 2]
+        return BFloat16.float(UInt16(truncatingIfNeeded: column % 2 == 0 ? word : word >> 16))
+    }
+}
+
+/// The bf16 product's tiles: AVX512_BF16 (`vdpbf16ps`), or plain Swift.
+public enum BF16Path: String, Sendable, CaseIterable {
+    case avx512bf16, portable
+
+    /// The best the context's ISA build and this CPU run (`DYDIT_ISA` lowers the ISA, and
+    /// with it the path).
+    public static func best(for isa: ISA, cpu: CPUFeatures = .current) -> BF16Path {
+        isa == .avx512 && cpu.avx512bf16 ? .avx512bf16 : .portable
+    }
+
+    var kernels: any BF16TileKernels.Type {
+        switch self {
+        case .avx512bf16: return BF16Kernels.self
+        case .portable: return BF16PortableTiles.self
+        }
+    }
+
+    public func isSupported(by cpu: CPUFeatures = .current) -> Bool {
+        switch self {
+        case .avx512bf16: return cpu.supports(.avx512) && cpu.avx512bf16
+        case .portable: return true
+        }
+    }
+}
+
+/// `out = act(bf16(x) · Wᵀ + bias)` with W in bf16: the activations rounded to bf16 at the
+/// input, products exact, sums in fp32 (`vdpbf16ps`).
+public enum BF16Gemm {
+    public static func linear(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, weight: BF16Matrix,
+                              bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
+                              activation: Activation = .none, workspace: BF16Activations, ctx: ComputeContext,
+                              path: BF16Path? = nil) {
+        if m == 0 || weight.n == 0 { return }
+        let path = path ?? BF16Path.best(for: ctx.isa)
+        precondition(path.isSupported(), "the \(path) bf16 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
+        workspace.round(x, rows: m, k: weight.k, lda: ldx ?? weight.k, ctx: ctx)
+        let ldo = ldo ?? weight.n
+        let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
+        let a = UnsafePointer(workspace.values.pointer), b = UnsafePointer(weight.packed.pointer)
+        let kp = weight.kPairs, stride = weight.panelStride, n = weight.n, totalPanels = weight.panels, isa = ctx.isa
+        let kernels = path.kernels
+        let taskCount = min(tiles * groups, max(1, 12 * ctx.threadCount))
+        ctx.pool.run(tasks: taskCount) { task, thread in
+            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Float.self, capacity: 6 * 64)
+            let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
+            for t in first..<end {
+                // The int8 product's work order: weights reused across rows, rows across groups.
+                let (i, g) = Int8Gemm.unit(t, tiles: tiles, groups: groups)
+                let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
+                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + 6) - r0
+                kernels.tile(kPairs: kp, a: a + r0 * kp, lda: kp, b: b + p0 * stride, panelStride: stride, panels: panels,
+                             out: tile, ldo: 64)
+                let dst = out + r0 * ldo + c0
+                for r in 0..<rows { (dst + r * ldo).update(from: tile + r * 64, count: cols) }
+                Dispatch.epilogue(isa, dst, ldc: ldo, rows: rows, cols: cols, bias: bias.map { $0 + c0 }, activation: activation)
+            }
+        }
+    }
+}
+
+/// The bf16 tile in scalar fp32 arithmetic, in `vdpbf16ps`'s order (per pair, the odd k's
+/// product added first, then the even one's; every product of two bf16 is exact in fp32): the
+/// fallback, and the reference of the SIMD tile.
+enum BF16PortableTiles: BF16TileKernels {
+    static func tile(kPairs: Int, a: UnsafePointer<UInt32>, lda: Int, b: UnsafePointer<UInt32>, panelStride: Int, panels: Int,
+                     out: UnsafeMutablePointer<Float>, ldo: Int) {
+        for r in 0..<6 {
+            for p in 0..<panels {
+                for c in 0..<16 {
+                    var sum: Float = 0
+                    let w = b + p * panelStride + c
+                    for q in 0..<kPairs {
+                        let x = a[r * lda + q], y = w[q * 16]
+                        sum += Float(bitPattern: x & 0xFFFF_0000) * Float(bitPattern: y & 0xFFFF_0000)
+                        sum += Float(bitPattern: x << 16) * Float(bitPattern: y << 16)
+                    }
+                    out[r * ldo + p * 16 + c] = sum
+                }
+            }
+        }
+    }
+}

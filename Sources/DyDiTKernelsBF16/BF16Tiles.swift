@@ -1,0 +1,117 @@
+// The bf16 register tile of CPUs with AVX512_BF16 (this target is compiled with AVX-512 and
+// AVX512_BF16; the dispatcher calls it only when CPUID reports AVX512_BF16).
+
+#if DYDIT_X86_ISA
+import CSupport
+
+public enum BF16Kernels {
+    /// fp32 sums of 6 rows of A (bf16 pairs, `lda` words apart) with `panels` (1 to 4)
+    /// 16-column weight panels (`[kPair][16]` words, `panelStride` words apart) into
+    /// `out [6, 16·panels]` (`ldo` floats apart), overwritten.
+    @inline(never)
+    public static func tile(kPairs: Int, a: UnsafePointer<UInt32>, lda: Int, b: UnsafePointer<UInt32>, panelStride: Int,
+                            panels: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        if panels == 4 {
+            tile4(kPairs, a, lda, b, panelStride, out, ldo)
+        } else {
+            for p in 0..<panels { tile1(kPairs, a, lda, b + p * panelStride, out + p * 16, ldo) }
+        }
+    }
+
+    typealias F = SIMD16<Float>
+    typealias I = SIMD16<Int32>
+
+    @inline(__always) static func dp(_ acc: F, _ a: I, _ b: I) -> F { dydit_dpbf16_16(acc, a, b) }
+
+    /// One pair of A in every lane (a broadcast from memory).
+    @inline(__always) static func broadcast(_ a: UnsafePointer<UInt32>, _ offset: Int) -> I {
+        I(repeating: Int32(bitPattern: a[offset]))
+    }
+
+    @inline(__always) static func load(_ p: UnsafePointer<UInt32>) -> I { UnsafeRawPointer(p).loadUnaligned(as: I.self) }
+
+    static func tile4(_ kp: Int, _ a: UnsafePointer<UInt32>, _ lda: Int, _ b: UnsafePointer<UInt32>, _ ps: Int,
+                      _ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
+        var c00 = F(), c01 = F(), c02 = F(), c03 = F(), c10 = F(), c11 = F(), c12 = F(), c13 = F()
+        var c20 = F(), c21 = F(), c22 = F(), c23 = F(), c30 = F(), c31 = F(), c32 = F(), c33 = F()
+        var c40 = F(), c41 = F(), c42 = F(), c43 = F(), c50 = F(), c51 = F(), c52 = F(), c53 = F()
+        // Row and panel pointers fixed outside the loop, one moving offset per operand (as the
+        // int8 tile: no checked index arithmetic among the dot products).
+        let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
+        let p0 = b, p1 = b + ps, p2 = b + 2 * ps, p3 = b + 3 * ps
+        var o = 0, pb = 0
+        for _ in 0..<kp {
+            let b0 = load(p0 + pb), b1 = load(p1 + pb), b2 = load(p2 + pb), b3 = load(p3 + pb)
+            var x = broadcast(a0, o)
+            c00 = dp(c00, x, b0); c01 = dp(c01, x, b1); c02 = dp(c02, x, b2); c03 = dp(c03, x, b3)
+            x = broadcast(a1, o)
+            c10 = dp(c10, x, b0); c11 = dp(c11, x, b1); c12 = dp(c12, x, b2); c13 = dp(c13, x, b3)
+            x = broadcast(a2, o)
+            c20 = dp(c20, x, b0); c21 = dp(c21, x, b1); c22 = dp(c22, x, b2); c23 = dp(c23, x, b3)
+            x = broadcast(a3, o)
+            c30 = dp(c30, x, b0); c31 = dp(c31, x, b1); c32 = dp(c32, x, b2); c33 = dp(c33, x, b3)
+            x = broadcast(a4, o)
+            c40 = dp(c40, x, b0); c41 = dp(c41, x, b1); c42 = dp(c42, x, b2); c43 = dp(c43, x, b3)
+            x = broadcast(a5, o)
+            c50 = dp(c50, x, b0); c51 = dp(c51, x, b1); c52 = dp(c52, x, b2); c53 = dp(c53, x, b3)
+            o &+= 1
+            pb &+= 16
+        }
+        store(out, c00, c01, c02, c03)
+        store(out + ldo, c10, c11, c12, c13)
+        store(out + 2 * ldo, c20, c21, c22, c23)
+        store(out + 3 * ldo, c30, c31, c32, c33)
+        store(out + 4 * ldo, c40, c41, c42, c43)
+        store(out + 5 * ldo, c50, c51, c52, c53)
+    }
+
+    static func tile1(_ kp: Int, _ a: UnsafePointer<UInt32>, _ lda: Int, _ b: UnsafePointer<UInt32>,
+                      _ out: UnsafeMutablePointer<Float>, _ ldo: Int) {
+        var c0 = F(), c1 = F(), c2 = F(), c3 = F(), c4 = F(), c5 = F()
+        let a0 = a, a1 = a + lda, a2 = a + 2 * lda, a3 = a + 3 * lda, a4 = a + 4 * lda, a5 = a + 5 * lda
+        var o = 0, pb = 0
+        for _ in 0..<kp {
+            let b0 = load(b + pb)
+            c0 = dp(c0, broadcast(a0, o), b0)
+            c1 = dp(c1, broadcast(a1, o), b0)
+            c2 = dp(c2, broadcast(a2, o), b0)
+            c3 = dp(c3, broadcast(a3, o), b0)
+            c4 = dp(c4, broadcast(a4, o), b0)
+            c5 = dp(c5, broadcast(a5, o), b0)
+            o &+= 1
+            pb &+= 16
+        }
+        let raw = UnsafeMutableRawPointer(out), row = ldo * 4
+        raw.storeBytes(of: c0, as: F.self)
+        raw.storeBytes(of: c1, toByteOffset: row, as: F.self)
+        raw.storeBytes(of: c2, toByteOffset: 2 * row, as: F.self)
+        raw.storeBytes(of: c3, toByteOffset: 3 * row, as: F.self)
+        raw.storeBytes(of: c4, toByteOffset: 4 * row, as: F.self)
+        raw.storeBytes(of: c5, toByteOffset: 5 * row, as: F.self)
+    }
+
+    @inline(__always)
+    static func store(_ p: UnsafeMutablePointer<Float>, _ v0: F, _ v1: F, _ v2: F, _ v3: F) {
+        let raw = UnsafeMutableRawPointer(p)
+        raw.storeBytes(of: v0, as: F.self)
+        raw.storeBytes(of: v1, toByteOffset: 64, as: F.self)
+        raw.storeBytes(of: v2, toByteOffset: 128, as: F.self)
+        raw.storeBytes(of: v3, toByteOffset: 192, as: F.self)
+    }
+}
+
+#else
+/// Built for a non-x86 host: the bf16 tile does not exist there, and the dispatcher never picks
+/// it (`BF16Path.isSupported` needs CPUID's AVX512_BF16, which such a host cannot report).
+public enum BF16Kernels {
+    public static func tile(kPairs: Int, a: UnsafePointer<UInt32>, lda: Int, b: UnsafePointer<UInt32>, panelStride: Int,
+                            panels: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        preconditionFailure("the AVX512_BF16 tile is not built for this CPU architecture")
+    }
+}
+#endif
+
+import DyDiTKernelABI
+
+/// The AVX512_BF16 path's entry in the bf16 dispatch table (`BF16Path.kernels`).
+extension BF16Kernels: BF16TileKernels {}

@@ -1,0 +1,120 @@
+import DyDiTKernels
+import XCTest
+
+/// The bf16 product on every (kernel build, bf16 tile) pair this CPU runs: the rounding
+/// against its definition, the AVX512_BF16 tile against the scalar tile (the same fp32
+/// additions in `vdpbf16ps`'s order), and the whole product against a Double product of the
+/// bf16-rounded operands within fp32 summation error, on random and odd shapes.
+final class BF16Tests: XCTestCase {
+    static let shapes: [(Int, Int, Int)] = [(1, 1, 1), (1, 7, 3), (5, 17, 9), (6, 16, 8), (7, 65, 13), (13, 64, 128),
+                                            (31, 100, 257), (2, 300, 64), (150, 70, 300), (3, 19, 33), (9, 40, 95),
+                                            (4, 33, 71)]
+
+    static var combinations: [(isa: ISA, path: BF16Path)] {
+        [(ISA.portable, BF16Path.portable), (.avx2, .portable), (.avx512, .portable), (.avx512, .avx512bf16)]
+            .filter { CPUFeatures.current.supports($0.0) && $0.1.isSupported() }
+    }
+
+    func testRoundingIsToNearestEven() {
+        // 1 + 2⁻⁸ is halfway between bf16 1 and 1 + 2⁻⁷: ties go to the even mantissa (1).
+        XCTAssertEqual(BFloat16.rounded(1 + 0x1p-8), 1)
+        XCTAssertEqual(BFloat16.rounded(1 + 3 * 0x1p-8), 1 + 4 * 0x1p-8, "ties to even: up to 1 + 2⁻⁶")
+        XCTAssertEqual(BFloat16.rounded(1 + 0x1p-8 + 0x1p-20), 1 + 0x1p-7, "above halfway rounds up")
+        XCTAssertEqual(BFloat16.rounded(-2.5), -2.5)
+        XCTAssertEqual(BFloat16.rounded(.infinity), .infinity)
+        XCTAssertTrue(BFloat16.rounded(.nan).isNaN)
+        XCTAssertEqual(BFloat16.rounded(Float.greatestFiniteMagnitude), .infinity, "past bf16's largest finite: overflows")
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<10_000 {
+            let x = Float.random(in: -1000...1000, using: &rng)
+            let r = BFloat16.rounded(x)
+            XCTAssertEqual(r.bitPattern & 0xFFFF, 0)
+            // Within half a bf16 ulp (2⁻⁸ relative).
+            XCTAssertLessThanOrEqual(abs(r - x), abs(x) * 0x1p-8 * 1.0001)
+        }
+    }
+
+    func testProductMatchesTheRoundedOperandsOnEveryShape() throws {
+        XCTAssertFalse(Self.combinations.isEmpty)
+        var checked = 0
+        for (isa, path) in Self.combinations {
+            for threads in [1, 2] {
+                let ctx = try ComputeContext(threads: threads, isa: isa)
+                for (seed, (m, n, k)) in Self.shapes.enumerated() {
+                    var rng = SplitMix(seed: UInt64(seed + 1))
+                    let a = (0..<(m * k)).map { _ in rng.uniform() * 4 - 2 }
+                    let w = (0..<(n * k)).map { _ in rng.uniform() * 2 - 1 }
+                    let bias = (0..<n).map { _ in rng.uniform() }
+                    let weight = BF16Matrix.rounding(w, n: n, k: k), workspace = BF16Activations()
+                    var out = [Float](repeating: .nan, count: m * n)
+                    a.withUnsafeBufferPointer { ap in
+                        bias.withUnsafeBufferPointer { bp in
+                            out.withUnsafeMutableBufferPointer { op in
+                                BF16Gemm.linear(ap.baseAddress!, rows: m, weight: weight, bias: bp.baseAddress!, out: op.baseAddress!,
+                                                workspace: workspace, ctx: ctx, path: path)
+                            }
+                        }
+                    }
+                    for r in 0..<m {
+                        for c in 0..<n {
+                            var exact = 0.0, magnitude = 0.0
+                            for i in 0..<k {
+                                let p = Double(BFloat16.rounded(a[r * k + i])) * Double(BFloat16.rounded(w[c * k + i]))
+                                XCTAssertEqual(Float(p), workspace.value(r, i) * weight.value(c, i))
+                                exact += p
+                                magnitude += abs(p)
+                            }
+                            // fp32 sums of k exact products: |error| ≤ k·2⁻²⁴·Σ|p|, plus the bias add.
+                            let bound = Double(k + 1) * 0x1p-24 * (magnitude + abs(Double(bias[c]))) + 1e-30
+                            let got = Double(out[r * n + c])
+                            XCTAssert(got.isFinite && abs(got - (exact + Double(bias[c]))) <= bound,
+                                      "\(isa)/\(path) \(m)×\(n)×\(k) (\(r), \(c)): \(got), expected \(exact + Double(bias[c])) ± \(bound)")
+                        }
+                    }
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(checked, 2 * Self.shapes.count)
+    }
+
+    /// The AVX512_BF16 tile adds in `vdpbf16ps`'s order, which the scalar tile reproduces: the
+    /// two agree bit for bit (normal operands: no denormal flushing involved).
+    func testTileAgreesWithTheScalarTileBitForBit() throws {
+        guard BF16Path.avx512bf16.isSupported() else { throw XCTSkip("this CPU has no AVX512_BF16") }
+        let ctx = try ComputeContext(threads: 1, isa: .avx512)
+        for (seed, (m, n, k)) in Self.shapes.enumerated() {
+            var rng = SplitMix(seed: UInt64(100 + seed))
+            let a = (0..<(m * k)).map { _ in rng.uniform() * 4 - 2 }
+            let w = (0..<(n * k)).map { _ in rng.uniform() * 2 - 1 }
+            let weight = BF16Matrix.rounding(w, n: n, k: k)
+            var outs: [[Float]] = []
+            for path in [BF16Path.avx512bf16, .portable] {
+                var out = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { ap in
+                    out.withUnsafeMutableBufferPointer { op in
+                        BF16Gemm.linear(ap.baseAddress!, rows: m, weight: weight, bias: nil, out: op.baseAddress!,
+                                        workspace: BF16Activations(), ctx: ctx, path: path)
+                    }
+                }
+                outs.append(out)
+            }
+            XCTAssertEqual(outs[0].map(\.bitPattern), outs[1].map(\.bitPattern), "\(m)×\(n)×\(k)")
+            XCTAssertFalse(outs[0].contains { !$0.isFinite })
+        }
+    }
+}
+
+/// A small deterministic generator for the shapes above.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func uniform() -> Float { Float(next() >> 40) * 0x1p-24 }
+}
