@@ -1,3 +1,4 @@
+import CSupport
 import DyDiTKernelABI
 import DyDiTKernelsBF16
 
@@ -22,16 +23,18 @@ public enum BFloat16 {
     static func pair(_ lo: Float, _ hi: Float) -> UInt32 { UInt32(bits(lo)) | UInt32(bits(hi)) << 16 }
 }
 
-/// Weights `[n, k]` rounded to bf16, K padded to even, packed in panels of 16 columns laid out
-/// `[k/2][16]` words (two consecutive k of one column per 32-bit lane, as `vdpbf16ps` reads
-/// them).
+/// Weights `[n, k]` rounded to bf16, packed in panels of 16 columns laid out `[kPair][16]`
+/// words (two consecutive k of one column per 32-bit lane, as `vdpbf16ps` reads them, and one
+/// AMX B-tile row per k-pair), K padded with zeros to a multiple of 32 (AMX's step).
 public final class BF16Matrix: @unchecked Sendable {
     public let n: Int
     public let k: Int
     public var kPairs: Int { (k + 1) / 2 }
+    /// Pairs stored per column: `kPairs` rounded up to 16.
+    public var kPairsPadded: Int { (kPairs + 15) / 16 * 16 }
     let packed: AlignedBuffer<UInt32>
     /// Words from one 16-column panel to the next.
-    public var panelStride: Int { kPairs * 16 }
+    public var panelStride: Int { kPairsPadded * 16 }
     public var panels: Int { (n + 15) / 16 }
 
     /// Rounds row-major `[n, k]` weights (row stride `ld`, default `k`).
@@ -39,8 +42,9 @@ public final class BF16Matrix: @unchecked Sendable {
         let ld = ld ?? k
         self.n = n
         self.k = k
-        let pairs = (k + 1) / 2, stride = pairs * 16
+        let pairs = (k + 1) / 2, stride = (pairs + 15) / 16 * 16 * 16
         packed = AlignedBuffer(count: max(1, (n + 15) / 16 * stride))
+        packed.pointer.update(repeating: 0, count: packed.count)
         for j in 0..<n {
             let row = w + j * ld, panel = packed.pointer + (j / 16) * stride + j % 16
             for p in 0..<pairs {
@@ -63,64 +67,74 @@ public final class BF16Matrix: @unchecked Sendable {
     public var byteCount: Int { packed.byteCount }
 }
 
-/// Activations rounded to bf16 at the product's input, `[paddedRows][kPairs]` words (rows
-/// padded to a multiple of 6 with zeros); reused across products (grows, never shrinks).
+/// Activations rounded to bf16 at the product's input, `[paddedRows][kPairsPadded]` words
+/// (rows padded with zeros to the tile's multiple: 6, or 32 for AMX; pairs to 16); reused
+/// across products (grows, never shrinks).
 public final class BF16Activations {
     var values = AlignedBuffer<UInt32>(count: 64)
     public private(set) var rows = 0
     public private(set) var kPairs = 0
+    /// Words per row.
+    public private(set) var stride = 0
     public private(set) var paddedRows = 0
 
     public init() {}
 
-    public func round(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, ctx: ComputeContext) {
-        let pairs = (k + 1) / 2, padded = (m + 5) / 6 * 6
-        if values.count < padded * pairs { values = AlignedBuffer(count: padded * pairs) }
+    public func round(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, rowMultiple: Int = 6, ctx: ComputeContext) {
+        let pairs = (k + 1) / 2, padded = (m + rowMultiple - 1) / rowMultiple * rowMultiple
+        let stride = (pairs + 15) / 16 * 16
+        if values.count < padded * stride { values = AlignedBuffer(count: padded * stride) }
         rows = m
         kPairs = pairs
+        self.stride = stride
         paddedRows = padded
         let q = values.pointer
         let tasks = min(padded, 4 * ctx.threadCount)
         ctx.pool.run(tasks: tasks) { task, _ in
             for r in (task * padded / tasks)..<((task + 1) * padded / tasks) {
-                let out = q + r * pairs
+                let out = q + r * stride
                 guard r < m else {
-                    out.update(repeating: 0, count: pairs)
+                    out.update(repeating: 0, count: stride)
                     continue
                 }
                 let row = a + r * lda
                 for p in 0..<(k / 2) { out[p] = BFloat16.pair(row[2 * p], row[2 * p + 1]) }
                 if k % 2 == 1 { out[pairs - 1] = BFloat16.pair(row[k - 1], 0) }
+                (out + pairs).update(repeating: 0, count: stride - pairs)
             }
         }
     }
 
     /// The stored activation `(row, column)`.
     public func value(_ row: Int, _ column: Int) -> Float {
-        let word = values.pointer[row * kPairs + column / 2]
+        let word = values.pointer[row * stride + column / 2]
         return BFloat16.float(UInt16(truncatingIfNeeded: column % 2 == 0 ? word : word >> 16))
     }
 }
 
-/// The bf16 product's tiles: AVX512_BF16 (`vdpbf16ps`), or plain Swift.
+/// The bf16 product's tiles: AMX (`tdpbf16ps` on 16×16 tiles), AVX512_BF16 (`vdpbf16ps`), or
+/// plain Swift.
 public enum BF16Path: String, Sendable, CaseIterable {
-    case avx512bf16, portable
+    case amx, avx512bf16, portable
 
     /// The best the context's ISA build and this CPU run (`DYDIT_ISA` lowers the ISA, and
     /// with it the path).
     public static func best(for isa: ISA, cpu: CPUFeatures = .current) -> BF16Path {
-        isa == .avx512 && cpu.avx512bf16 ? .avx512bf16 : .portable
+        guard isa == .avx512 else { return .portable }
+        return cpu.amxBF16 ? .amx : cpu.avx512bf16 ? .avx512bf16 : .portable
     }
 
+    /// The 6-row tiles (AMX has its own driver).
     var kernels: any BF16TileKernels.Type {
         switch self {
         case .avx512bf16: return BF16Kernels.self
-        case .portable: return BF16PortableTiles.self
+        case .portable, .amx: return BF16PortableTiles.self
         }
     }
 
     public func isSupported(by cpu: CPUFeatures = .current) -> Bool {
         switch self {
+        case .amx: return cpu.supports(.avx512) && cpu.amxBF16
         case .avx512bf16: return cpu.supports(.avx512) && cpu.avx512bf16
         case .portable: return true
         }
@@ -137,23 +151,29 @@ public enum BF16Gemm {
         if m == 0 || weight.n == 0 { return }
         let path = path ?? BF16Path.best(for: ctx.isa)
         precondition(path.isSupported(), "the \(path) bf16 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
-        workspace.round(x, rows: m, k: weight.k, lda: ldx ?? weight.k, ctx: ctx)
+        let tileRows = path == .amx ? 32 : 6
+        workspace.round(x, rows: m, k: weight.k, lda: ldx ?? weight.k, rowMultiple: tileRows, ctx: ctx)
         let ldo = ldo ?? weight.n
-        let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
+        let tiles = (m + tileRows - 1) / tileRows, groups = (weight.panels + 3) / 4
         let a = UnsafePointer(workspace.values.pointer), b = UnsafePointer(weight.packed.pointer)
-        let kp = weight.kPairs, stride = weight.panelStride, n = weight.n, totalPanels = weight.panels, isa = ctx.isa
+        let kp = weight.kPairs, lda = workspace.stride, stride = weight.panelStride, n = weight.n, totalPanels = weight.panels
+        let isa = ctx.isa, kBlocks = Int32(weight.kPairsPadded / 16)
         let kernels = path.kernels
         let taskCount = min(tiles * groups, max(1, 12 * ctx.threadCount))
         ctx.pool.run(tasks: taskCount) { task, thread in
-            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Float.self, capacity: 6 * 64)
+            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Float.self, capacity: tileRows * 64)
             let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
             for t in first..<end {
                 // The int8 product's work order: weights reused across rows, rows across groups.
                 let (i, g) = Int8Gemm.unit(t, tiles: tiles, groups: groups)
-                let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
-                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + 6) - r0
-                kernels.tile(kPairs: kp, a: a + r0 * kp, lda: kp, b: b + p0 * stride, panelStride: stride, panels: panels,
-                             out: tile, ldo: 64)
+                let r0 = i * tileRows, p0 = g * 4, panels = min(4, totalPanels - p0)
+                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + tileRows) - r0
+                if path == .amx {
+                    dydit_amx_bf16_rows32(kBlocks, a + r0 * lda, lda, b + p0 * stride, stride, Int32(panels), tile, 64)
+                } else {
+                    kernels.tile(kPairs: kp, a: a + r0 * lda, lda: lda, b: b + p0 * stride, panelStride: stride, panels: panels,
+                                 out: tile, ldo: 64)
+                }
                 let dst = out + r0 * ldo + c0
                 for r in 0..<rows { (dst + r * ldo).update(from: tile + r * 64, count: cols) }
                 Dispatch.epilogue(isa, dst, ldc: ldo, rows: rows, cols: cols, bias: bias.map { $0 + c0 }, activation: activation)

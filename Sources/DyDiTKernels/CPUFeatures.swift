@@ -40,6 +40,9 @@ public struct CPUFeatures: Sendable {
     public var avxvnni = false
     /// AVX512_BF16 (`vdpbf16ps`): the bf16 product's tile.
     public var avx512bf16 = false
+    /// AMX-BF16 usable: CPUID, the OS saving the tile state (XCR0 bits 17–18) and Linux
+    /// granting this process the tile data (arch_prctl, asked once at detection).
+    public var amxBF16 = false
     public var brand = ""
 
     public init() {}
@@ -65,6 +68,10 @@ public struct CPUFeatures: Sendable {
             f.avx512bw = ebx & (1 << 30) != 0 && zmmSaved
             f.avx512vl = ebx & (1 << 31) != 0 && zmmSaved
             f.avx512vnni = ecx & (1 << 11) != 0 && zmmSaved
+        }
+        if dydit_cpuid(7, 0, &r) != 0 {
+            let tilesSaved = xcr0 & 0x60000 == 0x60000
+            f.amxBF16 = r[3] & (1 << 22) != 0 && r[3] & (1 << 24) != 0 && tilesSaved && f.avx512f && dydit_amx_request() == 1
         }
         if dydit_cpuid(7, 1, &r) != 0 {
             f.avxvnni = r[0] & (1 << 4) != 0 && ymmSaved

@@ -11,7 +11,7 @@ final class BF16Tests: XCTestCase {
                                             (4, 33, 71)]
 
     static var combinations: [(isa: ISA, path: BF16Path)] {
-        [(ISA.portable, BF16Path.portable), (.avx2, .portable), (.avx512, .portable), (.avx512, .avx512bf16)]
+        [(ISA.portable, BF16Path.portable), (.avx2, .portable), (.avx512, .portable), (.avx512, .avx512bf16), (.avx512, .amx)]
             .filter { CPUFeatures.current.supports($0.0) && $0.1.isSupported() }
     }
 

@@ -11,6 +11,17 @@ uint64_t dydit_xgetbv0(void);
 /// The CPUs in this process's affinity mask (sched_getaffinity); 0 when it cannot be read.
 int dydit_affinity_cpu_count(void);
 
+/// Asks Linux for the AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM, once per process);
+/// 1 when granted. 0 elsewhere.
+int dydit_amx_request(void);
+
+/// The AMX bf16 block: `c[32, 16·panels] = a · b`, fp32, overwritten. `a`: 32 rows of bf16
+/// pairs (`lda` words apart, `16·kBlocks` pairs each, zero-padded); `b`: `panels` panels of
+/// `[16·kBlocks][16]` words (`panelStride` words apart); `ldc` in floats. Only on CPUs where
+/// `dydit_amx_request` succeeded.
+void dydit_amx_bf16_rows32(int kBlocks, const uint32_t *a, long lda, const uint32_t *b, long panelStride, int panels,
+                           float *c, long ldc);
+
 /// A spin-wait hint (PAUSE on x86): lets the sibling hyper-thread run and saves power.
 static inline void dydit_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
