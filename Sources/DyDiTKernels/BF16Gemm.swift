@@ -88,7 +88,7 @@ public final class BF16Activations {
         kPairs = pairs
         self.stride = stride
         paddedRows = padded
-        let q = values.pointer
+        let q = values.pointer, vector = ctx.isa == .avx512
         let tasks = min(padded, 4 * ctx.threadCount)
         ctx.pool.run(tasks: tasks) { task, _ in
             for r in (task * padded / tasks)..<((task + 1) * padded / tasks) {
@@ -98,7 +98,10 @@ public final class BF16Activations {
                     continue
                 }
                 let row = a + r * lda
-                for p in 0..<(k / 2) { out[p] = BFloat16.pair(row[2 * p], row[2 * p + 1]) }
+                // The AVX-512 build rounds sixteen words per step (the same rounding).
+                if vector { BF16Kernels.roundPairs(row, pairs: k / 2, into: out) } else {
+                    for p in 0..<(k / 2) { out[p] = BFloat16.pair(row[2 * p], row[2 * p + 1]) }
+                }
                 if k % 2 == 1 { out[pairs - 1] = BFloat16.pair(row[k - 1], 0) }
                 (out + pairs).update(repeating: 0, count: stride - pairs)
             }

@@ -90,6 +90,33 @@ public enum BF16Kernels {
         raw.storeBytes(of: c5, toByteOffset: 5 * row, as: F.self)
     }
 
+    /// `pairs` words from `2·pairs` floats: each float rounded to bf16 (nearest even, NaN kept
+    /// a quiet NaN), two consecutive ones per word, the first in the low half — what
+    /// `BFloat16.pair` does one word at a time, sixteen words per step here.
+    public static func roundPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
+        typealias U = SIMD16<UInt32>
+        @inline(__always) func rounded(_ x: F) -> U {
+            let u = unsafeBitCast(x, to: U.self)
+            let up = (u &+ 0x7FFF &+ ((u &>> 16) & 1)) & 0xFFFF_0000
+            return up.replacing(with: ((u &>> 16) | 0x40) &<< 16, where: x .!= x)
+        }
+        var p = 0
+        let raw = UnsafeRawPointer(src)
+        while p + 16 <= pairs {
+            let lo = rounded(raw.loadUnaligned(fromByteOffset: 8 * p, as: F.self))
+            let hi = rounded(raw.loadUnaligned(fromByteOffset: 8 * p + 64, as: F.self))
+            // Lanes 2j / 2j+1 of the 32 floats: the low and high halves of word j.
+            let even = SIMD16<UInt32>(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)
+            let odd = SIMD16<UInt32>(lowHalf: lo.oddHalf, highHalf: hi.oddHalf)
+            UnsafeMutableRawPointer(dst + p).storeBytes(of: (even &>> 16) | odd, as: U.self)
+            p += 16
+        }
+        while p < pairs {
+            dst[p] = scalarPair(src[2 * p], src[2 * p + 1])
+            p += 1
+        }
+    }
+
     @inline(__always)
     static func store(_ p: UnsafeMutablePointer<Float>, _ v0: F, _ v1: F, _ v2: F, _ v3: F) {
         let raw = UnsafeMutableRawPointer(p)
@@ -108,8 +135,24 @@ public enum BF16Kernels {
                             panels: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
         preconditionFailure("the AVX512_BF16 tile is not built for this CPU architecture")
     }
+
+    public static func roundPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
+        for p in 0..<pairs { dst[p] = scalarPair(src[2 * p], src[2 * p + 1]) }
+    }
 }
 #endif
+
+extension BF16Kernels {
+    /// One word of two bf16 (round to nearest even; NaN a quiet NaN), the first in the low half.
+    @inline(__always)
+    static func scalarPair(_ lo: Float, _ hi: Float) -> UInt32 {
+        @inline(__always) func bits(_ x: Float) -> UInt32 {
+            let b = x.bitPattern
+            return x.isNaN ? (b >> 16) | 0x40 : (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16
+        }
+        return bits(lo) | bits(hi) << 16
+    }
+}
 
 import DyDiTKernelABI
 

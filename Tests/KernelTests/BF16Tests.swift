@@ -34,6 +34,25 @@ final class BF16Tests: XCTestCase {
         }
     }
 
+    /// The activations' rounding (sixteen words per step in the AVX-512 build) equals the
+    /// scalar definition on special values, ties, denormals and an odd tail.
+    func testActivationRoundingEqualsTheScalarDefinitionInEveryBuild() throws {
+        var values: [Float] = [0, -0, 1, -1, 1 + 0x1p-8, 1 + 3 * 0x1p-8, .infinity, -.infinity, .nan, -.nan,
+                               Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0x7FC0_1234), .leastNonzeroMagnitude,
+                               -.leastNormalMagnitude, .greatestFiniteMagnitude, 65504, 3.3895314e38]
+        var rng = SplitMix(seed: 42)
+        while values.count < 2 * 37 + 1 { values.append((rng.uniform() - 0.5) * 1e6) }
+        let k = values.count
+        for isa in CPUFeatures.current.supported {
+            let ws = BF16Activations()
+            values.withUnsafeBufferPointer { ws.round($0.baseAddress!, rows: 1, k: k, lda: k, ctx: context(isa)) }
+            for i in 0..<k {
+                let want = BFloat16.float(BFloat16.bits(values[i])), got = ws.value(0, i)
+                XCTAssert(want.bitPattern == got.bitPattern, "\(isa): \(values[i]) → \(got), expected \(want)")
+            }
+        }
+    }
+
     func testProductMatchesTheRoundedOperandsOnEveryShape() throws {
         XCTAssertFalse(Self.combinations.isEmpty)
         var checked = 0
