@@ -65,6 +65,15 @@ public final class BF16Matrix: @unchecked Sendable {
     }
 
     public var byteCount: Int { packed.byteCount }
+
+    /// Rows `rows` (output features) and columns `columns` (input features) of this matrix:
+    /// DyDiT's sliced weights, from the stored values (rounding a bf16 value again is exact).
+    public func sliced(rows: [Int]?, columns: [Int]?) -> BF16Matrix {
+        let rs = rows ?? Array(0..<n), cs = columns ?? Array(0..<k)
+        var w = [Float](repeating: 0, count: rs.count * cs.count)
+        for (i, r) in rs.enumerated() { for (j, c) in cs.enumerated() { w[i * cs.count + j] = value(r, c) } }
+        return BF16Matrix.rounding(w, n: rs.count, k: cs.count)
+    }
 }
 
 /// Activations rounded to bf16 at the product's input, `[paddedRows][kPairsPadded]` words

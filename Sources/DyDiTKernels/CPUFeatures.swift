@@ -71,7 +71,9 @@ public struct CPUFeatures: Sendable {
         }
         if dydit_cpuid(7, 0, &r) != 0 {
             let tilesSaved = xcr0 & 0x60000 == 0x60000
-            f.amxBF16 = r[3] & (1 << 22) != 0 && r[3] & (1 << 24) != 0 && tilesSaved && f.avx512f && dydit_amx_request() == 1
+            // DYDIT_NO_AMX=1 leaves AMX alone (the bf16 product then runs on AVX512_BF16).
+            let wanted = getenv("DYDIT_NO_AMX").map { String(cString: $0).isEmpty } ?? true
+            f.amxBF16 = wanted && r[3] & (1 << 22) != 0 && r[3] & (1 << 24) != 0 && tilesSaved && f.avx512f && dydit_amx_request() == 1
         }
         if dydit_cpuid(7, 1, &r) != 0 {
             f.avxvnni = r[0] & (1 << 4) != 0 && ymmSaved

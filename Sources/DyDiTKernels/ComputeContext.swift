@@ -20,6 +20,8 @@ public final class ComputeContext {
     /// Quantized activations of int8 products, shared by the products run on this context
     /// (they run one after another); it grows to the largest product once.
     public let int8Workspace = Int8Activations()
+    /// The bf16 product's rounded activations (reused across products).
+    public let bf16Workspace = BF16Activations()
     /// How int8 products quantize their activations (per row unless an experiment measures
     /// the block-32 alternative).
     public var int8Activations = Int8ActivationScheme.perRow

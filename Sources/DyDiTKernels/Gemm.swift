@@ -5,6 +5,9 @@ public enum WeightPrecision: String, Sendable, CaseIterable {
     case fp16
     /// Symmetric int8 per output channel (`Int8Matrix`), activations quantized per row.
     case int8
+    /// bfloat16 weights (`BF16Matrix`), activations rounded to bf16 at each product's input,
+    /// fp32 sums (AMX or AVX512_BF16 where the CPU has them).
+    case bf16
 }
 
 /// A weight matrix `[n, k]` (PyTorch's `[out, in]`) packed once, at load time, into the
@@ -31,8 +34,8 @@ public final class PackedMatrix: @unchecked Sendable {
         case .fp32:
             floats = packed
             halves = nil
-        case .int8:
-            preconditionFailure("int8 weights are an Int8Matrix, not a PackedMatrix")
+        case .int8, .bf16:
+            preconditionFailure("\(precision) weights are an Int8Matrix or a BF16Matrix, not a PackedMatrix")
         case .fp16:
             let h = AlignedBuffer<Float16>(count: count)
             for i in 0..<count { h.pointer[i] = Float16(packed.pointer[i]) }

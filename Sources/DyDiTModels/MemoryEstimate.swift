@@ -37,7 +37,7 @@ public struct MemoryEstimate: Sendable, Equatable {
     public static func bytesPerWeight(_ precision: WeightPrecision) -> Double {
         switch precision {
         case .fp32: return 4
-        case .fp16: return 2
+        case .fp16, .bf16: return 2
         case .int8: return 1
         }
     }

@@ -6,6 +6,7 @@ public struct PackedLinear: @unchecked Sendable {
     enum Weights {
         case float(PackedMatrix)
         case int8(Int8Matrix)
+        case bf16(BF16Matrix)
     }
 
     let weights: Weights
@@ -14,12 +15,14 @@ public struct PackedLinear: @unchecked Sendable {
         switch weights {
         case let .float(m): return m.n
         case let .int8(m): return m.n
+        case let .bf16(m): return m.n
         }
     }
     public var inFeatures: Int {
         switch weights {
         case let .float(m): return m.k
         case let .int8(m): return m.k
+        case let .bf16(m): return m.k
         }
     }
 
@@ -35,8 +38,11 @@ public struct PackedLinear: @unchecked Sendable {
         switch weight {
         case let .float(w):
             precondition(w.count == out * inFeatures)
-            weights = precision == .int8 ? .int8(Int8Matrix.quantizing(w, n: out, k: inFeatures))
-                : .float(PackedMatrix.packing(w, n: out, k: inFeatures, isa: isa, precision: precision))
+            switch precision {
+            case .int8: weights = .int8(Int8Matrix.quantizing(w, n: out, k: inFeatures))
+            case .bf16: weights = .bf16(BF16Matrix.rounding(w, n: out, k: inFeatures))
+            case .fp32, .fp16: weights = .float(PackedMatrix.packing(w, n: out, k: inFeatures, isa: isa, precision: precision))
+            }
         case let .fp16(h):
             precondition(precision == .fp16 && h.count == out * inFeatures, "fp16 weights packed as \(precision)")
             weights = .float(h.withUnsafeBufferPointer { PackedMatrix(halves: $0.baseAddress!, n: out, k: inFeatures, isa: isa) })
@@ -62,6 +68,7 @@ public struct PackedLinear: @unchecked Sendable {
         switch weights {
         case let .float(m): return PackedLinear(weights: .float(m.sliced(rows: rows, columns: columns)), bias: b)
         case let .int8(m): return PackedLinear(weights: .int8(m.sliced(rows: rows, columns: columns)), bias: b)
+        case let .bf16(m): return PackedLinear(weights: .bf16(m.sliced(rows: rows, columns: columns)), bias: b)
         }
     }
 
@@ -77,6 +84,9 @@ public struct PackedLinear: @unchecked Sendable {
         case let .int8(m):
             Int8Gemm.linear(x, rows: rows, ldx: ldx, weight: m, bias: bias.pointer, out: out, ldo: ldo,
                             activation: activation, workspace: ctx.int8Workspace, ctx: ctx)
+        case let .bf16(m):
+            BF16Gemm.linear(x, rows: rows, ldx: ldx, weight: m, bias: bias.pointer, out: out, ldo: ldo,
+                            activation: activation, workspace: ctx.bf16Workspace, ctx: ctx)
         }
     }
 
@@ -84,6 +94,7 @@ public struct PackedLinear: @unchecked Sendable {
         switch weights {
         case let .float(m): return m.byteCount + bias.byteCount
         case let .int8(m): return m.byteCount + bias.byteCount
+        case let .bf16(m): return m.byteCount + bias.byteCount
         }
     }
 }

@@ -63,11 +63,13 @@ public enum QuantizedFormat {
                     throw ModelError.shapeMismatch(file: file.path, name: name, expected: shape, actual: entry.shape)
                 }
                 let expected: DType = precision == .fp16 ? .f16 : precision == .int8 ? .i8 : .f32
-                guard entry.dtype == expected || (precision == .fp32 && entry.dtype.isFloatingPoint) else {
+                guard entry.dtype == expected || ([.fp32, .bf16].contains(precision) && entry.dtype.isFloatingPoint) else {
                     throw fail("tensor '\(name)' is \(entry.dtype.rawValue), but the file's plan (\(plan)) stores layer '\(layer)' in \(precision) (\(expected.rawValue))")
                 }
                 switch precision {
-                case .fp32:
+                case .fp32, .bf16:
+                    // bf16 layers are stored as floats and rounded at load (exactly, when the
+                    // file holds bf16 values).
                     continue
                 case .fp16:
                     stored[name] = .fp16(try file.tensor(name).halves())
@@ -107,6 +109,8 @@ public enum QuantizedFormat {
             switch precisionOf[name] ?? .fp32 {
             case .fp32:
                 out.append((name, Tensor(w, shape: shape)))
+            case .bf16:
+                out.append((name, Tensor(w.map(BFloat16.rounded), shape: shape)))
             case .fp16:
                 out.append((name, Tensor(w.map { Float16($0) }, shape: shape)))
             case .int8:

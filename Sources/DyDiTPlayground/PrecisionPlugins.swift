@@ -32,6 +32,13 @@ public enum FP16Precision: PrecisionPlugin {
     public static func plan(_ o: PluginOptions) -> PrecisionPlan { PrecisionPlan(.fp16, fp32Layers: PrecisionOptions.layers(o)) }
 }
 
+public enum BF16Precision: PrecisionPlugin {
+    public static let name = "bf16"
+    public static let summary = "bf16 weights, activations rounded to bf16 at each GEMM's input, fp32 sums (AMX tiles or AVX512_BF16 where the CPU has them, scalar elsewhere)"
+    public static var options: [PluginOption] { [PrecisionOptions.fp32Layers] }
+    public static func plan(_ o: PluginOptions) -> PrecisionPlan { PrecisionPlan(.bf16, fp32Layers: PrecisionOptions.layers(o)) }
+}
+
 public enum Int8Precision: PrecisionPlugin {
     public static let name = "int8"
     public static let summary = "int8 weights per output channel, activations quantized per row at run time, int32 products (AVX-512 VNNI, AVX2, portable)"

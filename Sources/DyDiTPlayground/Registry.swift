@@ -20,7 +20,7 @@ public enum Registry {
     public static let backbones: [BackbonePlugin.Type] = [DiTBackbone.self, DyDiTBackbone.self]
 
     /// Precisions (`"precision": name`, or `{"type": name, "fp32_layers": [...]}`).
-    public static let precisions: [PrecisionPlugin.Type] = [FP32Precision.self, FP16Precision.self, Int8Precision.self]
+    public static let precisions: [PrecisionPlugin.Type] = [FP32Precision.self, FP16Precision.self, Int8Precision.self, BF16Precision.self]
 
     public static func backbone(_ name: String) -> BackbonePlugin.Type? { backbones.first { $0.name == name } }
     public static func precision(_ name: String) -> PrecisionPlugin.Type? { precisions.first { $0.name == name } }

@@ -28,7 +28,7 @@ struct ForwardCommand: ParsableCommand {
     @Option(help: "Guided channels for cfg/out: dit (first 3, the official quirk) or eps (all in_channels).")
     var guidance: GuidanceChannels = .dit
 
-    @Option(help: "Weight precision of the linear layers: fp32, fp16 or int8 (default: the file's own, fp32 or what `dydit quantize` stored).")
+    @Option(help: "Weight precision of the linear layers: fp32, fp16, int8 or bf16 (default: the file's own, fp32 or what `dydit quantize` stored).")
     var precision: WeightPrecision?
 
     @OptionGroup var compute: ComputeOptions

@@ -32,6 +32,7 @@ struct QuantizeCommand: ParsableCommand {
     func run() throws {
         try reportingErrors {
             guard precision != .fp32 else { throw ValidationError("--precision must be fp16 or int8: fp32 is what the float file already holds") }
+            guard precision != .bf16 else { throw ValidationError("--precision must be fp16 or int8: bf16 rounds the fp32 weights at load time, so run the float file with --precision bf16 (a stored copy would save nothing)") }
             guard out.hasSuffix(".safetensors") else { throw ValidationError("--out must end in .safetensors (got \(out))") }
             let layers = fp32Layers.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
             if let bad = layers.first(where: { !PrecisionPlan.layerNames.contains($0) }) {

@@ -60,7 +60,7 @@ struct SampleCommand: ParsableCommand {
     var tokenKeep: Double = 0.6
     @Flag(inversion: .prefixedNo, help: "With routers, also sample with the dense model to compare time per image.")
     var denseBaseline = true
-    @Option(help: "Weight precision of the linear layers: fp32, fp16 or int8 (default: the file's own, fp32 or what `dydit quantize` stored).")
+    @Option(help: "Weight precision of the linear layers: fp32, fp16, int8 or bf16 (default: the file's own, fp32 or what `dydit quantize` stored).")
     var precision: WeightPrecision?
     @Option(help: "Memory for the fast path's sliced weights, in MB (default: as much as the blocks' weights).")
     var sliceBudgetMb: Int?

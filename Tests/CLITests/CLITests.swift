@@ -245,7 +245,7 @@ final class CLITests: XCTestCase {
 
     func testUnknownNamesListTheValidOnes() throws {
         try expectFailure(["bench", "forward", "--model", "DiT-XS/2", "--iters", "1"], mentions: ["did you mean DiT-S/2", "DiT-XL/8"])
-        try expectFailure(["bench", "gemm", "--precision", "fp8", "--iters", "1"], mentions: ["fp8", "'fp32', 'fp16' or 'int8'"])
+        try expectFailure(["bench", "gemm", "--precision", "fp8", "--iters", "1"], mentions: ["fp8", "'fp32', 'fp16', 'int8' or 'bf16'"])
         try expectFailure(["bench", "gemm", "--isa", "sse9", "--iters", "1"], mentions: ["sse9", "avx512"])
         try expectFailure(["bench", "gemm", "--iters", "1"], env: ["DYDIT_ISA": "neon"], mentions: ["DYDIT_ISA", "neon", "portable"])
         try expectFailure(["bench", "gemm", "--threads", "0"], mentions: ["--threads"])

@@ -16,7 +16,7 @@ struct BenchForward: ParsableCommand {
     @Option var inChannels: Int = 4
     @Option var numClasses: Int = 1000
     @Option var batch: Int = 2
-    @Option(help: "Weight precision of every linear layer: fp32, fp16 or int8.")
+    @Option(help: "Weight precision of every linear layer: fp32, fp16, int8 or bf16 (activations rounded to bf16 at each GEMM, fp32 sums; AMX or AVX512_BF16 where present).")
     var precision: WeightPrecision = .fp32
     @Flag(help: "Also print the time of each operation kind (per forward, summed over blocks).")
     var profile = false
