@@ -42,7 +42,7 @@ bin=$(swift build -c "$config" --scratch-path "$scratch" --show-bin-path)
 [ -f "$bin/Modules/DyDiTPlayground.swiftmodule" ] || { echo "fuzz.sh: the library build failed" >&2; exit 1; }
 
 # Every object of the library's targets (not the CLI, the tests or argument-parser).
-modules=(CSupport DyDiTIO DyDiTKernelABI DyDiTKernelsPortable DyDiTKernelsAVX2 DyDiTKernelsAVX512 DyDiTKernelsVNNI
+modules=(CSupport DyDiTIO DyDiTKernelABI DyDiTKernelsPortable DyDiTKernelsAVX2 DyDiTKernelsAVX512 DyDiTKernelsVNNI DyDiTKernelsBF16
          DyDiTKernels DyDiTModels DyDiTDiffusion DyDiTTraining DyDiTEvaluation DyDiTPlayground)
 objects=()
 for m in "${modules[@]}"; do
