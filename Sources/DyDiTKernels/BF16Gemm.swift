@@ -153,6 +153,16 @@ public enum BF16Path: String, Sendable, CaseIterable {
     }
 }
 
+extension BF16Path {
+    /// The register-only `vdpbf16ps` loop (AVX512_BF16 CPUs only): flops performed (and a value
+    /// to keep it alive) — `dydit bench peak --bf16`.
+    public static func dotProductPeakLoop(iterations: Int) -> (flops: Double, sink: Float) {
+        precondition(BF16Path.avx512bf16.isSupported(), "the vdpbf16ps peak needs AVX512_BF16")
+        let sink = BF16Kernels.peakLoop(iterations: iterations, seed: 0x3C00_3C00)
+        return (Double(iterations) * 24 * 16 * 4, sink)
+    }
+}
+
 /// `out = act(bf16(x) · Wᵀ + bias)` with W in bf16: the activations rounded to bf16 at the
 /// input, products exact, sums in fp32 (`vdpbf16ps`).
 public enum BF16Gemm {

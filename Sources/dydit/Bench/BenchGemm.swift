@@ -86,17 +86,22 @@ struct BenchPeak: ParsableCommand {
 
     @OptionGroup var compute: ComputeOptions
     @Flag(help: "Print one JSON object instead of text.") var json = false
+    @Flag(help: "Measure vdpbf16ps (AVX512_BF16: two bf16 products per fp32 lane) instead of fp32 FMAs.") var bf16 = false
 
     func run() throws {
         try reportingErrors {
             let ctx = try compute.context()
-            let best = peakGFLOPs(ctx)
+            if bf16 && !BF16Path.avx512bf16.isSupported() {
+                throw ValidationError("--bf16 measures vdpbf16ps, which this CPU lacks (no AVX512_BF16: \(CPUFeatures.current.brand))")
+            }
+            let best = peakGFLOPs(ctx, loop: bf16 ? { BF16Path.dotProductPeakLoop(iterations: $0) } : nil)
             if json {
                 print(jsonLine([("gflops", .double(best)), ("gflops_per_thread", .double(best / Double(ctx.threadCount))),
+                                ("instruction", .string(bf16 ? "vdpbf16ps" : "fma")),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount)))]))
             } else {
-                print(String(format: "fp32 peak on %@, %d thread(s): %.1f GFLOP/s (%.1f per thread)",
-                             ctx.isa.rawValue, ctx.threadCount, best, best / Double(ctx.threadCount)))
+                print(String(format: "%@ peak on %@, %d thread(s): %.1f GFLOP/s (%.1f per thread)",
+                             bf16 ? "bf16 vdpbf16ps" : "fp32", ctx.isa.rawValue, ctx.threadCount, best, best / Double(ctx.threadCount)))
             }
         }
     }
@@ -104,7 +109,8 @@ struct BenchPeak: ParsableCommand {
 
 /// The fp32 arithmetic peak of `ctx` in GFLOP/s: independent vector FMAs on registers on every
 /// thread, the best of three passes (`dydit bench peak`, `dydit doctor`).
-func peakGFLOPs(_ ctx: ComputeContext, iterations: Int = 20_000_000) -> Double {
+func peakGFLOPs(_ ctx: ComputeContext, iterations: Int = 20_000_000,
+                loop: ((Int) -> (flops: Double, sink: Float))? = nil) -> Double {
     var best = 0.0
     for _ in 0..<3 {
         let clock = ContinuousClock()
@@ -113,7 +119,7 @@ func peakGFLOPs(_ ctx: ComputeContext, iterations: Int = 20_000_000) -> Double {
             let perThread = UnsafeMutablePointer<Double>.allocate(capacity: ctx.threadCount)
             defer { perThread.deallocate() }
             ctx.pool.run(tasks: ctx.threadCount) { task, _ in
-                perThread[task] = Dispatch.peakLoop(ctx.isa, iterations: iterations).flops
+                perThread[task] = (loop ?? { Dispatch.peakLoop(ctx.isa, iterations: $0) })(iterations).flops
             }
             flops = (0..<ctx.threadCount).reduce(0) { $0 + perThread[$1] }
         }
