@@ -43,6 +43,8 @@ public struct CPUFeatures: Sendable {
     /// AMX-BF16 usable: CPUID, the OS saving the tile state (XCR0 bits 17–18) and Linux
     /// granting this process the tile data (arch_prctl, asked once at detection).
     public var amxBF16 = false
+    /// AMX-INT8 usable (the same grants as `amxBF16`).
+    public var amxInt8 = false
     public var brand = ""
 
     public init() {}
@@ -73,7 +75,9 @@ public struct CPUFeatures: Sendable {
             let tilesSaved = xcr0 & 0x60000 == 0x60000
             // DYDIT_NO_AMX=1 leaves AMX alone (the bf16 product then runs on AVX512_BF16).
             let wanted = getenv("DYDIT_NO_AMX").map { String(cString: $0).isEmpty } ?? true
-            f.amxBF16 = wanted && r[3] & (1 << 22) != 0 && r[3] & (1 << 24) != 0 && tilesSaved && f.avx512f && dydit_amx_request() == 1
+            let tiles = wanted && r[3] & (1 << 24) != 0 && tilesSaved && f.avx512f && dydit_amx_request() == 1
+            f.amxBF16 = tiles && r[3] & (1 << 22) != 0
+            f.amxInt8 = tiles && r[3] & (1 << 25) != 0
         }
         if dydit_cpuid(7, 1, &r) != 0 {
             f.avxvnni = r[0] & (1 << 4) != 0 && ymmSaved

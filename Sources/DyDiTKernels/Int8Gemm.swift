@@ -1,3 +1,4 @@
+import CSupport
 import DyDiTKernelsAVX2
 import DyDiTKernelsVNNI
 
@@ -13,8 +14,11 @@ public final class Int8Matrix: @unchecked Sendable {
     let scales: AlignedBuffer<Float>
     let columnSums: AlignedBuffer<Int32>
     let packed: AlignedBuffer<Int8>
+    /// K as stored: padded with zeros to a multiple of 64, AMX's step (the other tiles read
+    /// `kPadded`).
+    public var kStored: Int { (k + 63) / 64 * 64 }
     /// Bytes from one 16-column panel to the next.
-    public var panelStride: Int { kPadded / 4 * 64 }
+    public var panelStride: Int { kStored / 4 * 64 }
     public var panels: Int { (n + 15) / 16 }
 
     /// Quantizes row-major `[n, k]` weights (row stride `ld`, default `k`).
@@ -49,8 +53,8 @@ public final class Int8Matrix: @unchecked Sendable {
         let panels = (n + 15) / 16
         scales = AlignedBuffer(count: panels * 16)
         columnSums = AlignedBuffer(count: panels * 16)
-        packed = AlignedBuffer(count: panels * (kPadded / 4) * 64)
-        let stride = kPadded / 4 * 64
+        let stride = (k + 63) / 64 * 64 / 4 * 64
+        packed = AlignedBuffer(count: max(1, panels * stride))
         for j in 0..<n {
             scales.pointer[j] = rowScales[j]
             var sum: Int32 = 0
@@ -99,8 +103,8 @@ public enum Int8ActivationScheme: String, Sendable, CaseIterable {
 }
 
 /// Activations quantized per row (`a ≈ scale[m]·q`, q in ±127) or per row and block of 32
-/// (scales `[block][paddedRows]`), rows padded to a multiple of 6 and K to a multiple of 4
-/// with zeros; reused across products (grows, never shrinks).
+/// (scales `[block][paddedRows]`), rows padded to a multiple of 6 (32 for AMX) and K to a
+/// multiple of 4 (64 for AMX) with zeros; reused across products (grows, never shrinks).
 public final class Int8Activations {
     var values = AlignedBuffer<Int8>(count: 64)
     var scales = AlignedBuffer<Float>(count: 8)
@@ -117,8 +121,10 @@ public final class Int8Activations {
     public private(set) var blockSize = 0
 
     public func quantize(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, unsigned: Bool = false,
-                         scheme: Int8ActivationScheme = .perRow, ctx: ComputeContext) {
-        let kp = (k + 3) / 4 * 4, padded = (m + 5) / 6 * 6
+                         scheme: Int8ActivationScheme = .perRow, amx: Bool = false, ctx: ComputeContext) {
+        precondition(!amx || scheme == .perRow, "the AMX int8 product takes per-row activation scales")
+        let kAlign = amx ? 64 : 4, rowAlign = amx ? 32 : 6
+        let kp = (k + kAlign - 1) / kAlign * kAlign, padded = (m + rowAlign - 1) / rowAlign * rowAlign
         let block = scheme == .perRow ? kp : Int8ActivationScheme.blockSize, blocks = (kp + block - 1) / block
         if values.count < padded * kp { values = AlignedBuffer(count: padded * kp) }
         if scales.count < padded * blocks { scales = AlignedBuffer(count: padded * blocks) }
@@ -168,24 +174,25 @@ public final class Int8Activations {
     public func scale(_ row: Int, column: Int = 0) -> Float { scales.pointer[(column / blockSize) * paddedRows + row] }
 }
 
-/// The int8 product's kernels: AVX-512 VNNI, AVX2, or plain Swift.
+/// The int8 product's kernels: AMX tiles, AVX-512 VNNI, AVX2, or plain Swift.
 public enum Int8Path: String, Sendable, CaseIterable {
-    case vnni, avx2, portable
+    case amx, vnni, avx2, portable
 
     /// The best the context's ISA build and this CPU run (`DYDIT_ISA` lowers the ISA, and
     /// with it the path).
     public static func best(for isa: ISA, cpu: CPUFeatures = .current) -> Int8Path {
         switch isa {
-        case .avx512: return cpu.avx512vnni ? .vnni : .avx2
+        case .avx512: return cpu.amxInt8 ? .amx : cpu.avx512vnni ? .vnni : .avx2
         case .avx2: return .avx2
         case .portable: return .portable
         }
     }
 
     /// The path's int32 tile, the int8 half of the dispatch table.
+    /// (AMX has its own 32-row driver; its entry here is never called.)
     var kernels: any Int8TileKernels.Type {
         switch self {
-        case .vnni: return VNNIKernels.self
+        case .vnni, .amx: return VNNIKernels.self
         case .avx2: return Int8AVX2Tiles.self
         case .portable: return Int8PortableTiles.self
         }
@@ -193,6 +200,7 @@ public enum Int8Path: String, Sendable, CaseIterable {
 
     public func isSupported(by cpu: CPUFeatures = .current) -> Bool {
         switch self {
+        case .amx: return cpu.supports(.avx512) && cpu.amxInt8
         case .vnni: return cpu.supports(.avx512) && cpu.avx512vnni
         case .avx2: return cpu.supports(.avx2)
         case .portable: return true
@@ -209,10 +217,13 @@ public enum Int8Gemm {
                               workspace: Int8Activations, ctx: ComputeContext, path: Int8Path? = nil,
                               blockSums: Int8BlockSums? = nil) {
         if m == 0 || weight.n == 0 { return }
-        let path = path ?? ctx.int8Path
+        var path = path ?? ctx.int8Path
         precondition(path.isSupported(), "the \(path) int8 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
         let scheme = ctx.int8Activations
-        workspace.quantize(x, rows: m, k: weight.k, lda: ldx ?? weight.k, unsigned: path == .vnni, scheme: scheme, ctx: ctx)
+        // AMX sums 64 k per step: block-32 scales run on the VNNI tile (every AMX CPU has VNNI).
+        if path == .amx && scheme == .block32 { path = .vnni }
+        workspace.quantize(x, rows: m, k: weight.k, lda: ldx ?? weight.k, unsigned: path == .vnni || path == .amx, scheme: scheme,
+                           amx: path == .amx, ctx: ctx)
         // Per-row scales are one block spanning K, with the weights' column sums.
         let sums = scheme == .block32 ? (blockSums ?? Int8BlockSums(weight)) : nil
         withExtendedLifetime(sums) {
@@ -243,9 +254,12 @@ public enum Int8Gemm {
     static func product(m: Int, weight: Int8Matrix, sums blockSums: Int8BlockSums?, bias: UnsafePointer<Float>?,
                           out: UnsafeMutablePointer<Float>, ldo: Int, activation: Activation, accumulate: Bool,
                           workspace: Int8Activations, ctx: ComputeContext, path: Int8Path) {
-        let tiles = (m + 5) / 6, groups = (weight.panels + 3) / 4
+        let tileRows = path == .amx ? 32 : 6
+        let tiles = (m + tileRows - 1) / tileRows, groups = (weight.panels + 3) / 4
         let a = UnsafePointer(workspace.values.pointer), sa = UnsafePointer(workspace.scales.pointer)
-        let kp = weight.kPadded, kGroups = kp / 4, padded = workspace.paddedRows
+        // A's row stride is the workspace's K (64-aligned for AMX); the tiles loop over `kp`.
+        let kp = weight.kPadded, kGroups = kp / 4, padded = workspace.paddedRows, lda = workspace.kPadded
+        let amxBlocks = Int32(workspace.kPadded / 64)
         let blockGroups = workspace.blockSize / 4, blocks = (kGroups + blockGroups - 1) / blockGroups
         let b = UnsafePointer(weight.packed.pointer), sw = UnsafePointer(weight.scales.pointer)
         let sums = UnsafePointer(blockSums?.sums.pointer ?? weight.columnSums.pointer), sumStride = blockSums?.stride ?? 0
@@ -256,18 +270,22 @@ public enum Int8Gemm {
         let taskCount = min(tiles * groups, max(1, 12 * ctx.threadCount))
         ctx.pool.run(tasks: taskCount) { task, thread in
             // Units in `unit` order: rows 6i…, columns 64g…; tasks take contiguous ranges.
-            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: 6 * 64)
+            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: tileRows * 64)
             let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
             for t in first..<end {
                 let (i, g) = unit(t, tiles: tiles, groups: groups)
-                let r0 = i * 6, p0 = g * 4, panels = min(4, totalPanels - p0)
-                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + 6) - r0
+                let r0 = i * tileRows, p0 = g * 4, panels = min(4, totalPanels - p0)
+                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + tileRows) - r0
                 for blk in 0..<blocks {
                     let g0 = blk * blockGroups, count = min(blockGroups, kGroups - g0)
-                    rawTile(path, kGroups: count, a: a + r0 * kp + g0 * 4, lda: kp, b: b + p0 * stride + g0 * 64,
-                            panelStride: stride, panels: panels, out: tile)
+                    if path == .amx {
+                        dydit_amx_int8_rows32(amxBlocks, a + r0 * lda, lda, b + p0 * stride, stride, Int32(panels), tile, 64)
+                    } else {
+                        rawTile(path, kGroups: count, a: a + r0 * lda + g0 * 4, lda: lda, b: b + p0 * stride + g0 * 64,
+                                panelStride: stride, panels: panels, out: tile)
+                    }
                     let last = blk == blocks - 1
-                    Dispatch.dequantize(isa, tile, ldAcc: 64, rows: rows, cols: cols, shift: path == .vnni ? 128 : 0,
+                    Dispatch.dequantize(isa, tile, ldAcc: 64, rows: rows, cols: cols, shift: path == .vnni || path == .amx ? 128 : 0,
                                         sums: sums + blk * sumStride + c0, scaleA: sa + blk * padded + r0, scaleW: sw + c0,
                                         into: out + r0 * ldo + c0, ldo: ldo, accumulate: accumulate || blk > 0,
                                         bias: last ? bias.map { $0 + c0 } : nil, activation: last ? activation : .none)

@@ -17,7 +17,7 @@ final class Int8Tests: XCTestCase {
     /// the AVX-512 build with the AVX2 tile, which is what `Int8Path.best` picks on an AVX-512
     /// CPU without VNNI (the build's quantizer and epilogue around another build's tile).
     static var combinations: [(isa: ISA, path: Int8Path)] {
-        [(ISA.portable, Int8Path.portable), (.avx2, .avx2), (.avx512, .avx2), (.avx512, .vnni)]
+        [(ISA.portable, Int8Path.portable), (.avx2, .avx2), (.avx512, .avx2), (.avx512, .vnni), (.avx512, .amx)]
             .filter { CPUFeatures.current.supports($0.0) && $0.1.isSupported() }
     }
 

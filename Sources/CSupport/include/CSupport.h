@@ -22,6 +22,12 @@ int dydit_amx_request(void);
 void dydit_amx_bf16_rows32(int kBlocks, const uint32_t *a, long lda, const uint32_t *b, long panelStride, int panels,
                            float *c, long ldc);
 
+/// The AMX int8 block: `c[32, 16·panels] = a · b` in int32, overwritten. `a`: 32 rows of
+/// unsigned bytes (`lda` bytes apart, `64·kBlocks` each, padded); `b`: `panels` panels of
+/// `[16·kBlocks][16][4]` signed bytes (`panelStride` bytes apart); `ldc` in int32s.
+void dydit_amx_int8_rows32(int kBlocks, const int8_t *a, long lda, const int8_t *b, long panelStride, int panels,
+                           int32_t *c, long ldc);
+
 /// A spin-wait hint (PAUSE on x86): lets the sibling hyper-thread run and saves power.
 static inline void dydit_cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
