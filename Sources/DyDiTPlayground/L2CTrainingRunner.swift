@@ -40,6 +40,7 @@ extension TrainingRunner {
         let trainer = try L2CTrainer(model: model, loader: loader, timesteps: sampler.modelTimesteps, settings: settings)
         say("start: L2C routers for \(checkpoint) (frozen), \(sampler.modelTimesteps.count) steps of \(spec.sampler), \(2 * c.depth) layers per step; l1 \(l2c.l1), lr \(settings.learningRate)")
         say("data: \(dataset.name), \(dataset.count) images; batches of \(settings.batch); \(ctx.threadCount) thread(s) on \(ctx.isa)")
+        say(Self.machineLine(isa: ctx.isa, threads: ctx.threadCount))
 
         if restart {
             for path in [l2cCheckpointPath, csvPath, l2cRoutersPath] where FileReader.exists(path) { try FileManager.default.removeItem(atPath: path) }
@@ -57,7 +58,8 @@ extension TrainingRunner {
                 "step": "\(trainer.step)", "spec": spec.resolved.serialized(), "threshold": "\(l2c.threshold)",
                 "weights_sha256": try FileDigest.sha256(spec.resolvePath(checkpoint)).sha256,
             ])
-            try trainer.save(to: l2cCheckpointPath, spec: resumeKey)
+            try trainer.save(to: l2cCheckpointPath, spec: resumeKey,
+                             extra: ["machine": MachineRecord.json(isa: ctx.isa, threads: ctx.threadCount).serialized()])
         }
         guard trainer.step < total else {
             if !FileReader.exists(l2cRoutersPath) { try save() }

@@ -145,6 +145,7 @@ public final class TrainingRunner {
         self.trainer = trainer
         say("data: \(dataset.name), \(dataset.count) images of \(dataset.width)×\(dataset.height)×\(dataset.channels), \(dataset.classNames.count) classes; \(loader.batchesPerEpoch) batches of \(train.settings.batch) per epoch")
         say("model: \(c), \(model.parameters.entries.filter(\.trainable).reduce(0) { $0 + $1.count }) trainable parameters; \(ctx.threadCount) thread(s) on \(ctx.isa)")
+        say(Self.machineLine(isa: ctx.isa, threads: ctx.threadCount))
 
         // Steps since the last log row: saved with checkpoints, so a resumed run logs the same rows.
         var window: [StepRecord] = []
@@ -229,9 +230,17 @@ public final class TrainingRunner {
         let digest = TrainingCheckpoint.emaDigest(trainer)
         try TrainingCheckpoint.exportEMA(trainer, to: emaPath, dtype: train.exportDType,
                                          metadata: ["spec": spec.resolved.serialized(), "ema_sha256": digest])
-        var extra = ["log_window": Self.encodeWindow(window), "ema_sha256": digest]
+        var extra = ["log_window": Self.encodeWindow(window), "ema_sha256": digest,
+                     "machine": MachineRecord.json(isa: trainer.model.ctx.isa, threads: trainer.model.ctx.threadCount).serialized()]
         if let samplesDigest { extra["samples_sha256"] = samplesDigest }
         try TrainingCheckpoint.save(trainer, spec: resumeKey, extra: extra, to: checkpointPath)
+    }
+
+    /// The machine and build a training process runs on, for its log (every process of a
+    /// resumed run writes one; the checkpoint keeps the last in its metadata, `machine`).
+    static func machineLine(isa: ISA, threads: Int) -> String {
+        let git = MachineRecord.git
+        return "machine: dydit \(DyDiTVersion.string), commit \(git.commit.map { String($0.prefix(12)) } ?? "unknown")\(git.dirty == true ? " (uncommitted changes)" : ""); \(MachineRecord.cpuModel); \(isa), \(threads) thread(s)"
     }
 
     /// Whether the model's samples make a PNG grid (1 or 3 channels; not latents).

@@ -27,7 +27,7 @@ struct SampleCommand: ParsableCommand {
     @Option(name: [.long, .customLong("sampling-method")],
             help: "Sampler: \(SamplerRegistry.names.joined(separator: ", ")) (default: \(Self.defaultSampler)); --sampling-method as in stable-diffusion.cpp, whose euler_a and dpm++2m are taken too.")
     var sampler: String?
-    @Option(help: "Sampling steps.")
+    @Option(name: [.customLong("steps"), .customLong("num-inference-steps")], help: "Sampling steps (--num-inference-steps: diffusers' name).")
     var steps: Int = 20
     @Option(name: .customLong("option"), help: "A sampler option, key=value (JSON value; repeatable), e.g. solver_order=3.")
     var options: [String] = []

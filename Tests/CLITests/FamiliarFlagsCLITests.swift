@@ -20,7 +20,8 @@ final class FamiliarFlagsCLITests: XCTestCase {
     /// flags do: the same samples, the classes asked for.
     func testShortFlagsAndClassNames() throws {
         let short = try DyDiTProcess.run(["sample", "-m", weights, "-o", "\(dir)/short.safetensors", "-s", "7", "--sampling-method", "ddim",
-                                          "--cfg-scale", "1", "--steps", "2", "--classes", "trouser, Ankle boot,t-shirt,bag", "--threads", "1"])
+                                          "--cfg-scale", "1", "--num-inference-steps", "2", "--classes", "trouser, Ankle boot,t-shirt,bag",
+                                          "--threads", "1"])
         XCTAssertEqual(short.status, 0, short.stderr)
         let long = try DyDiTProcess.run(["sample", "--weights", weights, "--out", "\(dir)/long.safetensors", "--seed", "7", "--sampler", "ddim",
                                          "--cfg", "1", "--steps", "2", "--classes", "1,9,0,8", "--threads", "1"])

@@ -57,7 +57,8 @@ final class TrainingRunTests: XCTestCase {
         let file = try SafeTensorsFile(path: path)
         var out: [String: [UInt8]] = [:]
         for name in file.names { out[name] = Array(try file.tensor(name).bytes) }
-        for (k, v) in file.metadata where k != "spec" { out["meta:" + k] = Array(v.utf8) }
+        // The machine record holds the load average: it differs between runs by design.
+        for (k, v) in file.metadata where k != "spec" && k != "machine" { out["meta:" + k] = Array(v.utf8) }
         return out
     }
 
@@ -77,6 +78,10 @@ final class TrainingRunTests: XCTestCase {
                 XCTAssert(FileReader.exists("\(whole)/\(file)"), "\(backbone): \(file) missing")
             }
             XCTAssertEqual(try rows("\(whole)/train.csv").count, 1 + 6, "a header and a row per 2 steps")
+            // The machine and build: in the checkpoint and in the log.
+            let machine = try XCTUnwrap(try SafeTensorsFile(path: "\(whole)/checkpoint.safetensors").metadata["machine"])
+            XCTAssertTrue(machine.contains("dydit_version") && machine.contains("\"isa\""), machine)
+            XCTAssertTrue(try String(contentsOfFile: "\(whole)/log.txt", encoding: .utf8).contains("machine: dydit \(DyDiTVersion.string)"))
 
             // Stopped after step 7 (between checkpoints), then resumed.
             let first = try TrainingRunner(spec: try spec(backbone, out: stopped)).run(events: events(stopAfter: 7))
