@@ -25,94 +25,64 @@ typedef struct {
     uint8_t rows[16];
 } dydit_tilecfg;
 
-__attribute__((target("amx-tile,amx-bf16")))
-void dydit_amx_bf16_rows32(int kBlocks, const uint32_t *a, long lda, const uint32_t *b, long panelStride, int panels,
-                           float *c, long ldc) {
+/// One 32-row block of either product: the operands have the same byte geometry (A tiles 16
+/// rows × 64 bytes = 32 bf16 or 64 int8 k per step; B tiles 16 rows × 64 bytes, one k-pair or
+/// k-quad of 16 columns per row, so a step moves 1024 bytes along a panel); only the tile
+/// instruction differs. `lda`, `panelStride` and `ldc` in bytes.
+__attribute__((target("amx-tile,amx-bf16,amx-int8")))
+static void dydit_amx_rows32(int int8, int kBlocks, const char *a, long lda, const char *b, long panelStride, int panels,
+                             char *c, long ldc) {
+#define DYDIT_AMX_DP(t, x, y) do { if (int8) _tile_dpbusd(t, x, y); else _tile_dpbf16ps(t, x, y); } while (0)
     dydit_tilecfg cfg = {0};
     cfg.palette = 1;
     for (int i = 0; i < 8; i++) { cfg.colsb[i] = 64; cfg.rows[i] = 16; }
     _tile_loadconfig(&cfg);
-    const long sa = lda * 4, sc = ldc * 4;
     for (int p = 0; p + 1 < panels; p += 2) {
-        const uint32_t *b0 = b + (long)p * panelStride, *b1 = b0 + panelStride;
-        _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-        for (int kb = 0; kb < kBlocks; kb++) {
-            // 16 k-pairs (32 k) per step: A rows are 64 bytes of pairs, B rows one k-pair of 16 columns.
-            _tile_loadd(4, a + kb * 16, sa);
-            _tile_loadd(5, a + 16 * lda + kb * 16, sa);
-            _tile_loadd(6, b0 + kb * 256, 64);
-            _tile_loadd(7, b1 + kb * 256, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(1, 4, 7);
-            _tile_dpbf16ps(2, 5, 6);
-            _tile_dpbf16ps(3, 5, 7);
-        }
-        float *cp = c + p * 16;
-        _tile_stored(0, cp, sc);
-        _tile_stored(1, cp + 16, sc);
-        _tile_stored(2, cp + 16 * ldc, sc);
-        _tile_stored(3, cp + 16 * ldc + 16, sc);
-    }
-    if (panels % 2 == 1) {
-        const uint32_t *b0 = b + (long)(panels - 1) * panelStride;
-        _tile_zero(0); _tile_zero(2);
-        for (int kb = 0; kb < kBlocks; kb++) {
-            _tile_loadd(4, a + kb * 16, sa);
-            _tile_loadd(5, a + 16 * lda + kb * 16, sa);
-            _tile_loadd(6, b0 + kb * 256, 64);
-            _tile_dpbf16ps(0, 4, 6);
-            _tile_dpbf16ps(2, 5, 6);
-        }
-        float *cp = c + (panels - 1) * 16;
-        _tile_stored(0, cp, sc);
-        _tile_stored(2, cp + 16 * ldc, sc);
-    }
-    _tile_release();
-}
-/// The int8 block: as the bf16 one with `tdpbusd` (unsigned A bytes, signed B bytes, int32
-/// sums): A tiles 16 rows × 64 bytes (64 k), B tiles 16 k-quads × 16 columns × 4 bytes.
-__attribute__((target("amx-tile,amx-int8")))
-void dydit_amx_int8_rows32(int kBlocks, const int8_t *a, long lda, const int8_t *b, long panelStride, int panels,
-                           int32_t *c, long ldc) {
-    dydit_tilecfg cfg = {0};
-    cfg.palette = 1;
-    for (int i = 0; i < 8; i++) { cfg.colsb[i] = 64; cfg.rows[i] = 16; }
-    _tile_loadconfig(&cfg);
-    const long sc = ldc * 4;
-    for (int p = 0; p + 1 < panels; p += 2) {
-        const int8_t *b0 = b + (long)p * panelStride, *b1 = b0 + panelStride;
+        const char *b0 = b + (long)p * panelStride, *b1 = b0 + panelStride;
         _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
         for (int kb = 0; kb < kBlocks; kb++) {
             _tile_loadd(4, a + kb * 64, lda);
             _tile_loadd(5, a + 16 * lda + kb * 64, lda);
             _tile_loadd(6, b0 + kb * 1024, 64);
             _tile_loadd(7, b1 + kb * 1024, 64);
-            _tile_dpbusd(0, 4, 6);
-            _tile_dpbusd(1, 4, 7);
-            _tile_dpbusd(2, 5, 6);
-            _tile_dpbusd(3, 5, 7);
+            DYDIT_AMX_DP(0, 4, 6);
+            DYDIT_AMX_DP(1, 4, 7);
+            DYDIT_AMX_DP(2, 5, 6);
+            DYDIT_AMX_DP(3, 5, 7);
         }
-        int32_t *cp = c + p * 16;
-        _tile_stored(0, cp, sc);
-        _tile_stored(1, cp + 16, sc);
-        _tile_stored(2, cp + 16 * ldc, sc);
-        _tile_stored(3, cp + 16 * ldc + 16, sc);
+        char *cp = c + p * 64;  // 16 columns of 4-byte sums
+        _tile_stored(0, cp, ldc);
+        _tile_stored(1, cp + 64, ldc);
+        _tile_stored(2, cp + 16 * ldc, ldc);
+        _tile_stored(3, cp + 16 * ldc + 64, ldc);
     }
     if (panels % 2 == 1) {
-        const int8_t *b0 = b + (long)(panels - 1) * panelStride;
+        const char *b0 = b + (long)(panels - 1) * panelStride;
         _tile_zero(0); _tile_zero(2);
         for (int kb = 0; kb < kBlocks; kb++) {
             _tile_loadd(4, a + kb * 64, lda);
             _tile_loadd(5, a + 16 * lda + kb * 64, lda);
             _tile_loadd(6, b0 + kb * 1024, 64);
-            _tile_dpbusd(0, 4, 6);
-            _tile_dpbusd(2, 5, 6);
+            DYDIT_AMX_DP(0, 4, 6);
+            DYDIT_AMX_DP(2, 5, 6);
         }
-        int32_t *cp = c + (panels - 1) * 16;
-        _tile_stored(0, cp, sc);
-        _tile_stored(2, cp + 16 * ldc, sc);
+        char *cp = c + (panels - 1) * 64;
+        _tile_stored(0, cp, ldc);
+        _tile_stored(2, cp + 16 * ldc, ldc);
     }
     _tile_release();
+#undef DYDIT_AMX_DP
+}
+
+void dydit_amx_bf16_rows32(int kBlocks, const uint32_t *a, long lda, const uint32_t *b, long panelStride, int panels,
+                           float *c, long ldc) {
+    dydit_amx_rows32(0, kBlocks, (const char *)a, lda * 4, (const char *)b, panelStride * 4, panels, (char *)c, ldc * 4);
+}
+
+/// The int8 block: `tdpbusd` (unsigned A bytes, signed B bytes, int32 sums).
+void dydit_amx_int8_rows32(int kBlocks, const int8_t *a, long lda, const int8_t *b, long panelStride, int panels,
+                           int32_t *c, long ldc) {
+    dydit_amx_rows32(1, kBlocks, (const char *)a, lda, (const char *)b, panelStride, panels, (char *)c, ldc * 4);
 }
 #else
 int dydit_amx_request(void) { return 0; }

@@ -301,46 +301,60 @@ public final class DiT {
     private func runBlock(_ block: Block, index l: Int, mod: UnsafePointer<Float>, modStride: Int, batch: Int,
                           ws: DiTWorkspace, routing: Routing, record: RoutingRecord?, keep: BlockCache?,
                           op: (String, () -> Void) -> Void) {
+        let d = config.hiddenSize, n = config.tokens, rows = batch * n
+        attentionBranch(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, masked: routing.width != nil, op: op)
+        if let keep { op("cache") { keep.attention[l].pointer.update(from: ws.branch.pointer, count: rows * d) } }
+        attentionResidualAndTokens(block: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
+                                    record: record, op: op)
+        mlpBranch(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, masked: routing.width != nil, op: op)
+        if let keep { op("cache") { keep.mlp[l].pointer.update(from: ws.branch.pointer, count: rows * d) } }
+        op("gated residual") {
+            Ops.gatedResidual(ws.h.pointer, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
+                              rowsPerGroup: n, rowMask: routing.token != nil ? UnsafePointer(ws.tokenMask.pointer) : nil,
+                              ctx: ctx)
+        }
+    }
+
+    /// Block l's attention branch on `ws.h` into `ws.branch`: LayerNorm + modulate, qkv,
+    /// attention (with `masked`, the heads the width router dropped zeroed), proj.
+    private func attentionBranch(_ block: Block, index l: Int, mod: UnsafePointer<Float>, modStride: Int, batch: Int,
+                                 ws: DiTWorkspace, masked: Bool, op: (String, () -> Void) -> Void) {
         let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n, nh = c.numHeads
-        let h = ws.h.pointer
-        let widthStride = c.depth * nh
         op("norm+modulate") {
-            Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
+            Ops.layerNormModulate(ws.h.pointer, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
                                   modStride: modStride, rowsPerGroup: n, ctx: ctx)
         }
         op("qkv") { block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx) }
         op("attention") {
             Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
                               headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
-            if routing.width != nil {
+            if masked {
                 Ops.maskedActivation(ws.attn.pointer, into: ws.attn.pointer, batch: batch, rowsPerSample: n, cols: d, groups: nh,
-                                     mask: ws.attnMask.pointer + l * nh, maskStride: widthStride, activation: .none, ctx: ctx)
+                                     mask: ws.attnMask.pointer + l * nh, maskStride: c.depth * nh, activation: .none, ctx: ctx)
             }
         }
         op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
-        if let keep { op("cache") { keep.attention[l].pointer.update(from: ws.branch.pointer, count: rows * d) } }
-        attentionResidualAndTokens(block: l, mod: mod, modStride: modStride, batch: batch, ws: ws, routing: routing,
-                                    record: record, op: op)
+    }
+
+    /// Block l's MLP branch on `ws.h` into `ws.branch`: LayerNorm + modulate, fc1 + GELU (with
+    /// `masked`, the groups the width router dropped zeroed), fc2.
+    private func mlpBranch(_ block: Block, index l: Int, mod: UnsafePointer<Float>, modStride: Int, batch: Int,
+                           ws: DiTWorkspace, masked: Bool, op: (String, () -> Void) -> Void) {
+        let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n, nh = c.numHeads
         op("norm+modulate") {
-            Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
+            Ops.layerNormModulate(ws.h.pointer, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
                                   modStride: modStride, rowsPerGroup: n, ctx: ctx)
         }
         op("fc1+gelu") {
             block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx)
             // Masking after GELU equals the reference's masking before it: GELU(0) = 0.
-            if routing.width != nil {
+            if masked {
                 Ops.maskedActivation(ws.hidden.pointer, into: ws.hidden.pointer, batch: batch, rowsPerSample: n, cols: c.mlpHidden,
-                                     groups: nh, mask: ws.mlpMask.pointer + l * nh, maskStride: widthStride, activation: .none,
+                                     groups: nh, mask: ws.mlpMask.pointer + l * nh, maskStride: c.depth * nh, activation: .none,
                                      ctx: ctx)
             }
         }
         op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
-        if let keep { op("cache") { keep.mlp[l].pointer.update(from: ws.branch.pointer, count: rows * d) } }
-        op("gated residual") {
-            Ops.gatedResidual(h, adding: ws.branch.pointer, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
-                              rowsPerGroup: n, rowMask: routing.token != nil ? UnsafePointer(ws.tokenMask.pointer) : nil,
-                              ctx: ctx)
-        }
     }
 
     /// One dense block with ToMe: the matching from the block's input, the attention (and with
@@ -436,37 +450,24 @@ public final class DiT {
     private func runBlockSelecting(_ block: Block, index l: Int, attention: Bool, mlp: Bool, cache: BlockCache,
                                    mod: UnsafePointer<Float>, modStride: Int, batch: Int, ws: DiTWorkspace,
                                    op: (String, () -> Void) -> Void) {
-        let c = config, d = c.hiddenSize, n = c.tokens, rows = batch * n
-        let h = ws.h.pointer
+        let d = config.hiddenSize, n = config.tokens, rows = batch * n
         var branch = UnsafePointer(cache.attention[l].pointer)
         if attention {
-            op("norm+modulate") {
-                Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod, scale: mod + d,
-                                      modStride: modStride, rowsPerGroup: n, ctx: ctx)
-            }
-            op("qkv") { block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx) }
-            op("attention") {
-                Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
-                                  headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
-            }
-            op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+            attentionBranch(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, masked: false, op: op)
             branch = UnsafePointer(ws.branch.pointer)
         }
         op("gated residual") {
-            Ops.gatedResidual(h, adding: branch, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride, rowsPerGroup: n, ctx: ctx)
+            Ops.gatedResidual(ws.h.pointer, adding: branch, rows: rows, d: d, gate: mod + 2 * d, gateStride: modStride,
+                              rowsPerGroup: n, ctx: ctx)
         }
         branch = UnsafePointer(cache.mlp[l].pointer)
         if mlp {
-            op("norm+modulate") {
-                Ops.layerNormModulate(h, into: ws.xn.pointer, rows: rows, d: d, shift: mod + 3 * d, scale: mod + 4 * d,
-                                      modStride: modStride, rowsPerGroup: n, ctx: ctx)
-            }
-            op("fc1+gelu") { block.fc1(ws.xn.pointer, rows: rows, into: ws.hidden.pointer, activation: .gelu, ctx: ctx) }
-            op("fc2") { block.fc2(ws.hidden.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
+            mlpBranch(block, index: l, mod: mod, modStride: modStride, batch: batch, ws: ws, masked: false, op: op)
             branch = UnsafePointer(ws.branch.pointer)
         }
         op("gated residual") {
-            Ops.gatedResidual(h, adding: branch, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride, rowsPerGroup: n, ctx: ctx)
+            Ops.gatedResidual(ws.h.pointer, adding: branch, rows: rows, d: d, gate: mod + 5 * d, gateStride: modStride,
+                              rowsPerGroup: n, ctx: ctx)
         }
     }
 
