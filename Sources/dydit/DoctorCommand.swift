@@ -31,7 +31,9 @@ struct DoctorCommand: ParsableCommand {
             let peakValue = peak ? peakGFLOPs(ctx) : nil
             let features: [(String, Bool)] = [("avx2", cpu.avx2), ("fma", cpu.fma), ("f16c", cpu.f16c), ("avx512f", cpu.avx512f),
                                               ("avx512bw", cpu.avx512bw), ("avx512vl", cpu.avx512vl), ("avx512dq", cpu.avx512dq),
-                                              ("avx512_vnni", cpu.avx512vnni), ("avx_vnni", cpu.avxvnni)]
+                                              ("avx512_vnni", cpu.avx512vnni), ("avx_vnni", cpu.avxvnni), ("avx512_bf16", cpu.avx512bf16),
+                                              ("amx_bf16", cpu.amxBF16), ("amx_int8", cpu.amxInt8)]
+            let bf16Path = BF16Path.best(for: ctx.isa, cpu: cpu)
             let isaSource = compute.isa != nil ? "--isa" : ProcessInfo.processInfo.environment["DYDIT_ISA"] != nil ? "DYDIT_ISA" : "the best this CPU runs"
             if json {
                 print(jsonLine([
@@ -43,6 +45,7 @@ struct DoctorCommand: ParsableCommand {
                     ("isa_builds", .array(ISA.allCases.map { .string($0.rawValue) })),
                     ("isa_supported", .array(cpu.supported.map { .string($0.rawValue) })),
                     ("isa_chosen", .string(ctx.isa.rawValue)), ("isa_chosen_by", .string(isaSource)),
+                    ("int8_path", .string(ctx.int8Path.rawValue)), ("bf16_path", .string(bf16Path.rawValue)),
                     ("cores_online", .int(Int64(ProcessInfo.processInfo.activeProcessorCount))),
                     ("cpu_budget", .int(Int64(cpus.count))), ("cpu_budget_explanation", .string(cpus.explanation)),
                     ("threads", .int(Int64(ctx.threadCount))),
@@ -61,7 +64,8 @@ struct DoctorCommand: ParsableCommand {
             print("CPU: \(MachineRecord.cpuModel); \(ProcessInfo.processInfo.activeProcessorCount) core(s) online")
             print("features: " + features.map { "\($0.0) \($0.1 ? "yes" : "no")" }.joined(separator: ", "))
             print("kernel builds: " + ISA.allCases.map { "\($0.rawValue) \(cpu.supports($0) ? "runs" : "needs \($0.requirement)")" }.joined(separator: "; ")
-                  + "; chosen: \(ctx.isa.rawValue) (\(isaSource))")
+                  + "; chosen: \(ctx.isa.rawValue) (\(isaSource)); int8 products on \(ctx.int8Path.rawValue), bf16 on \(bf16Path.rawValue)"
+                  + (cpu.amxBF16 || cpu.amxInt8 ? " (AMX granted by the kernel; DYDIT_NO_AMX=1 declines it)" : ""))
             print("CPUs this process may use: \(cpus.count) (\(cpus.explanation)); threads: \(ctx.threadCount)")
             print("memory: \(formatBytes(Double(memory.bytes))) (\(memory.explanation))")
             if let load = MachineRecord.loadAverage() { print(String(format: "load average: %.2f %.2f %.2f", load[0], load[1], load[2])) }

@@ -122,7 +122,7 @@ final class FamiliarFlagsCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let v = try JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         for key in ["dydit_version", "git_commit", "cpu", "cpu_features", "isa_builds", "isa_supported", "isa_chosen", "cpu_budget",
-                    "threads", "memory_bytes", "libraries", "fashion_mnist", "classifier"] {
+                    "threads", "memory_bytes", "libraries", "fashion_mnist", "classifier", "int8_path", "bf16_path"] {
             XCTAssertNotNil(v[key], "missing \(key) in \(r.stdout)")
         }
         let supported = v["isa_supported"]?.arrayValue?.compactMap(\.stringValue) ?? []
