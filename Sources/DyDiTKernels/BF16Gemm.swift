@@ -181,25 +181,20 @@ public enum BF16Gemm {
         let kp = weight.kPairs, lda = workspace.stride, stride = weight.panelStride, n = weight.n, totalPanels = weight.panels
         let isa = ctx.isa, kBlocks = Int32(weight.kPairsPadded / 16)
         let kernels = path.kernels
-        let taskCount = min(tiles * groups, max(1, 12 * ctx.threadCount))
-        ctx.pool.run(tasks: taskCount) { task, thread in
+        // The int8 product's work order: weights reused across rows, rows across groups.
+        Int8Gemm.forEachUnit(tiles: tiles, groups: groups, ctx: ctx) { thread, i, g in
             let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Float.self, capacity: tileRows * 64)
-            let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
-            for t in first..<end {
-                // The int8 product's work order: weights reused across rows, rows across groups.
-                let (i, g) = Int8Gemm.unit(t, tiles: tiles, groups: groups)
-                let r0 = i * tileRows, p0 = g * 4, panels = min(4, totalPanels - p0)
-                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + tileRows) - r0
-                if path == .amx {
-                    dydit_amx_bf16_rows32(kBlocks, a + r0 * lda, lda, b + p0 * stride, stride, Int32(panels), tile, 64)
-                } else {
-                    kernels.tile(kPairs: kp, a: a + r0 * lda, lda: lda, b: b + p0 * stride, panelStride: stride, panels: panels,
-                                 out: tile, ldo: 64)
-                }
-                let dst = out + r0 * ldo + c0
-                for r in 0..<rows { (dst + r * ldo).update(from: tile + r * 64, count: cols) }
-                Dispatch.epilogue(isa, dst, ldc: ldo, rows: rows, cols: cols, bias: bias.map { $0 + c0 }, activation: activation)
+            let r0 = i * tileRows, p0 = g * 4, panels = min(4, totalPanels - p0)
+            let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + tileRows) - r0
+            if path == .amx {
+                dydit_amx_bf16_rows32(kBlocks, a + r0 * lda, lda, b + p0 * stride, stride, Int32(panels), tile, 64)
+            } else {
+                kernels.tile(kPairs: kp, a: a + r0 * lda, lda: lda, b: b + p0 * stride, panelStride: stride, panels: panels,
+                             out: tile, ldo: 64)
             }
+            let dst = out + r0 * ldo + c0
+            for r in 0..<rows { (dst + r * ldo).update(from: tile + r * 64, count: cols) }
+            Dispatch.epilogue(isa, dst, ldc: ldo, rows: rows, cols: cols, bias: bias.map { $0 + c0 }, activation: activation)
         }
     }
 }

@@ -264,32 +264,39 @@ public enum Int8Gemm {
         let b = UnsafePointer(weight.packed.pointer), sw = UnsafePointer(weight.scales.pointer)
         let sums = UnsafePointer(blockSums?.sums.pointer ?? weight.columnSums.pointer), sumStride = blockSums?.stride ?? 0
         let stride = weight.panelStride, n = weight.n, totalPanels = weight.panels, isa = ctx.isa
-        // Twelve tasks per thread: a thread that finishes its share steals smaller pieces, so the
-        // wait at the end of the product is shorter (the DiT-B/2 int8 forward ~5% faster than
-        // with four per thread, two 10–12-round A/Bs).
+        forEachUnit(tiles: tiles, groups: groups, ctx: ctx) { thread, i, g in
+            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: tileRows * 64)
+            let r0 = i * tileRows, p0 = g * 4, panels = min(4, totalPanels - p0)
+            let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + tileRows) - r0
+            for blk in 0..<blocks {
+                let g0 = blk * blockGroups, count = min(blockGroups, kGroups - g0)
+                if path == .amx {
+                    dydit_amx_int8_rows32(amxBlocks, a + r0 * lda, lda, b + p0 * stride, stride, Int32(panels), tile, 64)
+                } else {
+                    rawTile(path, kGroups: count, a: a + r0 * lda + g0 * 4, lda: lda, b: b + p0 * stride + g0 * 64,
+                            panelStride: stride, panels: panels, out: tile)
+                }
+                let last = blk == blocks - 1
+                Dispatch.dequantize(isa, tile, ldAcc: 64, rows: rows, cols: cols, shift: path == .vnni || path == .amx ? 128 : 0,
+                                    sums: sums + blk * sumStride + c0, scaleA: sa + blk * padded + r0, scaleW: sw + c0,
+                                    into: out + r0 * ldo + c0, ldo: ldo, accumulate: accumulate || blk > 0,
+                                    bias: last ? bias.map { $0 + c0 } : nil, activation: last ? activation : .none)
+            }
+        }
+    }
+
+    /// Runs `body(thread, rowTile, columnGroup)` for every unit of a tiles × groups product in
+    /// `unit` order, tasks taking contiguous ranges of units. Twelve tasks per thread: a thread
+    /// that finishes its share steals smaller pieces, so the wait at the end of the product is
+    /// shorter (the DiT-B/2 int8 forward ~5% faster than with four per thread, two 10–12-round A/Bs).
+    @inline(__always)
+    static func forEachUnit(tiles: Int, groups: Int, ctx: ComputeContext, _ body: (_ thread: Int, _ tile: Int, _ group: Int) -> Void) {
         let taskCount = min(tiles * groups, max(1, 12 * ctx.threadCount))
         ctx.pool.run(tasks: taskCount) { task, thread in
-            // Units in `unit` order: rows 6i…, columns 64g…; tasks take contiguous ranges.
-            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Int32.self, capacity: tileRows * 64)
             let first = task * tiles * groups / taskCount, end = (task + 1) * tiles * groups / taskCount
             for t in first..<end {
                 let (i, g) = unit(t, tiles: tiles, groups: groups)
-                let r0 = i * tileRows, p0 = g * 4, panels = min(4, totalPanels - p0)
-                let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + tileRows) - r0
-                for blk in 0..<blocks {
-                    let g0 = blk * blockGroups, count = min(blockGroups, kGroups - g0)
-                    if path == .amx {
-                        dydit_amx_int8_rows32(amxBlocks, a + r0 * lda, lda, b + p0 * stride, stride, Int32(panels), tile, 64)
-                    } else {
-                        rawTile(path, kGroups: count, a: a + r0 * lda + g0 * 4, lda: lda, b: b + p0 * stride + g0 * 64,
-                                panelStride: stride, panels: panels, out: tile)
-                    }
-                    let last = blk == blocks - 1
-                    Dispatch.dequantize(isa, tile, ldAcc: 64, rows: rows, cols: cols, shift: path == .vnni || path == .amx ? 128 : 0,
-                                        sums: sums + blk * sumStride + c0, scaleA: sa + blk * padded + r0, scaleW: sw + c0,
-                                        into: out + r0 * ldo + c0, ldo: ldo, accumulate: accumulate || blk > 0,
-                                        bias: last ? bias.map { $0 + c0 } : nil, activation: last ? activation : .none)
-                }
+                body(thread, i, g)
             }
         }
     }
