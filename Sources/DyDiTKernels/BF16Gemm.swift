@@ -164,7 +164,7 @@ extension BF16Path {
 }
 
 /// `out = act(bf16(x) · Wᵀ + bias)` with W in bf16: the activations rounded to bf16 at the
-/// input, products exact, sums in fp32 (`vdpbf16ps`).
+/// input, products exact, sums in fp32 (AMX's `tdpbf16ps`, `vdpbf16ps`, or the scalar tile).
 public enum BF16Gemm {
     public static func linear(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, weight: BF16Matrix,
                               bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,
@@ -182,8 +182,8 @@ public enum BF16Gemm {
         let isa = ctx.isa, kBlocks = Int32(weight.kPairsPadded / 16)
         let kernels = path.kernels
         // The int8 product's work order: weights reused across rows, rows across groups.
-        Int8Gemm.forEachUnit(tiles: tiles, groups: groups, ctx: ctx) { thread, i, g in
-            let tile = ctx.gemmScratch(thread: thread).bindMemory(to: Float.self, capacity: tileRows * 64)
+        Int8Gemm.forEachUnit(tiles: tiles, groups: groups, ctx: ctx) { scratch, i, g in
+            let tile = scratch.bindMemory(to: Float.self, capacity: tileRows * 64)
             let r0 = i * tileRows, p0 = g * 4, panels = min(4, totalPanels - p0)
             let c0 = p0 * 16, cols = min(n, (p0 + panels) * 16) - c0, rows = min(m, r0 + tileRows) - r0
             if path == .amx {
