@@ -40,8 +40,8 @@ final class BF16Tests: XCTestCase {
         var values: [Float] = [0, -0, 1, -1, 1 + 0x1p-8, 1 + 3 * 0x1p-8, .infinity, -.infinity, .nan, -.nan,
                                Float(bitPattern: 0x7F80_0001), Float(bitPattern: 0x7FC0_1234), .leastNonzeroMagnitude,
                                -.leastNormalMagnitude, .greatestFiniteMagnitude, 65504, 3.3895314e38]
-        var rng = SplitMix(seed: 42)
-        while values.count < 2 * 37 + 1 { values.append((rng.uniform() - 0.5) * 1e6) }
+        var rng = TestRNG(seed: 42)
+        while values.count < 2 * 37 + 1 { values.append((Float(rng.uniform()) - 0.5) * 1e6) }
         let k = values.count
         for isa in CPUFeatures.current.supported {
             let ws = BF16Activations()
@@ -60,10 +60,10 @@ final class BF16Tests: XCTestCase {
             for threads in [1, 2] {
                 let ctx = try ComputeContext(threads: threads, isa: isa)
                 for (seed, (m, n, k)) in Self.shapes.enumerated() {
-                    var rng = SplitMix(seed: UInt64(seed + 1))
-                    let a = (0..<(m * k)).map { _ in rng.uniform() * 4 - 2 }
-                    let w = (0..<(n * k)).map { _ in rng.uniform() * 2 - 1 }
-                    let bias = (0..<n).map { _ in rng.uniform() }
+                    var rng = TestRNG(seed: UInt64(seed + 1))
+                    let a = (0..<(m * k)).map { _ in Float(rng.uniform()) * 4 - 2 }
+                    let w = (0..<(n * k)).map { _ in Float(rng.uniform()) * 2 - 1 }
+                    let bias = (0..<n).map { _ in Float(rng.uniform()) }
                     let weight = BF16Matrix.rounding(w, n: n, k: k), workspace = BF16Activations()
                     var out = [Float](repeating: .nan, count: m * n)
                     a.withUnsafeBufferPointer { ap in
@@ -103,9 +103,9 @@ final class BF16Tests: XCTestCase {
         guard BF16Path.avx512bf16.isSupported() else { throw XCTSkip("this CPU has no AVX512_BF16") }
         let ctx = try ComputeContext(threads: 1, isa: .avx512)
         for (seed, (m, n, k)) in Self.shapes.enumerated() {
-            var rng = SplitMix(seed: UInt64(100 + seed))
-            let a = (0..<(m * k)).map { _ in rng.uniform() * 4 - 2 }
-            let w = (0..<(n * k)).map { _ in rng.uniform() * 2 - 1 }
+            var rng = TestRNG(seed: UInt64(100 + seed))
+            let a = (0..<(m * k)).map { _ in Float(rng.uniform()) * 4 - 2 }
+            let w = (0..<(n * k)).map { _ in Float(rng.uniform()) * 2 - 1 }
             let weight = BF16Matrix.rounding(w, n: n, k: k)
             var outs: [[Float]] = []
             for path in [BF16Path.avx512bf16, .portable] {
@@ -122,18 +122,4 @@ final class BF16Tests: XCTestCase {
             XCTAssertFalse(outs[0].contains { !$0.isFinite })
         }
     }
-}
-
-/// A small deterministic generator for the shapes above.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Float { Float(next() >> 40) * 0x1p-24 }
 }
