@@ -32,6 +32,9 @@ public final class ExperimentRunner {
     private var cachedDense: (key: String, model: DiT)?
     private let runQuality = RunQuality()
 
+    /// Tests only: fail the run right after seed `n` is saved, as a kill there would stop it.
+    var stopAfterSeed: Int?
+
     public init(store: RunStore) { self.store = store }
 
     /// Runs one run and returns its metrics (also written to `metrics.json`, last, with the
@@ -53,7 +56,7 @@ public final class ExperimentRunner {
         let key = try key(for: run)
         try store.begin(run.id, resolved: spec.resolved)
         do {
-            var metrics = try perform(run, dir: dir, say: say, events: events)
+            var metrics = try perform(run, dir: dir, key: key, say: say, events: events)
             // The key must still hold at the end: the files read are the files hashed.
             let after = try self.key(for: run)
             guard after.matches(key) else {
@@ -62,6 +65,7 @@ public final class ExperimentRunner {
             metrics["run_key"] = key.json
             try AtomicFile.write(log.joined(separator: "\n") + "\n", to: "\(dir)/log.txt")
             try AtomicFile.write(JSONValue.object(metrics).serialized(pretty: true) + "\n", to: "\(dir)/metrics.json")
+            SeedSampleStore.clear(runDirectory: dir)
             return .object(metrics)
         } catch {
             log.append("error: \(error)")
@@ -143,7 +147,7 @@ public final class ExperimentRunner {
         return dense
     }
 
-    private func perform(_ run: SpecFile.Run, dir: String, say: (String) -> Void, events: RunEvents) throws -> JSONObject {
+    private func perform(_ run: SpecFile.Run, dir: String, key: RunKey, say: (String) -> Void, events: RunEvents) throws -> JSONObject {
         let spec = run.spec
         let weightsPath = try weights(for: run)
         let (model, routerParams, randomInit) = try model(for: spec, weights: weightsPath, say: say)
@@ -295,11 +299,20 @@ public final class ExperimentRunner {
         var notes = report.notes
         if spec.eval.metrics.contains(where: { FeatureMetrics.named($0) != nil }) {
             // Seed 0 is the run's own samples; more seeds sample again from their own noise.
+            // Each extra seed is saved once drawn: a run stopped here resumes from the next one.
+            let seeds = SeedSampleStore(runDirectory: dir, key: key, isa: model.ctx.isa, threads: model.ctx.threadCount)
             var sets = [samples]
             for s in 1..<spec.eval.seeds {
+                if let saved = seeds.load(seed: s, count: samples.count) {
+                    say("seed \(s): \(labels.count) images drawn by an interrupted attempt of this run (same inputs, code and machine), reused")
+                    sets.append(saved)
+                    continue
+                }
                 let n = RunQuality.noise(spec: spec, index: s, values: labels.count * c.imageSize)
                 token?.reset()
                 sets.append(try sample(loop, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed).samples)
+                try seeds.save(seed: s, samples: sets[s], shape: [labels.count, c.inChannels, c.inputSize, c.inputSize])
+                if let stop = stopAfterSeed, stop == s { throw IOError(dir, "stopped after seed \(s) (test hook)") }
             }
             for (key, value) in try runQuality.evaluate(spec, sets: sets, labels: labels, config: c, ctx: model.ctx, say: say).pairs {
                 quality[key] = value
