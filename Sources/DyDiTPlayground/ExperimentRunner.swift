@@ -32,9 +32,6 @@ public final class ExperimentRunner {
     private var cachedDense: (key: String, model: DiT)?
     private let runQuality = RunQuality()
 
-    /// Tests only: fail the run right after seed `n` is saved, as a kill there would stop it.
-    var stopAfterSeed: Int?
-
     public init(store: RunStore) { self.store = store }
 
     /// Runs one run and returns its metrics (also written to `metrics.json`, last, with the
@@ -312,7 +309,6 @@ public final class ExperimentRunner {
                 token?.reset()
                 sets.append(try sample(loop, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed).samples)
                 try seeds.save(seed: s, samples: sets[s], shape: [labels.count, c.inChannels, c.inputSize, c.inputSize])
-                if let stop = stopAfterSeed, stop == s { throw IOError(dir, "stopped after seed \(s) (test hook)") }
             }
             for (key, value) in try runQuality.evaluate(spec, sets: sets, labels: labels, config: c, ctx: model.ctx, say: say).pairs {
                 quality[key] = value
