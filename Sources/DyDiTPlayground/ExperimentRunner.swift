@@ -260,7 +260,9 @@ public final class ExperimentRunner {
         try SafeTensorsWriter.write([("samples", Tensor(samples, shape: [labels.count, c.inChannels, c.inputSize, c.inputSize])),
                                      ("classes", Tensor(labels.map { Int64($0) }, shape: [labels.count]))],
                                     metadata: ["spec": spec.resolved.serialized(), "run": run.id], to: "\(dir)/samples.safetensors")
-        if spec.grid && (c.inChannels == 1 || c.inChannels == 3) {
+        if spec.grid && !(c.inChannels == 1 || c.inChannels == 3) {
+            say("no samples.png: the model makes \(c.inChannels)-channel VAE latents, which this project cannot decode to pixels; samples.safetensors holds them (Notebooks/decode-latents.ipynb decodes them with diffusers' VAE)")
+        } else if spec.grid {
             // One column per class, named under it.
             let name = { ImageDataset.gridLabel($0, numClasses: c.numClasses, inChannels: c.inChannels) }
             try PNGFile.write(ImageGrid.byClass(samples, labels: labels, channels: c.inChannels, height: c.inputSize,

@@ -114,6 +114,11 @@ final class FamiliarFlagsCLITests: XCTestCase {
         let r = try DyDiTProcess.run(["--version"])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.hasPrefix("dydit 0.") && r.stdout.contains("(commit "), r.stdout)
+        // CITATION.cff cites the version the binary reports.
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let citation = try String(contentsOf: root.appendingPathComponent("CITATION.cff"), encoding: .utf8)
+        let version = r.stdout.split(separator: " ").dropFirst().first.map(String.init) ?? "?"
+        XCTAssertTrue(citation.contains("\nversion: \"\(version)\"\n"), "CITATION.cff does not cite version \(version)")
     }
 
     /// `dydit doctor --json`: every field a bug report needs, consistent with itself.

@@ -167,6 +167,21 @@ final class RunnerTests: XCTestCase {
         XCTAssertEqual(untimed.samples, timed.samples)
     }
 
+    /// A latent model's run has no picture to draw and says so in its log (it used to skip
+    /// samples.png without a word).
+    func testLatentRunSaysWhyItHasNoPicture() throws {
+        let text = spec().replacingOccurrences(of: #""in_channels": 1"#, with: #""in_channels": 4"#)
+        let r = try SpecFile(text: text).expand()[0]
+        let store = try RunStore(directory: "\(dir)/out")
+        var log: [String] = []
+        _ = try ExperimentRunner(store: store).execute(r, events: RunEvents(message: { log.append($0) }, step: { _, _, _, _ in }))
+        let run = store.runDirectory(r.id)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(run)/samples.safetensors"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(run)/samples.png"))
+        XCTAssertTrue(log.contains { $0.hasPrefix("no samples.png: the model makes 4-channel VAE latents") && $0.contains("decode-latents.ipynb") },
+                      log.joined(separator: "\n"))
+    }
+
     /// `eval.dense_checkpoint`: the dense baseline samples with its own weights (the base a
     /// DyDiT was fine-tuned from), and those weights are one of the run's inputs.
     func testDenseBaselineFromItsOwnCheckpoint() throws {
