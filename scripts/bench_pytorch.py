@@ -87,10 +87,11 @@ def build_dit(args, learn_sigma):
                depth=depth, num_heads=heads, num_classes=args.num_classes, learn_sigma=learn_sigma)
 
 
-def cmd_forward(args):
+def forward_case(args):
+    """The model and inputs every forward benchmark times: the DiT of --model in eval mode with
+    random weights (seed 0, so every process gets the same ones), and (x, t, y) for --batch."""
     import torch
 
-    depth, hidden, heads, patch = parse_model(args.model)
     model = build_dit(args, args.learn_sigma).eval()
     # DiT's init zeroes the adaLN and output layers; random weights give a realistic, non-trivial pass.
     with torch.no_grad():
@@ -99,6 +100,14 @@ def cmd_forward(args):
     x = torch.randn(args.batch, args.in_channels, args.input_size, args.input_size)
     t = torch.randint(0, 1000, (args.batch,))
     y = torch.randint(0, args.num_classes, (args.batch,))
+    return model, (x, t, y)
+
+
+def cmd_forward(args):
+    import torch
+
+    depth, hidden, heads, patch = parse_model(args.model)
+    model, (x, t, y) = forward_case(args)
 
     with torch.inference_mode():
         ms, ms_min = time_calls(lambda: model(x, t, y), args.warmup, args.iters)
