@@ -115,27 +115,57 @@ public enum BF16Kernels {
     /// `pairs` words from `2·pairs` floats: each float rounded to bf16 (nearest even, NaN kept
     /// a quiet NaN), two consecutive ones per word, the first in the low half — what
     /// `BFloat16.pair` does one word at a time, sixteen words per step here.
+    /// Sixteen floats rounded to bf16, each in its lane's upper half (lower half garbage):
+    /// round to nearest even, a NaN made quiet — `scalarPair`'s rounding in integer lanes only.
+    /// Branch-free arithmetic instead of `replacing(with:where:)`, whose mask conversions
+    /// compiled to lane extractions (a quarter of bf16 attention's time).
+    @inline(__always)
+    static func roundedUpperHalves(_ x: F) -> SIMD16<Int32> {
+        let u = unsafeBitCast(x, to: SIMD16<Int32>.self)
+        let even = u &+ 0x7FFF &+ ((u &>> 16) & 1)
+        // All ones where |x| is above infinity's bits (a NaN), else zero.
+        let nan = (0x7F80_0000 &- (u & 0x7FFF_FFFF)) &>> 31
+        return (even & ~nan) | ((u | 0x40_0000) & nan)
+    }
+
     public static func roundPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
         typealias U = SIMD16<UInt32>
-        @inline(__always) func rounded(_ x: F) -> U {
-            let u = unsafeBitCast(x, to: U.self)
-            let up = (u &+ 0x7FFF &+ ((u &>> 16) & 1)) & 0xFFFF_0000
-            return up.replacing(with: ((u &>> 16) | 0x40) &<< 16, where: x .!= x)
-        }
+        @inline(__always) func rounded(_ x: F) -> U { unsafeBitCast(roundedUpperHalves(x), to: U.self) }
         var p = 0
         let raw = UnsafeRawPointer(src)
         while p + 16 <= pairs {
             let lo = rounded(raw.loadUnaligned(fromByteOffset: 8 * p, as: F.self))
             let hi = rounded(raw.loadUnaligned(fromByteOffset: 8 * p + 64, as: F.self))
-            // Lanes 2j / 2j+1 of the 32 floats: the low and high halves of word j.
-            let even = SIMD16<UInt32>(lowHalf: lo.evenHalf, highHalf: hi.evenHalf)
-            let odd = SIMD16<UInt32>(lowHalf: lo.oddHalf, highHalf: hi.oddHalf)
-            UnsafeMutableRawPointer(dst + p).storeBytes(of: (even &>> 16) | odd, as: U.self)
+            // Each float's bf16 is its upper half: truncated to 16-bit lanes (vpmovdw), floats
+            // 2j and 2j+1 become the low and high halves of word j — no lane shuffles (Swift's
+            // evenHalf/oddHalf were a quarter of bf16 attention's time).
+            let out = UnsafeMutableRawPointer(dst + p)
+            out.storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: lo &>> 16), as: SIMD16<UInt16>.self)
+            out.storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: hi &>> 16), toByteOffset: 32, as: SIMD16<UInt16>.self)
             p += 16
         }
         while p < pairs {
             dst[p] = scalarPair(src[2 * p], src[2 * p + 1])
             p += 1
+        }
+    }
+
+    /// `dst[c] = pair(even[c], odd[c])` for `c < count`: two rows of a matrix become one row
+    /// of k-pairs (attention's V as the B operand of P·V), sixteen words per step.
+    public static func interleavePairs(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, count: Int,
+                                       into dst: UnsafeMutablePointer<UInt32>) {
+        typealias U = SIMD16<UInt32>
+        @inline(__always) func rounded(_ x: F) -> U { unsafeBitCast(roundedUpperHalves(x), to: U.self) }
+        var c = 0
+        while c + 16 <= count {
+            let lo = rounded(UnsafeRawPointer(even + c).loadUnaligned(as: F.self))
+            let hi = rounded(UnsafeRawPointer(odd + c).loadUnaligned(as: F.self))
+            UnsafeMutableRawPointer(dst + c).storeBytes(of: (lo &>> 16) | (hi & 0xFFFF_0000), as: U.self)
+            c += 16
+        }
+        while c < count {
+            dst[c] = scalarPair(even[c], odd[c])
+            c += 1
         }
     }
 
@@ -160,6 +190,11 @@ public enum BF16Kernels {
 
     public static func roundPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
         for p in 0..<pairs { dst[p] = scalarPair(src[2 * p], src[2 * p + 1]) }
+    }
+
+    public static func interleavePairs(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, count: Int,
+                                       into dst: UnsafeMutablePointer<UInt32>) {
+        for c in 0..<count { dst[c] = scalarPair(even[c], odd[c]) }
     }
 
     public static func peakLoop(iterations: Int, seed: Int32) -> Float {

@@ -57,6 +57,10 @@ public final class DiT {
     public var profiler: OpProfiler?
     /// Sliced weights of the fast path, per block and mask pattern.
     public let slices: SliceCache
+    /// Whether attention's two products run in bf16 (`BF16Attention`): in a bf16 model, whose
+    /// linear layers already round their inputs to bf16 (unless its plan keeps `attention` in
+    /// fp32); fp32 (`Attention`) otherwise.
+    public let attentionInBF16: Bool
 
     /// Packs `p` for `ctx`'s instruction set and makes a runner around it.
     /// - Parameters:
@@ -74,6 +78,20 @@ public final class DiT {
         self.weights = weights
         self.ctx = ctx
         slices = SliceCache(budgetBytes: sliceBudgetBytes ?? weights.blockBytes)
+        attentionInBF16 = weights.precision.attentionInBF16
+    }
+
+    /// Multi-head attention of `batch` samples on a fused qkv buffer, in the model's attention
+    /// precision (same arguments as `Attention.forward`).
+    func attend(_ qkv: UnsafePointer<Float>, ldqkv: Int, batch: Int, tokens: Int, heads: Int, headDim: Int,
+                out: UnsafeMutablePointer<Float>, ldo: Int) {
+        if attentionInBF16 {
+            BF16Attention.forward(qkv: qkv, ldqkv: ldqkv, batch: batch, tokens: tokens, heads: heads, headDim: headDim, out: out,
+                                  ldo: ldo, ctx: ctx)
+        } else {
+            Attention.forward(qkv: qkv, ldqkv: ldqkv, batch: batch, tokens: tokens, heads: heads, headDim: headDim, out: out,
+                              ldo: ldo, ctx: ctx)
+        }
     }
 
     /// Bytes of packed weights.
@@ -87,7 +105,8 @@ public final class DiT {
         if workspace.map({ $0.capacity < batch }) ?? true {
             workspace = DiTWorkspace(config: config, capacity: batch)
         }
-        ctx.reserveExtraScratch(bytes: Attention.scratchBytes(tokens: config.tokens, headDim: config.headDim, isa: ctx.isa))
+        ctx.reserveExtraScratch(bytes: attentionInBF16 ? BF16Attention.scratchBytes(tokens: config.tokens, headDim: config.headDim)
+                                    : Attention.scratchBytes(tokens: config.tokens, headDim: config.headDim, isa: ctx.isa))
     }
 
     /// The timestep embeddings `te = MLP(freq(t))`, `[t.count, D]`: what the width routers
@@ -326,8 +345,8 @@ public final class DiT {
         }
         op("qkv") { block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx) }
         op("attention") {
-            Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
-                              headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+            attend(ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads, headDim: c.headDim,
+                   out: ws.attn.pointer, ldo: d)
             if masked {
                 Ops.maskedActivation(ws.attn.pointer, into: ws.attn.pointer, batch: batch, rowsPerSample: n, cols: d, groups: nh,
                                      mask: ws.attnMask.pointer + l * nh, maskStride: c.depth * nh, activation: .none, ctx: ctx)
@@ -373,16 +392,16 @@ public final class DiT {
             op("token merge") { plan.merge(ws.xn.pointer, into: ws.branch.pointer, d: d, ctx: ctx) }
             op("qkv") { block.qkv(ws.branch.pointer, rows: merged, into: ws.qkv.pointer, ctx: ctx) }
             op("attention") {
-                Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: plan.kept, heads: c.numHeads,
-                                  headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+                attend(ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: plan.kept, heads: c.numHeads, headDim: c.headDim,
+                       out: ws.attn.pointer, ldo: d)
             }
             op("proj") { block.proj(ws.attn.pointer, rows: merged, into: ws.xn.pointer, ctx: ctx) }
             op("token merge") { plan.unmerge(ws.xn.pointer, into: ws.branch.pointer, d: d, ctx: ctx) }
         } else {
             op("qkv") { block.qkv(ws.xn.pointer, rows: rows, into: ws.qkv.pointer, ctx: ctx) }
             op("attention") {
-                Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads,
-                                  headDim: c.headDim, out: ws.attn.pointer, ldo: d, ctx: ctx)
+                attend(ws.qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: n, heads: c.numHeads, headDim: c.headDim,
+                       out: ws.attn.pointer, ldo: d)
             }
             op("proj") { block.proj(ws.attn.pointer, rows: rows, into: ws.branch.pointer, ctx: ctx) }
         }

@@ -100,8 +100,8 @@ extension DiT {
                 let width = heads.count * hd
                 op("qkv") { qkv(ws.xn.pointer + first * d, rows: runRows, into: ws.qkv.pointer, ctx: ctx) }
                 op("attention") {
-                    Attention.forward(qkv: ws.qkv.pointer, ldqkv: 3 * width, batch: b1 - b0, tokens: n, heads: heads.count,
-                                      headDim: hd, out: ws.attn.pointer, ldo: width, ctx: ctx)
+                    attend(ws.qkv.pointer, ldqkv: 3 * width, batch: b1 - b0, tokens: n, heads: heads.count, headDim: hd,
+                           out: ws.attn.pointer, ldo: width)
                 }
                 op("proj") { proj(ws.attn.pointer, rows: runRows, into: ws.branch.pointer + first * d, ctx: ctx) }
             }

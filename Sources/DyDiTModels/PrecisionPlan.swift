@@ -15,9 +15,16 @@ public struct PrecisionPlan: Sendable, Equatable, CustomStringConvertible {
 
     public static let fp32 = PrecisionPlan(.fp32)
 
-    /// What `fp32Layers` entries may name: a kind of layer, or any official layer prefix.
+    /// What `fp32Layers` entries may name: a kind of layer, or any official layer prefix — and
+    /// `attention`, the products inside attention (QKᵀ and PV, in bf16 under a bf16 plan).
     public static let layerNames = ["adaLN_modulation", "final_layer", "x_embedder", "t_embedder", "attn.qkv", "attn.proj",
-                                    "mlp.fc1", "mlp.fc2"]
+                                    "mlp.fc1", "mlp.fc2", attention]
+
+    /// The `fp32Layers` entry for attention's own products (no official layer name contains it).
+    public static let attention = "attention"
+
+    /// Whether attention's products run in bf16: under a bf16 plan that does not keep them in fp32.
+    public var attentionInBF16: Bool { base == .bf16 && !fp32Layers.contains(Self.attention) }
 
     /// The precision of the layer `name` (`blocks.3.mlp.fc1`); several names (a stacked
     /// layer) are fp32 if any of them is.

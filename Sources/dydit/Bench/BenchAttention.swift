@@ -11,6 +11,8 @@ struct BenchAttention: ParsableCommand {
     @Option var tokens: Int = 256
     @Option var heads: Int = 6
     @Option var headDim: Int = 64
+    @Option(help: "fp32, or bf16 (both products on bf16 operands with fp32 sums: AMX, AVX512_BF16 or the scalar tile).")
+    var precision: WeightPrecision = .fp32
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var repetitions: RepetitionOptions
 
@@ -19,6 +21,9 @@ struct BenchAttention: ParsableCommand {
             guard batch >= 1, tokens >= 1, heads >= 1, headDim >= 1 else {
                 throw ValidationError("--batch, --tokens, --heads and --head-dim must be at least 1")
             }
+            guard precision == .fp32 || precision == .bf16 else {
+                throw ValidationError("--precision \(precision.rawValue): attention runs in fp32 or bf16")
+            }
             let ctx = try compute.context()
             let d = heads * headDim
             var rng = RandomGenerator(seed: 0)
@@ -26,18 +31,23 @@ struct BenchAttention: ParsableCommand {
             for i in 0..<qkv.count { qkv.pointer[i] = rng.normal() }
             let out = AlignedBuffer<Float>(count: batch * tokens * d)
             let times = repetitions.measure {
-                Attention.forward(qkv: qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: tokens, heads: heads,
-                                  headDim: headDim, out: out.pointer, ldo: d, ctx: ctx)
+                if precision == .bf16 {
+                    BF16Attention.forward(qkv: qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: tokens, heads: heads,
+                                          headDim: headDim, out: out.pointer, ldo: d, ctx: ctx)
+                } else {
+                    Attention.forward(qkv: qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: tokens, heads: heads,
+                                      headDim: headDim, out: out.pointer, ldo: d, ctx: ctx)
+                }
             }
             let ms = median(times)
             let gflops = 2 * 2 * Double(batch * heads) * Double(tokens * tokens * headDim) / (ms * 1e6)
             if repetitions.json {
                 print(jsonLine([("ms", .double(ms)), ("gflops", .double(gflops)), ("isa", .string(ctx.isa.rawValue)),
-                                ("threads", .int(Int64(ctx.threadCount))), ("batch", .int(Int64(batch))),
+                                ("threads", .int(Int64(ctx.threadCount))), ("batch", .int(Int64(batch))), ("precision", .string(precision.rawValue)),
                                 ("tokens", .int(Int64(tokens))), ("heads", .int(Int64(heads))), ("head_dim", .int(Int64(headDim)))]))
             } else {
-                print(String(format: "attention b%d n%d h%d hd%d on %@, %d thread(s): median %.3f ms, %.1f GFLOP/s (QKᵀ and PV)",
-                             batch, tokens, heads, headDim, ctx.isa.rawValue, ctx.threadCount, ms, gflops))
+                print(String(format: "attention b%d n%d h%d hd%d, %@ on %@, %d thread(s): median %.3f ms, %.1f GFLOP/s (QKᵀ and PV)",
+                             batch, tokens, heads, headDim, precision.rawValue, ctx.isa.rawValue, ctx.threadCount, ms, gflops))
             }
         }
     }

@@ -18,6 +18,8 @@ struct BenchForward: ParsableCommand {
     @Option var batch: Int = 2
     @Option(help: "Weight precision of every linear layer: fp32, fp16, int8 or bf16 (activations rounded to bf16 at each GEMM, fp32 sums; AMX or AVX512_BF16 where present).")
     var precision: WeightPrecision = .fp32
+    @Option(help: "Layers kept in fp32 under a reduced precision, comma-separated (\(PrecisionPlan.layerNames.joined(separator: ", "))); 'attention' keeps a bf16 model's attention products in fp32.")
+    var fp32Layers: String = ""
     @Flag(help: "Also print the time of each operation kind (per forward, summed over blocks).")
     var profile = false
     @Option(help: "DyDiT width keep ratio in (0, 1]: also time the model with random TDW masks keeping this share of heads and MLP groups (fast path).")
@@ -30,8 +32,13 @@ struct BenchForward: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let config = try benchModel(model, inputSize: inputSize, inChannels: inChannels, numClasses: numClasses, batch: batch)
+            let layers = fp32Layers.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
+            if let bad = layers.first(where: { !PrecisionPlan.layerNames.contains($0) }) {
+                throw ValidationError("--fp32-layers names '\(bad)'; known layers: \(PrecisionPlan.layerNames.joined(separator: ", "))")
+            }
             let ctx = try compute.context()
-            let dit = DiT(DiTParameters.initialized(config, seed: 0, .random), ctx: ctx, precision: PrecisionPlan(precision))
+            let plan = PrecisionPlan(precision, fp32Layers: layers)
+            let dit = DiT(DiTParameters.initialized(config, seed: 0, .random), ctx: ctx, precision: plan)
             var rng = RandomGenerator(seed: 1)
             let x = AlignedBuffer<Float>(count: batch * config.imageSize)
             for i in 0..<x.count { x.pointer[i] = rng.normal() }
@@ -60,11 +67,11 @@ struct BenchForward: ParsableCommand {
                                 ("gflops", .double(gflops)), ("model", .string(model)), ("batch", .int(Int64(batch))),
                                 ("input_size", .int(Int64(inputSize))), ("in_channels", .int(Int64(inChannels))),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount))),
-                                ("precision", .string(precision.rawValue)), ("weight_bytes", .int(Int64(dit.weightBytes))),
+                                ("precision", .string(plan.description)), ("weight_bytes", .int(Int64(dit.weightBytes))),
                                 ("workspace_bytes", .int(Int64(dit.workspaceBytes))), ("iters", .int(Int64(times.count)))]))
             } else {
                 print(String(format: "%@ forward, batch %d, %@ on %@, %d thread(s): median %.2f ms, %.3f GMACs/image, %.1f GFLOP/s",
-                             model, batch, precision.rawValue, ctx.isa.rawValue, ctx.threadCount, ms, gmacs, gflops))
+                             model, batch, plan.description, ctx.isa.rawValue, ctx.threadCount, ms, gmacs, gflops))
             }
         }
     }

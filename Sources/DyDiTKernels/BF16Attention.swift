@@ -1,0 +1,189 @@
+import CSupport
+import DyDiTKernelsBF16
+
+/// Multi-head softmax attention with both products in bf16: `S = bf16(Q)·bf16(K)ᵀ` and
+/// `O = bf16(softmax(S/√hd))·bf16(V)`, sums in fp32, the softmax in fp32 — on AMX tiles where
+/// the CPU has them (the bf16 and int8 models' attention: with their linear layers on AMX, the
+/// fp32 attention had become the largest part of what is left). Same layout and task split as
+/// `Attention.forward`: one task per (sample, head), K and V packed once as B operands, queries
+/// in blocks whose scores stay in cache, so memory grows linearly in tokens.
+///
+/// The scalar tile path (`BF16Path.portable`) is the reference: the same roundings and the
+/// same operand layouts, added in `vdpbf16ps`'s order (the AVX512_BF16 path equals it bit for
+/// bit; AMX adds in its own order, within fp32 summation error).
+public enum BF16Attention {
+    /// Queries per block: AMX's 32 rows, or 8 of the 6-row tiles; a block's scores (32 × 256
+    /// floats at 256 tokens) stay in L1 between the softmax and their rounding.
+    static func queryBlock(_ path: BF16Path) -> Int { path == .amx ? 32 : 48 }
+
+    /// The largest block any path uses (scratch is sized for it).
+    static let largestQueryBlock = 48
+
+    /// Word and float counts of one task's scratch: packed K `[token panel][hd pair][16]`,
+    /// packed V `[hd panel][token pair][16]`, the block's Q and P as A operands, its scores and
+    /// its output tile, and K's rows rounded before the transpose into panels.
+    struct Layout {
+        let kPairs: Int, kPairsPadded: Int, tokenPanels: Int
+        let tokenPairs: Int, tokenPairsPadded: Int, headPanels: Int
+        let packedK: Int, packedV: Int, q: Int, scores: Int, p: Int, o: Int, kRows: Int
+
+        init(tokens: Int, headDim: Int) {
+            kPairs = (headDim + 1) / 2
+            kPairsPadded = (kPairs + 15) / 16 * 16
+            tokenPanels = (tokens + 15) / 16
+            tokenPairs = (tokens + 1) / 2
+            tokenPairsPadded = (tokenPairs + 15) / 16 * 16
+            headPanels = (headDim + 15) / 16
+            packedK = tokenPanels * kPairsPadded * 16
+            packedV = headPanels * tokenPairsPadded * 16
+            q = largestQueryBlock * kPairsPadded
+            scores = largestQueryBlock * tokenPanels * 16
+            p = largestQueryBlock * tokenPairsPadded
+            o = largestQueryBlock * headPanels * 16
+            kRows = tokens * kPairsPadded
+        }
+
+        /// Offsets in 4-byte words, each region on a 64-byte boundary.
+        var offsets: [Int] {
+            var at = 0
+            return [packedK, packedV, q, scores, p, o, kRows].map { size in
+                defer { at += (size + 15) / 16 * 16 }
+                return at
+            }
+        }
+
+        var words: Int { offsets.last! + (kRows + 15) / 16 * 16 }
+    }
+
+    /// Per-thread scratch bytes `forward` needs.
+    public static func scratchBytes(tokens: Int, headDim: Int) -> Int {
+        Layout(tokens: tokens, headDim: headDim).words * 4
+    }
+
+    /// - Parameters: as `Attention.forward`; `path` defaults to the best the context runs.
+    public static func forward(qkv: UnsafePointer<Float>, ldqkv: Int, batch: Int, tokens: Int, heads: Int, headDim: Int,
+                               out: UnsafeMutablePointer<Float>, ldo: Int, ctx: ComputeContext, path: BF16Path? = nil) {
+        if batch == 0 || tokens == 0 || heads == 0 { return }
+        let path = path ?? BF16Path.best(for: ctx.isa)
+        precondition(path.isSupported(), "the \(path) bf16 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
+        let l = Layout(tokens: tokens, headDim: headDim), at = l.offsets
+        ctx.reserveExtraScratch(bytes: l.words * 4)
+        let d = heads * headDim, hd = headDim
+        let tileRows = path == .amx ? 32 : 6, block = queryBlock(path)
+        let vector = ctx.isa == .avx512
+        let scale = 1 / Float(headDim).squareRoot()
+        let isa = ctx.isa
+        ctx.pool.run(tasks: batch * heads) { task, thread in
+            let h = task % heads, b = task / heads
+            let rows = qkv + b * tokens * ldqkv
+            let words = ctx.extraScratch(thread: thread).assumingMemoryBound(to: UInt32.self)
+            let packedK = words + at[0], packedV = words + at[1], qWords = words + at[2]
+            let scores = UnsafeMutableRawPointer(words + at[3]).assumingMemoryBound(to: Float.self)
+            let pWords = words + at[4]
+            let oTile = UnsafeMutableRawPointer(words + at[5]).assumingMemoryBound(to: Float.self)
+            let kRows = words + at[6]
+
+            // K: each token's row rounded to pairs, then transposed into 16-token panels.
+            roundRows(rows + d + h * hd, ld: ldqkv, count: tokens, values: hd, into: kRows, stride: l.kPairsPadded,
+                      vector: vector)
+            for panel in 0..<l.tokenPanels {
+                let dst = packedK + panel * l.kPairsPadded * 16
+                for lane in 0..<16 {
+                    let j = panel * 16 + lane
+                    if j < tokens {
+                        let src = kRows + j * l.kPairsPadded
+                        for p in 0..<l.kPairsPadded { dst[p * 16 + lane] = src[p] }
+                    } else {
+                        for p in 0..<l.kPairsPadded { dst[p * 16 + lane] = 0 }
+                    }
+                }
+            }
+            // V: token pairs along k, 16 head features per panel.
+            let v = rows + 2 * d + h * hd
+            for p in 0..<l.tokenPairsPadded {
+                for panel in 0..<l.headPanels {
+                    let dst = packedV + panel * l.tokenPairsPadded * 16 + p * 16
+                    let c0 = panel * 16, cols = min(16, hd - c0)
+                    if 2 * p + 1 < tokens {
+                        pairUp(v + 2 * p * ldqkv + c0, v + (2 * p + 1) * ldqkv + c0, count: cols, into: dst, vector: vector)
+                    } else if 2 * p < tokens {
+                        // The odd token count's last pair: the second token is padding.
+                        for c in 0..<cols { dst[c] = BFloat16.pair(v[2 * p * ldqkv + c0 + c], 0) }
+                    } else {
+                        for c in 0..<cols { dst[c] = 0 }
+                    }
+                    for c in cols..<16 { dst[c] = 0 }
+                }
+            }
+
+            var q0 = 0
+            while q0 < tokens {
+                let qn = min(block, tokens - q0), padded = (qn + tileRows - 1) / tileRows * tileRows
+                roundRows(rows + q0 * ldqkv + h * hd, ld: ldqkv, count: qn, values: hd, into: qWords, stride: l.kPairsPadded,
+                          vector: vector)
+                (qWords + qn * l.kPairsPadded).update(repeating: 0, count: (padded - qn) * l.kPairsPadded)
+                let ldS = l.tokenPanels * 16
+                product(path, a: qWords, lda: l.kPairsPadded, rows: padded, b: packedK, panelStride: l.kPairsPadded * 16,
+                        panels: l.tokenPanels, kPairs: l.kPairs, out: scores, ldo: ldS)
+                Dispatch.softmaxRows(isa, scores, ld: ldS, rows: qn, cols: tokens, scale: scale)
+                // P: rows of probabilities rounded to pairs; an odd count's last pair and the
+                // padding beyond are zeros (as are V's there).
+                roundRows(scores, ld: ldS, count: qn, values: tokens, into: pWords, stride: l.tokenPairsPadded, vector: vector)
+                (pWords + qn * l.tokenPairsPadded).update(repeating: 0, count: (padded - qn) * l.tokenPairsPadded)
+                let ldO = l.headPanels * 16
+                product(path, a: pWords, lda: l.tokenPairsPadded, rows: padded, b: packedV, panelStride: l.tokenPairsPadded * 16,
+                        panels: l.headPanels, kPairs: l.tokenPairs, out: oTile, ldo: ldO)
+                for r in 0..<qn { (out + (b * tokens + q0 + r) * ldo + h * hd).update(from: oTile + r * ldO, count: hd) }
+                q0 += qn
+            }
+        }
+    }
+
+    /// `count` rows of `values` floats (row stride `ld`) as rows of `stride` words of bf16
+    /// pairs, an odd count's last pair and the padding beyond zero.
+    @inline(__always)
+    static func roundRows(_ src: UnsafePointer<Float>, ld: Int, count: Int, values: Int, into dst: UnsafeMutablePointer<UInt32>,
+                          stride: Int, vector: Bool) {
+        let pairs = values / 2
+        for r in 0..<count {
+            let row = src + r * ld, out = dst + r * stride
+            if vector { BF16Kernels.roundPairs(row, pairs: pairs, into: out) } else {
+                for p in 0..<pairs { out[p] = BFloat16.pair(row[2 * p], row[2 * p + 1]) }
+            }
+            var next = pairs
+            if values % 2 == 1 {
+                out[pairs] = BFloat16.pair(row[values - 1], 0)
+                next += 1
+            }
+            (out + next).update(repeating: 0, count: stride - next)
+        }
+    }
+
+    @inline(__always)
+    static func pairUp(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, count: Int, into dst: UnsafeMutablePointer<UInt32>,
+                       vector: Bool) {
+        if vector { BF16Kernels.interleavePairs(even, odd, count: count, into: dst) } else {
+            for c in 0..<count { dst[c] = BFloat16.pair(even[c], odd[c]) }
+        }
+    }
+
+    /// `out[rows, panels·16] = a · b` for A rows of `lda` words (k-pairs, padded to 16) and B
+    /// panels of `panelStride` words; `rows` a multiple of the path's tile rows.
+    static func product(_ path: BF16Path, a: UnsafePointer<UInt32>, lda: Int, rows: Int, b: UnsafePointer<UInt32>,
+                        panelStride: Int, panels: Int, kPairs: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
+        if path == .amx {
+            let kBlocks = Int32(lda / 16)
+            for r0 in stride(from: 0, to: rows, by: 32) {
+                dydit_amx_bf16_rows32(kBlocks, a + r0 * lda, lda, b, panelStride, Int32(panels), out + r0 * ldo, ldo)
+            }
+            return
+        }
+        let kernels = path.kernels
+        for r0 in stride(from: 0, to: rows, by: 6) {
+            for p0 in stride(from: 0, to: panels, by: 4) {
+                kernels.tile(kPairs: kPairs, a: a + r0 * lda, lda: lda, b: b + p0 * panelStride, panelStride: panelStride,
+                             panels: min(4, panels - p0), out: out + r0 * ldo + p0 * 16, ldo: ldo)
+            }
+        }
+    }
+}
