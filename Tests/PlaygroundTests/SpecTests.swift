@@ -63,6 +63,9 @@ final class SpecTests: XCTestCase {
         let samplers = schema["properties"]?["sampler"]?["properties"]?["type"]?["enum"]?.arrayValue?.compactMap(\.stringValue)
         XCTAssertEqual(samplers, SamplerRegistry.names)
         XCTAssertEqual(Set(schema["properties"]?["train"]?["properties"]?.objectValue?.keys ?? []), Set(TrainSpec.keys))
+        let layers = schema["properties"]?["precision"]?["oneOf"]?.arrayValue?.last?["properties"]?["fp32_layers"]?["items"]?["enum"]?
+            .arrayValue?.compactMap(\.stringValue)
+        XCTAssertEqual(layers, PrecisionPlan.layerNames)
     }
 
     func testSyntaxAndEncodingErrors() throws {
