@@ -112,13 +112,11 @@ public enum BF16Kernels {
         return s.sum()
     }
 
-    /// `pairs` words from `2·pairs` floats: each float rounded to bf16 (nearest even, NaN kept
-    /// a quiet NaN), two consecutive ones per word, the first in the low half — what
-    /// `BFloat16.pair` does one word at a time, sixteen words per step here.
     /// Sixteen floats rounded to bf16, each in its lane's upper half (lower half garbage):
     /// round to nearest even, a NaN made quiet — `scalarPair`'s rounding in integer lanes only.
-    /// Branch-free arithmetic instead of `replacing(with:where:)`, whose mask conversions
-    /// compiled to lane extractions (a quarter of bf16 attention's time).
+    /// Branch-free integer arithmetic (`replacing(with:where:)` on a float compare compiled to
+    /// mask conversions); LLVM still splits part of it into 128-bit pieces, and rounding takes
+    /// about a third of bf16 attention's time (`perf`, DiT-B/2 shapes): room left.
     @inline(__always)
     static func roundedUpperHalves(_ x: F) -> SIMD16<Int32> {
         let u = unsafeBitCast(x, to: SIMD16<Int32>.self)
@@ -128,6 +126,9 @@ public enum BF16Kernels {
         return (even & ~nan) | ((u | 0x40_0000) & nan)
     }
 
+    /// `pairs` words from `2·pairs` floats: each float rounded to bf16 (nearest even, NaN kept
+    /// a quiet NaN), two consecutive ones per word, the first in the low half — what
+    /// `BFloat16.pair` does one word at a time, sixteen words per step here.
     public static func roundPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
         typealias U = SIMD16<UInt32>
         @inline(__always) func rounded(_ x: F) -> U { unsafeBitCast(roundedUpperHalves(x), to: U.self) }
@@ -136,9 +137,8 @@ public enum BF16Kernels {
         while p + 16 <= pairs {
             let lo = rounded(raw.loadUnaligned(fromByteOffset: 8 * p, as: F.self))
             let hi = rounded(raw.loadUnaligned(fromByteOffset: 8 * p + 64, as: F.self))
-            // Each float's bf16 is its upper half: truncated to 16-bit lanes (vpmovdw), floats
-            // 2j and 2j+1 become the low and high halves of word j — no lane shuffles (Swift's
-            // evenHalf/oddHalf were a quarter of bf16 attention's time).
+            // Each float's bf16 is its upper half: truncated to 16-bit lanes, floats 2j and
+            // 2j+1 become the low and high halves of word j (no even/odd lane shuffles).
             let out = UnsafeMutableRawPointer(dst + p)
             out.storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: lo &>> 16), as: SIMD16<UInt16>.self)
             out.storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: hi &>> 16), toByteOffset: 32, as: SIMD16<UInt16>.self)
