@@ -57,9 +57,8 @@ public final class DiT {
     public var profiler: OpProfiler?
     /// Sliced weights of the fast path, per block and mask pattern.
     public let slices: SliceCache
-    /// Whether attention's two products run in bf16 (`BF16Attention`): in a bf16 model, whose
-    /// linear layers already round their inputs to bf16 (unless its plan keeps `attention` in
-    /// fp32); fp32 (`Attention`) otherwise.
+    /// Whether attention's two products run in bf16 (`BF16Attention`): in a bf16 model, and in
+    /// an int8 model on AMX (`PrecisionPlan.attentionInBF16`); fp32 (`Attention`) otherwise.
     public let attentionInBF16: Bool
 
     /// Packs `p` for `ctx`'s instruction set and makes a runner around it.
@@ -78,7 +77,7 @@ public final class DiT {
         self.weights = weights
         self.ctx = ctx
         slices = SliceCache(budgetBytes: sliceBudgetBytes ?? weights.blockBytes)
-        attentionInBF16 = weights.precision.attentionInBF16
+        attentionInBF16 = weights.precision.attentionInBF16(isa: ctx.isa)
     }
 
     /// Multi-head attention of `batch` samples on a fused qkv buffer, in the model's attention

@@ -56,9 +56,9 @@ public struct MemoryEstimate: Sendable, Equatable {
         let workspace = tokenRows * (Double(c.patchDim) + 7 * d + Double(c.mlpHiddenEstimate) + Double(c.finalDim) + 4)
             + rows * (Double(DiTConfig.frequencyDim) + 4 * d + (6 * depth + 2) * d) + 4 * rows * depth * heads
         // Attention scratch per thread: packed K and V of one head and a block of score rows
-        // (in bf16: K, V and K's rounded rows at half size, 48 rows of scores and of their bf16 pairs).
+        // (in bf16, and int8 on AMX: K, V and K's rounded rows at half size, 48 rows of scores and of their bf16 pairs).
         let hd = Double(c.headDim)
-        let attention = Double(threads) * (precision == .bf16 ? n * (1.5 * hd + 72) + 96 * hd : n * (2 * hd + 64))
+        let attention = Double(threads) * (precision == .bf16 || precision == .int8 ? n * (1.5 * hd + 72) + 96 * hd : n * (2 * hd + 64))
         // RoutingRecord: every block's token masks and logits.
         let record = rows * depth * (2 * n + 2 * heads)
         // The sampler's state (x, eps and v in Double, model input and output in Float) and

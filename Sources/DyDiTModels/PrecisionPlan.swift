@@ -23,8 +23,15 @@ public struct PrecisionPlan: Sendable, Equatable, CustomStringConvertible {
     /// The `fp32Layers` entry for attention's own products (no official layer name contains it).
     public static let attention = "attention"
 
-    /// Whether attention's products run in bf16: under a bf16 plan that does not keep them in fp32.
-    public var attentionInBF16: Bool { base == .bf16 && !fp32Layers.contains(Self.attention) }
+    /// Whether attention's products run in bf16 on a context of `isa`: under a bf16 plan, and
+    /// under an int8 plan where the bf16 product runs on AMX (there it is 1.5× the fp32
+    /// attention; the `vdpbf16ps` and scalar tiles are slower than fp32) — unless the plan keeps
+    /// `attention` in fp32. So an int8 model's attention, and its outputs' last bits, depend on
+    /// whether the CPU has AMX.
+    public func attentionInBF16(isa: ISA, cpu: CPUFeatures = .current) -> Bool {
+        guard !fp32Layers.contains(Self.attention) else { return false }
+        return base == .bf16 || (base == .int8 && BF16Path.best(for: isa, cpu: cpu) == .amx)
+    }
 
     /// The precision of the layer `name` (`blocks.3.mlp.fc1`); several names (a stacked
     /// layer) are fp32 if any of them is.

@@ -23,7 +23,7 @@ final class PrecisionTests: XCTestCase {
         let plans = [PrecisionPlan(.fp16), PrecisionPlan(.fp16, fp32Layers: ["adaLN_modulation", "final_layer"]),
                      PrecisionPlan(.int8), PrecisionPlan(.int8, fp32Layers: ["adaLN_modulation", "final_layer"]),
                      PrecisionPlan(.bf16), PrecisionPlan(.bf16, fp32Layers: ["adaLN_modulation", "final_layer"]),
-                     PrecisionPlan(.bf16, fp32Layers: [PrecisionPlan.attention])]
+                     PrecisionPlan(.bf16, fp32Layers: [PrecisionPlan.attention]), PrecisionPlan(.int8, fp32Layers: [PrecisionPlan.attention])]
         for pair in pairs {
             let ckpt = try Checkpoint(path: pair.weights)
             let io = try SafeTensorsFile(path: pair.io)
@@ -36,7 +36,9 @@ final class PrecisionTests: XCTestCase {
                 let full = try DiT(ckpt.parameters, ctx: ctx).forward(x: x, t: t, y: y)
                 for plan in plans {
                     let model = DiT(ckpt.parameters, ctx: ctx, precision: plan)
-                    XCTAssertEqual(model.attentionInBF16, plan.base == .bf16 && !plan.fp32Layers.contains("attention"), "\(plan)")
+                    let amx = isa == .avx512 && CPUFeatures.current.amxBF16
+                    XCTAssertEqual(model.attentionInBF16, (plan.base == .bf16 || plan.base == .int8 && amx)
+                                   && !plan.fp32Layers.contains("attention"), "\(plan)")
                     let got = try model.forward(x: x, t: t, y: y)
                     let error = relativeError(got, want), againstFP32 = relativeError(got, full)
                     let contract = plan.base == .int8 ? Self.int8Contract : plan.base == .bf16 ? Self.bf16Contract : Self.fp16Contract
