@@ -54,19 +54,27 @@ extension ISAKernels {
                                bias: UnsafePointer<Float>?, activation: Activation) {
         let w = V.scalarCount, whole = cols / w * w
         let shiftV = VInt(repeating: shift)
+        // Whole vectors take bias and activation while in registers (the epilogue's own order,
+        // so the result is the same as a separate pass); the tail gets the pass. Columns
+        // outside, rows inside: each column vector's correction, weight scales and bias are
+        // loaded once for the tile, not once per row.
+        var c = 0
+        while c < whole {
+            let correction = shiftV &* UnsafeRawPointer(sums + c).loadUnaligned(as: VInt.self)
+            let sw = load(scaleW + c), b = bias.map { load($0 + c) }
+            for r in 0..<rows {
+                let row = out + r * ldo
+                let raw = UnsafeRawPointer(acc + r * ldAcc + c).loadUnaligned(as: VInt.self) &- correction
+                var v = toFloat(raw) * (sw * scaleA[r])
+                if accumulate { v += load(row + c) }
+                if let b { v += b }
+                store(vactivate(v, activation), row + c)
+            }
+            c += w
+        }
         for r in 0..<rows {
             let a = acc + r * ldAcc, row = out + r * ldo, sa = scaleA[r]
-            var c = 0
-            // Whole vectors take bias and activation while in registers (the epilogue's own
-            // order, so the result is the same as a separate pass); the tail gets the pass.
-            while c < whole {
-                let raw = UnsafeRawPointer(a + c).loadUnaligned(as: VInt.self) &- shiftV &* UnsafeRawPointer(sums + c).loadUnaligned(as: VInt.self)
-                var v = toFloat(raw) * (load(scaleW + c) * sa)
-                if accumulate { v += load(row + c) }
-                if let bias { v += load(bias + c) }
-                store(vactivate(v, activation), row + c)
-                c += w
-            }
+            var c = whole
             while c < cols {
                 var v = Float(a[c] &- shift &* sums[c]) * (sa * scaleW[c])
                 if accumulate { v += row[c] }
