@@ -29,8 +29,8 @@ struct SeedSampleStore {
                        "executable \(Self.executableDigest)"].joined(separator: "; ")
     }
 
-    /// The running binary's SHA-256 ("unknown" if it cannot be read: then nothing matches a
-    /// saved set made by a readable one, and nothing is reused wrongly).
+    /// The running binary's SHA-256 ("unknown" if it cannot be read: then nothing is reused,
+    /// since two unreadable binaries could differ).
     static let executableDigest: String = (try? FileDigest.sha256("/proc/self/exe").sha256) ?? "unknown"
 
     func path(_ seed: Int) -> String { "\(directory)/seed-\(seed).safetensors" }
@@ -38,7 +38,7 @@ struct SeedSampleStore {
     /// Seed `seed`'s samples saved by an identical computation with `count` values, else nil
     /// (missing, damaged, or made by other inputs, code or machine).
     func load(seed: Int, count: Int) -> [Float]? {
-        guard FileReader.exists(path(seed)), let file = try? SafeTensorsFile(path: path(seed)),
+        guard Self.executableDigest != "unknown", FileReader.exists(path(seed)), let file = try? SafeTensorsFile(path: path(seed)),
               file.metadata["fingerprint"] == fingerprint, file.metadata["seed"] == String(seed),
               let samples = (try? file.tensor("samples"))?.floats(), samples.count == count else { return nil }
         return samples
