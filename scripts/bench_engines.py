@@ -45,7 +45,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_pytorch import dit_macs, forward_case, parse_model, time_calls  # noqa: E402
+from bench_pytorch import add_model_arguments, dit_macs, forward_case, parse_model, time_calls  # noqa: E402
 
 PIP_LINE = "pip install openvino nncf onnxruntime onnx onnxscript"
 
@@ -171,12 +171,7 @@ ENGINES = {
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--engine", choices=list(ENGINES), default="eager", help="(default eager)")
-    p.add_argument("--model", default="DiT-S/2", help="DiT-{S,B,L,XL}/{2,4,8} (default DiT-S/2)")
-    p.add_argument("--input-size", type=int, default=32, help="latent height = width (default 32)")
-    p.add_argument("--in-channels", type=int, default=4, help="latent channels (default 4)")
-    p.add_argument("--num-classes", type=int, default=1000, help="class count (default 1000)")
-    p.add_argument("--learn-sigma", action=argparse.BooleanOptionalAction, default=True,
-                   help="2C output channels (default on)")
+    add_model_arguments(p)
     p.add_argument("--batch", type=int, default=2, help="images per forward pass (default 2)")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
     p.add_argument("--warmup", type=int, default=3, help="untimed calls after the check forward (default 3)")

@@ -273,19 +273,26 @@ def cmd_gemm(args):
               f"({result['library']}, kernel {result['kernel']})")
 
 
+def add_model_arguments(p, forward=True):
+    """The model and input options every DiT baseline takes (bench_engines.py's too); `forward`
+    adds --learn-sigma."""
+    p.add_argument("--model", default="DiT-S/2", help="DiT-{S,B,L,XL}/{2,4,8} (default DiT-S/2)")
+    p.add_argument("--input-size", type=int, default=32, help="latent height = width (default 32)")
+    p.add_argument("--in-channels", type=int, default=4, help="latent channels (default 4)")
+    p.add_argument("--num-classes", type=int, default=1000, help="class count (default 1000)")
+    if forward:
+        p.add_argument("--learn-sigma", action=argparse.BooleanOptionalAction, default=True,
+                       help="2C output channels (default on)")
+
+
 def main():
     parser = argparse.ArgumentParser(description="PyTorch / numpy baselines for DyDiT.swift benchmarks.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     f = sub.add_parser("forward", help="time DiT forward passes in PyTorch (random weights, eval, inference_mode)")
     tr = sub.add_parser("train", help="time DiT training steps in PyTorch (hybrid loss, backward, AdamW, EMA)")
-    for p in (f, tr):
-        p.add_argument("--model", default="DiT-S/2", help="DiT-{S,B,L,XL}/{2,4,8} (default DiT-S/2)")
-        p.add_argument("--input-size", type=int, default=32, help="latent height = width (default 32)")
-        p.add_argument("--in-channels", type=int, default=4, help="latent channels (default 4)")
-        p.add_argument("--num-classes", type=int, default=1000, help="class count (default 1000)")
-    f.add_argument("--learn-sigma", action=argparse.BooleanOptionalAction, default=True,
-                   help="2C output channels (default on)")
+    add_model_arguments(f)
+    add_model_arguments(tr, forward=False)
     f.add_argument("--batch", type=int, default=2, help="images per forward pass (default 2)")
     tr.add_argument("--batch", type=int, default=16, help="images per optimiser step (default 16)")
 
