@@ -60,9 +60,11 @@ public enum BF16Attention {
         Layout(tokens: tokens, headDim: headDim).words * 4
     }
 
-    /// - Parameters: as `Attention.forward`; `path` defaults to the best the context runs.
+    /// - Parameters: as `Attention.forward`; `path` and `rounding` default to the best the
+    ///   context runs (tests pick others: every choice gives the same roundings).
     public static func forward(qkv: UnsafePointer<Float>, ldqkv: Int, batch: Int, tokens: Int, heads: Int, headDim: Int,
-                               out: UnsafeMutablePointer<Float>, ldo: Int, ctx: ComputeContext, path: BF16Path? = nil) {
+                               out: UnsafeMutablePointer<Float>, ldo: Int, ctx: ComputeContext, path: BF16Path? = nil,
+                               rounding: BF16PairRounding? = nil) {
         if batch == 0 || tokens == 0 || heads == 0 { return }
         let path = path ?? BF16Path.best(for: ctx.isa)
         precondition(path.isSupported(), "the \(path) bf16 path needs instructions this CPU lacks (\(CPUFeatures.current.brand))")
@@ -70,7 +72,9 @@ public enum BF16Attention {
         ctx.reserveExtraScratch(bytes: l.words * 4)
         let d = heads * headDim, hd = headDim
         let tileRows = path == .amx ? 32 : 6, block = queryBlock(path)
-        let vector = ctx.isa == .avx512
+        let rounding = rounding ?? BF16PairRounding.best(for: ctx.isa)
+        precondition(rounding.isSupported(), "the \(rounding) bf16 rounding needs instructions this CPU lacks")
+        let vector = rounding != .scalar
         let scale = 1 / Float(headDim).squareRoot()
         let isa = ctx.isa
         ctx.pool.run(tasks: batch * heads) { task, thread in
@@ -85,7 +89,7 @@ public enum BF16Attention {
 
             // K: each token's row rounded to pairs, then transposed into 16-token panels.
             roundRows(rows + d + h * hd, ld: ldqkv, count: tokens, values: hd, into: kRows, stride: l.kPairsPadded,
-                      vector: vector)
+                      rounding: rounding, prefetch: true)
             for panel in 0..<l.tokenPanels {
                 let dst = packedK + panel * l.kPairsPadded * 16
                 for lane in 0..<16 {
@@ -101,6 +105,11 @@ public enum BF16Attention {
             // V: token pairs along k, 16 head features per panel.
             let v = rows + 2 * d + h * hd
             for p in 0..<l.tokenPairsPadded {
+                let ahead = 2 * (p + rowsAhead / 2)
+                if ahead + 1 < tokens {
+                    prefetchRow(v + ahead * ldqkv, values: hd)
+                    prefetchRow(v + (ahead + 1) * ldqkv, values: hd)
+                }
                 for panel in 0..<l.headPanels {
                     let dst = packedV + panel * l.tokenPairsPadded * 16 + p * 16
                     let c0 = panel * 16, cols = min(16, hd - c0)
@@ -120,7 +129,7 @@ public enum BF16Attention {
             while q0 < tokens {
                 let qn = min(block, tokens - q0), padded = (qn + tileRows - 1) / tileRows * tileRows
                 roundRows(rows + q0 * ldqkv + h * hd, ld: ldqkv, count: qn, values: hd, into: qWords, stride: l.kPairsPadded,
-                          vector: vector)
+                          rounding: rounding, prefetch: true)
                 (qWords + qn * l.kPairsPadded).update(repeating: 0, count: (padded - qn) * l.kPairsPadded)
                 let ldS = l.tokenPanels * 16
                 product(path, a: qWords, lda: l.kPairsPadded, rows: padded, b: packedK, panelStride: l.kPairsPadded * 16,
@@ -128,7 +137,8 @@ public enum BF16Attention {
                 Dispatch.softmaxRows(isa, scores, ld: ldS, rows: qn, cols: tokens, scale: scale)
                 // P: rows of probabilities rounded to pairs; an odd count's last pair and the
                 // padding beyond are zeros (as are V's there).
-                roundRows(scores, ld: ldS, count: qn, values: tokens, into: pWords, stride: l.tokenPairsPadded, vector: vector)
+                roundRows(scores, ld: ldS, count: qn, values: tokens, into: pWords, stride: l.tokenPairsPadded,
+                          rounding: rounding)
                 (pWords + qn * l.tokenPairsPadded).update(repeating: 0, count: (padded - qn) * l.tokenPairsPadded)
                 let ldO = l.headPanels * 16
                 product(path, a: pWords, lda: l.tokenPairsPadded, rows: padded, b: packedV, panelStride: l.tokenPairsPadded * 16,
@@ -141,21 +151,37 @@ public enum BF16Attention {
 
     /// `count` rows of `values` floats (row stride `ld`) as rows of `stride` words of bf16
     /// pairs, an odd count's last pair and the padding beyond zero.
+    /// With `prefetch`, the lines of the row `rowsAhead` rows on are requested first: Q and K
+    /// are one head's 256 bytes per row of the qkv matrix, rows 9 KB apart (DiT-B/2), so each
+    /// row starts in another page, the hardware prefetchers do not follow, and without it the
+    /// rounding waited on L3 for most of its time (`perf`: a third of the attention).
     @inline(__always)
     static func roundRows(_ src: UnsafePointer<Float>, ld: Int, count: Int, values: Int, into dst: UnsafeMutablePointer<UInt32>,
-                          stride: Int, vector: Bool) {
+                          stride: Int, rounding: BF16PairRounding, prefetch: Bool = false) {
         let pairs = values / 2
         for r in 0..<count {
             let row = src + r * ld, out = dst + r * stride
-            if vector { BF16Kernels.roundPairs(row, pairs: pairs, into: out) } else {
-                for p in 0..<pairs { out[p] = BFloat16.pair(row[2 * p], row[2 * p + 1]) }
-            }
+            if prefetch && r + rowsAhead < count { prefetchRow(row + rowsAhead * ld, values: values) }
+            rounding.round(row, pairs: pairs, into: out)
             var next = pairs
             if values % 2 == 1 {
                 out[pairs] = BFloat16.pair(row[values - 1], 0)
                 next += 1
             }
             (out + next).update(repeating: 0, count: stride - next)
+        }
+    }
+
+    /// How far ahead `roundRows` and the V packing request rows: eight rows of 256 bytes cover
+    /// an L3 hit's latency at the rounding's pace.
+    static let rowsAhead = 8
+
+    @inline(__always)
+    static func prefetchRow(_ row: UnsafePointer<Float>, values: Int) {
+        var offset = 0
+        while offset < values {
+            dydit_prefetch_read(row + offset)
+            offset += 16
         }
     }
 

@@ -89,7 +89,11 @@ public final class BF16Activations {
 
     public init() {}
 
-    public func round(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, rowMultiple: Int = 6, ctx: ComputeContext) {
+    /// `rounding` defaults to the best the context runs (tests pick the others).
+    public func round(_ a: UnsafePointer<Float>, rows m: Int, k: Int, lda: Int, rowMultiple: Int = 6, ctx: ComputeContext,
+                      rounding: BF16PairRounding? = nil) {
+        let rounding = rounding ?? BF16PairRounding.best(for: ctx.isa)
+        precondition(rounding.isSupported(), "the \(rounding) bf16 rounding needs instructions this CPU lacks")
         let pairs = (k + 1) / 2, padded = (m + rowMultiple - 1) / rowMultiple * rowMultiple
         let stride = (pairs + 15) / 16 * 16
         if values.count < padded * stride { values = AlignedBuffer(count: padded * stride) }
@@ -97,7 +101,7 @@ public final class BF16Activations {
         kPairs = pairs
         self.stride = stride
         paddedRows = padded
-        let q = values.pointer, vector = ctx.isa == .avx512
+        let q = values.pointer
         let tasks = min(padded, 4 * ctx.threadCount)
         ctx.pool.run(tasks: tasks) { task, _ in
             for r in (task * padded / tasks)..<((task + 1) * padded / tasks) {
@@ -107,10 +111,7 @@ public final class BF16Activations {
                     continue
                 }
                 let row = a + r * lda
-                // The AVX-512 build rounds sixteen words per step (the same rounding).
-                if vector { BF16Kernels.roundPairs(row, pairs: k / 2, into: out) } else {
-                    for p in 0..<(k / 2) { out[p] = BFloat16.pair(row[2 * p], row[2 * p + 1]) }
-                }
+                rounding.round(row, pairs: k / 2, into: out)
                 if k % 2 == 1 { out[pairs - 1] = BFloat16.pair(row[k - 1], 0) }
                 (out + pairs).update(repeating: 0, count: stride - pairs)
             }

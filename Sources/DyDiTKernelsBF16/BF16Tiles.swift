@@ -115,8 +115,8 @@ public enum BF16Kernels {
     /// Sixteen floats rounded to bf16, each in its lane's upper half (lower half garbage):
     /// round to nearest even, a NaN made quiet — `scalarPair`'s rounding in integer lanes only.
     /// Branch-free integer arithmetic (`replacing(with:where:)` on a float compare compiled to
-    /// mask conversions); LLVM still splits part of it into 128-bit pieces, and rounding takes
-    /// about a third of bf16 attention's time (`perf`, DiT-B/2 shapes): room left.
+    /// mask conversions); LLVM still splits part of it into 128-bit pieces (about 60
+    /// instructions per 32 floats), so CPUs with AVX512_BF16 take `convertPairs` instead.
     @inline(__always)
     static func roundedUpperHalves(_ x: F) -> SIMD16<Int32> {
         let u = unsafeBitCast(x, to: SIMD16<Int32>.self)
@@ -148,6 +148,18 @@ public enum BF16Kernels {
             dst[p] = scalarPair(src[2 * p], src[2 * p + 1])
             p += 1
         }
+    }
+
+    /// `roundPairs` with AVX512_BF16's conversion instruction (the CPU must have it): the same
+    /// words, a third of the instructions. `vcvtne2ps2bf16` reads a denormal as zero where the
+    /// definition rounds it, so a step whose 32 floats hold one rounds them in integer lanes.
+    public static func convertPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
+        var p = 0
+        while p + 16 <= pairs {
+            if !dydit_bf16_convert32(src + 2 * p, dst + p) { roundPairs(src + 2 * p, pairs: 16, into: dst + p) }
+            p += 16
+        }
+        if p < pairs { roundPairs(src + 2 * p, pairs: pairs - p, into: dst + p) }
     }
 
     /// `dst[c] = pair(even[c], odd[c])` for `c < count`: two rows of a matrix become one row
@@ -190,6 +202,10 @@ public enum BF16Kernels {
 
     public static func roundPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
         for p in 0..<pairs { dst[p] = scalarPair(src[2 * p], src[2 * p + 1]) }
+    }
+
+    public static func convertPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
+        roundPairs(src, pairs: pairs, into: dst)
     }
 
     public static func interleavePairs(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, count: Int,

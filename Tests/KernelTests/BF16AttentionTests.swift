@@ -16,13 +16,15 @@ final class BF16AttentionTests: XCTestCase {
         return (0..<(batch * tokens * 3 * heads * hd)).map { _ in Float(rng.uniform()) * 4 - 2 }
     }
 
-    func attention(_ x: [Float], _ shape: (Int, Int, Int, Int), ctx: ComputeContext, path: BF16Path) -> [Float] {
+    func attention(_ x: [Float], _ shape: (Int, Int, Int, Int), ctx: ComputeContext, path: BF16Path,
+                   rounding: BF16PairRounding? = nil) -> [Float] {
         let (batch, tokens, heads, hd) = shape
         var out = [Float](repeating: .nan, count: batch * tokens * heads * hd)
         x.withUnsafeBufferPointer { xp in
             out.withUnsafeMutableBufferPointer { op in
                 BF16Attention.forward(qkv: xp.baseAddress!, ldqkv: 3 * heads * hd, batch: batch, tokens: tokens, heads: heads,
-                                      headDim: hd, out: op.baseAddress!, ldo: heads * hd, ctx: ctx, path: path)
+                                      headDim: hd, out: op.baseAddress!, ldo: heads * hd, ctx: ctx, path: path,
+                                      rounding: rounding)
             }
         }
         return out
@@ -91,6 +93,26 @@ final class BF16AttentionTests: XCTestCase {
             let fast = attention(x, shape, ctx: ctx, path: .avx512bf16), scalar = attention(x, shape, ctx: ctx, path: .portable)
             XCTAssertEqual(fast.map(\.bitPattern), scalar.map(\.bitPattern), "\(shape)")
             XCTAssertFalse(fast.contains { !$0.isFinite }, "\(shape)")
+        }
+    }
+
+    /// Q, K and the probabilities rounded any way give the same attention bit for bit, also
+    /// with scores spread wide enough that softmax leaves denormals (which `vcvtne2ps2bf16`
+    /// alone would read as zero).
+    func testEveryRoundingGivesTheSameAttention() throws {
+        let ctx = try ComputeContext(threads: 2, isa: CPUFeatures.current.supports(.avx512) ? .avx512 : .portable)
+        let path = BF16Path.best(for: ctx.isa)
+        let roundings = BF16PairRounding.allCases.filter { $0.isSupported() && $0 != .scalar }
+        for (seed, shape) in [(2, 64, 2, 32), (1, 33, 3, 16), (1, 17, 1, 64)].enumerated() {
+            for spread: Float in [1, 12] {
+                let x = qkv(shape.0, shape.1, shape.2, shape.3, seed: UInt64(90 + seed)).map { $0 * spread }
+                let scalar = attention(x, shape, ctx: ctx, path: path, rounding: .scalar)
+                XCTAssertFalse(scalar.contains { !$0.isFinite }, "\(shape)")
+                for rounding in roundings {
+                    let fast = attention(x, shape, ctx: ctx, path: path, rounding: rounding)
+                    XCTAssertEqual(fast.map(\.bitPattern), scalar.map(\.bitPattern), "\(rounding), \(shape), spread \(spread)")
+                }
+            }
         }
     }
 }

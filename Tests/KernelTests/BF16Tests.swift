@@ -53,6 +53,40 @@ final class BF16Tests: XCTestCase {
         }
     }
 
+    /// Every way of rounding rows to pairs (scalar, integer lanes, `vcvtne2ps2bf16`) gives the
+    /// definition's words: on ties, specials and on a denormal in each of a step's 32 lanes
+    /// (the instruction reads denormals as zero; the definition rounds them), odd tails too.
+    func testEveryPairRoundingEqualsTheDefinition() throws {
+        let roundings = BF16PairRounding.allCases.filter { $0.isSupported() }
+        XCTAssertTrue(roundings.contains(.scalar))
+        let denormals: [UInt32] = [0x0000_8001, 0x0040_0000, 0x007F_FFFF, 0x8012_3456, 0x0000_8000, 0x0001_8000]
+        let specials: [Float] = [0, -0, 1 + 0x1p-8, 1 + 3 * 0x1p-8, .infinity, -.infinity, .nan, Float(bitPattern: 0x7F80_0001),
+                                 Float(bitPattern: 0xFFC0_1234), .greatestFiniteMagnitude, .leastNormalMagnitude, -65504]
+        var rng = TestRNG(seed: 7)
+        var rows: [[Float]] = []
+        for pairs in [0, 1, 15, 16, 17, 31, 32, 33, 100] {
+            rows.append((0..<(2 * pairs)).map { _ in Float(rng.uniform() - 0.5) * 1e3 })
+        }
+        for lane in 0..<32 {
+            var row = (0..<64).map { _ in Float(rng.uniform() - 0.5) * 4 }
+            row[lane] = Float(bitPattern: denormals[lane % denormals.count])
+            row[32 + (lane + 5) % 32] = specials[lane % specials.count]
+            rows.append(row)
+        }
+        for row in rows {
+            let pairs = row.count / 2
+            let want = (0..<pairs).map { UInt32(BFloat16.bits(row[2 * $0])) | UInt32(BFloat16.bits(row[2 * $0 + 1])) << 16 }
+            for rounding in roundings {
+                var got = [UInt32](repeating: 0xDEAD_BEEF, count: pairs + 1)
+                row.withUnsafeBufferPointer { src in
+                    got.withUnsafeMutableBufferPointer { rounding.round(src.baseAddress!, pairs: pairs, into: $0.baseAddress!) }
+                }
+                XCTAssertEqual(Array(got[..<pairs]), want, "\(rounding), \(pairs) pairs")
+                XCTAssertEqual(got[pairs], 0xDEAD_BEEF, "\(rounding) wrote past \(pairs) pairs")
+            }
+        }
+    }
+
     func testProductMatchesTheRoundedOperandsOnEveryShape() throws {
         XCTAssertFalse(Self.combinations.isEmpty)
         var checked = 0

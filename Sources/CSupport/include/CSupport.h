@@ -1,5 +1,6 @@
 #ifndef DYDIT_CSUPPORT_H
 #define DYDIT_CSUPPORT_H
+#include <stdbool.h>
 #include <stdint.h>
 
 /// Raw CPUID leaf/subleaf query. Returns 0 when the leaf is not supported.
@@ -79,6 +80,22 @@ static inline dydit_float16v dydit_reciprocal16(dydit_float16v d) {
 /// here, inlined into the bf16 build's tile (compiled with AVX512_BF16).
 static inline dydit_float16v dydit_dpbf16_16(dydit_float16v acc, dydit_int16v a, dydit_int16v b) {
     return (dydit_float16v)_mm512_dpbf16_ps((__m512)acc, (__m512bh)a, (__m512bh)b);
+}
+/// The 32 floats at `src` as 32 bf16 in order at `dst`, i.e. 16 words of pairs, the lower float
+/// in each word's low half: one vcvtne2ps2bf16 (nearest even, a NaN made quiet). The
+/// instruction reads denormal inputs as zero, which the scalar definition does not: with a
+/// denormal among the 32 this writes nothing and returns false (the caller rounds them in
+/// integer lanes). In C because Swift's SIMD compares and `pointwiseMin` compile to lane loops
+/// and outlined calls.
+static inline bool dydit_bf16_convert32(const float *src, void *dst) {
+    __m512i lo = _mm512_loadu_si512(src), hi = _mm512_loadu_si512(src + 16);
+    __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), one = _mm512_set1_epi32(1);
+    // |x|'s bits minus one is below 0x7FFFFF exactly for denormals (zero wraps around).
+    __m512i least = _mm512_min_epu32(_mm512_sub_epi32(_mm512_and_si512(lo, magnitude), one),
+                                     _mm512_sub_epi32(_mm512_and_si512(hi, magnitude), one));
+    if (_mm512_cmplt_epu32_mask(least, _mm512_set1_epi32(0x7FFFFF))) return false;
+    _mm512_storeu_si512(dst, (__m512i)_mm512_cvtne2ps_pbh((__m512)hi, (__m512)lo));
+    return true;
 }
 #endif
 #if defined(__F16C__) && defined(__AVX__)
