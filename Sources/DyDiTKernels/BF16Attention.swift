@@ -21,7 +21,8 @@ public enum BF16Attention {
 
     /// Word and float counts of one task's scratch: packed K `[token panel][hd pair][16]`,
     /// packed V `[hd panel][token pair][16]`, the block's Q and P as A operands, its scores and
-    /// its output tile, and K's rows rounded before the transpose into panels.
+    /// its output tile, and K's rows rounded before the transpose into panels (whole panels:
+    /// the rows past the last token zero).
     struct Layout {
         let kPairs: Int, kPairsPadded: Int, tokenPanels: Int
         let tokenPairs: Int, tokenPairsPadded: Int, headPanels: Int
@@ -40,7 +41,7 @@ public enum BF16Attention {
             scores = largestQueryBlock * tokenPanels * 16
             p = largestQueryBlock * tokenPairsPadded
             o = largestQueryBlock * headPanels * 16
-            kRows = tokens * kPairsPadded
+            kRows = tokenPanels * 16 * kPairsPadded
         }
 
         /// Offsets in 4-byte words, each region on a 64-byte boundary.
@@ -90,16 +91,12 @@ public enum BF16Attention {
             // K: each token's row rounded to pairs, then transposed into 16-token panels.
             roundRows(rows + d + h * hd, ld: ldqkv, count: tokens, values: hd, into: kRows, stride: l.kPairsPadded,
                       rounding: rounding, prefetch: true)
+            // Whole panels: the rows past the last token are zeros.
+            (kRows + tokens * l.kPairsPadded).update(repeating: 0, count: (l.tokenPanels * 16 - tokens) * l.kPairsPadded)
             for panel in 0..<l.tokenPanels {
-                let dst = packedK + panel * l.kPairsPadded * 16
-                for lane in 0..<16 {
-                    let j = panel * 16 + lane
-                    if j < tokens {
-                        let src = kRows + j * l.kPairsPadded
-                        for p in 0..<l.kPairsPadded { dst[p * 16 + lane] = src[p] }
-                    } else {
-                        for p in 0..<l.kPairsPadded { dst[p * 16 + lane] = 0 }
-                    }
+                for p0 in stride(from: 0, to: l.kPairsPadded, by: 16) {
+                    transpose16x16(kRows + panel * 16 * l.kPairsPadded + p0, lds: l.kPairsPadded,
+                                   into: packedK + panel * l.kPairsPadded * 16 + p0 * 16, vector: vector)
                 }
             }
             // V: token pairs along k, 16 head features per panel.
@@ -140,10 +137,15 @@ public enum BF16Attention {
                 roundRows(scores, ld: ldS, count: qn, values: tokens, into: pWords, stride: l.tokenPairsPadded,
                           rounding: rounding)
                 (pWords + qn * l.tokenPairsPadded).update(repeating: 0, count: (padded - qn) * l.tokenPairsPadded)
-                let ldO = l.headPanels * 16
+                // A block of whole tiles and panels goes straight to the output (a copy through
+                // the tile was a tenth of the attention's time); a ragged one through the tile.
+                let direct = qn == padded && hd == l.headPanels * 16
+                let target = direct ? out + (b * tokens + q0) * ldo + h * hd : oTile, ldT = direct ? ldo : l.headPanels * 16
                 product(path, a: pWords, lda: l.tokenPairsPadded, rows: padded, b: packedV, panelStride: l.tokenPairsPadded * 16,
-                        panels: l.headPanels, kPairs: l.tokenPairs, out: oTile, ldo: ldO)
-                for r in 0..<qn { (out + (b * tokens + q0 + r) * ldo + h * hd).update(from: oTile + r * ldO, count: hd) }
+                        panels: l.headPanels, kPairs: l.tokenPairs, out: target, ldo: ldT)
+                if !direct {
+                    for r in 0..<qn { (out + (b * tokens + q0 + r) * ldo + h * hd).update(from: oTile + r * ldT, count: hd) }
+                }
                 q0 += qn
             }
         }
@@ -182,6 +184,15 @@ public enum BF16Attention {
         while offset < values {
             dydit_prefetch_read(row + offset)
             offset += 16
+        }
+    }
+
+    /// A 16 × 16 block of words transposed into a B panel (16 words per row): AVX-512
+    /// shuffles, or the scalar loop that defines them.
+    @inline(__always)
+    static func transpose16x16(_ src: UnsafePointer<UInt32>, lds: Int, into dst: UnsafeMutablePointer<UInt32>, vector: Bool) {
+        if vector { BF16Kernels.transpose16x16(src, lds: lds, into: dst, ldd: 16) } else {
+            for r in 0..<16 { for c in 0..<16 { dst[c * 16 + r] = src[r * lds + c] } }
         }
     }
 

@@ -162,6 +162,12 @@ public enum BF16Kernels {
         if p < pairs { roundPairs(src + 2 * p, pairs: pairs - p, into: dst + p) }
     }
 
+    /// `dst[c·ldd + r] = src[r·lds + c]` for r, c < 16 (attention's K into B panels).
+    @inline(__always)
+    public static func transpose16x16(_ src: UnsafePointer<UInt32>, lds: Int, into dst: UnsafeMutablePointer<UInt32>, ldd: Int) {
+        dydit_transpose16x16(src, lds, dst, ldd)
+    }
+
     /// `dst[c] = pair(even[c], odd[c])` for `c < count`: two rows of a matrix become one row
     /// of k-pairs (attention's V as the B operand of P·V), sixteen words per step.
     public static func interleavePairs(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, count: Int,
@@ -206,6 +212,10 @@ public enum BF16Kernels {
 
     public static func convertPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
         roundPairs(src, pairs: pairs, into: dst)
+    }
+
+    public static func transpose16x16(_ src: UnsafePointer<UInt32>, lds: Int, into dst: UnsafeMutablePointer<UInt32>, ldd: Int) {
+        for r in 0..<16 { for c in 0..<16 { dst[c * ldd + r] = src[r * lds + c] } }
     }
 
     public static func interleavePairs(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, count: Int,

@@ -73,6 +73,34 @@ static inline dydit_float16v dydit_reciprocal16(dydit_float16v d) {
     __m512 r = _mm512_rcp14_ps((__m512)d);
     return (dydit_float16v)_mm512_fmadd_ps(r, _mm512_fnmadd_ps((__m512)d, r, _mm512_set1_ps(1.0f)), r);
 }
+/// `dst[c][r] = src[r][c]` for a 16 × 16 block of 32-bit words (rows `lds` and `ldd` words
+/// apart): unpack 32- and 64-bit halves within 128-bit lanes, then move lanes twice.
+static inline void dydit_transpose16x16(const uint32_t *src, long lds, uint32_t *dst, long ldd) {
+    __m512i r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512(src + i * lds);
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // r[4g + j], lane L: column 4L + j of rows 4g … 4g + 3.
+    for (int g = 0; g < 16; g += 4) {
+        r[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+        r[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+        r[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+        r[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+    }
+    // t[j] (rows 0–7) and t[8 + j] (rows 8–15): columns j and j + 8 for j < 4, j and j + 4 …
+    for (int h = 0; h < 16; h += 8) {
+        for (int j = 0; j < 4; j++) {
+            t[h + j] = _mm512_shuffle_i32x4(r[h + j], r[h + 4 + j], 0x88);
+            t[h + 4 + j] = _mm512_shuffle_i32x4(r[h + j], r[h + 4 + j], 0xdd);
+        }
+    }
+    for (int j = 0; j < 8; j++) {
+        _mm512_storeu_si512(dst + j * ldd, _mm512_shuffle_i32x4(t[j], t[8 + j], 0x88));
+        _mm512_storeu_si512(dst + (j + 8) * ldd, _mm512_shuffle_i32x4(t[j], t[8 + j], 0xdd));
+    }
+}
 #endif
 #if defined(__AVX512BF16__) && defined(__AVX512F__)
 /// acc + Σ pairs a·b, one vdpbf16ps: each 32-bit lane of `a` and `b` holds two bf16 (the lower
