@@ -155,8 +155,8 @@ public enum BF16Attention {
     /// pairs, an odd count's last pair and the padding beyond zero.
     /// With `prefetch`, the lines of the row `rowsAhead` rows on are requested first: Q and K
     /// are one head's 256 bytes per row of the qkv matrix, rows 9 KB apart (DiT-B/2), so each
-    /// row starts in another page, the hardware prefetchers do not follow, and without it the
-    /// rounding waited on L3 for most of its time (`perf`: a third of the attention).
+    /// row starts in another page, which the hardware prefetchers do not follow: the rounding
+    /// waited on L3 (requesting ahead: the attention 1.08× faster, BENCHMARKS.md).
     @inline(__always)
     static func roundRows(_ src: UnsafePointer<Float>, ld: Int, count: Int, values: Int, into dst: UnsafeMutablePointer<UInt32>,
                           stride: Int, rounding: BF16PairRounding, prefetch: Bool = false) {

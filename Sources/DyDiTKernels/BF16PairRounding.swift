@@ -8,7 +8,7 @@ public enum BF16PairRounding: String, Sendable, CaseIterable {
     /// Sixteen words per step in integer lanes (any AVX-512 CPU).
     case integer
     /// AVX512_BF16's `vcvtne2ps2bf16`, a step with a denormal in integer lanes (the
-    /// instruction reads denormals as zero): about 3.5× fewer instructions than `integer`.
+    /// instruction reads denormals as zero): about a fifth of `integer`'s instructions.
     case convert
 
     /// The fastest way the ISA build and the CPU run.

@@ -151,7 +151,7 @@ public enum BF16Kernels {
     }
 
     /// `roundPairs` with AVX512_BF16's conversion instruction (the CPU must have it): the same
-    /// words, a third of the instructions. `vcvtne2ps2bf16` reads a denormal as zero where the
+    /// words in a fifth of the instructions. `vcvtne2ps2bf16` reads a denormal as zero where the
     /// definition rounds it, so a step whose 32 floats hold one rounds them in integer lanes.
     public static func convertPairs(_ src: UnsafePointer<Float>, pairs: Int, into dst: UnsafeMutablePointer<UInt32>) {
         var p = 0
