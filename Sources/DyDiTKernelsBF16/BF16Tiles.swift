@@ -1,5 +1,7 @@
 // The bf16 register tile of CPUs with AVX512_BF16 (this target is compiled with AVX-512 and
-// AVX512_BF16; the dispatcher calls it only when CPUID reports AVX512_BF16).
+// AVX512_BF16; the dispatcher calls the tile and `convertPairs` only when CPUID reports
+// AVX512_BF16). `roundPairs`, `interleavePairs` and `transpose16x16` use AVX-512F alone and
+// run on any AVX-512 CPU.
 
 #if DYDIT_X86_ISA
 import CSupport
