@@ -203,11 +203,20 @@ def cmd_train(args):
     y = torch.randint(0, args.num_classes, (args.batch,))
     losses = []
 
+    def autocast_model(x, t, y):
+        # Mixed precision as PyTorch's recipe has it: the model under bf16 autocast (its
+        # nn.Linear / conv products in bf16, parameters fp32), the loss in fp32.
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x, t, y)
+        return out.float()
+
+    forward = autocast_model if args.autocast == "bf16" else model
+
     def step():
         opt.zero_grad()
         t = torch.randint(0, NUM_TIMESTEPS, (args.batch,))
         noise = torch.randn_like(x0)
-        loss = hybrid_loss(model, x0, t, y, noise, tab)
+        loss = hybrid_loss(forward, x0, t, y, noise, tab)
         loss.backward()
         opt.step()
         update_ema(ema, model)
@@ -220,11 +229,12 @@ def cmd_train(args):
               "params": sum(p.numel() for p in model.parameters()),
               "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
               "torch": torch.__version__, "threads": args.threads, "model": args.model, "batch": args.batch,
-              "input_size": args.input_size, "in_channels": args.in_channels, "num_classes": args.num_classes}
+              "input_size": args.input_size, "in_channels": args.in_channels, "num_classes": args.num_classes,
+              "autocast": args.autocast}
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.model} train step {args.input_size}x{args.input_size}x{args.in_channels} "
+        print(f"{args.model} train step ({'bf16 autocast' if args.autocast == 'bf16' else 'fp32'}) {args.input_size}x{args.input_size}x{args.in_channels} "
               f"{args.num_classes} classes, batch {args.batch}, {args.threads} threads, torch {torch.__version__}: "
               f"median {ms:.2f} ms (min {min(times):.2f}), {ms / args.batch:.2f} ms/image, "
               f"{result['params']:,} params, last loss {losses[-1]:.4f}")
@@ -295,6 +305,8 @@ def main():
     add_model_arguments(tr, forward=False)
     f.add_argument("--batch", type=int, default=2, help="images per forward pass (default 2)")
     tr.add_argument("--batch", type=int, default=16, help="images per optimiser step (default 16)")
+    tr.add_argument("--autocast", choices=["none", "bf16"], default="none",
+                    help="bf16: the model's forward under torch.autocast('cpu', bfloat16), the loss fp32 (default none)")
 
     g = sub.add_parser("gemm", help="time numpy's float32 a @ w.T (system python3, no torch)")
     g.add_argument("--m", type=int, default=256, help="rows of a (tokens) (default 256)")

@@ -19,7 +19,11 @@ Run with the venv's Python (the dydit side needs only the built binary):
     .build/venv-ref/bin/python scripts/compare_forward.py --model DiT-S/2 --batch 2 --threads 2 --rounds 5 \\
         --engines eager,compile,compile-freezing,onnxruntime,openvino,openvino-bf16,openvino-int8
     .build/venv-ref/bin/python scripts/compare_forward.py --kind train --model DiT-S/4 --in-channels 1 \\
-        --num-classes 10 --batch 16 --threads 2 --rounds 5 --iters 5
+        --num-classes 10 --batch 16 --threads 2 --rounds 5 --iters 5 [--precision bf16 --engines eager,autocast-bf16]
+
+With --kind train the engines are PyTorch eager fp32 (eager) and PyTorch with the model's
+forward under bf16 autocast (autocast-bf16), and --precision is dydit's `train.products`
+(fp32 or bf16).
 
 Prints one JSON object: {"model", "batch", "threads", "precision", "dydit_ms", "engines": {name:
 {"ms", "speedup", "version", "max_abs_err_vs_eager", "max_rel_err_vs_eager", "setup"}}, "rounds",
@@ -38,6 +42,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from bench_engines import ENGINES  # noqa: E402  (no heavy imports: torch and the engines load in the children)
+
+# --kind train's baselines: PyTorch eager fp32, and eager with the model under bf16 autocast.
+TRAIN_ENGINES = ["eager", "autocast-bf16"]
 
 # bench_engines.py's keys that every engine has; the rest describe the engine's setup.
 COMMON_KEYS = {"ms", "ms_min", "engine", "engine_version", "max_abs_err_vs_eager", "max_rel_err_vs_eager",
@@ -64,26 +71,30 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds; each side reports a median per round")
     p.add_argument("--iters", type=int, default=10, help="timed forwards per round and side")
-    p.add_argument("--precision", default="fp32", help="dydit's precision (each engine keeps its own)")
+    p.add_argument("--precision", default="fp32",
+                   help="dydit's precision (each engine keeps its own); --kind train: its products, fp32 or bf16")
     p.add_argument("--engines", default="eager",
-                   help=f"comma list of baselines, from {','.join(ENGINES)} (default eager; --kind train: eager only)")
+                   help=f"comma list of baselines, from {','.join(ENGINES)} (default eager; --kind train: "
+                        f"{','.join(TRAIN_ENGINES)})")
     p.add_argument("--dydit", default=os.path.join(ROOT, ".build/release/dydit"))
     a = p.parse_args()
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
-    unknown = [e for e in engines if e not in ENGINES]
+    known = TRAIN_ENGINES if a.kind == "train" else ENGINES
+    unknown = [e for e in engines if e not in known]
     if unknown or not engines or len(set(engines)) != len(engines):
-        p.error(f"--engines {a.engines!r}: expected distinct names from {', '.join(ENGINES)}")
-    if a.kind == "train" and engines != ["eager"]:
-        p.error("--kind train times PyTorch eager only (--engines eager)")
+        p.error(f"--engines {a.engines!r}: expected distinct names from {', '.join(known)} (--kind {a.kind})")
+    if a.kind == "train" and a.precision not in ("fp32", "bf16"):
+        p.error(f"--precision {a.precision!r}: training's products are fp32 or bf16")
     classes = a.num_classes or (10 if a.kind == "train" else 1000)
     common = ["--model", a.model, "--input-size", str(a.input_size), "--in-channels", str(a.in_channels),
               "--num-classes", str(classes), "--batch", str(a.batch), "--threads", str(a.threads),
               "--iters", str(a.iters), "--json"]
-    ours_cmd = [a.dydit, "bench", a.kind] + (["--precision", a.precision] if a.kind == "forward" else [])
+    ours_cmd = [a.dydit, "bench", a.kind] + ["--precision" if a.kind == "forward" else "--products", a.precision]
 
     def engine_cmd(e):
         if a.kind == "train":
-            return [sys.executable, os.path.join(HERE, "bench_pytorch.py"), "train", "--warmup", "3"] + common
+            autocast = ["--autocast", "bf16"] if e == "autocast-bf16" else []
+            return [sys.executable, os.path.join(HERE, "bench_pytorch.py"), "train", "--warmup", "3"] + autocast + common
         return [sys.executable, os.path.join(HERE, "bench_engines.py"), "--engine", e, "--warmup", "3"] + common
 
     ours, theirs, last, last_engine = [], {e: [] for e in engines}, {}, {}
@@ -94,7 +105,7 @@ def main():
             res = run_json(engine_cmd(e))
             theirs[e].append(res["ms"])
             last_engine[e] = res
-        line = ", ".join(f"{'torch' if a.kind == 'train' else e} {theirs[e][-1]:.2f} ms" for e in engines)
+        line = ", ".join(f"{e} {theirs[e][-1]:.2f} ms" for e in engines)
         print(f"round {r + 1}: dydit {ours[-1]:.2f} ms, {line}", file=sys.stderr)
 
     d = statistics.median(ours)
@@ -114,8 +125,7 @@ def main():
     out.update({"rounds": a.rounds, "dydit_gflops": round(2 * last["gmacs"] * a.batch / d * 1e3, 1)})
     if "eager" in engines:
         out["torch"] = last_engine["eager"].get("torch")
-    if a.kind == "forward":
-        out["engines"] = per_engine
+    out["engines"] = per_engine
     print(json.dumps(out))
 
 

@@ -37,7 +37,7 @@ public struct TrainSpec {
                        "ema_decay", "label_dropout", "timesteps", "flip", "lambda", "lambda_hold_steps", "lambda_ramp_steps",
                        "complete_model_steps", "flops_weight", "temperature", "checkpoint_every", "log_every", "sample_every",
                        "samples_per_class", "snapshot_every", "export_dtype", "router_init", "router_lr_scale",
-                       "static_width", "early_exit", "l2c"]
+                       "static_width", "early_exit", "l2c", "products"]
 
     /// The EMA starts from the initial weights, which still weigh decay^steps in it at the end:
     /// an EMA too slow for the run samples mostly the starting point (the λ sweep's first try,
@@ -95,6 +95,8 @@ public struct TrainSpec {
                                 allowed: TimestepSampling.allCases.map(\.rawValue))
         s.timesteps = TimestepSampling(rawValue: sampling) ?? .uniform
         s.flip = d.bool(t, "flip", path, default: false)
+        let products = d.string(t, "products", path, default: "fp32", allowed: TrainingProducts.allCases.map(\.rawValue))
+        s.products = TrainingProducts(rawValue: products) ?? .fp32
 
         let dyditKeys = ["lambda", "lambda_hold_steps", "lambda_ramp_steps", "complete_model_steps", "flops_weight", "temperature",
                          "router_init", "router_lr_scale", "static_width"]
@@ -204,6 +206,7 @@ public struct TrainSpec {
         // Only when given, so specs (and checkpoints) from before these keys resolve as they did.
         for (key, value) in routerResolved { resolved[key] = value }
         if let exitResolved { resolved["early_exit"] = exitResolved }
+        if t["products"] != nil { resolved["products"] = .string(products) }
         if let l2c { resolved["l2c"] = .object(JSONObject([("l1", .double(l2c.l1)), ("threshold", .double(l2c.threshold))])) }
         resolved["export_dtype"] = .string(export)
         var spec = TrainSpec(dataset: dataset, settings: s,

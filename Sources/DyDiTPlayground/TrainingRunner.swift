@@ -144,7 +144,7 @@ public final class TrainingRunner {
         let trainer = try Trainer(model: model, loader: loader, settings: train.settings)
         self.trainer = trainer
         say("data: \(dataset.name), \(dataset.count) images of \(dataset.width)×\(dataset.height)×\(dataset.channels), \(dataset.classNames.count) classes; \(loader.batchesPerEpoch) batches of \(train.settings.batch) per epoch")
-        say("model: \(c), \(model.parameters.entries.filter(\.trainable).reduce(0) { $0 + $1.count }) trainable parameters; \(ctx.threadCount) thread(s) on \(ctx.isa)")
+        say("model: \(c), \(model.parameters.entries.filter(\.trainable).reduce(0) { $0 + $1.count }) trainable parameters; \(ctx.threadCount) thread(s) on \(ctx.isa); \(train.settings.products == .bf16 ? "bf16 products (fp32 sums)" : "fp32 products")")
         say(Self.machineLine(isa: ctx.isa, threads: ctx.threadCount))
 
         // Steps since the last log row: saved with checkpoints, so a resumed run logs the same rows.

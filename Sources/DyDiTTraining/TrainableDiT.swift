@@ -40,6 +40,12 @@ public final class TrainableDiT {
     var workspace: TrainingWorkspace?
     /// Right operands of the linear layers' products, packed once per product.
     var packBuffer = AlignedBuffer<Float>(count: 16)
+    /// The linear layers' products in fp32 (the default: the official code's arithmetic) or in
+    /// bf16 (`train.products`: both operands rounded, sums fp32, parameters and everything else
+    /// fp32 — mixed precision as PyTorch's bf16 autocast does it for `nn.Linear`).
+    public var products = TrainingProducts.fp32
+    /// The bf16 products' rounded operands.
+    let bf16Buffers = BF16ProductBuffers()
     /// What the last forward pass saved: batch size, labels, whether routers ran, the blocks
     /// that ran, and the branch blend it used.
     var saved: (batch: Int, y: [Int], dynamic: Bool, blocks: Int, blend: BranchBlend?)?
@@ -158,9 +164,18 @@ public final class TrainableDiT {
     func linear(_ s: LinearSlot, _ x: UnsafePointer<Float>, rows: Int, ldx: Int? = nil, into y: UnsafeMutablePointer<Float>,
                 ldy: Int? = nil, activation: Activation = .none) {
         let p = UnsafePointer(parameters.pointer)
-        Gemm.runPackingOnce(GemmOperands(m: rows, n: s.outFeatures, k: s.inFeatures, a: x, lda: ldx ?? s.inFeatures,
-                                         b: p + s.weight, ldb: s.inFeatures, bLayout: .rowsNK, c: y, ldc: ldy ?? s.outFeatures,
-                                         bias: p + s.bias, activation: activation), buffer: packBuffer.pointer, ctx: ctx)
+        product(GemmOperands(m: rows, n: s.outFeatures, k: s.inFeatures, a: x, lda: ldx ?? s.inFeatures,
+                             b: p + s.weight, ldb: s.inFeatures, bLayout: .rowsNK, c: y, ldc: ldy ?? s.outFeatures,
+                             bias: p + s.bias, activation: activation))
+    }
+
+    /// One product of a linear layer, forward or backward, in `products`' arithmetic.
+    @inline(__always)
+    func product(_ op: GemmOperands) {
+        switch products {
+        case .fp32: Gemm.runPackingOnce(op, buffer: packBuffer.pointer, ctx: ctx)
+        case .bf16: BF16Gemm.run(op, buffers: bf16Buffers, ctx: ctx)
+        }
     }
 
     /// Accumulates `dW += dyᵀ·x`, `db += Σ dy` and writes (or adds, with `accumulate`) `dx = dy·W`.
@@ -168,13 +183,12 @@ public final class TrainableDiT {
                         lddy: Int? = nil, dx: UnsafeMutablePointer<Float>?, accumulate: Bool = false) {
         let p = UnsafePointer(parameters.pointer), g = gradients.pointer
         let o = s.outFeatures, i = s.inFeatures, lddy = lddy ?? o
-        Gemm.runPackingOnce(GemmOperands(m: o, n: i, k: rows, a: dy, lda: lddy, aTransposed: true, b: x, ldb: ldx ?? i,
-                                         bLayout: .rowsKN, c: g + s.weight, ldc: i, accumulate: true),
-                            buffer: packBuffer.pointer, ctx: ctx)
+        product(GemmOperands(m: o, n: i, k: rows, a: dy, lda: lddy, aTransposed: true, b: x, ldb: ldx ?? i,
+                             bLayout: .rowsKN, c: g + s.weight, ldc: i, accumulate: true))
         Backward.addColumnSums(dy, ld: lddy, rows: rows, cols: o, into: g + s.bias, ctx: ctx)
         if let dx {
-            Gemm.runPackingOnce(GemmOperands(m: rows, n: i, k: o, a: dy, lda: lddy, b: p + s.weight, ldb: i, bLayout: .rowsKN,
-                                             c: dx, ldc: i, accumulate: accumulate), buffer: packBuffer.pointer, ctx: ctx)
+            product(GemmOperands(m: rows, n: i, k: o, a: dy, lda: lddy, b: p + s.weight, ldb: i, bLayout: .rowsKN,
+                                 c: dx, ldc: i, accumulate: accumulate))
         }
     }
 }

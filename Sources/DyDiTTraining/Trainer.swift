@@ -67,6 +67,7 @@ public final class Trainer {
         schedule = LearningRateSchedule(peak: settings.adam.learningRate, warmupSteps: settings.warmupSteps,
                                         decay: settings.lrDecay, floor: settings.lrFloor, totalSteps: settings.steps)
         dropout = LabelDropout(probability: model.hasNullClass ? settings.labelDropout : 0, nullClass: c.numClasses)
+        model.products = settings.products
         if let exit = settings.earlyExit {
             if settings.dydit != nil { throw TrainingError.data("early exit trains a dense DiT; DyDiT fine-tuning with it is not implemented") }
             if let problem = exit.problem(depth: c.depth, trainSteps: objective.loss.diffusion.betas.count) {

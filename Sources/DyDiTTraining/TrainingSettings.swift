@@ -21,6 +21,8 @@ public struct TrainingSettings: Sendable, Equatable {
     /// Early exit (ASE-style): each batch draws one timestep interval (with probability its
     /// share of the timesteps), its timesteps uniform in it, and runs that interval's blocks.
     public var earlyExit: EarlyExitSchedule? = nil
+    /// The linear layers' products (`train.products`): fp32, or bf16 operands with fp32 sums.
+    public var products = TrainingProducts.fp32
 
     /// DyDiT's fine-tuning recipe (official defaults: λ held at 1 for 100 steps, then ramped;
     /// complete-model loss in the first part; FLOPs-loss weight 2; Gumbel temperature 5).

@@ -411,6 +411,24 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(above.contains { $0.path == "$.train.min_lr" && $0.message.contains("above lr") }, "\(above)")
     }
 
+    /// `train.products`: fp32 by default (and then absent from the resolved spec, so older
+    /// runs resolve as before), bf16 on request, anything else an error naming the key.
+    func testTrainingProducts() throws {
+        func spec(_ train: String) throws -> SpecFile.Run {
+            try XCTUnwrap(SpecFile(text: #"{"name": "x", "backbone": {"type": "dit"}, "train": "# + train + "}").expand(checkFiles: false).first)
+        }
+        let plain = try spec(#"{"steps": 10, "ema_decay": 0.5}"#)
+        XCTAssertEqual(plain.spec.train?.settings.products, .fp32)
+        XCTAssertNil(plain.spec.resolved["train"]?["products"])
+        let bf16 = try spec(#"{"steps": 10, "ema_decay": 0.5, "products": "bf16"}"#)
+        XCTAssertEqual(bf16.spec.train?.settings.products, .bf16)
+        XCTAssertEqual(bf16.spec.resolved["train"]?["products"]?.stringValue, "bf16")
+        XCTAssertThrowsError(try SpecFile(text: #"{"name": "x", "backbone": {"type": "dit"}, "train": {"steps": 10, "products": "fp16"}}"#)
+            .expand(checkFiles: false)) {
+            XCTAssertTrue("\($0)".contains("train.products") && "\($0)".contains("bf16"), "\($0)")
+        }
+    }
+
     /// Spatial routing's knobs: the token router's initial bias and the routers' learning-rate
     /// factors, for DyDiT fine-tuning only; absent, the resolved spec is as before.
     func testRouterInitAndLearningRateScale() throws {

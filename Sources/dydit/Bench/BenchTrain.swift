@@ -21,6 +21,8 @@ struct BenchTrain: ParsableCommand {
     @Option var inChannels: Int = 1
     @Option var numClasses: Int = 10
     @Option var batch: Int = 16
+    @Option(help: "The linear layers' products: fp32, or bf16 (operands rounded, fp32 sums; train.products).")
+    var products: String = "fp32"
     @Flag(help: "Fine-tune a DyDiT instead: routers on, FLOPs loss at λ = 0.5 and the complete-model loss.")
     var dydit = false
     @OptionGroup var compute: ComputeOptions
@@ -40,6 +42,10 @@ struct BenchTrain: ParsableCommand {
                                     labels: (0..<count).map { $0 % numClasses }, classNames: (0..<numClasses).map(String.init))
             var settings = TrainingSettings()
             settings.batch = batch
+            guard let products = TrainingProducts(rawValue: products) else {
+                throw ValidationError("--products is '\(self.products)'; expected one of \(TrainingProducts.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            settings.products = products
             if dydit {
                 settings.timesteps = .stratified
                 settings.dydit = .init(lambda: LambdaSchedule(target: 0.5, holdSteps: 0, rampSteps: 0), completeModelSteps: Int.max)
@@ -56,13 +62,13 @@ struct BenchTrain: ParsableCommand {
                                 ("images_per_s", .double(Double(batch) / ms * 1e3)), ("gmacs", .double(gmacs)),
                                 ("loss", .double(last?.loss ?? .nan)), ("model", .string(model)), ("batch", .int(Int64(batch))),
                                 ("input_size", .int(Int64(inputSize))), ("in_channels", .int(Int64(inChannels))),
-                                ("num_classes", .int(Int64(numClasses))), ("dydit", .bool(dydit)),
+                                ("num_classes", .int(Int64(numClasses))), ("dydit", .bool(dydit)), ("products", .string(products.rawValue)),
                                 ("trainable_params", .int(Int64(trainable))), ("isa", .string(ctx.isa.rawValue)),
                                 ("threads", .int(Int64(ctx.threadCount))), ("workspace_bytes", .int(Int64(net.workspaceBytes))),
                                 ("iters", .int(Int64(times.count)))]))
             } else {
-                print(String(format: "%@ %@ step, batch %d, %@, %d thread(s): median %.1f ms (%.1f images/s), %.3f GMACs per image forward",
-                             model, dydit ? "DyDiT fine-tuning" : "training", batch, ctx.isa.rawValue, ctx.threadCount, ms,
+                print(String(format: "%@ %@ step (%@ products), batch %d, %@, %d thread(s): median %.1f ms (%.1f images/s), %.3f GMACs per image forward",
+                             model, dydit ? "DyDiT fine-tuning" : "training", products.rawValue, batch, ctx.isa.rawValue, ctx.threadCount, ms,
                              Double(batch) / ms * 1e3, gmacs))
             }
         }
