@@ -486,6 +486,23 @@ final class SpecTests: XCTestCase {
         XCTAssertFalse(shared[0].message.hasPrefix("run "), "\(shared)")
     }
 
+    /// A static width whose biases cannot move from their init far enough to switch anything
+    /// off within the run is a warning naming the knob (the ablation's first static-width run
+    /// kept every head: lr 1e-4 × 3600 steps = 0.36 against the official bias 15).
+    func testStaticWidthThatCannotLearnWarns() throws {
+        func warnings(_ train: String) throws -> [SpecIssue] {
+            let text = #"{"name": "x", "backbone": {"type": "dydit"}, "train": "# + train + "}"
+            return try SpecFile(text: text).expand(checkFiles: false).flatMap(\.warnings).filter { $0.path == "$.train.static_width" }
+        }
+        let stuck = try warnings(#"{"steps": 3600, "lr": 1e-4, "ema_decay": 0.99, "static_width": true}"#)
+        XCTAssertEqual(stuck.count, 1, "\(stuck)")
+        XCTAssertTrue(stuck.first?.message.contains("0.36 over 3600 steps") == true
+                      && stuck.first?.message.contains("router_lr_scale.width to 84") == true, "\(stuck)")
+        XCTAssertEqual(try warnings(#"{"steps": 3600, "lr": 1e-4, "ema_decay": 0.99, "static_width": true, "router_lr_scale": {"width": 100}}"#), [])
+        XCTAssertEqual(try warnings(#"{"steps": 3600, "lr": 1e-4, "ema_decay": 0.99, "static_width": true, "router_init": {"width_bias": 0.2}}"#), [])
+        XCTAssertEqual(try warnings(#"{"steps": 3600, "lr": 1e-4, "ema_decay": 0.99}"#), [])
+    }
+
     func testEveryCommittedExperimentValidates() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("Experiments").path
