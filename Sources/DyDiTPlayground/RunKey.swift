@@ -15,13 +15,17 @@ public struct RunKey: Equatable, Sendable {
         public let bytes: Int64
     }
 
-    /// SHA-256 of the resolved spec as serialized.
+    /// SHA-256 of the resolved spec without its description (`SpecIdentity`), serialized.
     public let specSHA256: String
+    /// SHA-256 of the whole resolved spec, description included: what keys recorded before
+    /// descriptions were left out hold, so those runs still match while their spec is unchanged.
+    let fullSpecSHA256: String
     public let inputs: [Input]
 
     /// Hashes `files` (role, path) for `resolved`. Errors name the file that cannot be read.
     public init(resolved: JSONValue, files: [(role: String, path: String)]) throws {
-        specSHA256 = SHA256.hex(Array(resolved.serialized().utf8))
+        specSHA256 = SHA256.hex(Array(SpecIdentity.comparable(resolved).serialized().utf8))
+        fullSpecSHA256 = SHA256.hex(Array(resolved.serialized().utf8))
         inputs = try files.map { file in
             let d = try FileDigest.sha256(file.path)
             return Input(role: file.role, path: file.path, sha256: d.sha256, bytes: d.bytes)
@@ -30,13 +34,16 @@ public struct RunKey: Equatable, Sendable {
 
     init(specSHA256: String, inputs: [Input]) {
         self.specSHA256 = specSHA256
+        fullSpecSHA256 = specSHA256
         self.inputs = inputs
     }
 
     /// One hash of the whole key. Paths are left out: the same bytes moved elsewhere (another
     /// working folder, an absolute path instead of a relative one) give the same results.
-    public var digest: String {
-        SHA256.hex(Array((["spec \(specSHA256)"] + inputs.map { "\($0.role) \($0.sha256)" }).joined(separator: "\n").utf8))
+    public var digest: String { Self.digest(spec: specSHA256, inputs) }
+
+    static func digest(spec: String, _ inputs: [Input]) -> String {
+        SHA256.hex(Array((["spec \(spec)"] + inputs.map { "\($0.role) \($0.sha256)" }).joined(separator: "\n").utf8))
     }
 
     public var json: JSONValue {
@@ -50,6 +57,9 @@ public struct RunKey: Equatable, Sendable {
         ]))
     }
 
+    /// The same key as recorded: the spec hash and the inputs.
+    public static func == (a: RunKey, b: RunKey) -> Bool { a.specSHA256 == b.specSHA256 && a.inputs == b.inputs }
+
     /// The key a `metrics.json` recorded, or nil when it has none (or a damaged one).
     public init?(json: JSONValue?) {
         guard let json, let spec = json["spec_sha256"]?.stringValue, let list = json["inputs"]?.arrayValue else { return nil }
@@ -62,15 +72,19 @@ public struct RunKey: Equatable, Sendable {
         self.init(specSHA256: spec, inputs: inputs)
     }
 
-    /// Equal keys up to where the files were read.
-    public func matches(_ other: RunKey) -> Bool { digest == other.digest }
+    /// Equal keys up to where the files were read (and the spec's description), either way
+    /// round: either key may be one recorded with the description in its spec hash.
+    public func matches(_ other: RunKey) -> Bool {
+        let mine = Set([specSHA256, fullSpecSHA256].map { Self.digest(spec: $0, inputs) })
+        return !mine.isDisjoint(with: [other.specSHA256, other.fullSpecSHA256].map { Self.digest(spec: $0, other.inputs) })
+    }
 
     /// What differs from `stored`, one line each, for people: the file, and the old and new
     /// hashes' first 12 digits.
     public func changes(since stored: RunKey) -> [String] {
         func short(_ s: String) -> String { String(s.prefix(12)) }
         var lines: [String] = []
-        if specSHA256 != stored.specSHA256 {
+        if Set([specSHA256, fullSpecSHA256]).isDisjoint(with: [stored.specSHA256, stored.fullSpecSHA256]) {
             lines.append("the resolved spec (sha256 \(short(stored.specSHA256))… → \(short(specSHA256))…)")
         }
         for input in inputs {

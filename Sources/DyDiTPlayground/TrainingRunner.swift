@@ -157,8 +157,8 @@ public final class TrainingRunner {
         } else if FileReader.exists(checkpointPath) {
             let peeked = try TrainingCheckpoint.peek(checkpointPath)
             stored = peeked.metadata
-            guard peeked.spec == resumeKey else {
-                throw TrainingError.checkpoint(path: checkpointPath, "was made by a different spec (only train.steps may change between resumes):\n  stored:  \(peeked.spec)\n  current: \(resumeKey)\nrestore the spec, pass --restart to start over, or set another output.dir")
+            guard SpecIdentity.same(serialized: peeked.spec, resumeKey) else {
+                throw TrainingError.checkpoint(path: checkpointPath, "was made by a different spec (only train.steps and the description may change between resumes):\n  stored:  \(peeked.spec)\n  current: \(resumeKey)\nrestore the spec, pass --restart to start over, or set another output.dir")
             }
             try TrainingCheckpoint.restore(trainer, from: checkpointPath)
             window = try Self.decodeWindow(peeked.metadata["log_window"] ?? "[]", path: checkpointPath)

@@ -87,6 +87,28 @@ final class RunKeyTests: XCTestCase {
         XCTAssertTrue(why.contains("write to another --out"), why)
     }
 
+    /// A reworded description is prose: the key (and so a finished run) stays the same; a key
+    /// recorded with the description in its spec hash (before it was left out) still matches
+    /// its own spec, and no longer once the description changes.
+    func testTheKeyIgnoresTheDescription() throws {
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: "\(dir)/d.safetensors"))
+        let files = [(role: "backbone.checkpoint", path: "\(dir)/d.safetensors")]
+        func spec(_ description: String) -> JSONValue {
+            .object(JSONObject([("name", .string("x")), ("description", .string(description)), ("seed", .int(1))]))
+        }
+        let a = try RunKey(resolved: spec("first words"), files: files), b = try RunKey(resolved: spec("reworded"), files: files)
+        XCTAssertEqual(a, b)
+        XCTAssertTrue(b.matches(a))
+        guard case var .object(recorded) = a.json else { return XCTFail("the key's JSON is not an object") }
+        recorded["spec_sha256"] = .string(SHA256.hex(Array(spec("first words").serialized().utf8)))
+        let legacy = try XCTUnwrap(RunKey(json: .object(recorded)))
+        XCTAssertTrue(a.matches(legacy), "a key recorded with the description matches its unchanged spec")
+        XCTAssertTrue(legacy.matches(a), "either way round (RunStore asks the stored key)")
+        XCTAssertFalse(b.matches(legacy))
+        XCTAssertFalse(legacy.matches(b))
+        XCTAssertFalse(try RunKey(resolved: .object(JSONObject([("name", .string("x")), ("seed", .int(2))])), files: files).matches(a))
+    }
+
     func testTheKeyIgnoresWhereTheSameBytesWereRead() throws {
         try FileManager.default.copyItem(atPath: "\(dir)/w.safetensors", toPath: "\(dir)/moved.safetensors")
         let spec = JSONValue.object(JSONObject([("name", .string("x"))]))

@@ -74,6 +74,11 @@ final class RunnerTests: XCTestCase {
         guard case .conflict = try state(changed[0]) else {
             return XCTFail("a changed spec under an existing id must be a conflict")
         }
+        // A reworded description is prose, not another computation: the finished run stays complete.
+        let described = try SpecFile(text: spec(sweep: #", "description": "reworded", "sweep": {"grid": {"routers.width.keep": [0.5, 1]}}"#))
+            .expand()
+        XCTAssertNotEqual(described[0].spec.resolved, runs[0].spec.resolved)
+        XCTAssertEqual(try state(described[0]), .complete)
         XCTAssertEqual(try Summary.write(store), 1)
         let csv = try String(contentsOfFile: "\(dir)/out/summary.csv", encoding: .utf8)
         XCTAssertTrue(csv.hasPrefix("run,routers.width.keep,gmacs_per_image"), csv)

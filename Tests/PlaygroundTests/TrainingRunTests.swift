@@ -174,7 +174,13 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertThrowsError(try TrainingRunner(spec: try spec("dit", out: out, steps: 6, lr: 2e-3)).run(events: events())) {
             XCTAssert("\($0)".contains("different spec"), "\($0)")
         }
-        // Raising train.steps extends the run; --restart begins again from step 0.
+        // Raising train.steps extends the run, and a reworded description is no other spec;
+        // --restart begins again from step 0.
+        var described = try spec("dit", out: out, steps: 5)
+        guard case var .object(root) = described.resolved else { return XCTFail("resolved spec is not an object") }
+        root["description"] = .string("reworded")
+        described.resolved = .object(root)
+        XCTAssertEqual(try TrainingRunner(spec: described).run(events: events())?.step, 5)
         XCTAssertEqual(try TrainingRunner(spec: try spec("dit", out: out, steps: 6)).run(events: events())?.step, 6)
         XCTAssertNil(try TrainingRunner(spec: try spec("dit", out: out, steps: 6)).run(events: events()), "nothing left to do")
         XCTAssertEqual(try TrainingRunner(spec: try spec("dit", out: out, steps: 2)).run(restart: true, events: events())?.step, 2)
