@@ -246,7 +246,7 @@ extension L2CTrainer {
             throw fail("is not an L2C training checkpoint (format '\(file.metadata["format"] ?? "none")', expected '\(Self.checkpointFormat)')")
         }
         guard file.metadata["spec"] == spec else {
-            throw fail("was made by a different spec (only train.steps may change between resumes):\n  stored:  \(file.metadata["spec"] ?? "?")\n  current: \(spec)\nrestore the spec, pass --restart to start over, or set another output.dir")
+            throw fail("was made by a different spec (only train.steps and the description may change between resumes):\n  stored:  \(file.metadata["spec"] ?? "?")\n  current: \(spec)\nrestore the spec, pass --restart to start over, or set another output.dir")
         }
         func int(_ key: String) throws -> Int {
             guard let v = file.metadata[key].flatMap(Int.init) else { throw fail("metadata '\(key)' is missing or not an integer") }

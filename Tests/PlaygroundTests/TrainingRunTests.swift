@@ -147,6 +147,26 @@ final class TrainingRunTests: XCTestCase {
             XCTAssertEqual(moved, r % 2 == 0, "row \(r): only routed steps (even r) train")
         }
         XCTAssertNoThrow(try LearningToCachePolicy(routers: routers, threshold: 0.1).session(timesteps: routers.timesteps!, depth: 2))
+        // A reworded description resumes too; another learning rate does not.
+        let reworded = "\(dir)/l2c-reworded"
+        XCTAssertEqual(try TrainingRunner(spec: try l2c(reworded)).run(events: events(stopAfter: 3))?.step, 3)
+        func changed(_ key: String, _ value: JSONValue) throws -> ExperimentSpec {
+            var s = try l2c(reworded)
+            guard case var .object(root) = s.resolved else {
+                XCTFail("resolved spec is not an object")
+                return s
+            }
+            if key == "description" { root[key] = value } else if case var .object(train) = root["train"] ?? .null {
+                train[key] = value
+                root["train"] = .object(train)
+            }
+            s.resolved = .object(root)
+            return s
+        }
+        XCTAssertThrowsError(try TrainingRunner(spec: try changed("lr", .double(0.02))).run(events: events())) {
+            XCTAssert("\($0)".contains("different spec"), "\($0)")
+        }
+        XCTAssertEqual(try TrainingRunner(spec: try changed("description", .string("reworded"))).run(events: events())?.step, 6)
     }
 
     /// elapsed_s counts training time over every resume: a resumed run's rows continue from
