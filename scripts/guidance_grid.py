@@ -38,7 +38,10 @@ def main():
     p.add_argument("--per-class", type=int, default=6)
     p.add_argument("--scale", type=int, default=2, help="pixel upscale (default 2)")
     a = p.parse_args()
-    runs = sorted(d for d in os.listdir(a.sweep) if os.path.isfile(os.path.join(a.sweep, d, "samples.safetensors")))
+    runs = [d for d in os.listdir(a.sweep) if os.path.isfile(os.path.join(a.sweep, d, "samples.safetensors"))]
+    # Left to right by guidance scale (run ids number runs in the order the sweep lists them).
+    scale = lambda d: json.load(open(os.path.join(a.sweep, d, "spec.json")))["guidance"]["scale"]
+    runs.sort(key=scale)
     blocks = []
     for run in runs:
         t = read_safetensors(os.path.join(a.sweep, run, "samples.safetensors"))
