@@ -25,17 +25,14 @@ final class BF16TrainingTests: XCTestCase {
             let ckpt = try Checkpoint(path: pair.weights)
             let io = try SafeTensorsFile(path: pair.io)
             guard !ckpt.isDyDiT, io.contains("train/x0") else { continue }
-            let c = ckpt.config
-            let x0 = try io.tensor("train/x0").floats(), noise = try io.tensor("train/noise").floats()
-            let t = try io.tensor("train/t").integers().map { Int($0) }
-            let y = try io.tensor("train/y").integers().map { Int($0) }
-            let objective = TrainingObjective(loss: try HybridLoss(learnSigma: c.learnSigma))
+            let batch = try ReferenceTrainingBatch(io)
+            let objective = TrainingObjective(loss: try HybridLoss(learnSigma: ckpt.config.learnSigma))
             for isa in CPUFeatures.current.supported {
                 let ctx = try ComputeContext(threads: 2, isa: isa)
                 let model = try TrainableDiT(ckpt.parameters, ctx: ctx)
                 model.products = .bf16
                 let label = "\(pair.name) [\(isa), bf16 products]"
-                let losses = objective.accumulate(model: model, x0: x0, t: t, noise: noise, y: y)
+                let losses = objective.accumulate(model: model, x0: batch.x0, t: batch.t, noise: batch.noise, y: batch.y)
                 var worst = Worst()
                 let lossError = Closeness([Float(losses.diffusion)], try io.tensor("train/loss").floats()).relative
                 worst.record(lossError)
@@ -61,31 +58,8 @@ final class BF16TrainingTests: XCTestCase {
     /// A tiny DiT overfits one batch with bf16 products as with fp32 (`OverfitTests`), and
     /// two runs are bit-identical.
     func testBF16TrainingLearnsAndIsDeterministic() throws {
-        let config = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 32, depth: 2, numHeads: 2,
-                               numClasses: 2, learnSigma: true)
-        var rng = RandomGenerator(seed: 5)
-        let pixels = (0..<(4 * 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let data = ImageDataset(name: "fixed batch", width: 8, height: 8, channels: 1, pixels: pixels, labels: [0, 1, 0, 1],
-                                classNames: ["a", "b"])
         func run(_ products: TrainingProducts) throws -> (losses: [Double], weights: [UInt32]) {
-            let ctx = try ComputeContext(threads: 2)
-            let model = try TrainableDiT(DiTParameters.initialized(config, seed: 4), ctx: ctx)
-            var settings = TrainingSettings()
-            settings.batch = 4
-            settings.labelDropout = 0
-            settings.adam.learningRate = 3e-3
-            settings.seed = 6
-            settings.products = products
-            let trainer = try Trainer(model: model, loader: try BatchLoader(dataset: data, batch: 4, inputSize: 8, channels: 1,
-                                                                             flip: false, seed: 7), settings: settings)
-            XCTAssertEqual(model.products, products)
-            let start = trainer.rng
-            var losses: [Double] = []
-            for _ in 0..<OverfitTests.steps {
-                trainer.rng = start
-                trainer.loader.seek(epoch: 0, batch: 0)
-                losses.append(try trainer.trainStep().loss)
-            }
+            let (losses, model) = try OverfitTests.fitFixedBatch(products: products)
             return (losses, model.parameters.entries.flatMap { model.parameters[$0.name].map(\.bitPattern) })
         }
         let bf16 = try run(.bf16), again = try run(.bf16), fp32 = try run(.fp32)
@@ -100,13 +74,7 @@ final class BF16TrainingTests: XCTestCase {
     /// DyDiT fine-tuning (routers, FLOPs loss, complete-model loss) with bf16 products: finite,
     /// the routers cut work, bit-identical twice, and not the fp32 arithmetic.
     func testDyDiTFineTuningRunsInBF16() throws {
-        let c = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 32, depth: 2, numHeads: 4, numClasses: 2)
-        var rng = RandomGenerator(seed: 3)
-        let pixels = (0..<(8 * 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let data = ImageDataset(name: "random", width: 8, height: 8, channels: 1, pixels: pixels, labels: [0, 1, 0, 1, 0, 1, 0, 1],
-                                classNames: ["a", "b"])
-        let routers = RouterParameters.initialized(c, seed: 1, widthBias: 0.5, tokenBias: 0.5)
-        let params = DiTParameters.initialized(c, seed: 2, .random)
+        let (_, data, routers, params) = RouterAblationTrainingTests.tinyFineTune()
         func run(_ products: TrainingProducts) throws -> (ratios: [Double], losses: [Double], weights: [UInt32]) {
             let model = try TrainableDiT(params, routers: routers, ctx: try ComputeContext(threads: 2))
             var settings = TrainingSettings()

@@ -29,9 +29,7 @@ final class GradientParityTests: XCTestCase {
                 continue
             }
             let c = ckpt.config
-            let x0 = try io.tensor("train/x0").floats(), noise = try io.tensor("train/noise").floats()
-            let t = try io.tensor("train/t").integers().map { Int($0) }
-            let y = try io.tensor("train/y").integers().map { Int($0) }
+            let (x0, noise, t, y) = try ReferenceTrainingBatch(io).fields
             let objective = TrainingObjective(loss: try HybridLoss(learnSigma: c.learnSigma))
             for isa in CPUFeatures.current.supported {
                 coverage.ran(isa.rawValue)
@@ -120,4 +118,19 @@ final class GradientParityTests: XCTestCase {
             }
         }
     }
+}
+
+/// The recorded training batch of a reference pair (`train/x0`, `train/noise`, `train/t`,
+/// `train/y`), as the training step's inputs.
+struct ReferenceTrainingBatch {
+    let x0: [Float], noise: [Float], t: [Int], y: [Int]
+
+    init(_ io: SafeTensorsFile) throws {
+        x0 = try io.tensor("train/x0").floats()
+        noise = try io.tensor("train/noise").floats()
+        t = try io.tensor("train/t").integers().map { Int($0) }
+        y = try io.tensor("train/y").integers().map { Int($0) }
+    }
+
+    var fields: (x0: [Float], noise: [Float], t: [Int], y: [Int]) { (x0, noise, t, y) }
 }

@@ -15,6 +15,20 @@ final class OverfitTests: XCTestCase {
     /// zero eps prediction under DiT's zero-initialised final layer). learn_sigma on, so the
     /// VLB term and the variance channels train too.
     func testTinyModelOverfitsAFixedBatch() throws {
+        let losses = try Self.fitFixedBatch().losses
+        let first = losses[0], last = losses.suffix(5).reduce(0, +) / 5
+        print(String(format: "overfitting one batch: loss %.4f → %.4f (mean of the last 5) after %d steps, %.1f× lower",
+                     first, last, Self.steps, first / last))
+        XCTAssertTrue(first.isFinite && last.isFinite, "losses \(first), \(last)")
+        XCTAssertGreaterThanOrEqual(first / last, 10, "the loss on a fixed batch fell only from \(first) to \(last)")
+    }
+
+    static let steps = 300
+
+    /// `steps` steps of the real `Trainer` on the fixed batch (the generator and the loader put
+    /// back before each), with the linear layers' products in `products`: the losses, and the
+    /// model as it ends.
+    static func fitFixedBatch(products: TrainingProducts = .fp32) throws -> (losses: [Double], model: TrainableDiT) {
         let config = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 32, depth: 2, numHeads: 2,
                                numClasses: 2, learnSigma: true)
         let ctx = try ComputeContext(threads: 2)
@@ -28,21 +42,17 @@ final class OverfitTests: XCTestCase {
         settings.labelDropout = 0
         settings.adam.learningRate = 3e-3
         settings.seed = 6
+        settings.products = products
         let trainer = try Trainer(model: model, loader: try BatchLoader(dataset: data, batch: 4, inputSize: 8, channels: 1,
                                                                          flip: false, seed: 7), settings: settings)
+        XCTAssertEqual(model.products, products)
         let start = trainer.rng
         var losses: [Double] = []
-        for _ in 0..<Self.steps {
+        for _ in 0..<steps {
             trainer.rng = start
             trainer.loader.seek(epoch: 0, batch: 0)
             losses.append(try trainer.trainStep().loss)
         }
-        let first = losses[0], last = losses.suffix(5).reduce(0, +) / 5
-        print(String(format: "overfitting one batch: loss %.4f → %.4f (mean of the last 5) after %d steps, %.1f× lower",
-                     first, last, Self.steps, first / last))
-        XCTAssertTrue(first.isFinite && last.isFinite, "losses \(first), \(last)")
-        XCTAssertGreaterThanOrEqual(first / last, 10, "the loss on a fixed batch fell only from \(first) to \(last)")
+        return (losses, model)
     }
-
-    static let steps = 300
 }

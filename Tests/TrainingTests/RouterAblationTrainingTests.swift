@@ -10,15 +10,19 @@ import XCTest
 /// a static width keeps the width routers' weights at zero (so its masks cannot depend on t),
 /// and whole-layer skip learns the token routers through the layer's vote.
 final class RouterAblationTrainingTests: XCTestCase {
-    func testEachModeLearnsOnlyItsRouters() throws {
+    /// A tiny DyDiT, eight random images, and routers whose biases sit near 0 so that both
+    /// routers' decisions move and the FLOPs target pulls on them.
+    static func tinyFineTune() -> (config: DiTConfig, data: ImageDataset, routers: RouterParameters, params: DiTParameters) {
         let c = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 1, hiddenSize: 32, depth: 2, numHeads: 4, numClasses: 2)
         var rng = RandomGenerator(seed: 3)
         let pixels = (0..<(8 * 64)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
         let data = ImageDataset(name: "random", width: 8, height: 8, channels: 1, pixels: pixels, labels: [0, 1, 0, 1, 0, 1, 0, 1],
                                 classNames: ["a", "b"])
-        // Biases near 0 so both routers' decisions move, and the FLOPs target pulls on them.
-        let routers = RouterParameters.initialized(c, seed: 1, widthBias: 0.5, tokenBias: 0.5)
-        let params = DiTParameters.initialized(c, seed: 2, .random)
+        return (c, data, RouterParameters.initialized(c, seed: 1, widthBias: 0.5, tokenBias: 0.5), DiTParameters.initialized(c, seed: 2, .random))
+    }
+
+    func testEachModeLearnsOnlyItsRouters() throws {
+        let (c, data, routers, params) = Self.tinyFineTune()
         let cases: [(String, WidthLearning, TokenLearning)] = [
             ("tdw+sdt", .dynamic, .dynamic), ("tdw only", .dynamic, .off), ("sdt only", .off, .dynamic),
             ("static width", .static, .dynamic), ("tdw+layer-skip", .dynamic, .layer(threshold: 0.5)),
