@@ -7,10 +7,22 @@ import Foundation
 public struct Guidance: Sendable {
     public var scale: Float
     public var channels: GuidanceChannels
-    public init(scale: Float, channels: GuidanceChannels = .dit) {
+    /// Guidance only at model timesteps inside this range (both ends included); elsewhere the
+    /// conditional prediction alone, and no unconditional forward (Kynkäänniemi et al. 2024,
+    /// "Applying guidance in a limited interval improves sample and distribution quality in
+    /// diffusion models": harmful at high noise, unnecessary at low). nil: every step.
+    public var interval: ClosedRange<Double>?
+    public init(scale: Float, channels: GuidanceChannels = .dit, interval: ClosedRange<Double>? = nil) {
         self.scale = scale
         self.channels = channels
+        self.interval = interval
     }
+
+    /// Whether the step at model timestep `t` is guided.
+    public func applies(atModelTimestep t: Double) -> Bool { interval?.contains(t) ?? true }
+
+    /// Forwards per image at each step of a schedule: 2 where guided, 1 elsewhere.
+    public func forwards(modelTimesteps: [Double]) -> [Int] { modelTimesteps.map { applies(atModelTimestep: $0) ? 2 : 1 } }
 }
 
 /// Where the noise a stochastic sampler adds comes from.
@@ -73,7 +85,8 @@ public final class SamplingLoop {
     /// they were already cached): a once-per-schedule cost, kept out of per-step times.
     public private(set) var preparationSeconds = 0.0
     /// Called after each step's forward with the step index and the routers' decisions for
-    /// the whole forward batch (conditional rows first under guidance): for pictures of
+    /// the whole forward batch (conditional rows first under guidance; the conditional rows
+    /// alone at a step outside `Guidance.interval`): for pictures of
     /// which heads, groups and tokens ran when. Not called for the dense model.
     public var onRouting: ((_ step: Int, _ record: RoutingRecord) -> Void)?
     /// Called after each step's forward with the model's raw output `[rows, outC, H, W]`
@@ -171,6 +184,11 @@ public final class SamplingLoop {
         residualCache?.invalidate()
         let widthOutputs = routing.width?.routerOutputs ?? c.numHeads
         let record = RoutingRecord(batch: rows, config: c, routerOutputs: widthOutputs)
+        // Steps outside a guidance interval run the conditional rows alone — unless a step
+        // cache or token merging keeps per-row state across steps: then the whole batch runs
+        // and only the mixing is left out.
+        let halvable = guidance?.interval != nil && caching == nil && merging == nil
+        let condRecord = halvable && !routing.isDense ? RoutingRecord(batch: images, config: c, routerOutputs: widthOutputs) : nil
         let clock = ContinuousClock()
         var input = [Float](repeating: 0, count: rows * c.imageSize)
         var out = [Float](repeating: 0, count: rows * outChannels * plane)
@@ -180,25 +198,29 @@ public final class SamplingLoop {
         for k in 0..<sampler.steps {
             let start = clock.now
             let t = sampler.timesteps[k]
+            let guided = guidance?.applies(atModelTimestep: modelTimesteps[k]) ?? false
+            let stepRows = guided || !halvable ? rows : images
+            let stepRecord = stepRows == rows ? record : condRecord ?? record
             // Under guidance both halves see the conditional image (one trajectory per image).
             // diffusers' scale_model_input (1 but for the σ-space samplers: x·1 is exact).
             let scale = sampler.modelInputScale(atStep: k)
             for i in 0..<stateSize { input[i] = Float(x[i] * scale) }
-            if rows > images { for i in 0..<stateSize { input[stateSize + i] = input[i] } }
-            let tt = [Float](repeating: Float(modelTimesteps[k]), count: rows)
+            if stepRows > images { for i in 0..<stateSize { input[stateSize + i] = input[i] } }
+            let tt = [Float](repeating: Float(modelTimesteps[k]), count: stepRows)
+            let yStep = stepRows == rows ? y : Array(y.prefix(stepRows))
             let (branches, residual) = cachingArguments(session?.plan(step: k) ?? .compute, config: c)
             input.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in
-                    model.forward(x: xp.baseAddress!, t: tt, y: y, out: op.baseAddress!, routing: routing,
-                                  record: routing.isDense ? nil : record, caching: branches, residual: residual, merging: merging)
+                    model.forward(x: xp.baseAddress!, t: tt, y: yStep, out: op.baseAddress!, routing: routing,
+                                  record: routing.isDense ? nil : stepRecord, caching: branches, residual: residual, merging: merging)
                 }
             }
             let skipped = branches?.mode == .reuse ? 0..<c.depth
                 : residual.map { $0.cache.lastPassReused ? $0.blocks : 0..<0 } ?? 0..<0
-            if let onModelOutput { out.withUnsafeBufferPointer { onModelOutput(k, $0, rows) } }
+            if let onModelOutput { out.withUnsafeBufferPointer { onModelOutput(k, $0, stepRows) } }
             // Skipped blocks ran no router: their decisions in the record are stale.
-            if !routing.isDense && skipped.isEmpty { onRouting?(k, record) }
-            if let guidance {
+            if !routing.isDense && skipped.isEmpty { onRouting?(k, stepRecord) }
+            if let guidance, guided {
                 DiT.guide(&out, batch: rows, channels: guidance.channels.count(c), config: c, scale: guidance.scale)
             }
             // The first `images` rows: the guided prediction, and the conditional variance.
@@ -222,7 +244,7 @@ public final class SamplingLoop {
             let elapsed = clock.now - start
             if let progress {
                 progress(Self.report(step: k, steps: sampler.steps, timestep: t, elapsed: elapsed, config: c,
-                                     record: routing.isDense ? nil : record, routing: routing, skipped: skipped, merging: merging,
+                                     record: routing.isDense ? nil : stepRecord, routing: routing, skipped: skipped, merging: merging,
                                      computedBranches: branches?.computedBranches))
             }
         }

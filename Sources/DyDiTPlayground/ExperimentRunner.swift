@@ -154,7 +154,7 @@ public final class ExperimentRunner {
         let (width, token) = try spec.makeRouters(config: c, routers: routerParams, isa: model.ctx.isa)
         let routing = Routing(width: width, token: token)
         let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
-        let guidance = spec.guidanceScale == 1 ? nil : Guidance(scale: Float(spec.guidanceScale), channels: spec.guidanceChannels)
+        let guidance = spec.guidance
         say("run \(run.id): \(spec.backbone.type) \(spec.backbone.model ?? ""), routers \(spec.width.type)/\(spec.token.type), \(sampler.name) \(sampler.steps) steps, guidance \(spec.guidanceScale), \(spec.eval.samples) samples, \(model.ctx.threadCount) thread(s) on \(model.ctx.isa)")
 
         let labels = (0..<spec.eval.samples).map { spec.eval.classes[$0 % spec.eval.classes.count] }
@@ -243,7 +243,9 @@ public final class ExperimentRunner {
         // What the dense baseline drew: the timed images (all of them without a subset).
         let compared = Array(samples.prefix(timedImages * c.imageSize)), comparedLabels = Array(labels.prefix(timedImages))
         let images = Double(timedImages)
-        let forwardsPerImage = Double(sampler.steps) * (guidance == nil ? 1 : 2)
+        // 2 per guided step (conditional and unconditional rows), 1 per other step.
+        let forwardsPerStep = guidance?.forwards(modelTimesteps: sampler.modelTimesteps) ?? Array(repeating: 1, count: sampler.steps)
+        let forwardsPerImage = Double(forwardsPerStep.reduce(0, +))
         let mean = { (v: [Double]) in v.reduce(0, +) / Double(max(1, v.count)) }
         let perImage = Statistics.median(timing.dynamic) / images
         var summary = String(format: "%.3f s per image", perImage)
@@ -286,6 +288,7 @@ public final class ExperimentRunner {
         metrics["overrides"] = .object(JSONObject(run.overrides.map { ($0.path, $0.value) }))
         metrics["random_init"] = .bool(randomInit)
         let measured = RunMeasurements(spec: spec, model: model, routing: routing, reports: reports, forwardsPerImage: forwardsPerImage,
+                                       forwardsPerStep: forwardsPerStep,
                                        timing: timing, timedImages: timedImages, steps: sampler.steps, preparation: preparation,
                                        preparedSlices: loop.preparedSlices, compared: compared, denseSamples: denseSamples,
                                        stepTimes: stepTimes, cacheBytes: loop.cacheBytes)

@@ -75,6 +75,8 @@ public struct ExperimentSpec {
     public var samplerOptions: JSONObject
     public var guidanceScale: Double
     public var guidanceChannels: GuidanceChannels
+    /// Model timesteps where guidance applies (`guidance.interval`); nil: every step.
+    public var guidanceInterval: ClosedRange<Double>? = nil
     /// The step cache (`cache`: none, fora, delta-dit, teacache, early-exit, l2c).
     public var cache: PluginChoice
     /// Token merging (`merge`: none, tome).
@@ -145,6 +147,9 @@ public struct ExperimentSpec {
         resolved["sampler"] = sampler.json
         let guidance = decodeGuidance(root["guidance"], d)
         resolved["guidance"] = guidance.json
+        if guidance.interval != nil && guidance.scale == 1 {
+            d.error("$.guidance.interval", "limits guidance to an interval, but guidance.scale is 1 (no guidance); set a scale other than 1 or drop the interval")
+        }
         let routed = routers.width.type != NoWidthRouting.name || routers.token.type != NoTokenRouting.name
         // A spec that trains evaluates the weights it makes: files beside them are read at run time.
         let cache = decodeCache(root["cache"], d, weights: backbone.section.checkpoint.map(files.resolve),
@@ -174,7 +179,8 @@ public struct ExperimentSpec {
         return ExperimentSpec(name: name, seed: UInt64(seed), backbone: backbone.section,
                               width: routers.width, token: routers.token, precision: precision.name, precisionPlan: precision.plan,
                               sampler: sampler.name, steps: sampler.steps, samplerOptions: sampler.options,
-                              guidanceScale: guidance.scale, guidanceChannels: guidance.channels, cache: cache.choice, merge: merge.choice, eval: eval,
+                              guidanceScale: guidance.scale, guidanceChannels: guidance.channels,
+                              guidanceInterval: guidance.interval, cache: cache.choice, merge: merge.choice, eval: eval,
                               threads: compute.threads, isa: compute.isa, outputDir: output.dir, grid: output.grid, gridScale: output.gridScale, train: train,
                               resolved: .object(resolved), baseDirectory: baseDirectory)
     }

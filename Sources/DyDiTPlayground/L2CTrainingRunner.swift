@@ -45,10 +45,7 @@ extension TrainingRunner {
         if restart {
             for path in [l2cCheckpointPath, csvPath, l2cRoutersPath] where FileReader.exists(path) { try FileManager.default.removeItem(atPath: path) }
         } else if FileReader.exists(l2cCheckpointPath) {
-            // The checkpoint's own spec when it differs from this one in prose only (SpecIdentity).
-            let stored = try SafeTensorsFile(path: l2cCheckpointPath).metadata["spec"]
-            try trainer.restore(from: l2cCheckpointPath,
-                                spec: stored.flatMap { SpecIdentity.same(serialized: $0, resumeKey) ? $0 : nil } ?? resumeKey)
+            try trainer.restore(from: l2cCheckpointPath, spec: resumeKey) { SpecIdentity.same(serialized: $0, resumeKey) }
             say("resumed from \(l2cCheckpointPath) at step \(trainer.step)")
         }
         try AtomicFile.write(spec.resolved.serialized(pretty: true) + "\n", to: "\(directory)/spec.json")

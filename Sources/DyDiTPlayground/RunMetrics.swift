@@ -16,6 +16,9 @@ struct RunMeasurements {
     /// Per sampling step of the run's pass.
     let reports: [StepReport]
     let forwardsPerImage: Double
+    /// Forwards per image at each sampling step: 2 where guided, 1 elsewhere (a guidance
+    /// interval mixes them).
+    let forwardsPerStep: [Int]
     let timing: LatencyRounds
     let timedImages: Int
     let steps: Int
@@ -31,6 +34,13 @@ struct RunMeasurements {
     let cacheBytes: Int
 
     func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(1, v.count)) }
+
+    /// MACs per image over the whole sampling run: each step's MACs per forward times its
+    /// forwards (the reports hold every batch's steps).
+    var macsPerImage: Double {
+        guard Set(forwardsPerStep).count > 1 else { return mean(reports.map(\.macs)) * forwardsPerImage }
+        return mean(reports.map { $0.macs * Double(forwardsPerStep[$0.step]) }) * Double(forwardsPerStep.count)
+    }
 }
 
 /// What a run's metrics write: their sections of `metrics.json`, the `quality` block, notes.
@@ -63,7 +73,7 @@ enum FLOPsMetric: RunMetric {
             ("mlp_groups_active", .double(m.mean(r.map(\.groups)))),
             ("tokens_active", .double(m.mean(r.map(\.tokens)))),
             ("forwards_per_image", .double(m.forwardsPerImage)),
-            ("gmacs_per_image", .double(m.mean(r.map(\.macs)) * m.forwardsPerImage / 1e9)),
+            ("gmacs_per_image", .double(m.macsPerImage / 1e9)),
         ]))
     }
 }

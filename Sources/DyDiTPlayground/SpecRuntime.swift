@@ -1,3 +1,4 @@
+import DyDiTDiffusion
 import DyDiTKernels
 import DyDiTModels
 
@@ -11,6 +12,11 @@ extension ExperimentSpec {
             return isa
         }
         return try ComputeContext(threads: threads, isa: isa)
+    }
+
+    /// Classifier-free guidance as the spec asks (nil at scale 1).
+    public var guidance: Guidance? {
+        guidanceScale == 1 ? nil : Guidance(scale: Float(guidanceScale), channels: guidanceChannels, interval: guidanceInterval)
     }
 
     /// The spec's width and token routers from the registry, over `routers`' weights.

@@ -240,14 +240,36 @@ extension ExperimentSpec {
         }
     }
 
-    /// `guidance`: classifier-free guidance's scale and channels.
-    static func decodeGuidance(_ value: JSONValue?, _ d: SpecDecoder) -> (scale: Double, channels: GuidanceChannels, json: JSONValue) {
+    /// `guidance`: classifier-free guidance's scale, channels and (optionally) the interval of
+    /// model timesteps where it applies (`"interval": [low, high]`, both included; in the
+    /// resolved spec only when given, so earlier runs keep their identity).
+    static func decodeGuidance(_ value: JSONValue?, _ d: SpecDecoder)
+        -> (scale: Double, channels: GuidanceChannels, interval: ClosedRange<Double>?, json: JSONValue) {
         let gPath = "$.guidance"
-        let g = d.object(value, gPath, allowed: ["scale", "channels"])
+        let g = d.object(value, gPath, allowed: ["scale", "channels", "interval"])
         let scale = d.double(g, "scale", gPath, default: 1.5, check: ({ $0 >= 0 }, "a number ≥ 0 (1 = no guidance)"))
         let channels = d.string(g, "channels", gPath, default: "dit", allowed: GuidanceChannels.allCases.map(\.rawValue))
-        let json = JSONValue.object(JSONObject([("scale", .double(scale)), ("channels", .string(channels))]))
-        return (scale, GuidanceChannels(rawValue: channels) ?? .dit, json)
+        let interval = decodeGuidanceInterval(g?["interval"], JSONLocator.child(gPath, "interval"), d)
+        var json = JSONObject([("scale", .double(scale)), ("channels", .string(channels))])
+        if let interval { json["interval"] = .array([.double(interval.lowerBound), .double(interval.upperBound)]) }
+        return (scale, GuidanceChannels(rawValue: channels) ?? .dit, interval, .object(json))
+    }
+
+    /// `[low, high]`: two finite numbers, 0 ≤ low ≤ high (model timesteps, 0 = clean).
+    private static func decodeGuidanceInterval(_ value: JSONValue?, _ path: String, _ d: SpecDecoder) -> ClosedRange<Double>? {
+        guard let value, value != .null else { return nil }
+        let expected = "[low, high]: two model timesteps with 0 ≤ low ≤ high (e.g. [100, 700]; DiT's 1000-step schedule, 0 = clean)"
+        guard let a = value.arrayValue, a.count == 2, let low = a[0].doubleValue, let high = a[1].doubleValue,
+              low.isFinite, high.isFinite else {
+            d.error(path, "\(value.serialized()) is not an interval; expected \(expected)", got: value.serialized(), expected: expected)
+            return nil
+        }
+        guard low >= 0, low <= high else {
+            d.error(path, "\(value.serialized()) is not allowed: \(low < 0 ? "low is below 0" : "low is above high"); expected \(expected)",
+                    got: value.serialized(), expected: expected)
+            return nil
+        }
+        return low...high
     }
 
     /// `compute`: threads and instruction set.

@@ -332,7 +332,7 @@ public final class TrainingRunner {
             routing = Routing(width: width, token: token)
         }
         let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
-        let guidance = spec.guidanceScale == 1 || !m.hasNullClass ? nil : Guidance(scale: Float(spec.guidanceScale), channels: spec.guidanceChannels)
+        let guidance = m.hasNullClass ? spec.guidance : nil
         let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
         let labels = (0..<train.samplesPerClass).flatMap { _ in 0..<c.numClasses }
         var rng = RandomGenerator(seed: spec.seed)

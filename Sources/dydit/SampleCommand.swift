@@ -37,6 +37,8 @@ struct SampleCommand: ParsableCommand {
     var cfg: Float = 1.5
     @Option(help: "Guided channels: dit (first 3, the official quirk) or eps (all in_channels).")
     var guidance: GuidanceChannels = .dit
+    @Option(help: "Guide only at model timesteps LOW…HIGH (both included, 0 = clean), e.g. 100,700; elsewhere the conditional prediction alone, without the unconditional forward (Kynkäänniemi et al. 2024). Default: every step.")
+    var guidanceInterval: String?
     @Option(help: "Class labels, comma-separated: numbers, or for a 10-class model Fashion-MNIST's names (trouser,bag,ankle-boot; case and punctuation ignored). Default: the first min(8, classes).")
     var classes: String?
     @Option(name: [.long, .customShort("s")], parsing: .unconditional,
@@ -80,6 +82,15 @@ struct SampleCommand: ParsableCommand {
 
     static let defaultSampler = "dpm-solver++"
 
+    /// `LOW,HIGH` with 0 ≤ LOW ≤ HIGH.
+    static func parseInterval(_ text: String) throws -> ClosedRange<Double> {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let low = parts[0], let high = parts[1], low.isFinite, high.isFinite, low >= 0, low <= high else {
+            throw ValidationError("--guidance-interval \(text): expected LOW,HIGH, two model timesteps with 0 ≤ LOW ≤ HIGH (e.g. 100,700)")
+        }
+        return low...high
+    }
+
     func run() throws {
         try reportingErrors {
             try requireFinite([("--cfg", Double(cfg)), ("--width-keep", widthKeep), ("--token-keep", tokenKeep)])
@@ -100,7 +111,9 @@ struct SampleCommand: ParsableCommand {
             let model = DiT(try ckpt.parameters(for: plan), ctx: ctx, sliceBudgetBytes: sliceBudgetMb.map { $0 << 20 },
                             precision: plan)
             let routing = try makeRouting(ckpt, isa: ctx.isa, seed: seed)
-            let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels)
+            let interval = try guidanceInterval.map(Self.parseInterval)
+            if interval != nil && cfg == 1 { throw ValidationError("--guidance-interval limits guidance, but --cfg is 1 (no guidance): set --cfg above 1 or drop the interval") }
+            let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels, interval: interval)
             if fitTeacache && cache != NoStepCache.name { throw ValidationError("--fit-teacache samples without a cache; leave out --cache \(cache)") }
             let recorder = fitTeacache ? TeaCacheRecorder() : nil
             let caching = try recorder.map { TeaCacheCalibration(recorder: $0) } ?? makeCaching()

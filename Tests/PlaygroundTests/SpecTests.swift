@@ -142,6 +142,26 @@ final class SpecTests: XCTestCase {
         XCTAssertTrue(bad.contains { $0.path == "$.output.grid_scale" }, "\(bad)")
     }
 
+    /// `guidance.interval`: resolved only when given (earlier runs keep their identity); a
+    /// malformed, reversed or negative interval, or one without guidance, names its path.
+    func testGuidanceInterval() throws {
+        let plain = try XCTUnwrap(try SpecFile(text: #"{"name": "s"}"#).expand(checkFiles: false).first?.spec)
+        XCTAssertNil(plain.guidanceInterval)
+        XCTAssertNil(plain.resolved["guidance"]?["interval"])
+        let limited = try XCTUnwrap(try SpecFile(text: #"{"name": "s", "guidance": {"scale": 2, "interval": [100, 700]}}"#)
+            .expand(checkFiles: false).first?.spec)
+        XCTAssertEqual(limited.guidanceInterval, 100...700)
+        XCTAssertEqual(limited.resolved["guidance"]?["interval"], .array([.double(100), .double(700)]))
+        XCTAssertEqual(limited.guidance?.interval, 100...700)
+        for (interval, says) in [("[700, 100]", "low is above high"), ("[-1, 100]", "low is below 0"), ("[100]", "not an interval"),
+                                 ("\"100-700\"", "not an interval")] {
+            let bad = issues(#"{"name": "s", "guidance": {"scale": 2, "interval": "# + interval + "}}")
+            XCTAssertTrue(bad.contains { $0.path == "$.guidance.interval" && $0.description.contains(says) }, "\(interval): \(bad)")
+        }
+        let unguided = issues(#"{"name": "s", "guidance": {"scale": 1, "interval": [0, 500]}}"#)
+        XCTAssertTrue(unguided.contains { $0.path == "$.guidance.interval" && $0.description.contains("scale is 1") }, "\(unguided)")
+    }
+
     /// The backbone section's defaults are the ones its plug-ins declare (and `dydit list` shows).
     func testBackboneDefaultsComeFromTheDeclarations() throws {
         let spec = try XCTUnwrap(try SpecFile(text: #"{"name": "d", "backbone": {"type": "dydit"}}"#).expand(checkFiles: false).first?.spec)
