@@ -37,11 +37,18 @@ def main():
     p.add_argument("--out", required=True)
     p.add_argument("--per-class", type=int, default=6)
     p.add_argument("--scale", type=int, default=2, help="pixel upscale (default 2)")
+    p.add_argument("--run", action="append", help="a run id (repeatable): these runs, left to right (default: every run, by guidance scale)")
     a = p.parse_args()
     runs = [d for d in os.listdir(a.sweep) if os.path.isfile(os.path.join(a.sweep, d, "samples.safetensors"))]
-    # Left to right by guidance scale (run ids number runs in the order the sweep lists them).
-    scale = lambda d: json.load(open(os.path.join(a.sweep, d, "spec.json")))["guidance"]["scale"]
-    runs.sort(key=scale)
+    if a.run:
+        missing = [r for r in a.run if r not in runs]
+        if missing:
+            sys.exit(f"guidance_grid: no samples.safetensors for {', '.join(missing)} in {a.sweep} (runs with samples: {', '.join(sorted(runs))})")
+        runs = a.run
+    else:
+        # Left to right by guidance scale (run ids number runs in the order the sweep lists them).
+        scale = lambda d: json.load(open(os.path.join(a.sweep, d, "spec.json")))["guidance"]["scale"]
+        runs.sort(key=scale)
     blocks = []
     for run in runs:
         t = read_safetensors(os.path.join(a.sweep, run, "samples.safetensors"))
