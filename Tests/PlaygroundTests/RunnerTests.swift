@@ -136,6 +136,27 @@ final class RunnerTests: XCTestCase {
         XCTAssertTrue(oneSamples.allSatisfy(\.isFinite))
     }
 
+    /// A guidance interval's FLOPs: 2 forwards per image at the guided steps, 1 at the others.
+    func testGuidanceIntervalCountsItsForwards() throws {
+        func run(_ guidance: String, _ name: String) throws -> JSONValue {
+            let text = spec(steps: 4, eval: #"{"samples": 2, "batch": 2, "metrics": ["flops"]}"#)
+                .replacingOccurrences(of: #""guidance": {"scale": 2}"#, with: guidance)
+                .replacingOccurrences(of: #""routers": {"width": {"type": "random", "keep": 0.5}, "token": {"type": "random", "keep": 0.5}},"#, with: "")
+                .replacingOccurrences(of: #""backbone": {"type": "dydit""#, with: #""backbone": {"type": "dit""#)
+            let store = try RunStore(directory: "\(dir)/\(name)")
+            return try ExperimentRunner(store: store).execute(try SpecFile(text: text).expand()[0], events: events())
+        }
+        // DDIM 4 steps over 1000 (DiT's respacing): model timesteps 999, 666, 333, 0 — [200, 700] guides two.
+        let limited = try XCTUnwrap(run(#""guidance": {"scale": 2, "interval": [200, 700]}"#, "limited")["flops"])
+        let every = try XCTUnwrap(run(#""guidance": {"scale": 2}"#, "every")["flops"])
+        XCTAssertEqual(limited["forwards_per_image"], .double(6))
+        XCTAssertEqual(every["forwards_per_image"], .double(8))
+        for (flops, forwards) in [(limited, 6.0), (every, 8.0)] {
+            let perForward = try XCTUnwrap(flops["gmacs_per_image_forward"]?.doubleValue)
+            XCTAssertEqual(flops["gmacs_per_image"]?.doubleValue ?? .nan, perForward * forwards, accuracy: perForward * 1e-12)
+        }
+    }
+
     /// TeaCache in a spec: its coefficients file is one of the run's inputs (a new fit makes the
     /// run stale), and threshold 0 with a non-negative rescaling runs every step.
     func testTeaCacheRunReadsItsCoefficients() throws {
