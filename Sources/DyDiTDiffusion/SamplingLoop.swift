@@ -18,6 +18,15 @@ public struct Guidance: Sendable {
         self.interval = interval
     }
 
+    /// What is wrong with the interval `[low, high]` (nil when it is one): both finite,
+    /// 0 ≤ low ≤ high. The spec decoder and the CLI word it for their own option.
+    public static func intervalProblem(low: Double, high: Double) -> String? {
+        if !low.isFinite || !high.isFinite { return "low and high must be finite numbers" }
+        if low < 0 { return "low is below 0" }
+        if low > high { return "low is above high" }
+        return nil
+    }
+
     /// Whether the step at model timestep `t` is guided.
     public func applies(atModelTimestep t: Double) -> Bool { interval?.contains(t) ?? true }
 
@@ -207,7 +216,7 @@ public final class SamplingLoop {
             for i in 0..<stateSize { input[i] = Float(x[i] * scale) }
             if stepRows > images { for i in 0..<stateSize { input[stateSize + i] = input[i] } }
             let tt = [Float](repeating: Float(modelTimesteps[k]), count: stepRows)
-            let yStep = stepRows == rows ? y : Array(y.prefix(stepRows))
+            let yStep = stepRows == rows ? y : labels
             let (branches, residual) = cachingArguments(session?.plan(step: k) ?? .compute, config: c)
             input.withUnsafeBufferPointer { xp in
                 out.withUnsafeMutableBufferPointer { op in

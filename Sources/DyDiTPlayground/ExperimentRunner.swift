@@ -245,7 +245,6 @@ public final class ExperimentRunner {
         let images = Double(timedImages)
         // 2 per guided step (conditional and unconditional rows), 1 per other step.
         let forwardsPerStep = guidance?.forwards(modelTimesteps: sampler.modelTimesteps) ?? Array(repeating: 1, count: sampler.steps)
-        let forwardsPerImage = Double(forwardsPerStep.reduce(0, +))
         let mean = { (v: [Double]) in v.reduce(0, +) / Double(max(1, v.count)) }
         let perImage = Statistics.median(timing.dynamic) / images
         var summary = String(format: "%.3f s per image", perImage)
@@ -287,7 +286,7 @@ public final class ExperimentRunner {
         metrics["run"] = .string(run.id)
         metrics["overrides"] = .object(JSONObject(run.overrides.map { ($0.path, $0.value) }))
         metrics["random_init"] = .bool(randomInit)
-        let measured = RunMeasurements(spec: spec, model: model, routing: routing, reports: reports, forwardsPerImage: forwardsPerImage,
+        let measured = RunMeasurements(spec: spec, model: model, routing: routing, reports: reports,
                                        forwardsPerStep: forwardsPerStep,
                                        timing: timing, timedImages: timedImages, steps: sampler.steps, preparation: preparation,
                                        preparedSlices: loop.preparedSlices, compared: compared, denseSamples: denseSamples,

@@ -15,7 +15,6 @@ struct RunMeasurements {
     let routing: Routing
     /// Per sampling step of the run's pass.
     let reports: [StepReport]
-    let forwardsPerImage: Double
     /// Forwards per image at each sampling step: 2 where guided, 1 elsewhere (a guidance
     /// interval mixes them).
     let forwardsPerStep: [Int]
@@ -35,8 +34,12 @@ struct RunMeasurements {
 
     func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(1, v.count)) }
 
+    var forwardsPerImage: Double { Double(forwardsPerStep.reduce(0, +)) }
+
     /// MACs per image over the whole sampling run: each step's MACs per forward times its
-    /// forwards (the reports hold every batch's steps).
+    /// forwards (the reports hold every batch's steps). With the same forwards at every step
+    /// this is the mean times the forwards — kept in that form so that runs without an
+    /// interval record the figures they always did, bit for bit.
     var macsPerImage: Double {
         guard Set(forwardsPerStep).count > 1 else { return mean(reports.map(\.macs)) * forwardsPerImage }
         return mean(reports.map { $0.macs * Double(forwardsPerStep[$0.step]) }) * Double(forwardsPerStep.count)

@@ -259,14 +259,12 @@ extension ExperimentSpec {
     private static func decodeGuidanceInterval(_ value: JSONValue?, _ path: String, _ d: SpecDecoder) -> ClosedRange<Double>? {
         guard let value, value != .null else { return nil }
         let expected = "[low, high]: two model timesteps with 0 ≤ low ≤ high (e.g. [100, 700]; DiT's 1000-step schedule, 0 = clean)"
-        guard let a = value.arrayValue, a.count == 2, let low = a[0].doubleValue, let high = a[1].doubleValue,
-              low.isFinite, high.isFinite else {
+        guard let a = value.arrayValue, a.count == 2, let low = a[0].doubleValue, let high = a[1].doubleValue else {
             d.error(path, "\(value.serialized()) is not an interval; expected \(expected)", got: value.serialized(), expected: expected)
             return nil
         }
-        guard low >= 0, low <= high else {
-            d.error(path, "\(value.serialized()) is not allowed: \(low < 0 ? "low is below 0" : "low is above high"); expected \(expected)",
-                    got: value.serialized(), expected: expected)
+        if let problem = Guidance.intervalProblem(low: low, high: high) {
+            d.error(path, "\(value.serialized()) is not allowed: \(problem); expected \(expected)", got: value.serialized(), expected: expected)
             return nil
         }
         return low...high

@@ -84,9 +84,13 @@ struct SampleCommand: ParsableCommand {
 
     /// `LOW,HIGH` with 0 ≤ LOW ≤ HIGH.
     static func parseInterval(_ text: String) throws -> ClosedRange<Double> {
+        let expected = "expected LOW,HIGH, two model timesteps with 0 ≤ LOW ≤ HIGH (e.g. 100,700)"
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, let low = parts[0], let high = parts[1], low.isFinite, high.isFinite, low >= 0, low <= high else {
-            throw ValidationError("--guidance-interval \(text): expected LOW,HIGH, two model timesteps with 0 ≤ LOW ≤ HIGH (e.g. 100,700)")
+        guard parts.count == 2, let low = parts[0], let high = parts[1] else {
+            throw ValidationError("--guidance-interval \(text): \(expected)")
+        }
+        if let problem = Guidance.intervalProblem(low: low, high: high) {
+            throw ValidationError("--guidance-interval \(text): \(problem); \(expected)")
         }
         return low...high
     }
@@ -112,7 +116,7 @@ struct SampleCommand: ParsableCommand {
                             precision: plan)
             let routing = try makeRouting(ckpt, isa: ctx.isa, seed: seed)
             let interval = try guidanceInterval.map(Self.parseInterval)
-            if interval != nil && cfg == 1 { throw ValidationError("--guidance-interval limits guidance, but --cfg is 1 (no guidance): set --cfg above 1 or drop the interval") }
+            if interval != nil && cfg == 1 { throw ValidationError("--guidance-interval limits guidance, but --cfg is 1 (no guidance): set --cfg to a scale other than 1 or drop the interval") }
             let guide = cfg == 1 ? nil : Guidance(scale: cfg, channels: channels, interval: interval)
             if fitTeacache && cache != NoStepCache.name { throw ValidationError("--fit-teacache samples without a cache; leave out --cache \(cache)") }
             let recorder = fitTeacache ? TeaCacheRecorder() : nil
