@@ -15,8 +15,15 @@ final class TrainingLog {
         var lines = [header]
         if FileReader.exists(path), let text = try? String(contentsOfFile: path, encoding: .utf8) {
             let old = text.split(separator: "\n").map(String.init)
+            let kept = old.dropFirst().filter { line in line.split(separator: ",").first.flatMap { Int($0) }.map { $0 <= step } ?? false }
             if old.first == header {
-                lines += old.dropFirst().filter { line in line.split(separator: ",").first.flatMap { Int($0) }.map { $0 <= step } ?? false }
+                lines += kept
+            } else if let first = old.first, let carried = Self.carry(kept, from: first, to: header) {
+                // A log from a version with fewer columns: the same rows, the new columns empty.
+                lines += carried
+            } else if !kept.isEmpty {
+                // Columns that do not map: keep the old log beside the new one, never drop it.
+                try? AtomicFile.write(text, to: path + ".old")
             }
         }
         elapsedBefore = lines.count > 1 ? lines.last!.split(separator: ",", omittingEmptySubsequences: false).last.flatMap { Double($0) } ?? 0 : 0
@@ -27,6 +34,20 @@ final class TrainingLog {
     }
 
     deinit { try? handle.close() }
+
+    /// `rows` of a CSV with header `old` rewritten under `new`, column by column (absent ones
+    /// empty), when every old column is one of the new ones; nil otherwise.
+    static func carry(_ rows: [String], from old: String, to new: String) -> [String]? {
+        let oldColumns = old.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let newColumns = new.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard Set(oldColumns).isSubset(of: newColumns), Set(oldColumns).count == oldColumns.count else { return nil }
+        let index = Dictionary(uniqueKeysWithValues: oldColumns.enumerated().map { ($1, $0) })
+        return rows.map { row in
+            let fields = row.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            return newColumns.map { name in index[name].flatMap { $0 < fields.count ? fields[$0] : nil } ?? "" }
+                .joined(separator: ",")
+        }
+    }
 
     func append(_ row: String) throws {
         try handle.write(contentsOf: Data((row + "\n").utf8))

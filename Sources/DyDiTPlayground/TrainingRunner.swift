@@ -38,8 +38,11 @@ public final class TrainingRunner {
     public private(set) var trainer: Trainer!
     var log: [String] = []
 
-    /// `elapsed_s`: seconds of training up to the row, summed over every resume.
-    public static let csvHeader = "step,loss,mse,vb,complete_loss,flops_ratio,flops_loss,lambda,lr,grad_norm,images_per_s,elapsed_s"
+    /// `elapsed_s`: seconds of training up to the row, summed over every resume;
+    /// `flops_ratio_decided`: the FLOPs ratio with sampling's router decisions (no Gumbel
+    /// noise), what an evaluation of the model will count. A log written with fewer columns
+    /// is carried over column by column on resume (`TrainingLog`).
+    public static let csvHeader = "step,loss,mse,vb,complete_loss,flops_ratio,flops_ratio_decided,flops_loss,lambda,lr,grad_norm,images_per_s,elapsed_s"
 
     public init(spec: ExperimentSpec, directory: String? = nil) throws {
         guard let train = spec.train else {
@@ -289,7 +292,7 @@ public final class TrainingRunner {
     static func encodeWindow(_ window: [StepRecord]) -> String {
         let rows: [JSONValue] = window.map { r in
             let values: [Double?] = [Double(r.step), r.loss, r.mse, r.vb, r.completeLoss, r.flopsRatio, r.flopsLoss, r.lambda,
-                                     r.learningRate, r.gradientNorm]
+                                     r.learningRate, r.gradientNorm, r.decidedFlopsRatio]
             return .array(values.map { $0.map { .string(String($0.bitPattern, radix: 16)) } ?? .null })
         }
         return JSONValue.array(rows).serialized()
@@ -299,11 +302,12 @@ public final class TrainingRunner {
         guard case let .array(rows) = try JSONParser.parse(text, path: path) else { return [] }
         return try rows.map { row in
             let v: [Double?] = (row.arrayValue ?? []).map { $0.stringValue.flatMap { UInt64($0, radix: 16) }.map(Double.init(bitPattern:)) }
-            guard v.count == 10, let step = v[0], let loss = v[1], let mse = v[2], let vb = v[3], let lr = v[8], let norm = v[9] else {
+            // 10 values: a checkpoint written before `decidedFlopsRatio` was logged.
+            guard v.count == 10 || v.count == 11, let step = v[0], let loss = v[1], let mse = v[2], let vb = v[3], let lr = v[8], let norm = v[9] else {
                 throw TrainingError.checkpoint(path: path, "metadata 'log_window' is damaged")
             }
             return StepRecord(step: Int(step), loss: loss, mse: mse, vb: vb, completeLoss: v[4], flopsRatio: v[5], flopsLoss: v[6],
-                              lambda: v[7], learningRate: lr, gradientNorm: norm)
+                              lambda: v[7], learningRate: lr, gradientNorm: norm, decidedFlopsRatio: v.count > 10 ? v[10] : nil)
         }
     }
 
@@ -314,7 +318,7 @@ public final class TrainingRunner {
         }
         let last = window.last!
         return [String(last.step), mean(\.loss), mean(\.mse), mean(\.vb), mean(\.completeLoss), mean(\.flopsRatio),
-                mean(\.flopsLoss), last.lambda.map { String(format: "%.6g", $0) } ?? "", String(format: "%.6g", last.learningRate),
+                mean(\.decidedFlopsRatio), mean(\.flopsLoss), last.lambda.map { String(format: "%.6g", $0) } ?? "", String(format: "%.6g", last.learningRate),
                 mean(\.gradientNorm), String(format: "%.2f", imagesPerSecond), String(format: "%.1f", elapsed)].joined(separator: ",")
     }
 

@@ -1,5 +1,8 @@
 import DyDiTKernels
 import DyDiTModels
+#if canImport(Glibc)
+import Glibc
+#endif
 
 extension TrainableDiT {
     /// MACs of one block's attention and MLP for one sample (METHOD §5).
@@ -36,6 +39,42 @@ extension TrainableDiT {
                 let g = mean(ws.mlpMask.pointer + (b * c.depth + l) * nh, nh)
                 let k = mean(ws.blocks[l].tokenMask.pointer + b * n, n)
                 total += a * macs.attention + g * k * macs.mlp
+            }
+        }
+        return total / Double(saved.batch * c.depth) / (macs.attention + macs.mlp)
+    }
+
+    /// The FLOPs ratio the last dynamic forward would have had if every router had decided as
+    /// sampling does — a unit on when `sigmoid(logit) > 0.5`, without the Gumbel noise — on the
+    /// same router inputs. Training's `flopsRatio()` counts the noisy decisions, where a unit
+    /// with logit z is on with probability sigmoid(z); routers that end undecided (logits near
+    /// 0, e.g. a static width's biases) therefore train thinner than they evaluate, and this
+    /// figure shows the evaluation's FLOPs while training. The token routers' inputs follow
+    /// this forward's noisy attention widths, so for them it is an estimate. 1 for the
+    /// complete model.
+    public func decidedFlopsRatio() -> Double {
+        guard let saved, saved.dynamic, let ws = workspace else { return 1 }
+        let c = config, nh = c.numHeads, n = c.tokens, macs = blockMACs, r = routerOutputs, forced = nh - r
+        @inline(__always) func on(_ logit: Float) -> Bool { 1 / (1 + expf(-logit)) > 0.5 }
+        func width(_ logits: UnsafePointer<Float>, sample b: Int, block l: Int) -> Double {
+            guard learnsWidth else { return 1 }
+            var kept = forced
+            for k in 0..<r where on(logits[(b * c.depth + l) * r + k]) { kept += 1 }
+            return Double(kept) / Double(nh)
+        }
+        var total = 0.0
+        for b in 0..<saved.batch {
+            for l in 0..<c.depth {
+                var k = 1.0
+                if tokenLearning != .off {
+                    let logit = ws.blocks[l].tokenLogit.pointer + b * n
+                    var kept = 0
+                    for i in 0..<n where on(logit[i]) { kept += 1 }
+                    k = Double(kept) / Double(n)
+                    if case .layer(let threshold) = tokenLearning { k = k >= threshold ? 1 : 0 }
+                }
+                total += width(ws.attnLogits.pointer, sample: b, block: l) * macs.attention
+                    + width(ws.mlpLogits.pointer, sample: b, block: l) * k * macs.mlp
             }
         }
         return total / Double(saved.batch * c.depth) / (macs.attention + macs.mlp)

@@ -10,19 +10,22 @@ public struct StepRecord: Sendable {
     public var vb: Double
     public var completeLoss: Double?
     public var flopsRatio: Double?
+    /// The FLOPs ratio with sampling's router decisions (no Gumbel noise) on the same batch.
+    public var decidedFlopsRatio: Double?
     public var flopsLoss: Double?
     public var lambda: Double?
     public var learningRate: Double
     public var gradientNorm: Double
 
     public init(step: Int, loss: Double, mse: Double, vb: Double, completeLoss: Double?, flopsRatio: Double?, flopsLoss: Double?,
-                lambda: Double?, learningRate: Double, gradientNorm: Double) {
+                lambda: Double?, learningRate: Double, gradientNorm: Double, decidedFlopsRatio: Double? = nil) {
         self.step = step
         self.loss = loss
         self.mse = mse
         self.vb = vb
         self.completeLoss = completeLoss
         self.flopsRatio = flopsRatio
+        self.decidedFlopsRatio = decidedFlopsRatio
         self.flopsLoss = flopsLoss
         self.lambda = lambda
         self.learningRate = learningRate
@@ -134,7 +137,8 @@ public final class Trainer {
         EMA.update(ema, from: model.parameters, decay: settings.emaDecay, ctx: model.ctx)
         let record = StepRecord(step: step + 1, loss: losses.total, mse: mean(losses.mse), vb: mean(losses.vb),
                                 completeLoss: losses.complete, flopsRatio: losses.flopsRatio, flopsLoss: losses.flops,
-                                lambda: lambda, learningRate: lr, gradientNorm: norm)
+                                lambda: lambda, learningRate: lr, gradientNorm: norm,
+                                decidedFlopsRatio: losses.decidedFlopsRatio)
         step += 1
         return record
     }

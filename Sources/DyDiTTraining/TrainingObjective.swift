@@ -10,6 +10,9 @@ public struct TrainingLosses: Sendable {
     /// DyDiT: the FLOPs ratio of the dynamic pass, and `w·(ratio − λ)²` (when a target is set).
     public var flopsRatio: Double?
     public var flops: Double?
+    /// DyDiT: the FLOPs ratio of the dynamic pass with sampling's decisions (no Gumbel noise;
+    /// `TrainableDiT.decidedFlopsRatio`).
+    public var decidedFlopsRatio: Double?
     /// DyDiT: the dynamic pass's hard masks (`attention`, `mlp` `[B, depth, NH]`, `token`
     /// `[B, depth, N]`), when asked for.
     public var masks: (attention: [Float], mlp: [Float], token: [Float])?
@@ -51,6 +54,7 @@ public struct TrainingObjective: Sendable {
         if dynamic {
             let ratio = model.flopsRatio()
             result.flopsRatio = ratio
+            result.decidedFlopsRatio = model.decidedFlopsRatio()
             if keepMasks { result.masks = model.lastMasks() }
             if let lambda {
                 result.flops = flopsWeight * (ratio - lambda) * (ratio - lambda)

@@ -68,6 +68,8 @@ struct TrainCommand: ParsableCommand {
                 var detail = String(format: "step %d/%d · loss %.4f · %.1f img/s", record.step, total, record.loss, rate)
                 if let ratio = record.flopsRatio, let lambda = record.lambda {
                     detail += String(format: " · FLOPs %.3f (λ %.3f)", ratio, lambda)
+                    // What sampling will compute: routers decide without the Gumbel noise.
+                    if let decided = record.decidedFlopsRatio { detail += String(format: ", decided %.3f", decided) }
                 }
                 progress?.update(record.step - firstStep, detail: detail)
             },

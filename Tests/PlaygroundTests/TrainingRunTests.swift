@@ -187,6 +187,41 @@ final class TrainingRunTests: XCTestCase {
         XCTAssertEqual(elapsed, elapsed.sorted(), "elapsed_s never goes back")
     }
 
+    /// A run whose train.csv was written before `flops_ratio_decided` existed resumes with its
+    /// rows kept (the new column empty in them), not dropped for the changed header; a log whose
+    /// columns do not map is kept beside the new one as train.csv.old.
+    func testAnOlderLogKeepsItsRowsOnResume() throws {
+        let out = "\(dir)/older-log"
+        try TrainingRunner(spec: try spec("dydit", out: out)).run(events: events(stopAfter: 6))
+        let csv = "\(out)/train.csv"
+        let lines = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").map(String.init)
+        let columns = lines[0].split(separator: ",").map(String.init)
+        let decided = try XCTUnwrap(columns.firstIndex(of: "flops_ratio_decided"))
+        func dropping(_ line: String) -> String {
+            var fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            fields.remove(at: decided)
+            return fields.joined(separator: ",")
+        }
+        XCTAssertFalse(lines[1].split(separator: ",", omittingEmptySubsequences: false)[decided].isEmpty, "a DyDiT row logs the decided ratio")
+        try (lines.map(dropping).joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        try TrainingRunner(spec: try spec("dydit", out: out)).run(events: events())
+        let resumed = try String(contentsOfFile: csv, encoding: .utf8).split(separator: "\n").map(String.init)
+        XCTAssertEqual(resumed.first, lines[0])
+        XCTAssertEqual(resumed.count, 1 + 6, "the three old rows kept, three new ones")
+        for (old, new) in zip(lines.dropFirst().prefix(3), resumed.dropFirst().prefix(3)) {
+            var expected = old.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            expected[decided] = ""
+            XCTAssertEqual(new, expected.joined(separator: ","))
+        }
+        XCTAssertFalse(resumed[4].split(separator: ",", omittingEmptySubsequences: false)[decided].isEmpty)
+
+        // Columns that do not map onto today's header: the old log is kept, not lost.
+        let renamed = resumed.enumerated().map { $0.offset == 0 ? $0.element.replacingOccurrences(of: "loss", with: "objective") : $0.element }
+        try (renamed.joined(separator: "\n") + "\n").write(toFile: csv, atomically: true, encoding: .utf8)
+        try TrainingRunner(spec: try spec("dydit", out: out, steps: 14)).run(events: events())
+        XCTAssertEqual(try String(contentsOfFile: csv + ".old", encoding: .utf8), renamed.joined(separator: "\n") + "\n")
+    }
+
     func testAChangedSpecIsRefusedAndRestartStartsOver() throws {
         let out = "\(dir)/changed"
         try TrainingRunner(spec: try spec("dit", out: out, steps: 4)).run(events: events())
