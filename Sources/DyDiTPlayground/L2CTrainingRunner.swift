@@ -45,7 +45,9 @@ extension TrainingRunner {
         if restart {
             for path in [l2cCheckpointPath, csvPath, l2cRoutersPath] where FileReader.exists(path) { try FileManager.default.removeItem(atPath: path) }
         } else if FileReader.exists(l2cCheckpointPath) {
-            try trainer.restore(from: l2cCheckpointPath, spec: resumeKey) { SpecIdentity.same(serialized: $0, resumeKey) }
+            try trainer.restore(from: l2cCheckpointPath) {
+                SpecIdentity.same(serialized: $0, resumeKey) ? nil : SpecIdentity.refusal(stored: $0, current: resumeKey)
+            }
             say("resumed from \(l2cCheckpointPath) at step \(trainer.step)")
         }
         try AtomicFile.write(spec.resolved.serialized(pretty: true) + "\n", to: "\(directory)/spec.json")

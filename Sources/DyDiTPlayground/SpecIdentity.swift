@@ -21,4 +21,23 @@ enum SpecIdentity {
         guard let x = parse(a), let y = parse(b) else { return false }
         return same(x, y)
     }
+
+    /// Where two serialized specs differ (`SpecDifference`, the description left out): what a
+    /// refused resume tells the user to restore, instead of two whole specs to compare by eye.
+    /// Nil when either does not parse.
+    static func differences(stored a: String, current b: String) -> [String]? {
+        func parse(_ s: String) -> JSONValue? { try? Array(s.utf8).withUnsafeBytes { try JSONParser.parse($0, path: "spec") } }
+        guard let x = parse(a), let y = parse(b) else { return nil }
+        return SpecDifference.lines(stored: comparable(x), current: comparable(y))
+    }
+
+    /// The message of a refused resume: what differs, and what to do.
+    static func refusal(stored: String, current: String) -> String {
+        let head = "was made by a different spec (only train.steps and the description may change between resumes)"
+        let tail = "restore the spec, pass --restart to start over, or set another output.dir"
+        guard let lines = differences(stored: stored, current: current), !lines.isEmpty else {
+            return "\(head):\n  stored:  \(stored)\n  current: \(current)\n\(tail)"
+        }
+        return "\(head); in the checkpoint → now:\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n\(tail)"
+    }
 }

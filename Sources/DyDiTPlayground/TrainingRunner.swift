@@ -161,7 +161,7 @@ public final class TrainingRunner {
             let peeked = try TrainingCheckpoint.peek(checkpointPath)
             stored = peeked.metadata
             guard SpecIdentity.same(serialized: peeked.spec, resumeKey) else {
-                throw TrainingError.checkpoint(path: checkpointPath, "was made by a different spec (only train.steps and the description may change between resumes):\n  stored:  \(peeked.spec)\n  current: \(resumeKey)\nrestore the spec, pass --restart to start over, or set another output.dir")
+                throw TrainingError.checkpoint(path: checkpointPath, SpecIdentity.refusal(stored: peeked.spec, current: resumeKey))
             }
             try TrainingCheckpoint.restore(trainer, from: checkpointPath)
             window = try Self.decodeWindow(peeked.metadata["log_window"] ?? "[]", path: checkpointPath)

@@ -237,19 +237,18 @@ extension L2CTrainer {
         try SafeTensorsWriter.write(tensors, metadata: metadata, to: path)
     }
 
-    /// Loads a checkpoint `save` wrote for the same spec; returns its metadata. `sameSpec` is
-    /// the caller's rule for "the same" (the playground ignores prose and the step count), given
-    /// the spec stored in the checkpoint.
+    /// Loads a checkpoint `save` wrote for the same spec; returns its metadata. `refusal` is
+    /// the caller's rule for "the same" (the playground ignores prose and the step count): given
+    /// the spec stored in the checkpoint, nil when it is the same, else why not (the message).
     @discardableResult
-    public func restore(from path: String, spec: String, sameSpec: (String) -> Bool) throws -> [String: String] {
+    public func restore(from path: String, refusal: (String) -> String?) throws -> [String: String] {
         let file = try SafeTensorsFile(path: path)
         func fail(_ message: String) -> TrainingError { .checkpoint(path: path, message) }
         guard file.metadata["format"] == Self.checkpointFormat else {
             throw fail("is not an L2C training checkpoint (format '\(file.metadata["format"] ?? "none")', expected '\(Self.checkpointFormat)')")
         }
-        guard let stored = file.metadata["spec"], sameSpec(stored) else {
-            throw fail("was made by a different spec (only train.steps and the description may change between resumes):\n  stored:  \(file.metadata["spec"] ?? "?")\n  current: \(spec)\nrestore the spec, pass --restart to start over, or set another output.dir")
-        }
+        guard let stored = file.metadata["spec"] else { throw fail("has no spec in its metadata: not a checkpoint this version wrote") }
+        if let why = refusal(stored) { throw fail(why) }
         func int(_ key: String) throws -> Int {
             guard let v = file.metadata[key].flatMap(Int.init) else { throw fail("metadata '\(key)' is missing or not an integer") }
             return v

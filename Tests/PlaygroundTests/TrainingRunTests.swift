@@ -165,6 +165,7 @@ final class TrainingRunTests: XCTestCase {
         }
         XCTAssertThrowsError(try TrainingRunner(spec: try changed("lr", .double(0.02))).run(events: events())) {
             XCTAssert("\($0)".contains("different spec"), "\($0)")
+            XCTAssert("\($0)".contains("train.lr: ") && "\($0)".contains("→ 0.02"), "names what changed: \($0)")
         }
         XCTAssertEqual(try TrainingRunner(spec: try changed("description", .string("reworded"))).run(events: events())?.step, 6)
     }
@@ -227,7 +228,12 @@ final class TrainingRunTests: XCTestCase {
         try TrainingRunner(spec: try spec("dit", out: out, steps: 4)).run(events: events())
         // A different learning rate under the same output folder.
         XCTAssertThrowsError(try TrainingRunner(spec: try spec("dit", out: out, steps: 6, lr: 2e-3)).run(events: events())) {
-            XCTAssert("\($0)".contains("different spec"), "\($0)")
+            let message = "\($0)"
+            XCTAssert(message.contains("different spec"), message)
+            // What changed, by path — not two whole specs to compare by eye; train.steps may change.
+            XCTAssert(message.contains("train.lr: 0.001 → 0.002"), message)
+            XCTAssertFalse(message.contains("  train.steps:"), message)
+            XCTAssertFalse(message.contains("\"dataset\""), message)
         }
         // Raising train.steps extends the run, and a reworded description is no other spec;
         // --restart begins again from step 0.
