@@ -17,7 +17,6 @@ enum SpecIdentity {
     /// their descriptions; as text when either does not parse.
     static func same(serialized a: String, _ b: String) -> Bool {
         if a == b { return true }
-        func parse(_ s: String) -> JSONValue? { try? Array(s.utf8).withUnsafeBytes { try JSONParser.parse($0, path: "spec") } }
         guard let x = parse(a), let y = parse(b) else { return false }
         return same(x, y)
     }
@@ -26,9 +25,12 @@ enum SpecIdentity {
     /// refused resume tells the user to restore, instead of two whole specs to compare by eye.
     /// Nil when either does not parse.
     static func differences(stored a: String, current b: String) -> [String]? {
-        func parse(_ s: String) -> JSONValue? { try? Array(s.utf8).withUnsafeBytes { try JSONParser.parse($0, path: "spec") } }
         guard let x = parse(a), let y = parse(b) else { return nil }
         return SpecDifference.lines(stored: comparable(x), current: comparable(y))
+    }
+
+    private static func parse(_ s: String) -> JSONValue? {
+        try? Array(s.utf8).withUnsafeBytes { try JSONParser.parse($0, path: "spec") }
     }
 
     /// The message of a refused resume: what differs, and what to do.

@@ -30,18 +30,12 @@ extension TrainableDiT {
     /// `Σ_l (a·attn + g·k·mlp) / (depth·(attn + mlp))`, with a, g, k the mean head, group and
     /// token masks of sample and block. 1 for the complete model.
     public func flopsRatio() -> Double {
-        guard let saved, saved.dynamic, let ws = workspace else { return 1 }
-        let c = config, nh = c.numHeads, n = c.tokens, macs = blockMACs
-        var total = 0.0
-        for b in 0..<saved.batch {
-            for l in 0..<c.depth {
-                let a = mean(ws.attnMask.pointer + (b * c.depth + l) * nh, nh)
-                let g = mean(ws.mlpMask.pointer + (b * c.depth + l) * nh, nh)
-                let k = mean(ws.blocks[l].tokenMask.pointer + b * n, n)
-                total += a * macs.attention + g * k * macs.mlp
-            }
+        guard let ws = workspace else { return 1 }
+        let c = config, nh = c.numHeads, n = c.tokens
+        return meanBlockRatio { b, l in
+            (mean(ws.attnMask.pointer + (b * c.depth + l) * nh, nh), mean(ws.mlpMask.pointer + (b * c.depth + l) * nh, nh),
+             mean(ws.blocks[l].tokenMask.pointer + b * n, n))
         }
-        return total / Double(saved.batch * c.depth) / (macs.attention + macs.mlp)
     }
 
     /// The FLOPs ratio the last dynamic forward would have had if every router had decided as
@@ -53,8 +47,8 @@ extension TrainableDiT {
     /// this forward's noisy attention widths, so for them it is an estimate. 1 for the
     /// complete model.
     public func decidedFlopsRatio() -> Double {
-        guard let saved, saved.dynamic, let ws = workspace else { return 1 }
-        let c = config, nh = c.numHeads, n = c.tokens, macs = blockMACs, r = routerOutputs, forced = nh - r
+        guard let ws = workspace else { return 1 }
+        let c = config, nh = c.numHeads, n = c.tokens, r = routerOutputs, forced = nh - r
         @inline(__always) func on(_ logit: Float) -> Bool { 1 / (1 + expf(-logit)) > 0.5 }
         func width(_ logits: UnsafePointer<Float>, sample b: Int, block l: Int) -> Double {
             guard learnsWidth else { return 1 }
@@ -62,19 +56,31 @@ extension TrainableDiT {
             for k in 0..<r where on(logits[(b * c.depth + l) * r + k]) { kept += 1 }
             return Double(kept) / Double(nh)
         }
+        func tokens(sample b: Int, block l: Int) -> Double {
+            if tokenLearning == .off { return 1 }
+            let logit = ws.blocks[l].tokenLogit.pointer + b * n
+            var kept = 0
+            for i in 0..<n where on(logit[i]) { kept += 1 }
+            let k = Double(kept) / Double(n)
+            if case .layer(let threshold) = tokenLearning { return k >= threshold ? 1 : 0 }
+            return k
+        }
+        return meanBlockRatio { b, l in
+            (width(ws.attnLogits.pointer, sample: b, block: l), width(ws.mlpLogits.pointer, sample: b, block: l), tokens(sample: b, block: l))
+        }
+    }
+
+    /// METHOD §5's ratio of the last dynamic forward from each sample and block's shares
+    /// `(a, g, k)` of heads, MLP groups and tokens: the batch mean of
+    /// `Σ_l (a·attn + g·k·mlp) / (depth·(attn + mlp))`; 1 for the complete model.
+    private func meanBlockRatio(_ shares: (_ sample: Int, _ block: Int) -> (Double, Double, Double)) -> Double {
+        guard let saved, saved.dynamic, workspace != nil else { return 1 }
+        let c = config, macs = blockMACs
         var total = 0.0
         for b in 0..<saved.batch {
             for l in 0..<c.depth {
-                var k = 1.0
-                if tokenLearning != .off {
-                    let logit = ws.blocks[l].tokenLogit.pointer + b * n
-                    var kept = 0
-                    for i in 0..<n where on(logit[i]) { kept += 1 }
-                    k = Double(kept) / Double(n)
-                    if case .layer(let threshold) = tokenLearning { k = k >= threshold ? 1 : 0 }
-                }
-                total += width(ws.attnLogits.pointer, sample: b, block: l) * macs.attention
-                    + width(ws.mlpLogits.pointer, sample: b, block: l) * k * macs.mlp
+                let (a, g, k) = shares(b, l)
+                total += a * macs.attention + g * k * macs.mlp
             }
         }
         return total / Double(saved.batch * c.depth) / (macs.attention + macs.mlp)
