@@ -58,7 +58,8 @@ public final class DiT {
     /// Sliced weights of the fast path, per block and mask pattern.
     public let slices: SliceCache
     /// Whether attention's two products run in bf16 (`BF16Attention`): in a bf16 model, and in
-    /// an int8 model on AMX (`PrecisionPlan.attentionInBF16`); fp32 (`Attention`) otherwise.
+    /// an int8 model where the bf16 product runs in hardware, AMX or `vdpbf16ps`
+    /// (`PrecisionPlan.attentionInBF16`); fp32 (`Attention`) otherwise.
     public let attentionInBF16: Bool
 
     /// Packs `p` for `ctx`'s instruction set and makes a runner around it.

@@ -36,8 +36,8 @@ final class PrecisionTests: XCTestCase {
                 let full = try DiT(ckpt.parameters, ctx: ctx).forward(x: x, t: t, y: y)
                 for plan in plans {
                     let model = DiT(ckpt.parameters, ctx: ctx, precision: plan)
-                    let amx = isa == .avx512 && CPUFeatures.current.amxBF16
-                    XCTAssertEqual(model.attentionInBF16, (plan.base == .bf16 || plan.base == .int8 && amx)
+                    let hardwareBF16 = isa == .avx512 && (CPUFeatures.current.amxBF16 || CPUFeatures.current.avx512bf16)
+                    XCTAssertEqual(model.attentionInBF16, (plan.base == .bf16 || plan.base == .int8 && hardwareBF16)
                                    && !plan.fp32Layers.contains("attention"), "\(plan)")
                     let got = try model.forward(x: x, t: t, y: y)
                     let error = relativeError(got, want), againstFP32 = relativeError(got, full)
