@@ -33,6 +33,9 @@ public protocol KernelSet {
                                           count: Int, d: Int, eps: Float, shift: UnsafePointer<Float>?,
                                           scale: UnsafePointer<Float>?, modStride: Int)
     static func softmaxRows(_ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float)
+    static func onlineSoftmaxRows(_ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float,
+                                  rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                                  alpha: UnsafeMutablePointer<Float>)
     static func gatedResidual(_ h: UnsafeMutablePointer<Float>, ldh: Int, _ x: UnsafePointer<Float>, ldx: Int, rows: Int,
                               d: Int, gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int, rowOffset: Int,
                               rowMask: UnsafePointer<Float>?)

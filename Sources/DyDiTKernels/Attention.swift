@@ -6,6 +6,9 @@ public enum Attention {
     /// Queries per block: 8 register tiles, so 48 × tokens scores (48 KiB at 256 tokens).
     static let queryBlock = 48
 
+    /// From this length on, `forward` runs `forwardTiled` (measured: BENCHMARKS.md, "Fused attention").
+    public static let tiledFromTokens = 1024
+
     /// Per-thread scratch floats `forward` needs: packed K and V, and one block of scores.
     static func scratchFloats(tokens: Int, headDim: Int, isa: ISA) -> Int {
         let nr = Dispatch.tile(isa).nr
@@ -23,9 +26,16 @@ public enum Attention {
     ///   - qkv: `[batch·tokens, ldqkv]`, each row `[q heads | k heads | v heads]`, each head
     ///     `headDim` contiguous values (timm's `qkv` Linear before its reshape).
     ///   - out: `[batch·tokens, ldo]`; head h goes to columns `h·headDim ..< (h+1)·headDim`.
+    ///   - kernel: `.auto` picks by length (`tiledFromTokens`); the others force one kernel.
     public static func forward(qkv: UnsafePointer<Float>, ldqkv: Int, batch: Int, tokens: Int,
                                heads: Int, headDim: Int,
-                               out: UnsafeMutablePointer<Float>, ldo: Int, ctx: ComputeContext) {
+                               out: UnsafeMutablePointer<Float>, ldo: Int, ctx: ComputeContext,
+                               kernel: AttentionKernel = .auto) {
+        if kernel == .tiled || (kernel == .auto && tokens >= tiledFromTokens) {
+            forwardTiled(qkv: qkv, ldqkv: ldqkv, batch: batch, tokens: tokens, heads: heads, headDim: headDim,
+                         out: out, ldo: ldo, ctx: ctx)
+            return
+        }
         let d = heads * headDim
         let isa = ctx.isa
         let nr = Dispatch.tile(isa).nr
@@ -61,4 +71,10 @@ public enum Attention {
             }
         }
     }
+}
+
+/// Which fp32 attention kernel runs: the blocked one (a block of queries against every key),
+/// the tiled one (online softmax over key tiles), or the faster at the length (`.auto`).
+public enum AttentionKernel: String, CaseIterable, Sendable {
+    case auto, blocked, tiled
 }

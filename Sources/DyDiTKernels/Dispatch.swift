@@ -80,6 +80,13 @@ public enum Dispatch {
         kernels(isa).softmaxRows(s, ld: ld, rows: rows, cols: cols, scale: scale)
     }
 
+    static func onlineSoftmaxRows(_ isa: ISA, _ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float,
+                                  rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                                  alpha: UnsafeMutablePointer<Float>) {
+        kernels(isa).onlineSoftmaxRows(s, ld: ld, rows: rows, cols: cols, scale: scale, rowMax: rowMax, rowSum: rowSum,
+                                       alpha: alpha)
+    }
+
     static func gatedResidual(_ isa: ISA, _ h: UnsafeMutablePointer<Float>, ldh: Int,
                               _ x: UnsafePointer<Float>, ldx: Int, rows: Int, d: Int,
                               gate: UnsafePointer<Float>, gateStride: Int, rowsPerGroup: Int, rowOffset: Int,

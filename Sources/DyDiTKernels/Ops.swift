@@ -89,6 +89,16 @@ public enum Ops {
         }
     }
 
+    /// One key tile of the online softmax on `rows` rows (`ISAKernels.onlineSoftmaxRows`: the
+    /// running maximum, sum and correction factor per row), on one thread: the tiled attention
+    /// calls it inside its own tasks.
+    public static func onlineSoftmaxRows(_ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float,
+                                         rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                                         alpha: UnsafeMutablePointer<Float>, isa: ISA) {
+        Dispatch.onlineSoftmaxRows(isa, s, ld: ld, rows: rows, cols: cols, scale: scale, rowMax: rowMax, rowSum: rowSum,
+                                   alpha: alpha)
+    }
+
     /// `dst = activation(m · src)` where `m` is sample b's mask of the column group
     /// (`mask[b·maskStride + g]`, `groups` equal groups of `cols`; all 1 when nil): DyDiT's
     /// masks on the head outputs (before `proj`) and the fc1 outputs, as the official code

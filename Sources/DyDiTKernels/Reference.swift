@@ -77,6 +77,31 @@ public enum Reference {
         }
     }
 
+    /// `ISAKernels.onlineSoftmaxRows` in double precision (rows `ld` apart): the new running
+    /// maximum of `scale·s`, the correction factor (0 on a row's first tile), the exponentials
+    /// and the running sum.
+    public static func onlineSoftmaxRows(_ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float,
+                                         rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                                         alpha: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let row = s + r * ld
+            var t = -Double.infinity
+            for j in 0..<cols { t = max(t, Double(row[j]) * Double(scale)) }
+            let old = Double(rowMax[r])
+            let m = max(old, t)
+            let a = old == -.infinity ? 0 : exp(old - m)
+            var sum = 0.0
+            for j in 0..<cols {
+                let e = exp(Double(row[j]) * Double(scale) - m)
+                row[j] = Float(e)
+                sum += e
+            }
+            alpha[r] = Float(a)
+            rowMax[r] = Float(m)
+            rowSum[r] = Float(Double(rowSum[r]) * a + sum)
+        }
+    }
+
     /// Attention with the layout of `Attention.forward` (ldqkv = 3·heads·headDim, ldo = heads·headDim).
     public static func attention(qkv: UnsafePointer<Float>, batch: Int, tokens: Int, heads: Int,
                                  headDim: Int, out: UnsafeMutablePointer<Float>) {

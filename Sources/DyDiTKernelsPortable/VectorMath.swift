@@ -205,6 +205,53 @@ extension ISAKernels {
         }
     }
 
+    /// One key tile of the online softmax (FlashAttention's running form, Milakov & Gimelshein
+    /// 2018): for each of `rows` rows of raw scores `s` (`cols` values, row stride `ld`), with
+    /// `rowMax[r]` the largest `scale·s` of the row's earlier tiles (−∞ before the first) and
+    /// `rowSum[r]` the sum of their `exp(scale·s − rowMax)` (0 before the first), replaces the scores by
+    /// `exp(scale·s − m)` where `m` is the new running maximum, writes to `alpha[r]` the factor
+    /// `exp(old max − m)` by which the earlier tiles' sum and output shrink (0 on the first tile),
+    /// and updates `rowMax` and `rowSum`. `scale` must be positive. The exponentials are
+    /// `softmaxRows`' own (same shift, same polynomial), so a single tile gives its numerators.
+    public static func onlineSoftmaxRows(_ s: UnsafeMutablePointer<Float>, ld: Int, rows: Int, cols: Int, scale: Float,
+                                         rowMax: UnsafeMutablePointer<Float>, rowSum: UnsafeMutablePointer<Float>,
+                                         alpha: UnsafeMutablePointer<Float>) {
+        let w = V.scalarCount
+        let full = cols / w * w
+        let tail = cols - full
+        let vscale = V(repeating: scale)
+        for r in 0..<rows {
+            let row = s + r * ld
+            var tileMax = V(repeating: -.infinity)
+            var j = 0
+            while j < full { tileMax = vmax(tileMax, load(row + j)); j += w }
+            var t = horizontalMax(tileMax)
+            for i in full..<cols { t = Swift.max(t, row[i]) }
+            let old = rowMax[r]
+            let m = Swift.max(old, t * scale)
+            // −∞ before the first tile: nothing earlier to scale (and −∞ − −∞ would be NaN).
+            let a: Float = old == -.infinity ? 0 : vexp(V(repeating: old - m))[0]
+            let shift = V(repeating: m)
+            var acc = V()
+            j = 0
+            while j < full {
+                let e = vexp(madd(load(row + j), vscale, -shift))
+                store(e, row + j)
+                acc += e
+                j += w
+            }
+            if tail > 0 {
+                let e = vexp(madd(loadPartial(row + full, tail), vscale, -shift))
+                    .replacing(with: 0, where: .!laneMask(tail))
+                storePartial(e, row + full, tail)
+                acc += e
+            }
+            alpha[r] = a
+            rowMax[r] = m
+            rowSum[r] = rowSum[r] * a + acc.sum()
+        }
+    }
+
     /// `h[r] += m[r] · gate[group(r)] ⊙ x[r]` for `rows` rows of width `d` (adaLN-Zero's gated
     /// residual; `m` is DyDiT's token mask, 1 when nil; rows with m = 0 are left untouched);
     /// group and stride as in `layerNormModulate`.

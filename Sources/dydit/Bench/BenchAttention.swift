@@ -13,6 +13,8 @@ struct BenchAttention: ParsableCommand {
     @Option var headDim: Int = 64
     @Option(help: "fp32, or bf16 (both products on bf16 operands with fp32 sums: AMX, AVX512_BF16 or the scalar tile).")
     var precision: WeightPrecision = .fp32
+    @Option(help: "fp32 kernel: auto (by length), blocked (a block of queries against every key) or tiled (online softmax over key tiles).")
+    var kernel: AttentionKernel = .auto
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var repetitions: RepetitionOptions
 
@@ -36,7 +38,7 @@ struct BenchAttention: ParsableCommand {
                                           headDim: headDim, out: out.pointer, ldo: d, ctx: ctx)
                 } else {
                     Attention.forward(qkv: qkv.pointer, ldqkv: 3 * d, batch: batch, tokens: tokens, heads: heads,
-                                      headDim: headDim, out: out.pointer, ldo: d, ctx: ctx)
+                                      headDim: headDim, out: out.pointer, ldo: d, ctx: ctx, kernel: kernel)
                 }
             }
             let ms = median(times)
@@ -44,6 +46,7 @@ struct BenchAttention: ParsableCommand {
             if repetitions.json {
                 print(jsonLine([("ms", .double(ms)), ("gflops", .double(gflops)), ("isa", .string(ctx.isa.rawValue)),
                                 ("threads", .int(Int64(ctx.threadCount))), ("batch", .int(Int64(batch))), ("precision", .string(precision.rawValue)),
+                                ("kernel", .string(precision == .bf16 ? "bf16" : kernel.rawValue)),
                                 ("tokens", .int(Int64(tokens))), ("heads", .int(Int64(heads))), ("head_dim", .int(Int64(headDim)))]))
             } else {
                 print(String(format: "attention b%d n%d h%d hd%d, %@ on %@, %d thread(s): median %.3f ms, %.1f GFLOP/s (QKᵀ and PV)",
@@ -52,3 +55,5 @@ struct BenchAttention: ParsableCommand {
         }
     }
 }
+
+extension AttentionKernel: ExpressibleByArgument {}
