@@ -63,4 +63,74 @@ extension ISAKernels {
             store(v0, p); store(v1, p + 16); store(v2, p + 32); store(v3, p + 48)
         }
     }
+
+    /// The edge tile's product: `C[6, cols] (+)= A[6, k] · B[k, cols]` for a panel's first
+    /// `cols` columns, on one or two vectors per row when `cols` ≤ 16 or ≤ 32 instead of four,
+    /// so a narrow last panel — DiT-XL/2's 72-wide heads leave 8 columns in PV, a 32-wide final
+    /// layer half a panel — does not cost a whole 64-column tile. Columns past `cols` (up to the
+    /// vector) hold whatever the arithmetic gives; the caller copies out only `cols`.
+    @inline(__always)
+    static func edgeMicrokernel<B: PanelElement>(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+                                                 _ b: UnsafePointer<B>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                                 _ accumulate: Bool, cols: Int) {
+        if cols <= 16 {
+            microkernel6x16(k, a, rowStride: rs, kStride: ks, b, c, ldc, accumulate)
+        } else if cols <= 32 {
+            microkernel6x32(k, a, rowStride: rs, kStride: ks, b, c, ldc, accumulate)
+        } else {
+            microkernel(k, a, rowStride: rs, kStride: ks, b, c, ldc, accumulate)
+        }
+    }
+
+    /// `C[6, 16] (+)= A[6, k] · B[k, 0..<16]` on a 64-wide packed panel (6 accumulators).
+    @inline(never)
+    static func microkernel6x16<B: PanelElement>(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+                                                 _ b: UnsafePointer<B>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                                 _ accumulate: Bool) {
+        var c0 = V(), c1 = V(), c2 = V(), c3 = V(), c4 = V(), c5 = V()
+        let o1 = rs, o2 = 2 &* rs, o3 = 3 &* rs, o4 = 4 &* rs, o5 = 5 &* rs
+        var pa = a, pb = b
+        for _ in 0..<k {
+            let b0 = B.vector(pb)
+            c0 = madd(V(repeating: pa[0]), b0, c0); c1 = madd(V(repeating: pa[o1]), b0, c1)
+            c2 = madd(V(repeating: pa[o2]), b0, c2); c3 = madd(V(repeating: pa[o3]), b0, c3)
+            c4 = madd(V(repeating: pa[o4]), b0, c4); c5 = madd(V(repeating: pa[o5]), b0, c5)
+            pa += ks; pb += 64
+        }
+        storeVector(c, accumulate, c0); storeVector(c + ldc, accumulate, c1)
+        storeVector(c + 2 * ldc, accumulate, c2); storeVector(c + 3 * ldc, accumulate, c3)
+        storeVector(c + 4 * ldc, accumulate, c4); storeVector(c + 5 * ldc, accumulate, c5)
+    }
+
+    /// `C[6, 32] (+)= A[6, k] · B[k, 0..<32]` on a 64-wide packed panel (12 accumulators).
+    @inline(never)
+    static func microkernel6x32<B: PanelElement>(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+                                                 _ b: UnsafePointer<B>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                                 _ accumulate: Bool) {
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        let o1 = rs, o2 = 2 &* rs, o3 = 3 &* rs, o4 = 4 &* rs, o5 = 5 &* rs
+        var pa = a, pb = b
+        for _ in 0..<k {
+            let b0 = B.vector(pb), b1 = B.vector(pb + 16)
+            var x = V(repeating: pa[0]); c00 = madd(x, b0, c00); c01 = madd(x, b1, c01)
+            x = V(repeating: pa[o1]); c10 = madd(x, b0, c10); c11 = madd(x, b1, c11)
+            x = V(repeating: pa[o2]); c20 = madd(x, b0, c20); c21 = madd(x, b1, c21)
+            x = V(repeating: pa[o3]); c30 = madd(x, b0, c30); c31 = madd(x, b1, c31)
+            x = V(repeating: pa[o4]); c40 = madd(x, b0, c40); c41 = madd(x, b1, c41)
+            x = V(repeating: pa[o5]); c50 = madd(x, b0, c50); c51 = madd(x, b1, c51)
+            pa += ks; pb += 64
+        }
+        storeVector(c, accumulate, c00); storeVector(c + 16, accumulate, c01)
+        storeVector(c + ldc, accumulate, c10); storeVector(c + ldc + 16, accumulate, c11)
+        storeVector(c + 2 * ldc, accumulate, c20); storeVector(c + 2 * ldc + 16, accumulate, c21)
+        storeVector(c + 3 * ldc, accumulate, c30); storeVector(c + 3 * ldc + 16, accumulate, c31)
+        storeVector(c + 4 * ldc, accumulate, c40); storeVector(c + 4 * ldc + 16, accumulate, c41)
+        storeVector(c + 5 * ldc, accumulate, c50); storeVector(c + 5 * ldc + 16, accumulate, c51)
+    }
+
+    @inline(__always)
+    static func storeVector(_ p: UnsafeMutablePointer<Float>, _ accumulate: Bool, _ v: V) {
+        store(accumulate ? v + load(p) : v, p)
+    }
 }

@@ -164,7 +164,7 @@ extension ISAKernels {
         if accumulate {
             for r in 0..<rows { (tile + r * nr).update(from: c + r * ldc, count: cols) }
         }
-        microkernel(kb, a, rowStride: rs, kStride: ks, b, tile, nr, accumulate)
+        edgeMicrokernel(kb, a, rowStride: rs, kStride: ks, b, tile, nr, accumulate, cols: cols)
         for r in 0..<rows { (c + r * ldc).update(from: tile + r * nr, count: cols) }
     }
 

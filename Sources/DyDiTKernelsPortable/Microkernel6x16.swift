@@ -40,4 +40,14 @@ extension ISAKernels {
             store(v0, p); store(v1, p + 8)
         }
     }
+
+    /// The edge tile's product (a panel's first `cols` columns): the whole 16-column tile here,
+    /// where a panel is at most 15 columns wider than needed (the AVX-512 build narrows its
+    /// 64-column tile instead).
+    @inline(__always)
+    static func edgeMicrokernel<B: PanelElement>(_ k: Int, _ a: UnsafePointer<Float>, rowStride rs: Int, kStride ks: Int,
+                                                 _ b: UnsafePointer<B>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                                 _ accumulate: Bool, cols: Int) {
+        microkernel(k, a, rowStride: rs, kStride: ks, b, c, ldc, accumulate)
+    }
 }

@@ -10,6 +10,8 @@ final class GemmTests: XCTestCase {
     static let shapes: [(Int, Int, Int)] = [
         (1, 1, 1), (1, 7, 3), (5, 1, 9), (6, 16, 8), (7, 17, 13), (6, 64, 128), (13, 65, 129),
         (31, 100, 257), (150, 70, 300), (145, 129, 513), (2, 300, 64), (300, 3, 40),
+        // Last panels of 16, 24, 32 and 48 columns: the AVX-512 build's narrow edge tiles.
+        (12, 80, 70), (7, 88, 33), (6, 32, 20), (19, 112, 17),
     ]
 
     /// Elementwise bound for a K-term fp32 dot product against a Double reference:
