@@ -97,6 +97,29 @@ public enum VNNIKernels {
         raw.storeBytes(of: c5, toByteOffset: 5 * row, as: I.self)
     }
 
+    /// `iterations` rounds of 24 independent `vpdpbusd` on registers (64 byte products per
+    /// instruction, summed into 16 int32 lanes): the int8 product's arithmetic peak of one core,
+    /// as `dydit bench peak --int8` measures it. Returns a value that depends on every sum, so
+    /// the loop is not removed.
+    @inline(never)
+    public static func peakLoop(iterations: Int, seed: Int32) -> Int32 {
+        let a = I(repeating: 0x0101_0101), b = I(repeating: seed)
+        var r0 = I(), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0, r7 = r0
+        var r8 = r0, r9 = r0, r10 = r0, r11 = r0, r12 = r0, r13 = r0, r14 = r0, r15 = r0
+        var r16 = r0, r17 = r0, r18 = r0, r19 = r0, r20 = r0, r21 = r0, r22 = r0, r23 = r0
+        for _ in 0..<iterations {
+            r0 = dp(r0, a, b); r1 = dp(r1, a, b); r2 = dp(r2, a, b); r3 = dp(r3, a, b)
+            r4 = dp(r4, a, b); r5 = dp(r5, a, b); r6 = dp(r6, a, b); r7 = dp(r7, a, b)
+            r8 = dp(r8, a, b); r9 = dp(r9, a, b); r10 = dp(r10, a, b); r11 = dp(r11, a, b)
+            r12 = dp(r12, a, b); r13 = dp(r13, a, b); r14 = dp(r14, a, b); r15 = dp(r15, a, b)
+            r16 = dp(r16, a, b); r17 = dp(r17, a, b); r18 = dp(r18, a, b); r19 = dp(r19, a, b)
+            r20 = dp(r20, a, b); r21 = dp(r21, a, b); r22 = dp(r22, a, b); r23 = dp(r23, a, b)
+        }
+        let s = r0 &+ r1 &+ r2 &+ r3 &+ r4 &+ r5 &+ r6 &+ r7 &+ r8 &+ r9 &+ r10 &+ r11
+            &+ r12 &+ r13 &+ r14 &+ r15 &+ r16 &+ r17 &+ r18 &+ r19 &+ r20 &+ r21 &+ r22 &+ r23
+        return s.wrappedSum()
+    }
+
     @inline(__always)
     static func store(_ p: UnsafeMutablePointer<Int32>, _ v0: I, _ v1: I, _ v2: I, _ v3: I) {
         let raw = UnsafeMutableRawPointer(p)
@@ -114,6 +137,10 @@ public enum VNNIKernels {
     public static func tile(kGroups: Int, a: UnsafePointer<Int8>, lda: Int, b: UnsafePointer<Int8>, panelStride: Int,
                             panels: Int, out: UnsafeMutablePointer<Int32>, ldo: Int) {
         preconditionFailure("the AVX-512 VNNI int8 tiles are not built for this CPU architecture")
+    }
+
+    public static func peakLoop(iterations: Int, seed: Int32) -> Int32 {
+        preconditionFailure("the AVX-512 VNNI peak loop is not built for this CPU architecture")
     }
 }
 #endif

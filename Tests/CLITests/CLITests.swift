@@ -256,6 +256,25 @@ final class CLITests: XCTestCase {
         try expectFailure(["sample", "--weights", w, "--routers", "tdx", "--out", "\(dir)/x.png"], mentions: ["unknown router 'tdx'"])
     }
 
+    /// `bench peak --int8` measures vpdpbusd where the CPU has it and says why not elsewhere.
+    func testBenchPeakInt8() throws {
+        try expectFailure(["bench", "peak", "--int8", "--bf16"], mentions: ["--int8 and --bf16", "one instruction at a time"])
+        let r = try run(["bench", "peak", "--int8", "--threads", "1", "--json"])
+        // The kernel's own test is CPUID; /proc/cpuinfo's flags say the same on Linux.
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        if flags.contains("avx512_vnni") && flags.contains("avx512f") && flags.contains("avx512bw") {
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let v = try JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            XCTAssertEqual(v["instruction"]?.stringValue, "vpdpbusd")
+            XCTAssertEqual(v["unit"]?.stringValue, "GOP/s")
+            XCTAssertGreaterThan(v["gflops"]?.doubleValue ?? 0, 1, r.stdout)
+        } else {
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("AVX-512 VNNI"), r.stderr)
+        }
+    }
+
     func testBenchPrintsOneJSONObject() throws {
         let r = try run(["bench", "gemm", "--m", "7", "--n", "9", "--k", "5", "--threads", "2", "--iters", "2", "--json"])
         XCTAssertEqual(r.status, 0, r.stderr)

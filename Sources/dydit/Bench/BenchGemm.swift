@@ -82,11 +82,12 @@ struct BenchGemm: ParsableCommand {
 struct BenchPeak: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peak",
-        abstract: "Measure the arithmetic fp32 peak: independent vector FMAs on registers, every thread.")
+        abstract: "Measure the arithmetic peak: independent vector FMAs (or bf16 / int8 dot products) on registers, every thread.")
 
     @OptionGroup var compute: ComputeOptions
     @Flag(help: "Print one JSON object instead of text.") var json = false
     @Flag(help: "Measure vdpbf16ps (AVX512_BF16: two bf16 products per fp32 lane) instead of fp32 FMAs.") var bf16 = false
+    @Flag(help: "Measure vpdpbusd (AVX-512 VNNI: four int8 products per int32 lane) instead of fp32 FMAs; reported as GOP/s, two per product.") var int8 = false
 
     func run() throws {
         try reportingErrors {
@@ -94,14 +95,23 @@ struct BenchPeak: ParsableCommand {
             if bf16 && !BF16Path.avx512bf16.isSupported() {
                 throw ValidationError("--bf16 measures vdpbf16ps, which this CPU lacks (no AVX512_BF16: \(CPUFeatures.current.brand))")
             }
-            let best = peakGFLOPs(ctx, loop: bf16 ? { BF16Path.dotProductPeakLoop(iterations: $0) } : nil)
+            if int8 && bf16 { throw ValidationError("--int8 and --bf16: measure one instruction at a time") }
+            if int8 && !Int8Path.vnni.isSupported() {
+                throw ValidationError("--int8 measures vpdpbusd, which this CPU lacks (no AVX-512 VNNI: \(CPUFeatures.current.brand))")
+            }
+            let loop: ((Int) -> (flops: Double, sink: Float))? =
+                bf16 ? { BF16Path.dotProductPeakLoop(iterations: $0) }
+                : int8 ? { let r = Int8Path.dotProductPeakLoop(iterations: $0); return (r.ops, Float(r.sink)) } : nil
+            let best = peakGFLOPs(ctx, loop: loop)
+            let instruction = bf16 ? "vdpbf16ps" : int8 ? "vpdpbusd" : "fma"
             if json {
                 print(jsonLine([("gflops", .double(best)), ("gflops_per_thread", .double(best / Double(ctx.threadCount))),
-                                ("instruction", .string(bf16 ? "vdpbf16ps" : "fma")),
+                                ("instruction", .string(instruction)), ("unit", .string(int8 ? "GOP/s" : "GFLOP/s")),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount)))]))
             } else {
-                print(String(format: "%@ peak on %@, %d thread(s): %.1f GFLOP/s (%.1f per thread)",
-                             bf16 ? "bf16 vdpbf16ps" : "fp32", ctx.isa.rawValue, ctx.threadCount, best, best / Double(ctx.threadCount)))
+                print(String(format: "%@ peak on %@, %d thread(s): %.1f %@ (%.1f per thread)",
+                             bf16 ? "bf16 vdpbf16ps" : int8 ? "int8 vpdpbusd" : "fp32", ctx.isa.rawValue, ctx.threadCount, best,
+                             int8 ? "GOP/s" : "GFLOP/s", best / Double(ctx.threadCount)))
             }
         }
     }
