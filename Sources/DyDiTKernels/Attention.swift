@@ -9,7 +9,7 @@ public enum Attention {
     /// From this length on, `forward` runs `forwardTiled` (measured: BENCHMARKS.md, "Fused attention").
     public static let tiledFromTokens = 1024
 
-    /// Per-thread scratch floats `forward` needs: packed K and V, and one block of scores.
+    /// Per-thread scratch floats of the blocked kernel: packed K and V, and one block of scores.
     static func scratchFloats(tokens: Int, headDim: Int, isa: ISA) -> Int {
         let nr = Dispatch.tile(isa).nr
         let packedK = Dispatch.packedWeightCount(isa, n: tokens, k: headDim)
@@ -17,9 +17,13 @@ public enum Attention {
         return packedK + packedV + queryBlock * tokens + 2 * 16
     }
 
-    /// Per-thread scratch bytes `forward` needs.
-    public static func scratchBytes(tokens: Int, headDim: Int, isa: ISA) -> Int {
-        scratchFloats(tokens: tokens, headDim: headDim, isa: isa) * MemoryLayout<Float>.stride
+    /// Per-thread scratch bytes `forward` needs with `kernel` (`.auto`: the one it picks at
+    /// this length), so a model can reserve them before it computes.
+    public static func scratchBytes(tokens: Int, headDim: Int, isa: ISA, kernel: AttentionKernel = .auto) -> Int {
+        let tiled = kernel == .tiled || (kernel == .auto && tokens >= tiledFromTokens)
+        let floats = tiled ? TiledLayout(tokens: tokens, headDim: headDim, isa: isa).total
+                           : scratchFloats(tokens: tokens, headDim: headDim, isa: isa)
+        return floats * MemoryLayout<Float>.stride
     }
 
     /// - Parameters:
@@ -39,7 +43,7 @@ public enum Attention {
         let d = heads * headDim
         let isa = ctx.isa
         let nr = Dispatch.tile(isa).nr
-        ctx.reserveExtraScratch(bytes: scratchBytes(tokens: tokens, headDim: headDim, isa: isa))
+        ctx.reserveExtraScratch(bytes: scratchBytes(tokens: tokens, headDim: headDim, isa: isa, kernel: .blocked))
         let packedKCount = Dispatch.packedWeightCount(isa, n: tokens, k: headDim)
         // Both packed blocks start on a 64-byte boundary.
         let packedVOffset = (packedKCount + 15) / 16 * 16

@@ -198,8 +198,8 @@ public enum Int8Path: String, Sendable, CaseIterable {
         }
     }
 
-    /// `iterations` rounds of the VNNI peak loop on this thread: (int8 operations counted as two
-    /// per byte product, a value the loop's sums depend on). Needs AVX-512 VNNI.
+    /// `iterations` rounds of the VNNI peak loop on this thread: the int8 operations done (two
+    /// per byte product) and a value the loop's sums depend on. Needs AVX-512 VNNI.
     public static func dotProductPeakLoop(iterations: Int) -> (ops: Double, sink: Int32) {
         precondition(Int8Path.vnni.isSupported(), "the vpdpbusd peak needs AVX-512 VNNI")
         let sink = VNNIKernels.peakLoop(iterations: iterations, seed: 0x0102_0304)

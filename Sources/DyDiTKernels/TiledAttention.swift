@@ -7,21 +7,16 @@
 ///
 /// and divides O by l once at the end. The only score memory is one `queryBlock × keyTile`
 /// tile (48 KiB), whatever the length, where the blocked kernel holds `queryBlock × tokens`
-/// scores (768 KiB at 4096 tokens, past L2): per-thread memory is the packed K and V (linear in
+/// scores (768 KiB at 4096 tokens): per-thread memory is the packed K and V (linear in
 /// tokens) plus constant buffers. It also never normalises P: the division touches the
 /// `queryBlock × headDim` output instead of every score.
 extension Attention {
     /// Keys per tile: one tile of scores is as large as the blocked kernel's at 256 tokens.
     static let keyTile = 256
 
-    /// Per-thread scratch floats of `forwardTiled`: packed K and V tiles, one tile of scores and
-    /// the rows' running maximum, sum and correction factor.
-    static func tiledScratchFloats(tokens: Int, headDim: Int, isa: ISA) -> Int {
-        let layout = TiledLayout(tokens: tokens, headDim: headDim, isa: isa)
-        return layout.total
-    }
-
-    /// Offsets (in floats, each 64-byte aligned) of a task's buffers in its thread's scratch.
+    /// Offsets (in floats, each 64-byte aligned) of a task's buffers in its thread's scratch:
+    /// packed K and V tiles, one tile of scores and the rows' running maximum, sum and
+    /// correction factor (`total`: the per-thread scratch `forwardTiled` needs).
     struct TiledLayout {
         let tiles: Int
         /// Floats of one packed K tile (`keyTile` keys × headDim) and of one packed V tile.
@@ -49,7 +44,7 @@ extension Attention {
         let d = heads * headDim
         let isa = ctx.isa
         let layout = TiledLayout(tokens: tokens, headDim: headDim, isa: isa)
-        ctx.reserveExtraScratch(bytes: layout.total * MemoryLayout<Float>.stride)
+        ctx.reserveExtraScratch(bytes: scratchBytes(tokens: tokens, headDim: headDim, isa: isa, kernel: .tiled))
         let scale = 1 / Float(headDim).squareRoot()
         ctx.pool.run(tasks: batch * heads) { task, thread in
             let h = task % heads, b = task / heads

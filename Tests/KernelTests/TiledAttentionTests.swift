@@ -111,4 +111,29 @@ final class TiledAttentionTests: XCTestCase {
             }
         }
     }
+
+    /// `Attention.scratchBytes` is what `forward` then uses: a model reserves it up front and
+    /// the forward allocates nothing (the scratch stays where it was), on either side of
+    /// `tiledFromTokens` and with a last key tile nearly empty (1030 = 4·256 + 6 tokens).
+    func testReservedScratchIsEnough() {
+        var rng = TestRNG(seed: 44)
+        for isa in supportedISAs {
+            for (tokens, hd) in [(300, 64), (Attention.tiledFromTokens, 72), (1030, 72)] {
+                let ctx = context(isa, threads: 2)
+                ctx.reserveExtraScratch(bytes: Attention.scratchBytes(tokens: tokens, headDim: hd, isa: isa))
+                let before = (0..<2).map { ctx.extraScratch(thread: $0) }
+                let qkv = rng.normals(tokens * 3 * hd)
+                var out = [Float](repeating: 0, count: tokens * hd)
+                qkv.withUnsafeBufferPointer { qp in
+                    out.withUnsafeMutableBufferPointer {
+                        Attention.forward(qkv: qp.baseAddress!, ldqkv: 3 * hd, batch: 1, tokens: tokens, heads: 1,
+                                          headDim: hd, out: $0.baseAddress!, ldo: hd, ctx: ctx)
+                    }
+                }
+                XCTAssertEqual((0..<2).map { ctx.extraScratch(thread: $0) }, before,
+                               "\(isa) n=\(tokens) hd=\(hd): the forward reallocated its scratch")
+                XCTAssertTrue(out.allSatisfy(\.isFinite), "\(isa) n=\(tokens)")
+            }
+        }
+    }
 }
