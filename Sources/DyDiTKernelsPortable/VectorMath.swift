@@ -178,31 +178,49 @@ extension ISAKernels {
         let vscale = V(repeating: scale)
         for r in 0..<rows {
             let row = s + r * ld
-            var rowMax = V(repeating: -.infinity)
+            let sum = expShiftedRow(row, full: full, tail: tail, scale: vscale,
+                                    shift: rowMaximum(row, full: full, cols: cols) * scale)
+            let inv = V(repeating: 1 / sum)
             var j = 0
-            while j < full { rowMax = vmax(rowMax, load(row + j)); j += w }
-            var m = horizontalMax(rowMax)
-            for t in full..<cols { m = Swift.max(m, row[t]) }
-            let shift = V(repeating: m * scale)
-            var acc = V()
-            j = 0
-            while j < full {
-                let e = vexp(madd(load(row + j), vscale, -shift))
-                store(e, row + j)
-                acc += e
-                j += w
-            }
-            if tail > 0 {
-                let e = vexp(madd(loadPartial(row + full, tail), vscale, -shift))
-                    .replacing(with: 0, where: .!laneMask(tail))
-                storePartial(e, row + full, tail)
-                acc += e
-            }
-            let inv = V(repeating: 1 / acc.sum())
-            j = 0
             while j < full { store(load(row + j) * inv, row + j); j += w }
             if tail > 0 { storePartial(loadPartial(row + full, tail) * inv, row + full, tail) }
         }
+    }
+
+    /// The largest of a row's `cols` raw values (`full` of them in whole vectors).
+    @inline(__always)
+    static func rowMaximum(_ row: UnsafePointer<Float>, full: Int, cols: Int) -> Float {
+        var rowMax = V(repeating: -.infinity)
+        var j = 0
+        while j < full { rowMax = vmax(rowMax, load(row + j)); j += V.scalarCount }
+        var m = horizontalMax(rowMax)
+        for t in full..<cols { m = Swift.max(m, row[t]) }
+        return m
+    }
+
+    /// Replaces a row's values `x` by `exp(scale·x − shift)` and returns their sum: the one
+    /// exponential pass of both softmaxes, so a single tile of the online form gives exactly
+    /// the plain form's numerators.
+    @inline(__always)
+    static func expShiftedRow(_ row: UnsafeMutablePointer<Float>, full: Int, tail: Int, scale vscale: V,
+                              shift: Float) -> Float {
+        let w = V.scalarCount
+        let vshift = V(repeating: shift)
+        var acc = V()
+        var j = 0
+        while j < full {
+            let e = vexp(madd(load(row + j), vscale, -vshift))
+            store(e, row + j)
+            acc += e
+            j += w
+        }
+        if tail > 0 {
+            let e = vexp(madd(loadPartial(row + full, tail), vscale, -vshift))
+                .replacing(with: 0, where: .!laneMask(tail))
+            storePartial(e, row + full, tail)
+            acc += e
+        }
+        return acc.sum()
     }
 
     /// One key tile of the online softmax (FlashAttention's running form, Milakov & Gimelshein
@@ -222,33 +240,14 @@ extension ISAKernels {
         let vscale = V(repeating: scale)
         for r in 0..<rows {
             let row = s + r * ld
-            var tileMax = V(repeating: -.infinity)
-            var j = 0
-            while j < full { tileMax = vmax(tileMax, load(row + j)); j += w }
-            var t = horizontalMax(tileMax)
-            for i in full..<cols { t = Swift.max(t, row[i]) }
             let old = rowMax[r]
-            let m = Swift.max(old, t * scale)
+            let m = Swift.max(old, rowMaximum(row, full: full, cols: cols) * scale)
             // −∞ before the first tile: nothing earlier to scale (and −∞ − −∞ would be NaN).
             let a: Float = old == -.infinity ? 0 : vexp(V(repeating: old - m))[0]
-            let shift = V(repeating: m)
-            var acc = V()
-            j = 0
-            while j < full {
-                let e = vexp(madd(load(row + j), vscale, -shift))
-                store(e, row + j)
-                acc += e
-                j += w
-            }
-            if tail > 0 {
-                let e = vexp(madd(loadPartial(row + full, tail), vscale, -shift))
-                    .replacing(with: 0, where: .!laneMask(tail))
-                storePartial(e, row + full, tail)
-                acc += e
-            }
+            let sum = expShiftedRow(row, full: full, tail: tail, scale: vscale, shift: m)
             alpha[r] = a
             rowMax[r] = m
-            rowSum[r] = rowSum[r] * a + acc.sum()
+            rowSum[r] = rowSum[r] * a + sum
         }
     }
 
