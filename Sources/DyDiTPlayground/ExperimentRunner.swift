@@ -154,6 +154,9 @@ public final class ExperimentRunner {
         let (width, token) = try spec.makeRouters(config: c, routers: routerParams, isa: model.ctx.isa)
         let routing = Routing(width: width, token: token)
         let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
+        let denseSampler = try spec.eval.denseSampler.map {
+            try SamplerRegistry.make($0.name, steps: $0.steps, options: $0.options, config: c, source: "eval.dense_sampler")
+        } ?? sampler
         let guidance = spec.guidance
         say("run \(run.id): \(spec.backbone.type) \(spec.backbone.model ?? ""), routers \(spec.width.type)/\(spec.token.type), \(sampler.name) \(sampler.steps) steps, guidance \(spec.guidanceScale), \(spec.eval.samples) samples, \(model.ctx.threadCount) thread(s) on \(model.ctx.isa)")
 
@@ -202,13 +205,15 @@ public final class ExperimentRunner {
                                                  context: spec.stepCacheContext(weights: weightsPath), source: "cache")
         let merging = try TokenMergingRegistry.make(spec.merge.type, options: spec.merge.options.values, seed: spec.seed, config: c,
                                                     source: "merge")
-        // Routers, a step cache, token merging or other dense weights (a pruned model against its
-        // source): the run is compared with the plain dense model.
+        // Routers, a step cache, token merging, other dense weights (a pruned model against its
+        // source) or another sampler (fewer steps against the sampler they replace): the run is
+        // compared with the plain dense model.
         let routed = !routing.isDense || caching != nil || merging != nil || spec.eval.denseCheckpoint != nil
+            || spec.eval.denseSampler != nil
         let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance, caching: caching,
                                 merging: merging)
         let denseModel = try spec.eval.denseCheckpoint.map { try self.denseModel(spec.resolvePath($0), like: model, spec: spec, say: say) } ?? model
-        let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: denseModel, sampler: sampler, guidance: guidance) : nil
+        let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: denseModel, sampler: denseSampler, guidance: guidance) : nil
         // Rounds exist for the medians of the latency metric; without it one pass gives every
         // other metric its samples (five would only repeat the same images).
         let rounds = spec.eval.metrics.contains(LatencyMetric.name) ? spec.eval.timingRounds : 1
@@ -235,16 +240,18 @@ public final class ExperimentRunner {
         }, dense: denseLoop.map { dense in { r in
             let pass = try sample(dense, phase: phase("dense", r), over: timedBatches)
             if r == 0 { denseSamples = pass.samples }
-            denseSteps.append(StepTimes.perStep(pass.reports, steps: sampler.steps))
+            denseSteps.append(StepTimes.perStep(pass.reports, steps: denseSampler.steps))
             return pass.seconds
         } })
-        let stepTimes = StepTimes(timesteps: sampler.timesteps, dynamic: StepTimes.medians(dynamicSteps),
+        let stepTimes = StepTimes(timesteps: sampler.timesteps, denseTimesteps: denseSampler.timesteps,
+                                  dynamic: StepTimes.medians(dynamicSteps),
                                   dense: denseSteps.isEmpty ? nil : StepTimes.medians(denseSteps), images: timedImages)
         // What the dense baseline drew: the timed images (all of them without a subset).
         let compared = Array(samples.prefix(timedImages * c.imageSize)), comparedLabels = Array(labels.prefix(timedImages))
         let images = Double(timedImages)
         // 2 per guided step (conditional and unconditional rows), 1 per other step.
         let forwardsPerStep = guidance?.forwards(modelTimesteps: sampler.modelTimesteps) ?? Array(repeating: 1, count: sampler.steps)
+        let denseForwards = guidance?.forwards(modelTimesteps: denseSampler.modelTimesteps) ?? Array(repeating: 1, count: denseSampler.steps)
         let mean = { (v: [Double]) in v.reduce(0, +) / Double(max(1, v.count)) }
         let perImage = Statistics.median(timing.dynamic) / images
         var summary = String(format: "%.3f s per image", perImage)
@@ -290,7 +297,8 @@ public final class ExperimentRunner {
                                        forwardsPerStep: forwardsPerStep,
                                        timing: timing, timedImages: timedImages, steps: sampler.steps, preparation: preparation,
                                        preparedSlices: loop.preparedSlices, compared: compared, denseSamples: denseSamples,
-                                       stepTimes: stepTimes, cacheBytes: loop.cacheBytes)
+                                       stepTimes: stepTimes, cacheBytes: loop.cacheBytes,
+                                       denseMACsPerImage: MACs(denseModel.config).total * Double(denseForwards.reduce(0, +)))
         var report = RunReport()
         for metric in Registry.runMetrics where spec.eval.metrics.contains(metric.name) {
             try metric.measure(measured, into: &report, say: say)

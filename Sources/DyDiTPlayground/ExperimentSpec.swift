@@ -21,6 +21,13 @@ public struct ExperimentSpec {
         public var initialization: DiTParameters.Initialization
     }
 
+    /// A sampler by registry name, its steps and its diffusers-named options.
+    public struct SamplerChoice: Equatable {
+        public var name: String
+        public var steps: Int
+        public var options: JSONObject
+    }
+
     public struct PluginChoice {
         public var type: String
         public var options: PluginOptions
@@ -45,6 +52,10 @@ public struct ExperimentSpec {
         /// so the same weights dense are not the model it was made from; the base DiT is. The
         /// baseline's time does not depend on its weights, its samples do.
         public var denseCheckpoint: String?
+        /// `eval.dense_sampler`: the dense baseline's sampler when it is not the run's (nil: the
+        /// run's). A run with fewer steps is compared with the sampler it replaces: its
+        /// speed-up and FLOPs per image count the steps it saves.
+        public var denseSampler: SamplerChoice?
         /// The held-out data of the `test-loss` metric.
         public var test: TestSet
         /// The classifier metrics' reference images (`ImageSource`) and classifier weights.
@@ -158,8 +169,18 @@ public struct ExperimentSpec {
         if root["cache"] != nil { resolved["cache"] = cache.json }
         let merge = decodeMerge(root["merge"], d, seed: UInt64(seed), config: modelKnown ? config : nil, routed: routed)
         if root["merge"] != nil { resolved["merge"] = merge.json }
+        // `eval.dense_sampler`: the dense baseline's own sampler — a fewer-steps run is timed
+        // against the sampler it replaces. Equal to the run's it changes nothing, and is dropped.
+        let denseSampler = root["eval"]?.objectValue?["dense_sampler"].map {
+            decodeSampler($0, d, config: config, path: "$.eval.dense_sampler")
+        }
+        let otherDenseSampler = denseSampler.flatMap { $0.json == sampler.json ? nil : $0 }
         let accelerated = routed || cache.choice.type != NoStepCache.name || merge.choice.type != NoTokenMerging.name
-        let (eval, evalJSON) = Eval.decode(root["eval"], d, config: config, modelKnown: modelKnown, routed: accelerated, files: files)
+            || otherDenseSampler != nil
+        let (eval, evalJSON) = Eval.decode(root["eval"], d, config: config, modelKnown: modelKnown, routed: accelerated, files: files,
+                                           denseSampler: otherDenseSampler.map {
+                                               (SamplerChoice(name: $0.name, steps: $0.steps, options: $0.options), $0.json)
+                                           })
         resolved["eval"] = evalJSON
         let compute = decodeCompute(root["compute"], d)
         resolved["compute"] = compute.json

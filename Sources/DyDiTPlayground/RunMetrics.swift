@@ -31,6 +31,9 @@ struct RunMeasurements {
     let stepTimes: StepTimes
     /// Bytes of the step cache (FORA's kept block outputs), 0 without one.
     let cacheBytes: Int
+    /// MACs per image of the dense baseline's whole sampling run: the dense model's full
+    /// forward times its sampler's forwards (`eval.dense_sampler`'s steps when given).
+    let denseMACsPerImage: Double
 
     func mean(_ v: [Double]) -> Double { v.reduce(0, +) / Double(max(1, v.count)) }
 
@@ -77,6 +80,10 @@ enum FLOPsMetric: RunMetric {
             ("tokens_active", .double(m.mean(r.map(\.tokens)))),
             ("forwards_per_image", .double(m.forwardsPerImage)),
             ("gmacs_per_image", .double(m.macsPerImage / 1e9)),
+            // Per image over the whole sampling run, against the dense baseline's run: what a
+            // fewer-steps sampler saves, which the per-forward ratio above cannot show.
+            ("dense_gmacs_per_image", .double(m.denseMACsPerImage / 1e9)),
+            ("image_flops_ratio", .double(m.macsPerImage / m.denseMACsPerImage)),
         ]))
     }
 }

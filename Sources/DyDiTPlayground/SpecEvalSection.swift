@@ -5,10 +5,13 @@ import DyDiTModels
 extension ExperimentSpec.Eval {
     /// The `eval` section: what a run samples and measures. `routed`: the run has routers, so a
     /// dense baseline is on by default.
-    static func decode(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig, modelKnown: Bool, routed: Bool, files: SpecFiles)
+    /// `denseSampler`: `eval.dense_sampler` decoded (with its resolved form) when it differs
+    /// from the run's sampler.
+    static func decode(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig, modelKnown: Bool, routed: Bool, files: SpecFiles,
+                       denseSampler: (ExperimentSpec.SamplerChoice, JSONValue)? = nil)
         -> (ExperimentSpec.Eval, JSONValue) {
         let ePath = "$.eval"
-        let e = d.object(value, ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "dense_checkpoint", "timing",
+        let e = d.object(value, ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "dense_checkpoint", "dense_sampler", "timing",
                                                         "test", "reference", "classifier", "seeds"])
         let metrics = d.stringArray(e, "metrics", ePath, default: Registry.defaultMetrics, allowed: Registry.metrics.map { $0.name })
         let samples = d.int(e, "samples", ePath, default: 8, range: 1...100_000)
@@ -27,6 +30,9 @@ extension ExperimentSpec.Eval {
             } else if files.check && !FileReader.exists(files.resolve(denseCheckpoint)) {
                 d.error(JSONLocator.child(ePath, "dense_checkpoint"), "\(files.resolve(denseCheckpoint)) does not exist: give the dense base model's weights (.safetensors), or leave it out to run the run's own weights dense")
             }
+        }
+        if denseSampler != nil && !dense {
+            d.error(JSONLocator.child(ePath, "dense_sampler"), "samples the dense baseline, which eval.dense_baseline false turns off; drop one of them")
         }
         let timingPath = JSONLocator.child(ePath, "timing")
         let timingObject = d.object(e?["timing"], timingPath, allowed: ["rounds", "images"])
@@ -61,6 +67,7 @@ extension ExperimentSpec.Eval {
                                    ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
                                    ("dense_baseline", .bool(dense))])
         if let denseCheckpoint { evalJSON["dense_checkpoint"] = .string(denseCheckpoint) }
+        if let denseSampler { evalJSON["dense_sampler"] = denseSampler.1 }
         evalJSON["timing"] = .object(timingJSON)
         evalJSON["test"] = .object(JSONObject([
             ("dataset", testData.resolvedJSON),
@@ -69,7 +76,8 @@ extension ExperimentSpec.Eval {
         evalJSON["classifier"] = .string(classifier)
         evalJSON["seeds"] = .int(Int64(seeds))
         return (ExperimentSpec.Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense,
-                     timingRounds: timingRounds, timingImages: timingImages, denseCheckpoint: denseCheckpoint, test: test,
+                     timingRounds: timingRounds, timingImages: timingImages, denseCheckpoint: denseCheckpoint,
+                     denseSampler: denseSampler?.0, test: test,
                      reference: reference, classifier: classifier, seeds: seeds), .object(evalJSON))
 
     }

@@ -171,11 +171,11 @@ extension ExperimentSpec {
         return (precision, precisionPlan)
     }
 
-    /// `sampler`: a registered sampler, its steps and diffusers-named options, checked by
-    /// building it for the model's config.
-    static func decodeSampler(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig)
+    /// `sampler` (or another object of its form at `sPath`, e.g. `eval.dense_sampler`): a
+    /// registered sampler, its steps and diffusers-named options, checked by building it for
+    /// the model's config.
+    static func decodeSampler(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig, path sPath: String = "$.sampler")
         -> (name: String, steps: Int, options: JSONObject, json: JSONValue) {
-        let sPath = "$.sampler"
         var s = d.object(value, sPath, allowed: ["type", "steps", "num_inference_steps"] + allSamplerOptionNames()) ?? JSONObject()
         let samplerName = d.string(s, "type", sPath, default: "dpm-solver++", allowed: SamplerRegistry.names)
         // The upper bound is the sampler's: its training timesteps (num_train_timesteps in diffusers' convention).
@@ -189,7 +189,8 @@ extension ExperimentSpec {
         s["steps"] = nil
         s["num_inference_steps"] = nil
         do {
-            _ = try SamplerRegistry.make(samplerName, steps: steps, options: s, config: config, source: "sampler")
+            _ = try SamplerRegistry.make(samplerName, steps: steps, options: s, config: config,
+                                         source: String(sPath.dropFirst(2)))
         } catch let error as SamplerError {
             d.error(sPath, error.detailWithScheduler)
         } catch {

@@ -7,9 +7,20 @@ import DyDiTIO
 /// won or lost.
 public struct StepTimes: Equatable {
     public let timesteps: [Int]
+    /// The dense baseline's timesteps: the run's, unless `eval.dense_sampler` gives it another
+    /// schedule (then the steps do not pair up, and no per-step speed-up is written).
+    public let denseTimesteps: [Int]
     public let dynamic: [Double]
     public let dense: [Double]?
     public let images: Int
+
+    public init(timesteps: [Int], denseTimesteps: [Int]? = nil, dynamic: [Double], dense: [Double]?, images: Int) {
+        self.timesteps = timesteps
+        self.denseTimesteps = denseTimesteps ?? timesteps
+        self.dynamic = dynamic
+        self.dense = dense
+        self.images = images
+    }
 
     /// One pass's seconds per step index, summed over its batches.
     static func perStep(_ reports: [StepReport], steps: Int) -> [Double] {
@@ -28,9 +39,12 @@ public struct StepTimes: Equatable {
         let perImage = { (v: [Double]) in JSONValue.array(v.map { .double($0 / Double(max(1, images))) }) }
         var o = JSONObject([("timesteps", .array(timesteps.map { .int(Int64($0)) })),
                             ("seconds_per_image", perImage(dynamic))])
-        if let dense {
+        if let dense, denseTimesteps == timesteps {
             o["dense_seconds_per_image"] = perImage(dense)
             o["speedup"] = .array(zip(dense, dynamic).map { $1 > 0 ? .double($0 / $1) : .null })
+        } else if let dense {
+            o["dense_timesteps"] = .array(denseTimesteps.map { .int(Int64($0)) })
+            o["dense_seconds_per_image"] = perImage(dense)
         }
         return .object(o)
     }

@@ -7,6 +7,9 @@ public enum Summary {
     static let columns: [(String, String, (JSONValue) -> JSONValue?)] = [
         ("gmacs_per_image", "GMACs / image", { $0["flops"]?["gmacs_per_image"] }),
         ("flops_ratio", "FLOPs ratio", { $0["flops"]?["flops_ratio"] }),
+        // Per image, against the dense baseline's sampling run: differs from the per-forward
+        // ratio for a fewer-steps sampler (`eval.dense_sampler`).
+        ("image_flops_ratio", "FLOPs ratio per image", { $0["flops"]?["image_flops_ratio"] }),
         ("seconds_per_image", "s / image", { $0["latency"]?["seconds_per_image"] }),
         ("dense_seconds_per_image", "dense s / image", { $0["latency"]?["dense_seconds_per_image"] }),
         ("speedup", "speed-up", { $0["latency"]?["speedup"] }),

@@ -248,6 +248,49 @@ final class RunnerTests: XCTestCase {
         XCTAssertNotNil(try run("wide", dense: "\(dir)/wide.safetensors")["latency"]?["speedup"]?.doubleValue)
     }
 
+    /// `eval.dense_sampler`: a fewer-steps run is timed against the sampler it replaces (the
+    /// method zoo's 12-step rows used to be timed against 12 dense steps: "0.96×" at FLOPs 1),
+    /// and its FLOPs per image count the steps it saves.
+    func testFewerStepsAreTimedAgainstTheDenseSampler() throws {
+        func text(_ eval: String) -> String {
+            spec(steps: 2, eval: eval)
+                .replacingOccurrences(of: #""routers": {"width": {"type": "random", "keep": 0.5}, "token": {"type": "random", "keep": 0.5}},"#, with: "")
+                .replacingOccurrences(of: #""backbone": {"type": "dydit""#, with: #""backbone": {"type": "dit""#)
+        }
+        let metrics = #""metrics": ["flops", "latency", "fidelity"], "timing": {"rounds": 1}"#
+        var steps: [String: Set<Int>] = [:]
+        let events = RunEvents(message: { _ in }, step: { phase, _, _, report in steps[phase, default: []].insert(report.step) })
+        let r = try SpecFile(text: text(#"{"samples": 2, "batch": 2, "# + metrics + #", "dense_sampler": {"type": "ddim", "steps": 4}}"#)).expand()[0]
+        XCTAssertEqual(r.spec.resolved["eval"]?["dense_sampler"]?["steps"], .int(4))
+        let m = try ExperimentRunner(store: try RunStore(directory: "\(dir)/fewer")).execute(r, events: events)
+        XCTAssertEqual(steps["sample"], [0, 1])
+        XCTAssertEqual(steps["dense"], [0, 1, 2, 3], "the dense baseline runs its own 4 steps")
+        XCTAssertNotNil(m["latency"]?["speedup"]?.doubleValue)
+        XCTAssertNotNil(m["quality"]?["psnr_vs_dense_db"]?.doubleValue)
+        XCTAssertEqual(m["flops"]?["flops_ratio"]?.doubleValue ?? .nan, 1, accuracy: 1e-12, "every forward is a full one")
+        XCTAssertEqual(m["flops"]?["image_flops_ratio"]?.doubleValue ?? .nan, 0.5, accuracy: 1e-12, "2 of 4 steps")
+        let perStep = try XCTUnwrap(m["latency"]?["per_step"])
+        XCTAssertEqual(perStep["timesteps"]?.arrayValue?.count, 2)
+        XCTAssertEqual(perStep["dense_timesteps"]?.arrayValue?.count, 4)
+        XCTAssertEqual(perStep["dense_seconds_per_image"]?.arrayValue?.count, 4)
+        XCTAssertNil(perStep["speedup"], "steps of two schedules do not pair up")
+
+        // The run's own sampler as the dense one changes nothing: not in the resolved spec (a
+        // finished run stays finished), no dense baseline where there was none.
+        let same = try SpecFile(text: text(#"{"samples": 2, "batch": 2, "# + metrics + #", "dense_sampler": {"type": "ddim", "steps": 2}}"#)).expand()[0]
+        XCTAssertEqual(same.spec.resolved, try SpecFile(text: text(#"{"samples": 2, "batch": 2, "# + metrics + "}")).expand()[0].spec.resolved)
+        XCTAssertNil(same.spec.eval.denseSampler)
+
+        // Errors name the option: a dense sampler without the baseline, a bad one.
+        for (eval, part) in [(#""dense_baseline": false, "dense_sampler": {"type": "ddim", "steps": 4}"#, "$.eval.dense_sampler: samples the dense baseline"),
+                             (#""dense_sampler": {"type": "ddim", "steps": 0}"#, "$.eval.dense_sampler.steps"),
+                             (#""dense_sampler": {"type": "nope", "steps": 4}"#, "$.eval.dense_sampler.type")] {
+            XCTAssertThrowsError(try SpecFile(text: text(#"{"samples": 2, "batch": 2, "# + eval + "}")).expand()) {
+                XCTAssertTrue("\($0)".contains(part), "'\(part)' missing: \($0)")
+            }
+        }
+    }
+
     func testRunLocksAreExclusivePerRunAndOutliveNoProcess() throws {
         let store = try RunStore(directory: "\(dir)/locked"), other = try RunStore(directory: "\(dir)/locked")
         // Text left in a lock file by the old scheme (a live pid) means nothing now.
