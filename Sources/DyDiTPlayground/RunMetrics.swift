@@ -80,8 +80,9 @@ enum FLOPsMetric: RunMetric {
             ("tokens_active", .double(m.mean(r.map(\.tokens)))),
             ("forwards_per_image", .double(m.forwardsPerImage)),
             ("gmacs_per_image", .double(m.macsPerImage / 1e9)),
-            // Per image over the whole sampling run, against the dense baseline's run: what a
-            // fewer-steps sampler saves, which the per-forward ratio above cannot show.
+            // Per image over the whole sampling run, whole model (embeddings, adaLN, final layer
+            // too), against the dense baseline's run: what a fewer-steps sampler saves, which
+            // the per-forward blocks' ratio above cannot show.
             ("dense_gmacs_per_image", .double(m.denseMACsPerImage / 1e9)),
             ("image_flops_ratio", .double(m.macsPerImage / m.denseMACsPerImage)),
         ]))
