@@ -169,18 +169,9 @@ public struct ExperimentSpec {
         if root["cache"] != nil { resolved["cache"] = cache.json }
         let merge = decodeMerge(root["merge"], d, seed: UInt64(seed), config: modelKnown ? config : nil, routed: routed)
         if root["merge"] != nil { resolved["merge"] = merge.json }
-        // `eval.dense_sampler`: the dense baseline's own sampler — a fewer-steps run is timed
-        // against the sampler it replaces. Equal to the run's it changes nothing, and is dropped.
-        let denseSampler = root["eval"]?.objectValue?["dense_sampler"].map {
-            decodeSampler($0, d, config: config, path: "$.eval.dense_sampler")
-        }
-        let otherDenseSampler = denseSampler.flatMap { $0.json == sampler.json ? nil : $0 }
         let accelerated = routed || cache.choice.type != NoStepCache.name || merge.choice.type != NoTokenMerging.name
-            || otherDenseSampler != nil
         let (eval, evalJSON) = Eval.decode(root["eval"], d, config: config, modelKnown: modelKnown, routed: accelerated, files: files,
-                                           denseSampler: otherDenseSampler.map {
-                                               (SamplerChoice(name: $0.name, steps: $0.steps, options: $0.options), $0.json)
-                                           })
+                                           runSampler: sampler.json)
         resolved["eval"] = evalJSON
         let compute = decodeCompute(root["compute"], d)
         resolved["compute"] = compute.json

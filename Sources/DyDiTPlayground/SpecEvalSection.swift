@@ -5,10 +5,9 @@ import DyDiTModels
 extension ExperimentSpec.Eval {
     /// The `eval` section: what a run samples and measures. `routed`: the run has routers, so a
     /// dense baseline is on by default.
-    /// `denseSampler`: `eval.dense_sampler` decoded (with its resolved form) when it differs
-    /// from the run's sampler.
+    /// `runSampler`: the run's resolved `sampler`, which `eval.dense_sampler` defaults to.
     static func decode(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig, modelKnown: Bool, routed: Bool, files: SpecFiles,
-                       denseSampler: (ExperimentSpec.SamplerChoice, JSONValue)? = nil)
+                       runSampler: JSONValue)
         -> (ExperimentSpec.Eval, JSONValue) {
         let ePath = "$.eval"
         let e = d.object(value, ePath, allowed: ["metrics", "samples", "classes", "batch", "dense_baseline", "dense_checkpoint", "dense_sampler", "timing",
@@ -22,7 +21,13 @@ extension ExperimentSpec.Eval {
             d.error(JSONLocator.element(JSONLocator.child(ePath, "classes"), i), "class \(label) is outside 0…\(maxLabel)")
         }
         let batch = d.int(e, "batch", ePath, default: min(samples, 8), range: 1...4096)
-        let dense = d.bool(e, "dense_baseline", ePath, default: routed)
+        // `dense_sampler`: the dense baseline's own sampler — a fewer-steps run is timed against
+        // the sampler it replaces (and so has a baseline by default). Equal to the run's it
+        // changes nothing, and is dropped from the resolved spec.
+        let denseSampler = e?["dense_sampler"].map {
+            ExperimentSpec.decodeSampler($0, d, config: config, path: JSONLocator.child(ePath, "dense_sampler"))
+        }.flatMap { $0.json == runSampler ? nil : $0 }
+        let dense = d.bool(e, "dense_baseline", ePath, default: routed || denseSampler != nil)
         let denseCheckpoint = d.optionalString(e, "dense_checkpoint", ePath)
         if let denseCheckpoint {
             if !dense {
@@ -67,7 +72,7 @@ extension ExperimentSpec.Eval {
                                    ("classes", .array(classes.map { .int(Int64($0)) })), ("batch", .int(Int64(batch))),
                                    ("dense_baseline", .bool(dense))])
         if let denseCheckpoint { evalJSON["dense_checkpoint"] = .string(denseCheckpoint) }
-        if let denseSampler { evalJSON["dense_sampler"] = denseSampler.1 }
+        if let denseSampler { evalJSON["dense_sampler"] = denseSampler.json }
         evalJSON["timing"] = .object(timingJSON)
         evalJSON["test"] = .object(JSONObject([
             ("dataset", testData.resolvedJSON),
@@ -77,7 +82,8 @@ extension ExperimentSpec.Eval {
         evalJSON["seeds"] = .int(Int64(seeds))
         return (ExperimentSpec.Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense,
                      timingRounds: timingRounds, timingImages: timingImages, denseCheckpoint: denseCheckpoint,
-                     denseSampler: denseSampler?.0, test: test,
+                     denseSampler: denseSampler.map { ExperimentSpec.SamplerChoice(name: $0.name, steps: $0.steps, options: $0.options) },
+                     test: test,
                      reference: reference, classifier: classifier, seeds: seeds), .object(evalJSON))
 
     }

@@ -39,12 +39,12 @@ public struct StepTimes: Equatable {
         let perImage = { (v: [Double]) in JSONValue.array(v.map { .double($0 / Double(max(1, images))) }) }
         var o = JSONObject([("timesteps", .array(timesteps.map { .int(Int64($0)) })),
                             ("seconds_per_image", perImage(dynamic))])
-        if let dense, denseTimesteps == timesteps {
+        if let dense {
+            if denseTimesteps != timesteps { o["dense_timesteps"] = .array(denseTimesteps.map { .int(Int64($0)) }) }
             o["dense_seconds_per_image"] = perImage(dense)
-            o["speedup"] = .array(zip(dense, dynamic).map { $1 > 0 ? .double($0 / $1) : .null })
-        } else if let dense {
-            o["dense_timesteps"] = .array(denseTimesteps.map { .int(Int64($0)) })
-            o["dense_seconds_per_image"] = perImage(dense)
+            if denseTimesteps == timesteps {
+                o["speedup"] = .array(zip(dense, dynamic).map { $1 > 0 ? .double($0 / $1) : .null })
+            }
         }
         return .object(o)
     }
