@@ -68,7 +68,7 @@ public final class RunStore {
         guard let saved = try? FileReader.read("\(dir)/spec.json") else { return .pending }
         let savedSpec = try? saved.withUnsafeBytes { try JSONParser.parse($0, path: "\(dir)/spec.json") }
         guard let savedSpec, SpecIdentity.same(savedSpec, resolved) else {
-            let diff = savedSpec.map { SpecDifference.lines(stored: $0, current: resolved) } ?? ["spec.json cannot be read as JSON"]
+            let diff = savedSpec.map { SpecIdentity.differences(stored: $0, current: resolved) } ?? ["spec.json cannot be read as JSON"]
             return .conflict("holds a different spec under the same run id (stored → this spec):\n    "
                              + diff.joined(separator: "\n    ")
                              + "\n  delete that folder, restore the spec, or write to another --out")

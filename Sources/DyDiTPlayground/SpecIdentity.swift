@@ -26,7 +26,13 @@ enum SpecIdentity {
     /// Nil when either does not parse.
     static func differences(stored a: String, current b: String) -> [String]? {
         guard let x = parse(a), let y = parse(b) else { return nil }
-        return SpecDifference.lines(stored: comparable(x), current: comparable(y))
+        return differences(stored: x, current: y)
+    }
+
+    /// Where two parsed specs differ, the description left out (it is not part of the identity,
+    /// so listing it would ask the user to restore prose that does not matter).
+    static func differences(stored a: JSONValue, current b: JSONValue) -> [String] {
+        SpecDifference.lines(stored: comparable(a), current: comparable(b))
     }
 
     private static func parse(_ s: String) -> JSONValue? {

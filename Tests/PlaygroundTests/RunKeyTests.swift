@@ -20,9 +20,9 @@ final class RunKeyTests: XCTestCase {
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
-    func keyedRun(steps: Int = 2) throws -> SpecFile.Run {
+    func keyedRun(steps: Int = 2, description: String = "a run with a key") throws -> SpecFile.Run {
         let text = """
-        {"name": "keyed", "backbone": {"type": "dit", "checkpoint": "w.safetensors"}, "sampler": {"type": "ddim", "steps": \(steps)},
+        {"name": "keyed", "description": "\(description)", "backbone": {"type": "dit", "checkpoint": "w.safetensors"}, "sampler": {"type": "ddim", "steps": \(steps)},
          "eval": {"samples": 1, "timing": {"rounds": 1}}, "compute": {"threads": 1}, "output": {"dir": "\(dir)/out"}}
         """
         return try SpecFile(text: text, path: "\(dir)/spec.json").expand()[0]
@@ -79,12 +79,17 @@ final class RunKeyTests: XCTestCase {
         let store = try RunStore(directory: "\(dir)/out")
         let runner = ExperimentRunner(store: store)
         try runner.execute(try keyedRun(), events: RunEvents(message: { _ in }, step: { _, _, _, _ in }))
-        let other = try keyedRun(steps: 3)
+        // A reworded description does not take part in a run's identity, so the conflict does not
+        // list it among what to restore (it did: the difference was taken on the whole spec).
+        let other = try keyedRun(steps: 3, description: "reworded")
         guard case let .conflict(why) = store.state(of: other.id, resolved: other.spec.resolved, key: try runner.key(for: other)) else {
             return XCTFail("another spec under the same id must be a conflict")
         }
         XCTAssertTrue(why.contains("sampler.steps: 2 → 3"), why)
+        XCTAssertFalse(why.contains("description"), why)
         XCTAssertTrue(why.contains("write to another --out"), why)
+        let reworded = try keyedRun(description: "reworded")
+        XCTAssertEqual(store.state(of: reworded.id, resolved: reworded.spec.resolved, key: try runner.key(for: reworded)), .complete)
     }
 
     /// A reworded description is prose: the key (and so a finished run) stays the same; a key
