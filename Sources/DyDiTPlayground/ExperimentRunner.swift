@@ -153,10 +153,8 @@ public final class ExperimentRunner {
         let c = model.config
         let (width, token) = try spec.makeRouters(config: c, routers: routerParams, isa: model.ctx.isa)
         let routing = Routing(width: width, token: token)
-        let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
-        let denseSampler = try spec.eval.denseSampler.map {
-            try SamplerRegistry.make($0.name, steps: $0.steps, options: $0.options, config: c, source: "eval.dense_sampler")
-        } ?? sampler
+        let sampler = try spec.sampler.make(config: c, source: "sampler")
+        let denseSampler = try spec.eval.denseSampler.map { try $0.make(config: c, source: "eval.dense_sampler") } ?? sampler
         let guidance = spec.guidance
         say("run \(run.id): \(spec.backbone.type) \(spec.backbone.model ?? ""), routers \(spec.width.type)/\(spec.token.type), \(sampler.name) \(sampler.steps) steps, guidance \(spec.guidanceScale), \(spec.eval.samples) samples, \(model.ctx.threadCount) thread(s) on \(model.ctx.isa)")
 

@@ -26,6 +26,11 @@ public struct ExperimentSpec {
         public var name: String
         public var steps: Int
         public var options: JSONObject
+
+        /// The sampler for a model of `config`; `source` names the spec key in errors.
+        public func make(config: DiTConfig, source: String) throws -> Sampler {
+            try SamplerRegistry.make(name, steps: steps, options: options, config: config, source: source)
+        }
     }
 
     public struct PluginChoice {
@@ -81,9 +86,7 @@ public struct ExperimentSpec {
     public var precision: String
     /// The precision with its per-layer fp32 overrides.
     public var precisionPlan: PrecisionPlan
-    public var sampler: String
-    public var steps: Int
-    public var samplerOptions: JSONObject
+    public var sampler: SamplerChoice
     public var guidanceScale: Double
     public var guidanceChannels: GuidanceChannels
     /// Model timesteps where guidance applies (`guidance.interval`); nil: every step.
@@ -190,7 +193,7 @@ public struct ExperimentSpec {
         guard d.issues.count == before else { return nil }
         return ExperimentSpec(name: name, seed: UInt64(seed), backbone: backbone.section,
                               width: routers.width, token: routers.token, precision: precision.name, precisionPlan: precision.plan,
-                              sampler: sampler.name, steps: sampler.steps, samplerOptions: sampler.options,
+                              sampler: sampler.choice,
                               guidanceScale: guidance.scale, guidanceChannels: guidance.channels,
                               guidanceInterval: guidance.interval, cache: cache.choice, merge: merge.choice, eval: eval,
                               threads: compute.threads, isa: compute.isa, outputDir: output.dir, grid: output.grid, gridScale: output.gridScale, train: train,

@@ -25,7 +25,7 @@ extension TrainingRunner {
         let ckpt = try Checkpoint(path: spec.resolvePath(checkpoint))
         let ctx = try spec.computeContext()
         let model = try TrainableDiT(ckpt.parameters, ctx: ctx)
-        let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
+        let sampler = try spec.sampler.make(config: c, source: "sampler")
         let dataset = try Registry.loadDataset(train.dataset, channels: c.inChannels)
         let loader = try BatchLoader(dataset: dataset, batch: train.settings.batch, inputSize: c.inputSize,
                                      channels: c.inChannels, flip: train.settings.flip, seed: spec.seed)
@@ -38,7 +38,7 @@ extension TrainingRunner {
         settings.labelDropout = train.settings.labelDropout
         settings.seed = spec.seed
         let trainer = try L2CTrainer(model: model, loader: loader, timesteps: sampler.modelTimesteps, settings: settings)
-        say("start: L2C routers for \(checkpoint) (frozen), \(sampler.modelTimesteps.count) steps of \(spec.sampler), \(2 * c.depth) layers per step; l1 \(l2c.l1), lr \(settings.learningRate)")
+        say("start: L2C routers for \(checkpoint) (frozen), \(sampler.modelTimesteps.count) steps of \(spec.sampler.name), \(2 * c.depth) layers per step; l1 \(l2c.l1), lr \(settings.learningRate)")
         say("data: \(dataset.name), \(dataset.count) images; batches of \(settings.batch); \(ctx.threadCount) thread(s) on \(ctx.isa)")
         say(Self.machineLine(isa: ctx.isa, threads: ctx.threadCount))
 

@@ -82,7 +82,7 @@ extension ExperimentSpec.Eval {
         evalJSON["seeds"] = .int(Int64(seeds))
         return (ExperimentSpec.Eval(metrics: metrics, samples: samples, classes: classes, batch: batch, denseBaseline: dense,
                      timingRounds: timingRounds, timingImages: timingImages, denseCheckpoint: denseCheckpoint,
-                     denseSampler: denseSampler.map { ExperimentSpec.SamplerChoice(name: $0.name, steps: $0.steps, options: $0.options) },
+                     denseSampler: denseSampler?.choice,
                      test: test,
                      reference: reference, classifier: classifier, seeds: seeds), .object(evalJSON))
 

@@ -175,7 +175,7 @@ extension ExperimentSpec {
     /// registered sampler, its steps and diffusers-named options, checked by building it for
     /// the model's config.
     static func decodeSampler(_ value: JSONValue?, _ d: SpecDecoder, config: DiTConfig, path sPath: String = "$.sampler")
-        -> (name: String, steps: Int, options: JSONObject, json: JSONValue) {
+        -> (choice: SamplerChoice, json: JSONValue) {
         var s = d.object(value, sPath, allowed: ["type", "steps", "num_inference_steps"] + allSamplerOptionNames()) ?? JSONObject()
         let samplerName = d.string(s, "type", sPath, default: "dpm-solver++", allowed: SamplerRegistry.names)
         // The upper bound is the sampler's: its training timesteps (num_train_timesteps in diffusers' convention).
@@ -188,16 +188,16 @@ extension ExperimentSpec {
         s["type"] = nil
         s["steps"] = nil
         s["num_inference_steps"] = nil
+        let choice = SamplerChoice(name: samplerName, steps: steps, options: s)
         do {
-            _ = try SamplerRegistry.make(samplerName, steps: steps, options: s, config: config,
-                                         source: String(sPath.dropFirst(2)))
+            _ = try choice.make(config: config, source: String(sPath.dropFirst(2)))
         } catch let error as SamplerError {
             d.error(sPath, error.detailWithScheduler)
         } catch {
             d.error(sPath, "\(error)")
         }
         let json = JSONValue.object(JSONObject([("type", .string(samplerName)), ("steps", .int(Int64(steps)))] + s.pairs.map { ($0.key, $0.value) }))
-        return (samplerName, steps, s, json)
+        return (choice, json)
     }
 
     /// `merge`: token merging by name (`"tome"` or `{"type": "tome", "ratio": 0.5}`), on the

@@ -335,7 +335,7 @@ public final class TrainingRunner {
             let (width, token) = try spec.makeRouters(config: c, routers: routers, isa: m.ctx.isa)
             routing = Routing(width: width, token: token)
         }
-        let sampler = try SamplerRegistry.make(spec.sampler, steps: spec.steps, options: spec.samplerOptions, config: c, source: "sampler")
+        let sampler = try spec.sampler.make(config: c, source: "sampler")
         let guidance = m.hasNullClass ? spec.guidance : nil
         let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
         let labels = (0..<train.samplesPerClass).flatMap { _ in 0..<c.numClasses }

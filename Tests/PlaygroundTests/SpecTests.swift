@@ -84,7 +84,7 @@ final class SpecTests: XCTestCase {
     func testNumInferenceStepsIsSteps() throws {
         let diffusers = try XCTUnwrap(try SpecFile(text: #"{"name": "s", "sampler": {"type": "ddim", "num_inference_steps": 12}}"#).expand(checkFiles: false).first)
         let ours = try XCTUnwrap(try SpecFile(text: #"{"name": "s", "sampler": {"type": "ddim", "steps": 12}}"#).expand(checkFiles: false).first)
-        XCTAssertEqual(diffusers.spec.steps, 12)
+        XCTAssertEqual(diffusers.spec.sampler.steps, 12)
         XCTAssertEqual(diffusers.spec.resolved, ours.spec.resolved)
         let both = issues(#"{"name": "s", "sampler": {"steps": 10, "num_inference_steps": 12}}"#)
         XCTAssertTrue(both.contains { $0.path == "$.sampler.num_inference_steps" && $0.message.contains("give one of them") }, "\(both)")
@@ -195,7 +195,7 @@ final class SpecTests: XCTestCase {
         // Two swept paths end in "type", so those keys keep their whole path.
         XCTAssertEqual(runs[0].id, "0-routers.width.type=none-steps=5-routers.token.type=random-keep=1")
         XCTAssertEqual(runs[7].id, "7-routers.width.type=tdw-steps=10-routers.token.type=random-keep=0.5")
-        XCTAssertEqual(runs[7].spec.steps, 10)
+        XCTAssertEqual(runs[7].spec.sampler.steps, 10)
         XCTAssertEqual(runs[7].spec.token.options.double("keep"), 0.5)
         XCTAssertEqual(Set(runs.map(\.id)).count, 8)
         // A swept file path names its run by the file: the checkpoint's λ stays in the id.
