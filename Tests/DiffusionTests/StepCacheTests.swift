@@ -4,10 +4,10 @@ import DyDiTKernels
 import DyDiTModels
 import XCTest
 
-/// FORA's defining invariants (its official code needs CUDA-era DiT sampling scripts; the
-/// decisions are few enough to check directly): the schedule of compute and reuse steps as
-/// `prathebaselva/FORA` decides it, a reuse pass that adds the kept branches with its own
-/// gates, interval 1 equal to the dense model, and bad options refused.
+/// FORA's defining invariants (whole loops against the official code: `FORAParityTests`):
+/// the schedule of compute and reuse steps as `prathebaselva/FORA` decides it, a reuse pass
+/// that adds the kept branches with its own gates, interval 1 equal to the dense model, and
+/// bad options refused.
 final class StepCacheTests: XCTestCase {
     var config: DiTConfig {
         var c = DiTConfig(inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 32, depth: 2, numHeads: 2, numClasses: 4)
