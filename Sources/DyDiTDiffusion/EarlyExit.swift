@@ -3,7 +3,9 @@ import DyDiTModels
 
 /// Sampling with an early-exit schedule (`EarlyExitSchedule`): at each step only the first
 /// `depths[i]` blocks run for the step's timestep interval i; the rest are skipped (nothing is
-/// cached or added in their place: the final layer reads the last block that ran). Meant for a
+/// cached or added in their place: the final layer reads the last block that ran). ASE's
+/// sampling forward (Moon et al. 2024; `taehong-moon/ee-diffusion` dbe38d3,
+/// `DiT/drop_scheduler.py`, `drop_scheduler` with `is_sampling`). Meant for a
 /// model fine-tuned to the same schedule (`train.early_exit`); on a model that was not, it
 /// shows what the blocks it drops were doing.
 public struct EarlyExitPolicy: StepCachePolicy {
