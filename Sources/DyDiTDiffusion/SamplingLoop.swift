@@ -57,6 +57,12 @@ public struct StepReport: Sendable {
     public let flopsRatio: Double
     /// Full-model MACs of this step per image.
     public let macs: Double
+
+    public init(step: Int, steps: Int, timestep: Int, seconds: Double, heads: Double, groups: Double, tokens: Double,
+                flopsRatio: Double, macs: Double) {
+        (self.step, self.steps, self.timestep, self.seconds) = (step, steps, timestep, seconds)
+        (self.heads, self.groups, self.tokens, self.flopsRatio, self.macs) = (heads, groups, tokens, flopsRatio, macs)
+    }
 }
 
 /// Runs a sampler with a DiT/DyDiT: per step, one forward (cond and uncond batched under

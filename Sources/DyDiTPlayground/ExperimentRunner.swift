@@ -218,21 +218,50 @@ public final class ExperimentRunner {
         func phase(_ name: String, _ r: Int) -> String { rounds == 1 ? name : "\(name) round \(r + 1)/\(rounds)" }
         var samples: [Float] = [], reports: [StepReport] = [], preparation = 0.0
         var denseSamples: [Float]?
+        // The quality seeds are saved as they are drawn (`SeedSampleStore`), seed 0 — the run's
+        // own pass over every image — too where skipping it on resume changes nothing the run
+        // reports: when the rounds time a subset (they run the loop again anyway), or when no
+        // metric measures the pass itself (latency, or memory, which reads the loop's state).
+        let seeds = SeedSampleStore(runDirectory: dir, key: key, isa: model.ctx.isa, threads: model.ctx.threadCount)
+        let qualitySeeds = spec.eval.metrics.contains(where: { FeatureMetrics.named($0) != nil })
+        let firstPassKept = qualitySeeds && (timesSubset || !spec.eval.metrics.contains { $0 == LatencyMetric.name || $0 == MemoryMetric.name })
+        let shape = [labels.count, c.inChannels, c.inputSize, c.inputSize]
+        let restored = firstPassKept ? seeds.loadFirstPass(count: labels.count * c.imageSize) : nil
+        if let restored {
+            (samples, reports, preparation) = (restored.samples, restored.reports, restored.preparation)
+            say("seed 0: \(labels.count) images drawn by an interrupted attempt of this run (same inputs, code and machine), reused")
+        }
+        func keep(_ pass: (samples: [Float], seconds: Double, preparation: Double, reports: [StepReport])) throws {
+            guard firstPassKept else { return }
+            try seeds.saveFirstPass(.init(samples: pass.samples, reports: pass.reports, seconds: pass.seconds, preparation: pass.preparation),
+                                    shape: shape)
+        }
         if timesSubset {
-            token?.reset()
-            let pass = try sample(loop, phase: "sample")
-            (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation)
+            if restored == nil {
+                token?.reset()
+                let pass = try sample(loop, phase: "sample")
+                (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation)
+                try keep(pass)
+            }
             say("timing: the first \(timedImages) of \(labels.count) images (eval.timing.images), \(rounds) round(s)")
         }
         // Each round's seconds per sampling step, summed over its batches: where the speed-up
         // comes from along the schedule (the routers spend differently at each timestep).
         var dynamicSteps: [[Double]] = [], denseSteps: [[Double]] = []
         let timing = try LatencyRounds.measure(rounds: rounds, dynamic: { r in
+            // Restored (no metric times this pass): the run's pass is the saved one, with its time.
+            if let restored, !timesSubset {
+                dynamicSteps.append(StepTimes.perStep(restored.reports, steps: sampler.steps))
+                return restored.seconds
+            }
             // The random token router draws from one seeded sequence: restarted, every round
             // routes exactly as the first.
             token?.reset()
             let pass = try sample(loop, phase: phase(timesSubset ? "timed" : "sample", r), over: timedBatches)
-            if r == 0 && !timesSubset { (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation) }
+            if r == 0 && !timesSubset {
+                (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation)
+                try keep(pass)
+            }
             dynamicSteps.append(StepTimes.perStep(pass.reports, steps: sampler.steps))
             return pass.seconds
         }, dense: denseLoop.map { dense in { r in
@@ -304,10 +333,9 @@ public final class ExperimentRunner {
         for (key, value) in report.sections.pairs { metrics[key] = value }
         var quality = report.quality
         var notes = report.notes
-        if spec.eval.metrics.contains(where: { FeatureMetrics.named($0) != nil }) {
+        if qualitySeeds {
             // Seed 0 is the run's own samples; more seeds sample again from their own noise.
             // Each extra seed is saved once drawn: a run stopped here resumes from the next one.
-            let seeds = SeedSampleStore(runDirectory: dir, key: key, isa: model.ctx.isa, threads: model.ctx.threadCount)
             var sets = [samples]
             for s in 1..<spec.eval.seeds {
                 if let saved = seeds.load(seed: s, count: samples.count) {
@@ -318,7 +346,7 @@ public final class ExperimentRunner {
                 let n = RunQuality.noise(spec: spec, index: s, values: labels.count * c.imageSize)
                 token?.reset()
                 sets.append(try sample(loop, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed).samples)
-                try seeds.save(seed: s, samples: sets[s], shape: [labels.count, c.inChannels, c.inputSize, c.inputSize])
+                try seeds.save(seed: s, samples: sets[s], shape: shape)
             }
             for (key, value) in try runQuality.evaluate(spec, sets: sets, labels: labels, config: c, ctx: model.ctx, say: say).pairs {
                 quality[key] = value

@@ -1,3 +1,4 @@
+import DyDiTDiffusion
 import DyDiTIO
 import DyDiTKernels
 import Foundation
@@ -10,8 +11,10 @@ import Glibc
 /// killed session, Ctrl-C, a full disk — resumes from the seeds it had drawn instead of
 /// sampling them again: at 5000 images a seed costs minutes to tens of minutes.
 ///
-/// Only seeds 1… are kept: seed 0 is drawn inside the timing rounds, which a resumed run
-/// measures again anyway. A saved set is reused only if it was drawn by the same computation:
+/// Seed 0, the run's own pass over every image, is kept too with what the run reports from it
+/// (every step's `StepReport`, the slice-build seconds) where the runner can skip that pass on
+/// resume (`FirstPass`); the timing rounds are always measured again. A saved set is reused
+/// only if it was drawn by the same computation:
 /// the run's key (the resolved spec and the SHA-256 of every input file), the ISA build and
 /// thread count, the CPU's kernel paths (AMX or not) and the executable's own SHA-256 (other
 /// code may round differently). Outputs are bit-identical under those, so a resumed run's
@@ -45,13 +48,52 @@ struct SeedSampleStore {
     }
 
     func save(seed: Int, samples: [Float], shape: [Int]) throws {
+        try write(seed: seed, [("samples", Tensor(samples, shape: shape))])
+    }
+
+    /// The run's own pass (seed 0): its samples, its step reports, its seconds and the seconds
+    /// it spent building sliced weights — everything the run takes from that pass.
+    struct FirstPass {
+        var samples: [Float]
+        var reports: [StepReport]
+        var seconds: Double
+        var preparation: Double
+    }
+
+    /// `StepReport`'s fields as the columns of the saved `reports` tensor, in this order.
+    static let reportColumns = 9
+
+    func loadFirstPass(count: Int) -> FirstPass? {
+        guard let samples = load(seed: 0, count: count), let file = try? SafeTensorsFile(path: path(0)),
+              let table = try? file.tensor("reports"), table.shape.count == 2, table.shape[1] == Self.reportColumns,
+              let seconds = file.metadata["seconds"].flatMap(Double.init),
+              let preparation = file.metadata["preparation_seconds"].flatMap(Double.init) else { return nil }
+        let v = table.doubles(), n = Self.reportColumns
+        let reports = (0..<table.shape[0]).map { i in
+            StepReport(step: Int(v[i * n]), steps: Int(v[i * n + 1]), timestep: Int(v[i * n + 2]), seconds: v[i * n + 3],
+                       heads: v[i * n + 4], groups: v[i * n + 5], tokens: v[i * n + 6], flopsRatio: v[i * n + 7], macs: v[i * n + 8])
+        }
+        return FirstPass(samples: samples, reports: reports, seconds: seconds, preparation: preparation)
+    }
+
+    func saveFirstPass(_ pass: FirstPass, shape: [Int]) throws {
+        let table = pass.reports.flatMap { r in
+            [Double(r.step), Double(r.steps), Double(r.timestep), r.seconds, r.heads, r.groups, r.tokens, r.flopsRatio, r.macs]
+        }
+        try write(seed: 0, [("samples", Tensor(pass.samples, shape: shape)),
+                            ("reports", Tensor(table, shape: [pass.reports.count, Self.reportColumns]))],
+                  // Doubles print round-trip exact in Swift.
+                  extra: ["seconds": "\(pass.seconds)", "preparation_seconds": "\(pass.preparation)"])
+    }
+
+    private func write(seed: Int, _ tensors: [(String, Tensor)], extra: [String: String] = [:]) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw IOError(directory, "cannot create the folder for the run's finished seeds: \(error.localizedDescription)")
         }
-        try SafeTensorsWriter.write([("samples", Tensor(samples, shape: shape))],
-                                    metadata: ["fingerprint": fingerprint, "seed": String(seed)], to: path(seed))
+        try SafeTensorsWriter.write(tensors, metadata: ["fingerprint": fingerprint, "seed": String(seed)].merging(extra) { $1 },
+                                    to: path(seed))
     }
 
     static func directory(_ runDirectory: String) -> String { "\(runDirectory)/.seeds" }

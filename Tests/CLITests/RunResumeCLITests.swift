@@ -5,9 +5,9 @@ import XCTest
 import Glibc
 #endif
 
-/// A `dydit run` killed during its quality seeds keeps the seeds it had drawn: run again, it
-/// samples only the missing ones, and its numbers equal those of a run never interrupted. Saved
-/// seeds from another computation are not reused.
+/// A `dydit run` killed during its quality seeds keeps the seeds it had drawn — seed 0, the run's
+/// own pass, included: run again, it samples only the missing ones, and its numbers equal those
+/// of a run never interrupted. Saved seeds from another computation are not reused.
 final class RunResumeCLITests: XCTestCase {
     var dir = ""
     let classifier = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -22,15 +22,20 @@ final class RunResumeCLITests: XCTestCase {
         guard FileReader.exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") else {
             throw IOError("/usr/share/datasets/fashion-mnist", "Fashion-MNIST is not installed (scripts/setup.sh installs dataset-fashion-mnist)")
         }
-        try """
-        {"name": "seeds", "seed": 3,
-         "backbone": {"type": "dit", "config": {"hidden_size": 64, "depth": 2, "num_heads": 2, "patch_size": 2},
-                      "input_size": 28, "in_channels": 1, "num_classes": 10},
-         "sampler": {"type": "ddim", "steps": 100}, "guidance": {"scale": 2},
-         "eval": {"metrics": ["fd", "class-accuracy"], "reference": "fashion-mnist:test:100", "samples": 8, "batch": 1,
-                  "seeds": 3, "classifier": "\(classifier)"},
-         "compute": {"threads": 1}}
-        """.write(toFile: "\(dir)/seeds.json", atomically: true, encoding: .utf8)
+        // `timed`: the same with latency rounds over a subset of the images, which the run's own
+        // pass (seed 0) is not part of, so it is kept too; with the memory metric beside them.
+        let timed = #""metrics": ["fd", "class-accuracy", "latency", "memory", "flops"], "timing": {"rounds": 1, "images": 2}"#
+        for (name, metrics) in [("seeds", #""metrics": ["fd", "class-accuracy"]"#), ("timed", timed)] {
+            try """
+            {"name": "\(name)", "seed": 3,
+             "backbone": {"type": "dit", "config": {"hidden_size": 64, "depth": 2, "num_heads": 2, "patch_size": 2},
+                          "input_size": 28, "in_channels": 1, "num_classes": 10},
+             "sampler": {"type": "ddim", "steps": 100}, "guidance": {"scale": 2},
+             "eval": {\(metrics), "reference": "fashion-mnist:test:100", "samples": 8,
+                      "batch": 1, "seeds": 3, "classifier": "\(classifier)"},
+             "compute": {"threads": 1}}
+            """.write(toFile: "\(dir)/\(name).json", atomically: true, encoding: .utf8)
+        }
     }
 
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
@@ -38,15 +43,15 @@ final class RunResumeCLITests: XCTestCase {
     /// The reference features' cache inside the test folder.
     var env: [String: String] { ["DYDIT_CACHE_DIR": "\(dir)/cache"] }
 
-    func runSpec(out: String) throws -> (status: Int32, stdout: String, stderr: String) {
-        try DyDiTProcess.run(["run", "\(dir)/seeds.json", "--out", "\(dir)/\(out)"], env: env)
+    func runSpec(out: String, spec: String = "seeds") throws -> (status: Int32, stdout: String, stderr: String) {
+        try DyDiTProcess.run(["run", "\(dir)/\(spec).json", "--out", "\(dir)/\(out)"], env: env)
     }
 
     /// Starts the run and SIGKILLs it once its log shows seed 2's sampling (seed 1 is saved by then).
-    func killDuringSeedTwo(out: String) throws {
+    func killDuringSeedTwo(out: String, spec: String = "seeds") throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try DyDiTProcess.binary())
-        p.arguments = ["run", "\(dir)/seeds.json", "--out", "\(dir)/\(out)"]
+        p.arguments = ["run", "\(dir)/\(spec).json", "--out", "\(dir)/\(out)"]
         p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
         let err = Pipe()
         p.standardError = err
@@ -65,8 +70,8 @@ final class RunResumeCLITests: XCTestCase {
     }
 
     /// Each seed's FD and class accuracy, as the run's metrics.json recorded them.
-    func perSeed(_ out: String) throws -> [[Double]] {
-        let text = try String(contentsOfFile: "\(dir)/\(out)/seeds/metrics.json", encoding: .utf8)
+    func perSeed(_ out: String, spec: String = "seeds") throws -> [[Double]] {
+        let text = try String(contentsOfFile: "\(dir)/\(out)/\(spec)/metrics.json", encoding: .utf8)
         let quality = try JSONParser.parse(text)["quality"]
         return try ["fd_per_seed", "class_accuracy_per_seed"].map { key in
             let values = try XCTUnwrap(quality?[key]?.arrayValue, "no \(key) in \(text)")
@@ -84,11 +89,14 @@ final class RunResumeCLITests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/whole/seeds/.seeds"), "a complete run keeps no saved seeds")
 
         try killDuringSeedTwo(out: "killed")
-        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/killed/seeds/.seeds/seed-1.safetensors"))
+        for s in 0...1 { XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/killed/seeds/.seeds/seed-\(s).safetensors")) }
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/killed/seeds/metrics.json"))
         let resumed = try runSpec(out: "killed")
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertTrue(resumed.stderr.contains("seed 1: 8 images drawn by an interrupted attempt"), resumed.stderr)
+        for s in 0...1 {
+            XCTAssertTrue(resumed.stderr.contains("seed \(s): 8 images drawn by an interrupted attempt"), resumed.stderr)
+        }
+        XCTAssertFalse(resumed.stderr.contains("sample batch"), "the run's own pass (seed 0) was sampled again: \(resumed.stderr)")
         XCTAssertFalse(resumed.stderr.contains("seed 1 batch"), "seed 1 was sampled again: \(resumed.stderr)")
         XCTAssertTrue(resumed.stderr.contains("seed 2 batch"), resumed.stderr)
         XCTAssertEqual(try perSeed("killed"), expected, "a resumed run must measure what an uninterrupted one does")
@@ -99,17 +107,44 @@ final class RunResumeCLITests: XCTestCase {
         let whole = try runSpec(out: "whole")
         XCTAssertEqual(whole.status, 0, whole.stderr)
         try killDuringSeedTwo(out: "other")
-        // The saved seed 1 as another binary or machine would have left it: other bits, another fingerprint.
-        let path = "\(dir)/other/seeds/.seeds/seed-1.safetensors"
-        let file = try SafeTensorsFile(path: path)
-        let t = try file.tensor("samples")
-        var metadata = file.metadata
-        metadata["fingerprint"] = (metadata["fingerprint"] ?? "") + " (other executable)"
-        try SafeTensorsWriter.write([("samples", Tensor(try t.floats().map { -$0 }, shape: t.shape))], metadata: metadata, to: path)
+        // The saved seeds as another binary or machine would have left them: other bits, another fingerprint.
+        for s in 0...1 {
+            let path = "\(dir)/other/seeds/.seeds/seed-\(s).safetensors"
+            let file = try SafeTensorsFile(path: path)
+            var metadata = file.metadata
+            metadata["fingerprint"] = (metadata["fingerprint"] ?? "") + " (other executable)"
+            let tensors = try file.names.map { name -> (String, Tensor) in
+                let t = try file.tensor(name)
+                return (name, name == "samples" ? Tensor(t.floats().map { -$0 }, shape: t.shape) : t)
+            }
+            try SafeTensorsWriter.write(tensors, metadata: metadata, to: path)
+        }
         let again = try runSpec(out: "other")
         XCTAssertEqual(again.status, 0, again.stderr)
         XCTAssertFalse(again.stderr.contains("interrupted attempt"), again.stderr)
+        XCTAssertTrue(again.stderr.contains("sample batch"), again.stderr)
         XCTAssertTrue(again.stderr.contains("seed 1 batch"), again.stderr)
         XCTAssertEqual(try perSeed("other"), try perSeed("whole"))
+    }
+
+    /// With timing rounds over a subset of the images, the run's own pass is kept too: resumed,
+    /// the run times its rounds again but draws none of the saved seeds, and everything but the
+    /// times equals the uninterrupted run's (FLOPs from the saved pass's step reports).
+    func testATimedRunResumesWithoutItsOwnPass() throws {
+        let whole = try runSpec(out: "whole", spec: "timed")
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        try killDuringSeedTwo(out: "killed", spec: "timed")
+        let resumed = try runSpec(out: "killed", spec: "timed")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("seed 0: 8 images drawn by an interrupted attempt"), resumed.stderr)
+        XCTAssertFalse(resumed.stderr.contains("sample batch"), "the run's own pass was sampled again: \(resumed.stderr)")
+        XCTAssertTrue(resumed.stderr.contains("timed batch"), "the rounds are measured again: \(resumed.stderr)")
+        XCTAssertEqual(try perSeed("killed", spec: "timed"), try perSeed("whole", spec: "timed"))
+        func section(_ out: String, _ key: String) throws -> JSONValue? {
+            try JSONParser.parse(try String(contentsOfFile: "\(dir)/\(out)/timed/metrics.json", encoding: .utf8))[key]
+        }
+        XCTAssertEqual(try section("killed", "flops"), try section("whole", "flops"))
+        XCTAssertNotNil(try section("killed", "flops"))
+        XCTAssertEqual(try section("killed", "memory")?["step_cache_bytes"], try section("whole", "memory")?["step_cache_bytes"])
     }
 }
