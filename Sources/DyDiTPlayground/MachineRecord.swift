@@ -19,6 +19,7 @@ public enum MachineRecord {
             ("git_commit", git.commit.map { .string($0) } ?? .null),
             ("git_dirty", git.dirty.map { .bool($0) } ?? .null),
             ("git_source", .string(git.source)),
+            ("executable_sha256", .string(executableDigest)),
             ("cpu", .string(cpuModel)),
             ("cores_online", .int(Int64(ProcessInfo.processInfo.activeProcessorCount))),
             ("isa", .string(isa.rawValue)),
@@ -28,6 +29,12 @@ public enum MachineRecord {
             ("os", .string(ProcessInfo.processInfo.operatingSystemVersionString)),
         ]))
     }
+
+    /// The running binary's SHA-256 ("unknown" if it cannot be read). `git_commit` is the
+    /// checkout's commit when the run starts, which a binary built earlier (or copied aside for
+    /// a long chain of runs) need not match; this names the build that measured exactly
+    /// (compare with `sha256sum` of the binaries at hand).
+    public static let executableDigest: String = (try? FileDigest.sha256("/proc/self/exe").sha256) ?? "unknown"
 
     /// The 1, 5 and 15 minute load averages (`/proc/loadavg`), nil where there is none.
     public static func loadAverage(_ text: String? = FileReader.readToEnd("/proc/loadavg")) -> [Double]? {

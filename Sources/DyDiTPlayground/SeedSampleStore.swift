@@ -29,19 +29,16 @@ struct SeedSampleStore {
         let cpu = CPUFeatures.current
         fingerprint = ["key \(key.digest)", "isa \(isa.rawValue)", "threads \(threads)",
                        "amx bf16 \(cpu.amxBF16) int8 \(cpu.amxInt8)", "avx512bf16 \(cpu.avx512bf16)",
-                       "executable \(Self.executableDigest)"].joined(separator: "; ")
+                       "executable \(MachineRecord.executableDigest)"].joined(separator: "; ")
     }
-
-    /// The running binary's SHA-256 ("unknown" if it cannot be read: then nothing is reused,
-    /// since two unreadable binaries could differ).
-    static let executableDigest: String = (try? FileDigest.sha256("/proc/self/exe").sha256) ?? "unknown"
 
     func path(_ seed: Int) -> String { "\(directory)/seed-\(seed).safetensors" }
 
     /// Seed `seed`'s samples saved by an identical computation with `count` values, else nil
     /// (missing, damaged, or made by other inputs, code or machine).
     func load(seed: Int, count: Int) -> [Float]? {
-        guard Self.executableDigest != "unknown", FileReader.exists(path(seed)), let file = try? SafeTensorsFile(path: path(seed)),
+        // An unreadable binary ("unknown") reuses nothing: two unreadable binaries could differ.
+        guard MachineRecord.executableDigest != "unknown", FileReader.exists(path(seed)), let file = try? SafeTensorsFile(path: path(seed)),
               file.metadata["fingerprint"] == fingerprint, file.metadata["seed"] == String(seed),
               let samples = (try? file.tensor("samples"))?.floats(), samples.count == count else { return nil }
         return samples

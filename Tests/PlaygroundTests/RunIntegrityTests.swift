@@ -170,9 +170,11 @@ final class RunIntegrityTests: XCTestCase {
         assertClose(latency["speedup_max"]?.doubleValue ?? .nan, ratios.max() ?? .nan, "max speed-up")
 
         let machine = try XCTUnwrap(metrics["machine"])
-        for key in ["dydit_version", "git_commit", "cpu", "isa", "threads", "load_average_at_start", "hostname"] {
+        for key in ["dydit_version", "git_commit", "cpu", "isa", "threads", "load_average_at_start", "hostname", "executable_sha256"] {
             XCTAssertNotNil(machine[key], "machine.\(key) missing")
         }
+        // The build that measured: this process's own binary.
+        XCTAssertEqual(machine["executable_sha256"]?.stringValue, try FileDigest.sha256("/proc/self/exe").sha256)
         XCTAssertEqual(machine["threads"]?.intValue, 1)
         XCTAssertFalse(machine["cpu"]?.stringValue?.isEmpty ?? true)
         XCTAssertEqual(try Summary.write(store), 1)
