@@ -19,8 +19,7 @@ final class FORAParityTests: XCTestCase {
         for path in files {
             let file = try SafeTensorsFile(path: path)
             let config = try DiTConfig(json: try JSONParser.parse(file.metadata["config"] ?? "", path: path), source: path)
-            var weights: [String: [Float]] = [:]
-            for name in file.names where name.hasPrefix("weights/") { weights[String(name.dropFirst("weights/".count))] = try file.tensor(name).floats() }
+            let weights = try file.floats(under: "weights/")
             let model = DiT(DiTParameters(config: config, tensors: weights, hasNullClass: true), ctx: try ComputeContext(threads: 2))
             let cases = file.metadata.keys.filter { $0 != "config" && $0 != "generator" }.sorted()
             XCTAssertFalse(cases.isEmpty, "\(path): no cases in its metadata")
@@ -35,9 +34,9 @@ final class FORAParityTests: XCTestCase {
                 let xT = try file.tensor("\(key)/xT").floats()
                 let labels = try file.tensor("\(key)/y").integers().map { Int($0) }
                 let noise = try file.tensor("\(key)/noise")
-                let draws = noise.floats(), perDraw = xT.count
+                let perDraw = xT.count
                 XCTAssertEqual(noise.shape[0], steps, "\(key): one noise draw per step")
-                let supplied = NoiseSource.supplied((0..<steps).map { Array(draws[($0 * perDraw)..<(($0 + 1) * perDraw)]) })
+                let supplied = NoiseSource.supplied(rows(noise.floats(), count: steps))
                 let want = try file.tensor("\(key)/trajectory").floats()
                 let computed = try file.tensor("\(key)/computed").integers().map { $0 != 0 }
 

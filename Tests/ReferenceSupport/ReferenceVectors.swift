@@ -133,3 +133,18 @@ public final class ReferenceLedger {
         }
     }
 }
+
+public extension SafeTensorsFile {
+    /// Every tensor named `<prefix><name>`, as floats by `<name>` (a case file's `weights/…`).
+    func floats(under prefix: String) throws -> [String: [Float]] {
+        var out: [String: [Float]] = [:]
+        for name in names where name.hasPrefix(prefix) { out[String(name.dropFirst(prefix.count))] = try tensor(name).floats() }
+        return out
+    }
+}
+
+/// `values` cut into `count` equal consecutive rows (a `[steps, …]` tensor, one row per step).
+public func rows<T>(_ values: [T], count: Int) -> [[T]] {
+    let n = values.count / max(1, count)
+    return (0..<count).map { Array(values[($0 * n)..<(($0 + 1) * n)]) }
+}

@@ -27,8 +27,7 @@ final class EarlyExitParityTests: XCTestCase {
             let config = try DiTConfig(json: try JSONParser.parse(file.metadata["config"] ?? "", path: path), source: path)
             let exits = try XCTUnwrap(try JSONParser.parse(file.metadata["exits"] ?? "", path: path).arrayValue).compactMap { $0.intValue }.map { Int($0) }
             XCTAssertEqual(exits.count, 10, "\(path): one exit per interval of 100 timesteps")
-            var tensors: [String: [Float]] = [:]
-            for name in file.names where name.hasPrefix("weights/") { tensors[String(name.dropFirst("weights/".count))] = try file.tensor(name).floats() }
+            let tensors = try file.floats(under: "weights/")
             // drop_scheduler.py's intervals: [0, 100), [100, 200), …, [900, 1000).
             return Case(file: file, params: DiTParameters(config: config, tensors: tensors, hasNullClass: true),
                         schedule: EarlyExitSchedule(boundaries: Array(stride(from: 100, through: 900, by: 100)), depths: exits))
@@ -77,8 +76,8 @@ final class EarlyExitParityTests: XCTestCase {
                 XCTAssertEqual(sampler.timesteps, try k.file.tensor("\(key)/timesteps").integers().map { Int($0) }, key)
                 let xT = try k.floats("\(key)/xT"), want = try k.floats("\(key)/trajectory")
                 let labels = try k.file.tensor("\(key)/y").integers().map { Int($0) }
-                let draws = try k.floats("\(key)/noise"), perDraw = xT.count
-                let noise = NoiseSource.supplied((0..<steps).map { Array(draws[($0 * perDraw)..<(($0 + 1) * perDraw)]) })
+                let perDraw = xT.count
+                let noise = NoiseSource.supplied(rows(try k.floats("\(key)/noise"), count: steps))
                 let guidance = Guidance(scale: try k.floats("\(key)/scale")[0], channels: .dit)
                 func trajectory(_ caching: StepCachePolicy?) throws -> [[Double]] {
                     var states: [[Double]] = []

@@ -26,8 +26,7 @@ final class LearningToCacheTests: XCTestCase {
             let file = try SafeTensorsFile(path: path)
             let config = try DiTConfig(json: try JSONParser.parse(file.metadata["config"] ?? "", path: path), source: path)
             let meta = try XCTUnwrap(try JSONParser.parse(file.metadata["case"] ?? "", path: path).objectValue)
-            var tensors: [String: [Float]] = [:]
-            for name in file.names where name.hasPrefix("weights/") { tensors[String(name.dropFirst("weights/".count))] = try file.tensor(name).floats() }
+            let tensors = try file.floats(under: "weights/")
             return Case(file: file, params: DiTParameters(config: config, tensors: tensors, hasNullClass: true),
                         steps: Int(try XCTUnwrap(meta["steps"]?.intValue)), r: Int(try XCTUnwrap(meta["r"]?.intValue)),
                         l1: try XCTUnwrap(meta["l1"]?.doubleValue), threshold: try XCTUnwrap(meta["threshold"]?.doubleValue))

@@ -30,24 +30,16 @@ import inspect
 import json
 import sys
 
-import numpy as np
 import torch
 from safetensors.numpy import save_file
+
+from cases_common import arrays, randomize
 
 CONFIG = dict(input_size=8, patch_size=2, in_channels=4, hidden_size=32, depth=3, num_heads=2, num_classes=4, learn_sigma=True)
 # Blocks run in [0, 100), [100, 200), …, [900, 1000): all three near the data, one when noisiest.
 EXITS = [3, 3, 3, 2, 2, 2, 2, 1, 1, 1]
 OFFICIAL_DEMO = "[28, 28, 24, 24, 20, 20, 16, 16, 12, 12]"
 BATCH, SCALE, STEPS = 3, 2.5, 10
-
-
-def randomize(model):
-    with torch.no_grad():
-        for name, w in model.named_parameters():
-            if name == "pos_embed":
-                continue
-            fan_in = w[0].numel() if w.dim() > 1 else 1
-            w.copy_(torch.randn_like(w) * (fan_in ** -0.5 if w.dim() > 1 else 0.05))
 
 
 def main():
@@ -113,13 +105,6 @@ def main():
                         f"{key}/noise": torch.stack(noises), f"{key}/trajectory": torch.stack(trajectory),
                         f"{key}/timesteps": torch.tensor(diffusion.timestep_map[::-1])})
         print(f"{key}: timesteps {diffusion.timestep_map[::-1]}")
-
-    def arrays(d):
-        out = {}
-        for k, v in d.items():
-            v = v.detach().cpu().numpy()
-            out[k] = np.ascontiguousarray(v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32))
-        return out
 
     weights = {f"weights/{k}": v for k, v in train_model.state_dict().items()}
     meta = {"config": json.dumps(CONFIG), "exits": json.dumps(EXITS),

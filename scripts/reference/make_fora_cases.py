@@ -29,9 +29,10 @@ import argparse
 import json
 import sys
 
-import numpy as np
 import torch
 from safetensors.numpy import save_file
+
+from cases_common import arrays, randomize
 
 # 4 channels so that forward_with_cfg's first 3 (guided) are not every eps channel; learned
 # sigma, as DiT's checkpoints and ours.
@@ -41,15 +42,6 @@ CONFIG = dict(input_size=8, patch_size=2, in_channels=4, hidden_size=32, depth=3
 # multiple of 4), and one unguided loop.
 CASES = [(2, 10, True), (3, 10, True), (4, 10, True), (3, 10, False)]
 BATCH, SCALE = 3, 2.5
-
-
-def randomize(model):
-    with torch.no_grad():
-        for name, w in model.named_parameters():
-            if name == "pos_embed":
-                continue
-            fan_in = w[0].numel() if w.dim() > 1 else 1
-            w.copy_(torch.randn_like(w) * (fan_in ** -0.5 if w.dim() > 1 else 0.05))
 
 
 def main():
@@ -122,13 +114,6 @@ def main():
             tensors[f"{key}/scale"] = torch.tensor([SCALE])
         meta[key] = json.dumps({"interval": interval, "steps": steps, "guided": guided})
         print(f"{key}: computed at steps {[k for k, d in enumerate(computed) if d]}")
-
-    def arrays(d):
-        out = {}
-        for k, v in d.items():
-            v = v.detach().cpu().numpy()
-            out[k] = np.ascontiguousarray(v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32))
-        return out
 
     weights = {f"weights/{k}": v for k, v in model.state_dict().items()}
     meta.update({"config": json.dumps(CONFIG),
