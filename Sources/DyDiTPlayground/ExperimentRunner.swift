@@ -158,47 +158,9 @@ public final class ExperimentRunner {
         let guidance = spec.guidance
         say("run \(run.id): \(spec.backbone.type) \(spec.backbone.model ?? ""), routers \(spec.width.type)/\(spec.token.type), \(sampler.name) \(sampler.steps) steps, guidance \(spec.guidanceScale), \(spec.eval.samples) samples, \(model.ctx.threadCount) thread(s) on \(model.ctx.isa)")
 
-        let labels = (0..<spec.eval.samples).map { spec.eval.classes[$0 % spec.eval.classes.count] }
-        var rng = RandomGenerator(seed: spec.seed)
-        let xT = rng.normals(labels.count * c.imageSize)
-        let noiseSeed = rng.next()
-        let batches = stride(from: 0, to: labels.count, by: spec.eval.batch).map { $0..<min(labels.count, $0 + spec.eval.batch) }
+        let images = RunImages(spec: spec, config: c, runID: run.id)
+        let labels = images.labels
 
-        // The timing rounds' images: a prefix of the same batches, so they are the same images
-        // as the first ones of the full pass (each batch draws from noise seeded by its index).
-        let timedBatches = spec.eval.timingImages.map { k in Array(batches.prefix { $0.lowerBound < k }) } ?? batches
-        let timedImages = timedBatches.last!.upperBound
-        let timesSubset = timedBatches.count < batches.count
-
-        /// One pass over the images of `over` (every batch by default), from the run's noise or
-        /// another seed's `start` and `noise`. Its time excludes building the schedule's sliced
-        /// weights, a once-per-schedule cost reported on its own (`slice_build_seconds`).
-        func sample(_ loop: SamplingLoop, phase: String, start: [Float]? = nil, noise: UInt64? = nil,
-                    over: [Range<Int>]? = nil) throws
-            -> (samples: [Float], seconds: Double, preparation: Double, reports: [StepReport]) {
-            let xT = start ?? xT, noiseSeed = noise ?? noiseSeed
-            let batches = over ?? batches
-            var out: [Float] = [], reports: [StepReport] = []
-            var preparation = 0.0
-            let clock = ContinuousClock()
-            let elapsed = try clock.measure {
-                for (i, range) in batches.enumerated() {
-                    let x = Array(xT[(range.lowerBound * c.imageSize)..<(range.upperBound * c.imageSize)])
-                    out += try loop.run(xT: x, labels: Array(labels[range]), noise: .seeded(noiseSeed &+ UInt64(i))) { r in
-                        reports.append(r)
-                        events.step(phase, i, batches.count, r)
-                    }
-                    preparation += loop.preparationSeconds
-                }
-            }
-            try FiniteCheck.require(out, "run \(run.id): the \(phase == "dense" ? "dense baseline's " : "")samples",
-                                    hint: "the weights or the guidance scale make the model diverge; the run is not complete")
-            return (out, DyDiTIO.seconds(elapsed) - preparation, preparation, reports)
-        }
-
-        // Every round samples the same images from the same noise; the first round's samples
-        // and step reports are the run's — unless the rounds time a subset (`eval.timing.images`):
-        // then one untimed pass over every image comes first and is the run's.
         let caching = try StepCacheRegistry.make(spec.cache.type, options: spec.cache.options.values,
                                                  context: spec.stepCacheContext(weights: weightsPath), source: "cache")
         let merging = try TokenMergingRegistry.make(spec.merge.type, options: spec.merge.options.values, seed: spec.seed, config: c,
@@ -212,109 +174,38 @@ public final class ExperimentRunner {
                                 merging: merging)
         let denseModel = try spec.eval.denseCheckpoint.map { try self.denseModel(spec.resolvePath($0), like: model, spec: spec, say: say) } ?? model
         let denseLoop = routed && spec.eval.denseBaseline ? SamplingLoop(model: denseModel, sampler: denseSampler, guidance: guidance) : nil
+        let sampling = RunSampling(images: images, loop: loop, denseLoop: denseLoop, token: token,
+                                   seeds: SeedSampleStore(runDirectory: dir, key: key, isa: model.ctx.isa, threads: model.ctx.threadCount),
+                                   events: events)
         // Rounds exist for the medians of the latency metric; without it one pass gives every
         // other metric its samples (five would only repeat the same images).
         let rounds = spec.eval.metrics.contains(LatencyMetric.name) ? spec.eval.timingRounds : 1
-        func phase(_ name: String, _ r: Int) -> String { rounds == 1 ? name : "\(name) round \(r + 1)/\(rounds)" }
-        var samples: [Float] = [], reports: [StepReport] = [], preparation = 0.0
-        var denseSamples: [Float]?
-        // The quality seeds are saved as they are drawn (`SeedSampleStore`), seed 0 — the run's
-        // own pass over every image — too where skipping it on resume changes nothing the run
-        // reports: when the rounds time a subset (they run the loop again anyway), or when no
-        // metric measures the pass itself (latency, or memory, which reads the loop's state).
-        let seeds = SeedSampleStore(runDirectory: dir, key: key, isa: model.ctx.isa, threads: model.ctx.threadCount)
         let qualitySeeds = spec.eval.metrics.contains(where: { FeatureMetrics.named($0) != nil })
-        let firstPassKept = qualitySeeds && (timesSubset || !spec.eval.metrics.contains { $0 == LatencyMetric.name || $0 == MemoryMetric.name })
-        let shape = [labels.count, c.inChannels, c.inputSize, c.inputSize]
-        let restored = firstPassKept ? seeds.loadFirstPass(count: labels.count * c.imageSize) : nil
-        if let restored {
-            (samples, reports, preparation) = (restored.samples, restored.reports, restored.preparation)
-            say("seed 0: \(labels.count) images drawn by an interrupted attempt of this run (same inputs, code and machine), reused")
-        }
-        func keep(_ pass: (samples: [Float], seconds: Double, preparation: Double, reports: [StepReport])) throws {
-            guard firstPassKept else { return }
-            try seeds.saveFirstPass(.init(samples: pass.samples, reports: pass.reports, seconds: pass.seconds, preparation: pass.preparation),
-                                    shape: shape)
-        }
-        if timesSubset {
-            if restored == nil {
-                token?.reset()
-                let pass = try sample(loop, phase: "sample")
-                (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation)
-                try keep(pass)
-            }
-            say("timing: the first \(timedImages) of \(labels.count) images (eval.timing.images), \(rounds) round(s)")
-        }
-        // Each round's seconds per sampling step, summed over its batches: where the speed-up
-        // comes from along the schedule (the routers spend differently at each timestep).
-        var dynamicSteps: [[Double]] = [], denseSteps: [[Double]] = []
-        let timing = try LatencyRounds.measure(rounds: rounds, dynamic: { r in
-            // Restored (no metric times this pass): the run's pass is the saved one, with its time.
-            if let restored, !timesSubset {
-                dynamicSteps.append(StepTimes.perStep(restored.reports, steps: sampler.steps))
-                return restored.seconds
-            }
-            // The random token router draws from one seeded sequence: restarted, every round
-            // routes exactly as the first.
-            token?.reset()
-            let pass = try sample(loop, phase: phase(timesSubset ? "timed" : "sample", r), over: timedBatches)
-            if r == 0 && !timesSubset {
-                (samples, reports, preparation) = (pass.samples, pass.reports, pass.preparation)
-                try keep(pass)
-            }
-            dynamicSteps.append(StepTimes.perStep(pass.reports, steps: sampler.steps))
-            return pass.seconds
-        }, dense: denseLoop.map { dense in { r in
-            let pass = try sample(dense, phase: phase("dense", r), over: timedBatches)
-            if r == 0 { denseSamples = pass.samples }
-            denseSteps.append(StepTimes.perStep(pass.reports, steps: denseSampler.steps))
-            return pass.seconds
-        } })
-        let stepTimes = StepTimes(timesteps: sampler.timesteps, denseTimesteps: denseSampler.timesteps,
-                                  dynamic: StepTimes.medians(dynamicSteps),
-                                  dense: denseSteps.isEmpty ? nil : StepTimes.medians(denseSteps), images: timedImages)
+        let keepFirst = qualitySeeds
+            && (images.timesSubset || !spec.eval.metrics.contains { $0 == LatencyMetric.name || $0 == MemoryMetric.name })
+        let passes = try sampling.firstPassAndRounds(rounds: rounds, keepFirst: keepFirst, sampler: sampler,
+                                                     denseSampler: denseSampler, say: say)
+        let (samples, reports, timing) = (passes.first.samples, passes.first.reports, passes.timing)
+        let timedImages = images.timedImages
         // What the dense baseline drew: the timed images (all of them without a subset).
-        let compared = Array(samples.prefix(timedImages * c.imageSize)), comparedLabels = Array(labels.prefix(timedImages))
-        let images = Double(timedImages)
+        let compared = Array(samples.prefix(timedImages * c.imageSize))
         // 2 per guided step (conditional and unconditional rows), 1 per other step.
         let forwardsPerStep = guidance?.forwards(modelTimesteps: sampler.modelTimesteps) ?? Array(repeating: 1, count: sampler.steps)
         let denseForwards = guidance?.forwards(modelTimesteps: denseSampler.modelTimesteps) ?? Array(repeating: 1, count: denseSampler.steps)
         let mean = { (v: [Double]) in v.reduce(0, +) / Double(max(1, v.count)) }
-        let perImage = Statistics.median(timing.dynamic) / images
+        let perImage = Statistics.median(timing.dynamic) / Double(timedImages)
         var summary = String(format: "%.3f s per image", perImage)
         if !timing.dense.isEmpty {
             let r = timing.speedups
             summary += String(format: ", dense %.3f s per image: speed-up %.2f× (rounds: %.2f–%.2f×)",
-                              Statistics.median(timing.dense) / images, Statistics.median(r), r.min()!, r.max()!)
+                              Statistics.median(timing.dense) / Double(timedImages), Statistics.median(r), r.min()!, r.max()!)
         }
         if rounds > 1 { summary += " (medians of \(rounds) alternating rounds)" }
         if routed { summary += String(format: ", FLOPs ratio %.3f", mean(reports.map(\.flopsRatio))) }
         say(summary)
 
-        // Files: samples, grid, masks over the schedule.
-        try SafeTensorsWriter.write([("samples", Tensor(samples, shape: [labels.count, c.inChannels, c.inputSize, c.inputSize])),
-                                     ("classes", Tensor(labels.map { Int64($0) }, shape: [labels.count]))],
-                                    metadata: ["spec": spec.resolved.serialized(), "run": run.id], to: "\(dir)/samples.safetensors")
-        if spec.grid && !(c.inChannels == 1 || c.inChannels == 3) {
-            say("no samples.png: the model makes \(c.inChannels)-channel VAE latents, which this project cannot decode to pixels; samples.safetensors holds them (Notebooks/decode-latents.ipynb decodes them with diffusers' VAE)")
-        } else if spec.grid {
-            // One column per class, named under it.
-            let name = { ImageDataset.gridLabel($0, numClasses: c.numClasses, inChannels: c.inChannels) }
-            try PNGFile.write(ImageGrid.byClass(samples, labels: labels, channels: c.inChannels, height: c.inputSize,
-                                                width: c.inputSize, names: name, scale: spec.gridScale), to: "\(dir)/samples.png")
-            // Dense | dynamic from the same noise, one row per class: what the routing changed.
-            if let denseSamples {
-                try PNGFile.write(ImageGrid.sideBySide(denseSamples, compared, labels: comparedLabels, channels: c.inChannels,
-                                                       height: c.inputSize, width: c.inputSize, names: name,
-                                                       titles: ("DENSE", "DYNAMIC"), scale: spec.gridScale),
-                                  to: "\(dir)/dense-vs-dynamic.png")
-            }
-        }
-        if let width {
-            let (attn, mlp) = WidthMaskExport.masks(router: width, model: model, timesteps: sampler.modelTimesteps)
-            try AtomicFile.write(WidthMaskExport.csv(timesteps: sampler.modelTimesteps, attn: attn, mlp: mlp, depth: c.depth, heads: c.numHeads),
-                                 to: "\(dir)/masks.csv")
-        }
+        try RunFiles.write(into: dir, run: run, images: images, samples: samples, denseSamples: passes.denseSamples, model: model,
+                           width: width, timesteps: sampler.modelTimesteps, say: say)
 
         var metrics = JSONObject()
         metrics["run"] = .string(run.id)
@@ -322,9 +213,9 @@ public final class ExperimentRunner {
         metrics["random_init"] = .bool(randomInit)
         let measured = RunMeasurements(spec: spec, model: model, routing: routing, reports: reports,
                                        forwardsPerStep: forwardsPerStep,
-                                       timing: timing, timedImages: timedImages, steps: sampler.steps, preparation: preparation,
-                                       preparedSlices: loop.preparedSlices, compared: compared, denseSamples: denseSamples,
-                                       stepTimes: stepTimes, cacheBytes: loop.cacheBytes,
+                                       timing: timing, timedImages: timedImages, steps: sampler.steps,
+                                       preparation: passes.first.preparation, preparedSlices: loop.preparedSlices, compared: compared,
+                                       denseSamples: passes.denseSamples, stepTimes: passes.stepTimes, cacheBytes: loop.cacheBytes,
                                        denseMACsPerImage: MACs(denseModel.config).total * Double(denseForwards.reduce(0, +)))
         var report = RunReport()
         for metric in Registry.runMetrics where spec.eval.metrics.contains(metric.name) {
@@ -334,20 +225,7 @@ public final class ExperimentRunner {
         var quality = report.quality
         var notes = report.notes
         if qualitySeeds {
-            // Seed 0 is the run's own samples; more seeds sample again from their own noise.
-            // Each extra seed is saved once drawn: a run stopped here resumes from the next one.
-            var sets = [samples]
-            for s in 1..<spec.eval.seeds {
-                if let saved = seeds.load(seed: s, count: samples.count) {
-                    say("seed \(s): \(labels.count) images drawn by an interrupted attempt of this run (same inputs, code and machine), reused")
-                    sets.append(saved)
-                    continue
-                }
-                let n = RunQuality.noise(spec: spec, index: s, values: labels.count * c.imageSize)
-                token?.reset()
-                sets.append(try sample(loop, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed).samples)
-                try seeds.save(seed: s, samples: sets[s], shape: shape)
-            }
+            let sets = try sampling.qualitySets(first: samples, spec: spec, say: say)
             for (key, value) in try runQuality.evaluate(spec, sets: sets, labels: labels, config: c, ctx: model.ctx, say: say).pairs {
                 quality[key] = value
             }

@@ -13,7 +13,7 @@ import Glibc
 ///
 /// Seed 0, the run's own pass over every image, is kept too with what the run reports from it
 /// (every step's `StepReport`, the slice-build seconds) where the runner can skip that pass on
-/// resume (`FirstPass`); the timing rounds are always measured again. A saved set is reused
+/// resume (`loadFirstPass`); the timing rounds are always measured again. A saved set is reused
 /// only if it was drawn by the same computation:
 /// the run's key (the resolved spec and the SHA-256 of every input file), the ISA build and
 /// thread count, the CPU's kernel paths (AMX or not) and the executable's own SHA-256 (other
@@ -48,19 +48,12 @@ struct SeedSampleStore {
         try write(seed: seed, [("samples", Tensor(samples, shape: shape))])
     }
 
-    /// The run's own pass (seed 0): its samples, its step reports, its seconds and the seconds
-    /// it spent building sliced weights — everything the run takes from that pass.
-    struct FirstPass {
-        var samples: [Float]
-        var reports: [StepReport]
-        var seconds: Double
-        var preparation: Double
-    }
-
     /// `StepReport`'s fields as the columns of the saved `reports` tensor, in this order.
     static let reportColumns = 9
 
-    func loadFirstPass(count: Int) -> FirstPass? {
+    /// The run's own pass (seed 0) — its samples, step reports, seconds and slice-build
+    /// seconds: everything the run takes from that pass — if an identical computation saved it.
+    func loadFirstPass(count: Int) -> SamplingPass? {
         guard let samples = load(seed: 0, count: count), let file = try? SafeTensorsFile(path: path(0)),
               let table = try? file.tensor("reports"), table.shape.count == 2, table.shape[1] == Self.reportColumns,
               let seconds = file.metadata["seconds"].flatMap(Double.init),
@@ -70,10 +63,10 @@ struct SeedSampleStore {
             StepReport(step: Int(v[i * n]), steps: Int(v[i * n + 1]), timestep: Int(v[i * n + 2]), seconds: v[i * n + 3],
                        heads: v[i * n + 4], groups: v[i * n + 5], tokens: v[i * n + 6], flopsRatio: v[i * n + 7], macs: v[i * n + 8])
         }
-        return FirstPass(samples: samples, reports: reports, seconds: seconds, preparation: preparation)
+        return SamplingPass(samples: samples, reports: reports, seconds: seconds, preparation: preparation)
     }
 
-    func saveFirstPass(_ pass: FirstPass, shape: [Int]) throws {
+    func saveFirstPass(_ pass: SamplingPass, shape: [Int]) throws {
         let table = pass.reports.flatMap { r in
             [Double(r.step), Double(r.steps), Double(r.timestep), r.seconds, r.heads, r.groups, r.tokens, r.flopsRatio, r.macs]
         }

@@ -248,6 +248,24 @@ final class RunnerTests: XCTestCase {
         XCTAssertNotNil(try run("wide", dense: "\(dir)/wide.safetensors")["latency"]?["speedup"]?.doubleValue)
     }
 
+    /// A dense baseline whose samples are not finite is named in the error, in every timing
+    /// round (the rounds' phases are "dense round r/n": the error used to say only "the samples").
+    func testDivergingDenseBaselineIsNamed() throws {
+        let config = try SpecFile(text: spec()).expand()[0].spec.backbone
+        var params = DiTParameters.initialized(config.config, seed: 1, config.initialization)
+        // An output layer at the edge of fp32: guidance's 3·cond − 2·uncond overflows to inf.
+        for name in params.tensors.keys where name.hasPrefix(DiTLayerNames.finalLinear) {
+            params.tensors[name] = params.tensors[name]!.map { _ in 3e38 }
+        }
+        try params.save(to: "\(dir)/diverging.safetensors")
+        let eval = #"{"samples": 2, "batch": 2, "metrics": ["flops", "latency"], "dense_baseline": true, "timing": {"rounds": 2}, "dense_checkpoint": ""#
+            + "\(dir)/diverging.safetensors" + #""}"#
+        let r = try SpecFile(text: spec(eval: eval)).expand()[0]
+        XCTAssertThrowsError(try ExperimentRunner(store: try RunStore(directory: "\(dir)/d")).execute(r, events: events())) {
+            XCTAssertTrue("\($0)".contains("the dense baseline's samples"), "\($0)")
+        }
+    }
+
     /// `eval.dense_sampler`: a fewer-steps run is timed against the sampler it replaces (the
     /// method zoo's 12-step rows used to be timed against 12 dense steps: "0.96×" at FLOPs 1),
     /// and its FLOPs per image count the steps it saves.
