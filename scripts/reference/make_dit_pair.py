@@ -19,9 +19,10 @@ import json
 import os
 import sys
 
-import numpy as np
 import torch
 from safetensors.numpy import save_file
+
+from cases_common import arrays, randomize
 
 
 def main():
@@ -42,14 +43,7 @@ def main():
     config = dict(input_size=a.input_size, patch_size=a.patch_size, in_channels=a.in_channels, hidden_size=a.hidden_size,
                   depth=a.depth, num_heads=a.num_heads, num_classes=a.num_classes, learn_sigma=not a.no_learn_sigma)
     model = DiT(**config)
-    # Random weights everywhere (DiT zero-initialises adaLN and the final layer, which would
-    # hide most of the network); pos_embed stays DiT's fixed sin-cos table.
-    with torch.no_grad():
-        for name, w in model.named_parameters():
-            if name == "pos_embed":
-                continue
-            fan_in = w[0].numel() if w.dim() > 1 else 1
-            w.copy_(torch.randn_like(w) * (fan_in ** -0.5 if w.dim() > 1 else 0.05))
+    randomize(model)
     model.eval()
     B, C, S = a.batch, a.in_channels, a.input_size
     g = torch.Generator().manual_seed(a.seed + 1)
@@ -124,13 +118,6 @@ def main():
         key = f"sample/{kind}_10"
         io.update({f"{key}/xT": xT, f"{key}/noise": torch.stack(draws), f"{key}/trajectory": torch.stack(trajectory),
                    f"{key}/timesteps": torch.tensor(sampling.timestep_map[::-1]), f"{key}/y": ys})
-
-    def arrays(d):
-        out = {}
-        for k, v in d.items():
-            v = v.detach().cpu().numpy()
-            out[k] = np.ascontiguousarray(v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32))
-        return out
 
     os.makedirs(a.out, exist_ok=True)
     meta = {"config": json.dumps({"name": a.name, **config}),

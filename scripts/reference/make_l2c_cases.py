@@ -23,21 +23,13 @@ import argparse
 import json
 import sys
 
-import numpy as np
 import torch
 from safetensors.numpy import save_file
 
+from cases_common import arrays, randomize
+
 CONFIG = dict(input_size=8, patch_size=2, in_channels=1, hidden_size=32, depth=3, num_heads=2, num_classes=4, learn_sigma=True)
 STEPS, R, BATCH, L1, THRES = 6, 3, 3, 5e-3, 0.5
-
-
-def randomize(model):
-    with torch.no_grad():
-        for name, w in model.named_parameters():
-            if name == "pos_embed" or "routers" in name:
-                continue
-            fan_in = w[0].numel() if w.dim() > 1 else 1
-            w.copy_(torch.randn_like(w) * (fan_in ** -0.5 if w.dim() > 1 else 0.05))
 
 
 def main():
@@ -51,7 +43,8 @@ def main():
 
     torch.manual_seed(0)
     model = router_models.DiT(**CONFIG)
-    randomize(model)
+    # The routers keep their own init (`Router`'s randn logits, spread below).
+    randomize(model, skip=lambda name: name == "pos_embed" or "routers" in name)
     diffusion = create_diffusion(str(STEPS))
     model.add_router(STEPS, diffusion.timestep_map)  # Router: torch.randn logits
     with torch.no_grad():
@@ -111,13 +104,6 @@ def main():
             outs.append(dyn(xs[k], t, y))
     tensors.update({"infer/x": xs, "infer/y": y, "infer/out": torch.stack(outs),
                     "infer/timesteps": torch.tensor(diffusion.timestep_map[::-1])})
-
-    def arrays(d):
-        out = {}
-        for k, v in d.items():
-            v = v.detach().cpu().numpy()
-            out[k] = np.ascontiguousarray(v.astype(np.int64) if v.dtype.kind in "iu" else v.astype(np.float32))
-        return out
 
     weights = {f"weights/{k}": v for k, v in model.state_dict().items() if "routers" not in k}
     meta = {"config": json.dumps(CONFIG), "case": json.dumps({"steps": STEPS, "r": R, "l1": L1, "threshold": THRES}),
