@@ -156,7 +156,7 @@ public final class ExperimentRunner {
         let sampler = try spec.sampler.make(config: c, source: "sampler")
         let denseSampler = try spec.eval.denseSampler.map { try $0.make(config: c, source: "eval.dense_sampler") } ?? sampler
         let guidance = spec.guidance
-        say("run \(run.id): \(spec.backbone.type) \(spec.backbone.model ?? ""), routers \(spec.width.type)/\(spec.token.type), \(sampler.name) \(sampler.steps) steps, guidance \(spec.guidanceScale), \(spec.eval.samples) samples, \(model.ctx.threadCount) thread(s) on \(model.ctx.isa)")
+        say("run \(run.id): \(spec.backbone.type)\(spec.backbone.model.map { " \($0)" } ?? ""), routers \(spec.width.type)/\(spec.token.type), \(sampler.name) \(sampler.steps) steps, guidance \(spec.guidanceScale), \(spec.eval.samples) samples, \(model.ctx.threadCount) thread(s) on \(model.ctx.isa)")
 
         let images = RunImages(spec: spec, config: c, runID: run.id)
         let labels = images.labels

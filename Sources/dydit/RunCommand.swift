@@ -84,6 +84,8 @@ struct RunCommand: ParsableCommand {
                 if case let .changed(why) = state { printError("  measuring again (--redo-changed): it \(why)") }
                 var progress: ProgressLine?
                 var current = ""
+                // The phase (pass, round, seed) under way and when it started: its own ETA.
+                var phaseStart: (name: String, at: ContinuousClock.Instant)?
                 try runner.execute(r, events: RunEvents(
                     message: { printError("  " + $0) },
                     step: { phase, batch, batches, report in
@@ -92,7 +94,12 @@ struct RunCommand: ParsableCommand {
                             progress = ProgressLine(label: label, total: report.steps)
                             current = label
                         }
-                        let detail = report.flopsRatio < 1 ? String(format: "FLOPs %.3f", report.flopsRatio) : "t=\(report.timestep)"
+                        if phaseStart?.name != phase { phaseStart = (phase, .now) }
+                        var detail = report.flopsRatio < 1 ? String(format: "FLOPs %.3f", report.flopsRatio) : "t=\(report.timestep)"
+                        let f = PhaseProgress.fraction(batch: batch, batches: batches, step: report.step, steps: report.steps)
+                        if batches > 1, let left = PhaseProgress.remaining(fraction: f, elapsed: seconds(.now - phaseStart!.at)) {
+                            detail += " · \(phase) " + String(format: "%.0f%%", 100 * f) + ", ETA " + ProgressLine.duration(left)
+                        }
                         progress?.update(report.step + 1, detail: detail)
                     }))
                 done += 1
