@@ -47,27 +47,43 @@ struct RunImages {
 
     /// One pass over the images of `over` (every batch by default), from seed 0's noise or
     /// another seed's `start` and `noise`. Fails on a non-finite sample: nothing downstream
-    /// may measure a diverged model.
+    /// may measure a diverged model. `resume`: the first batches of this same pass, finished
+    /// earlier — the pass goes on from the next one (each batch draws from its own noise);
+    /// `afterBatch` receives the pass so far and its number of batches after each batch.
     func sample(_ loop: SamplingLoop, phase: String, start: [Float]? = nil, noise: UInt64? = nil,
-                over: [Range<Int>]? = nil, events: RunEvents) throws -> SamplingPass {
+                over: [Range<Int>]? = nil, resume: (pass: SamplingPass, batches: Int)? = nil,
+                afterBatch: ((SamplingPass, Int) throws -> Void)? = nil, events: RunEvents) throws -> SamplingPass {
         let xT = start ?? xT, noiseSeed = noise ?? noiseSeed
         let batches = over ?? batches
         let n = imageSize
-        var out: [Float] = [], reports: [StepReport] = []
-        var preparation = 0.0
-        let clock = ContinuousClock()
-        let elapsed = try clock.measure {
-            for (i, range) in batches.enumerated() {
-                let x = Array(xT[(range.lowerBound * n)..<(range.upperBound * n)])
-                out += try loop.run(xT: x, labels: Array(labels[range]), noise: .seeded(noiseSeed &+ UInt64(i))) { r in
-                    reports.append(r)
-                    events.step(phase, i, batches.count, r)
-                }
-                preparation += loop.preparationSeconds
+        let first = resume?.batches ?? 0
+        var out = resume?.pass.samples ?? [], reports = resume?.pass.reports ?? []
+        var preparation = 0.0, saving = 0.0
+        let clock = ContinuousClock(), began = clock.now
+        // Seconds of sampling — without slice building or `afterBatch` — the resumed batches' included.
+        func pass() -> SamplingPass {
+            let earlier = resume?.pass
+            return SamplingPass(samples: out, reports: reports,
+                                seconds: (earlier?.seconds ?? 0) + DyDiTIO.seconds(clock.now - began) - preparation - saving,
+                                preparation: (earlier?.preparation ?? 0) + preparation)
+        }
+        for i in first..<batches.count {
+            let range = batches[i]
+            let x = Array(xT[(range.lowerBound * n)..<(range.upperBound * n)])
+            out += try loop.run(xT: x, labels: Array(labels[range]), noise: .seeded(noiseSeed &+ UInt64(i))) { r in
+                reports.append(r)
+                events.step(phase, i, batches.count, r)
+            }
+            preparation += loop.preparationSeconds
+            if let afterBatch, i + 1 < batches.count {
+                let t = clock.now
+                try afterBatch(pass(), i + 1)
+                saving += DyDiTIO.seconds(clock.now - t)
             }
         }
+        let result = pass()
         try FiniteCheck.require(out, "run \(runID): the \(phase.hasPrefix("dense") ? "dense baseline's " : "")samples",
                                 hint: "the weights or the guidance scale make the model diverge; the run is not complete")
-        return SamplingPass(samples: out, reports: reports, seconds: DyDiTIO.seconds(elapsed) - preparation, preparation: preparation)
+        return result
     }
 }

@@ -47,7 +47,7 @@ struct RunSampling {
         if subset {
             if first == nil {
                 token?.reset()
-                first = try images.sample(loop, phase: "sample", events: events)
+                first = keepFirst ? try drawSaving(seed: 0, phase: "sample", say: say) : try images.sample(loop, phase: "sample", events: events)
                 try keep(first!)
             }
             say("timing: the first \(images.timedImages) of \(images.labels.count) images (eval.timing.images), \(rounds) round(s)")
@@ -63,7 +63,11 @@ struct RunSampling {
                 return restored.seconds
             }
             token?.reset()
-            let pass = try images.sample(loop, phase: phase(subset ? "timed" : "sample", r), over: images.timedBatches, events: events)
+            // The run's own pass, untimed by any metric (keepFirst without a subset: no latency
+            // metric, one round), is saved batch by batch like a quality seed.
+            let pass = keepFirst && !subset
+                ? try drawSaving(seed: 0, phase: phase("sample", r), say: say)
+                : try images.sample(loop, phase: phase(subset ? "timed" : "sample", r), over: images.timedBatches, events: events)
             if r == 0 && !subset {
                 first = pass
                 try keep(pass)
@@ -95,10 +99,30 @@ struct RunSampling {
             }
             let n = RunQuality.noise(spec: spec, index: s, values: first.count)
             token?.reset()
-            sets.append(try images.sample(loop, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed, events: events).samples)
+            sets.append(try drawSaving(seed: s, phase: "seed \(s)", start: n.xT, noise: n.noiseSeed, say: say).samples)
             try seeds.save(seed: s, samples: sets[s], shape: shape)
         }
         return sets
+    }
+
+    /// Seed `seed`'s pass over every image, saved after each batch (`SeedSampleStore.savePartial`)
+    /// and resumed from what an interrupted attempt saved — unless the token router's decisions
+    /// depend on the batches before (a random sequence): then it is drawn whole.
+    private func drawSaving(seed: Int, phase: String, start: [Float]? = nil, noise: UInt64? = nil,
+                            say: (String) -> Void) throws -> SamplingPass {
+        guard !(token?.dependsOnEarlierCalls ?? false) else {
+            return try images.sample(loop, phase: phase, start: start, noise: noise, events: events)
+        }
+        let imageShape = Array(shape.dropFirst())
+        let resume = seeds.loadPartial(seed: seed, imageValues: images.imageSize)
+            .flatMap { $0.batches < images.batches.count
+                && $0.pass.samples.count == images.batches[$0.batches - 1].upperBound * images.imageSize ? $0 : nil }
+        if let resume {
+            say("seed \(seed): \(resume.batches) of \(images.batches.count) batches drawn by an interrupted attempt of this run (same inputs, code and machine), going on from batch \(resume.batches + 1)")
+        }
+        return try images.sample(loop, phase: phase, start: start, noise: noise, resume: resume, afterBatch: { pass, done in
+            try seeds.savePartial(seed: seed, pass, batches: done, imageShape: imageShape)
+        }, events: events)
     }
 
     /// The saved sample sets' tensor shape: images × channels × height × width.

@@ -13,7 +13,11 @@ import Glibc
 ///
 /// Seed 0, the run's own pass over every image, is kept too with what the run reports from it
 /// (every step's `StepReport`, the slice-build seconds) where the runner can skip that pass on
-/// resume (`loadFirstPass`); the timing rounds are always measured again. A saved set is reused
+/// resume (`loadFirstPass`); the timing rounds are always measured again. A seed's pass in
+/// progress is saved after each batch (`seed-<s>.partial.safetensors`): a pass stopped
+/// part-way resumes from its next batch (each batch draws from its own noise, so the batches
+/// before it change nothing — unless a token router's decisions depend on earlier calls, when
+/// the runner does not use these). A saved set is reused
 /// only if it was drawn by the same computation:
 /// the run's key (the resolved spec and the SHA-256 of every input file), the ISA build and
 /// thread count, the CPU's kernel paths (AMX or not) and the executable's own SHA-256 (other
@@ -44,8 +48,10 @@ struct SeedSampleStore {
         return samples
     }
 
+    /// Saves seed `seed`'s samples, and removes what was saved of its unfinished pass.
     func save(seed: Int, samples: [Float], shape: [Int]) throws {
         try write(seed: seed, [("samples", Tensor(samples, shape: shape))])
+        removePartial(seed: seed)
     }
 
     /// `StepReport`'s fields as the columns of the saved `reports` tensor, in this order.
@@ -58,32 +64,74 @@ struct SeedSampleStore {
               let table = try? file.tensor("reports"), table.shape.count == 2, table.shape[1] == Self.reportColumns,
               let seconds = file.metadata["seconds"].flatMap(Double.init),
               let preparation = file.metadata["preparation_seconds"].flatMap(Double.init) else { return nil }
-        let v = table.doubles(), n = Self.reportColumns
-        let reports = (0..<table.shape[0]).map { i in
-            StepReport(step: Int(v[i * n]), steps: Int(v[i * n + 1]), timestep: Int(v[i * n + 2]), seconds: v[i * n + 3],
-                       heads: v[i * n + 4], groups: v[i * n + 5], tokens: v[i * n + 6], flopsRatio: v[i * n + 7], macs: v[i * n + 8])
-        }
-        return SamplingPass(samples: samples, reports: reports, seconds: seconds, preparation: preparation)
+        return SamplingPass(samples: samples, reports: Self.reports(table), seconds: seconds, preparation: preparation)
     }
 
     func saveFirstPass(_ pass: SamplingPass, shape: [Int]) throws {
-        let table = pass.reports.flatMap { r in
-            [Double(r.step), Double(r.steps), Double(r.timestep), r.seconds, r.heads, r.groups, r.tokens, r.flopsRatio, r.macs]
-        }
         try write(seed: 0, [("samples", Tensor(pass.samples, shape: shape)),
-                            ("reports", Tensor(table, shape: [pass.reports.count, Self.reportColumns]))],
+                            ("reports", Tensor(Self.table(pass.reports), shape: [pass.reports.count, Self.reportColumns]))],
                   // Doubles print round-trip exact in Swift.
                   extra: ["seconds": "\(pass.seconds)", "preparation_seconds": "\(pass.preparation)"])
+        removePartial(seed: 0)
     }
 
-    private func write(seed: Int, _ tensors: [(String, Tensor)], extra: [String: String] = [:]) throws {
+    // MARK: a pass stopped part-way
+
+    /// The file of seed `seed`'s unfinished pass: the batches it has finished.
+    func partialPath(_ seed: Int) -> String { "\(directory)/seed-\(seed).partial.safetensors" }
+
+    /// The batches of seed `seed`'s pass that an identical computation finished before it was
+    /// stopped — their samples (`imageValues` floats per image), step reports, seconds and
+    /// slice-build seconds — and how many; nil if none were saved (or they cannot be used).
+    func loadPartial(seed: Int, imageValues: Int) -> (pass: SamplingPass, batches: Int)? {
+        guard MachineRecord.executableDigest != "unknown", FileReader.exists(partialPath(seed)),
+              let file = try? SafeTensorsFile(path: partialPath(seed)),
+              file.metadata["fingerprint"] == fingerprint, file.metadata["seed"] == String(seed),
+              let batches = file.metadata["batches"].flatMap(Int.init), batches > 0,
+              let samples = (try? file.tensor("samples"))?.floats(), samples.count % imageValues == 0,
+              let table = try? file.tensor("reports"), table.shape.count == 2, table.shape[1] == Self.reportColumns,
+              let seconds = file.metadata["seconds"].flatMap(Double.init),
+              let preparation = file.metadata["preparation_seconds"].flatMap(Double.init) else { return nil }
+        return (SamplingPass(samples: samples, reports: Self.reports(table), seconds: seconds, preparation: preparation), batches)
+    }
+
+    /// Saves the first `batches` batches of seed `seed`'s pass (replacing what was saved):
+    /// called after each batch, so a stopped pass loses at most the batch it was drawing.
+    func savePartial(seed: Int, _ pass: SamplingPass, batches: Int, imageShape: [Int]) throws {
+        let images = pass.samples.count / imageShape.reduce(1, *)
+        try write(seed: seed, [("samples", Tensor(pass.samples, shape: [images] + imageShape)),
+                               ("reports", Tensor(Self.table(pass.reports), shape: [pass.reports.count, Self.reportColumns]))],
+                  extra: ["batches": String(batches), "seconds": "\(pass.seconds)", "preparation_seconds": "\(pass.preparation)"],
+                  to: partialPath(seed))
+    }
+
+    /// Removes seed `seed`'s unfinished pass (once the whole seed is saved).
+    func removePartial(seed: Int) {
+        try? FileManager.default.removeItem(atPath: partialPath(seed))
+    }
+
+    private static func table(_ reports: [StepReport]) -> [Double] {
+        reports.flatMap { r in
+            [Double(r.step), Double(r.steps), Double(r.timestep), r.seconds, r.heads, r.groups, r.tokens, r.flopsRatio, r.macs]
+        }
+    }
+
+    private static func reports(_ table: Tensor) -> [StepReport] {
+        let v = table.doubles(), n = reportColumns
+        return (0..<table.shape[0]).map { i in
+            StepReport(step: Int(v[i * n]), steps: Int(v[i * n + 1]), timestep: Int(v[i * n + 2]), seconds: v[i * n + 3],
+                       heads: v[i * n + 4], groups: v[i * n + 5], tokens: v[i * n + 6], flopsRatio: v[i * n + 7], macs: v[i * n + 8])
+        }
+    }
+
+    private func write(seed: Int, _ tensors: [(String, Tensor)], extra: [String: String] = [:], to path: String? = nil) throws {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw IOError(directory, "cannot create the folder for the run's finished seeds: \(error.localizedDescription)")
         }
         try SafeTensorsWriter.write(tensors, metadata: ["fingerprint": fingerprint, "seed": String(seed)].merging(extra) { $1 },
-                                    to: path(seed))
+                                    to: path ?? self.path(seed))
     }
 
     static func directory(_ runDirectory: String) -> String { "\(runDirectory)/.seeds" }

@@ -84,8 +84,9 @@ struct RunCommand: ParsableCommand {
                 if case let .changed(why) = state { printError("  measuring again (--redo-changed): it \(why)") }
                 var progress: ProgressLine?
                 var current = ""
-                // The phase (pass, round, seed) under way and when it started: its own ETA.
-                var phaseStart: (name: String, at: ContinuousClock.Instant)?
+                // The phase (pass, round, seed) under way, when and how far along this process
+                // took it up (a resumed seed starts part-way): its own ETA.
+                var phaseStart: (name: String, at: ContinuousClock.Instant, done: Double)?
                 try runner.execute(r, events: RunEvents(
                     message: { printError("  " + $0) },
                     step: { phase, batch, batches, report in
@@ -94,10 +95,13 @@ struct RunCommand: ParsableCommand {
                             progress = ProgressLine(label: label, total: report.steps)
                             current = label
                         }
-                        if phaseStart?.name != phase { phaseStart = (phase, .now) }
+                        if phaseStart?.name != phase {
+                            phaseStart = (phase, .now, PhaseProgress.fraction(batch: batch, batches: batches, step: report.step - 1, steps: report.steps))
+                        }
                         var detail = report.flopsRatio < 1 ? String(format: "FLOPs %.3f", report.flopsRatio) : "t=\(report.timestep)"
                         let f = PhaseProgress.fraction(batch: batch, batches: batches, step: report.step, steps: report.steps)
-                        if batches > 1, let left = PhaseProgress.remaining(fraction: f, elapsed: seconds(.now - phaseStart!.at)) {
+                        if batches > 1, let left = PhaseProgress.remaining(fraction: f, since: phaseStart!.done,
+                                                                           elapsed: seconds(.now - phaseStart!.at)) {
                             detail += " · \(phase) " + String(format: "%.0f%%", 100 * f) + ", ETA " + ProgressLine.duration(left)
                         }
                         progress?.update(report.step + 1, detail: detail)

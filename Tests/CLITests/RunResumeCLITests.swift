@@ -25,10 +25,13 @@ final class RunResumeCLITests: XCTestCase {
         // `timed`: the same with latency rounds over a subset of the images, which the run's own
         // pass (seed 0) is not part of, so it is kept too; with the memory metric beside them.
         let timed = #""metrics": ["fd", "class-accuracy", "latency", "memory", "flops"], "timing": {"rounds": 1, "images": 2}"#
-        for (name, metrics) in [("seeds", #""metrics": ["fd", "class-accuracy"]"#), ("timed", timed)] {
+        // `routed`: DyDiT with a random token router, whose choices come from one sequence per pass.
+        let seeds = #""metrics": ["fd", "class-accuracy"]"#
+        let routers = #", "routers": {"width": {"type": "random", "keep": 0.5}, "token": {"type": "random", "keep": 0.5}}"#
+        for (name, metrics, backbone) in [("seeds", seeds, "dit"), ("timed", timed, "dit"), ("routed", seeds, "dydit")] {
             try """
-            {"name": "\(name)", "seed": 3,
-             "backbone": {"type": "dit", "config": {"hidden_size": 64, "depth": 2, "num_heads": 2, "patch_size": 2},
+            {"name": "\(name)", "seed": 3\(backbone == "dydit" ? routers : ""),
+             "backbone": {"type": "\(backbone)", "config": {"hidden_size": 64, "depth": 2, "num_heads": 2, "patch_size": 2},
                           "input_size": 28, "in_channels": 1, "num_classes": 10},
              "sampler": {"type": "ddim", "steps": 100}, "guidance": {"scale": 2},
              "eval": {\(metrics), "reference": "fashion-mnist:test:100", "samples": 8,
@@ -49,6 +52,11 @@ final class RunResumeCLITests: XCTestCase {
 
     /// Starts the run and SIGKILLs it once its log shows seed 2's sampling (seed 1 is saved by then).
     func killDuringSeedTwo(out: String, spec: String = "seeds") throws {
+        try killRun(out: out, spec: spec, when: "seed 2 batch")
+    }
+
+    /// Starts the run and SIGKILLs it once its log shows `marker`.
+    func killRun(out: String, spec: String = "seeds", when marker: String) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try DyDiTProcess.binary())
         p.arguments = ["run", "\(dir)/\(spec).json", "--out", "\(dir)/\(out)"]
@@ -58,15 +66,15 @@ final class RunResumeCLITests: XCTestCase {
         p.standardOutput = FileHandle.nullDevice
         try p.run()
         var log = ""
-        while !log.contains("seed 2 batch") {
+        while !log.contains(marker) {
             let chunk = err.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             log += String(decoding: chunk, as: UTF8.self)
         }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
-        XCTAssertEqual(p.terminationReason, .uncaughtSignal, "the run ended before it could be killed in seed 2: \(log)")
-        XCTAssertTrue(log.contains("seed 2 batch"), log)
+        XCTAssertEqual(p.terminationReason, .uncaughtSignal, "the run ended before it could be killed at '\(marker)': \(log)")
+        XCTAssertTrue(log.contains(marker), log)
     }
 
     /// Each seed's FD and class accuracy, as the run's metrics.json recorded them.
@@ -146,5 +154,62 @@ final class RunResumeCLITests: XCTestCase {
         XCTAssertEqual(try section("killed", "flops"), try section("whole", "flops"))
         XCTAssertNotNil(try section("killed", "flops"))
         XCTAssertEqual(try section("killed", "memory")?["step_cache_bytes"], try section("whole", "memory")?["step_cache_bytes"])
+    }
+
+    /// The batches a seed had finished when it was stopped, from the resumed run's log line.
+    func batchesReused(_ log: String, seed: Int) -> Int? {
+        guard let r = log.range(of: #"seed \#(seed): (\d+) of 8 batches drawn by an interrupted attempt"#, options: .regularExpression) else { return nil }
+        return Int(log[r].split(separator: " ")[2])
+    }
+
+    /// A quality seed stopped part-way goes on from its next batch (each batch draws from its
+    /// own noise), and the run still ends with the uninterrupted numbers.
+    func testASeedStoppedPartWayGoesOnFromItsNextBatch() throws {
+        let whole = try runSpec(out: "whole")
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        try killRun(out: "killed", when: "seed 2 batch 5/8")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/killed/seeds/.seeds/seed-2.partial.safetensors"))
+        let resumed = try runSpec(out: "killed")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let reused = try XCTUnwrap(batchesReused(resumed.stderr, seed: 2), resumed.stderr)
+        XCTAssertGreaterThanOrEqual(reused, 4, resumed.stderr)
+        XCTAssertFalse(resumed.stderr.contains("seed 2 batch \(reused)/8"), "a finished batch was drawn again: \(resumed.stderr)")
+        XCTAssertTrue(resumed.stderr.contains("seed 2 batch 8/8"), resumed.stderr)
+        XCTAssertEqual(try perSeed("killed"), try perSeed("whole"), "a resumed seed must equal the uninterrupted one")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/killed/seeds/.seeds"))
+    }
+
+    /// The run's own pass (seed 0, kept when the rounds time a subset) stopped part-way goes on
+    /// from its next batch too, with its step reports: the FLOPs equal the uninterrupted run's.
+    func testTheRunsOwnPassStoppedPartWayGoesOnFromItsNextBatch() throws {
+        let whole = try runSpec(out: "whole", spec: "timed")
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        try killRun(out: "killed", spec: "timed", when: "sample batch 5/8")
+        let resumed = try runSpec(out: "killed", spec: "timed")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let reused = try XCTUnwrap(batchesReused(resumed.stderr, seed: 0), resumed.stderr)
+        XCTAssertFalse(resumed.stderr.contains("sample batch \(reused)/8"), resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("sample batch 8/8"), resumed.stderr)
+        XCTAssertEqual(try perSeed("killed", spec: "timed"), try perSeed("whole", spec: "timed"))
+        func flops(_ out: String) throws -> JSONValue? {
+            try JSONParser.parse(try String(contentsOfFile: "\(dir)/\(out)/timed/metrics.json", encoding: .utf8))["flops"]
+        }
+        XCTAssertNotNil(try flops("whole"))
+        XCTAssertEqual(try flops("killed"), try flops("whole"))
+    }
+
+    /// A token router whose choices depend on the calls before (the random router's one
+    /// sequence per pass) routes a batch differently when the batches before it are skipped:
+    /// its stopped seed is drawn again from the first batch, and the numbers still equal the
+    /// uninterrupted run's.
+    func testASequentialRouterDrawsAStoppedSeedWhole() throws {
+        let whole = try runSpec(out: "whole", spec: "routed")
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        try killRun(out: "killed", spec: "routed", when: "seed 2 batch 5/8")
+        let resumed = try runSpec(out: "killed", spec: "routed")
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertNil(batchesReused(resumed.stderr, seed: 2), resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("seed 2 batch 1/8"), resumed.stderr)
+        XCTAssertEqual(try perSeed("killed", spec: "routed"), try perSeed("whole", spec: "routed"))
     }
 }

@@ -17,5 +17,10 @@ final class PhaseProgressTests: XCTestCase {
         XCTAssertEqual(PhaseProgress.remaining(fraction: 0.25, elapsed: 60)!, 180, accuracy: 1e-9)
         XCTAssertEqual(PhaseProgress.remaining(fraction: 1, elapsed: 60)!, 0, accuracy: 1e-12)
         XCTAssertNil(PhaseProgress.remaining(fraction: 0, elapsed: 60))
+        // Taken up half-way (a resumed seed): a further quarter in 60 s leaves a quarter, 60 s.
+        XCTAssertEqual(PhaseProgress.remaining(fraction: 0.75, since: 0.5, elapsed: 60)!, 60, accuracy: 1e-9)
+        XCTAssertNil(PhaseProgress.remaining(fraction: 0.5, since: 0.5, elapsed: 60))
+        // Before the first step of batch 2 of 4: two batches done.
+        XCTAssertEqual(PhaseProgress.fraction(batch: 2, batches: 4, step: -1, steps: 10), 0.5)
     }
 }

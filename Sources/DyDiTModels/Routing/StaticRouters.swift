@@ -51,6 +51,7 @@ public final class StaticWidthRouter: WidthRouter {
 /// Token masks read from a file: `token_masks [depth, N]`, the same tokens for every sample.
 public final class StaticTokenRouter: TokenRouter {
     public let name = "static"
+    public let dependsOnEarlierCalls = false
     let masks: [Float]
     let tokens: Int
 
@@ -94,6 +95,7 @@ public final class LayerSkipRouter: TokenRouter {
     /// The inner router's network runs on every token to cast the votes.
     public var runsRouterNetwork: Bool { inner.runsRouterNetwork }
     public func reset() { inner.reset() }
+    public var dependsOnEarlierCalls: Bool { inner.dependsOnEarlierCalls }
 
     public func select(block: Int, h: UnsafePointer<Float>, rows: Int, tokens: Int,
                        mask: UnsafeMutablePointer<Float>, logits: UnsafeMutablePointer<Float>?, ctx: ComputeContext) {

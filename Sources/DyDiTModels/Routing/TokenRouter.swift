@@ -22,11 +22,18 @@ public protocol TokenRouter: AnyObject {
     var runsRouterNetwork: Bool { get }
     /// Back to the first decision, for a new trajectory (routers that draw random choices).
     func reset()
+    /// Whether a decision depends on the calls before it since `reset()` (a random sequence):
+    /// then a batch of a sampling pass routes differently when the batches before it did not
+    /// run, and a stopped pass cannot resume from its next batch — it is sampled again from the
+    /// first. true unless a router says otherwise: a router that does not know is treated as
+    /// one that does.
+    var dependsOnEarlierCalls: Bool { get }
 }
 
 extension TokenRouter {
     public var runsRouterNetwork: Bool { false }
     public func reset() {}
+    public var dependsOnEarlierCalls: Bool { true }
 }
 
 /// DyDiT's learned SDT router: `Linear(D, D/16) → ReLU → Linear(D/16, 1)` per token,
@@ -35,6 +42,7 @@ extension TokenRouter {
 public final class LearnedTokenRouter: TokenRouter {
     public let name = "sdt"
     public let runsRouterNetwork = true
+    public let dependsOnEarlierCalls = false
     let networks: [RouterMLP]
     private var logitBuffer = AlignedBuffer<Float>(count: 0)
 
@@ -68,6 +76,7 @@ public final class LearnedTokenRouter: TokenRouter {
 /// Every token through every MLP.
 public final class AllTokensRouter: TokenRouter {
     public let name = "none"
+    public let dependsOnEarlierCalls = false
     public init() {}
     public func reserve(rows: Int) {}
     public func select(block: Int, h: UnsafePointer<Float>, rows: Int, tokens: Int,
@@ -93,6 +102,8 @@ public final class RandomTokenRouter: TokenRouter {
     }
 
     public func reset() { rng = RandomGenerator(seed: seed) }
+    /// Each call draws the next choices of one sequence.
+    public let dependsOnEarlierCalls = true
     public func reserve(rows: Int) {}
 
     public func select(block: Int, h: UnsafePointer<Float>, rows: Int, tokens: Int,
