@@ -60,11 +60,8 @@ struct SeedSampleStore {
     /// The run's own pass (seed 0) — its samples, step reports, seconds and slice-build
     /// seconds: everything the run takes from that pass — if an identical computation saved it.
     func loadFirstPass(count: Int) -> SamplingPass? {
-        guard let samples = load(seed: 0, count: count), let file = try? SafeTensorsFile(path: path(0)),
-              let table = try? file.tensor("reports"), table.shape.count == 2, table.shape[1] == Self.reportColumns,
-              let seconds = file.metadata["seconds"].flatMap(Double.init),
-              let preparation = file.metadata["preparation_seconds"].flatMap(Double.init) else { return nil }
-        return SamplingPass(samples: samples, reports: Self.reports(table), seconds: seconds, preparation: preparation)
+        guard let (pass, _) = readPass(path(0), seed: 0), pass.samples.count == count else { return nil }
+        return pass
     }
 
     func saveFirstPass(_ pass: SamplingPass, shape: [Int]) throws {
@@ -84,15 +81,22 @@ struct SeedSampleStore {
     /// stopped — their samples (`imageValues` floats per image), step reports, seconds and
     /// slice-build seconds — and how many; nil if none were saved (or they cannot be used).
     func loadPartial(seed: Int, imageValues: Int) -> (pass: SamplingPass, batches: Int)? {
-        guard MachineRecord.executableDigest != "unknown", FileReader.exists(partialPath(seed)),
-              let file = try? SafeTensorsFile(path: partialPath(seed)),
+        guard let (pass, file) = readPass(partialPath(seed), seed: seed), pass.samples.count % imageValues == 0,
+              let batches = file.metadata["batches"].flatMap(Int.init), batches > 0 else { return nil }
+        return (pass, batches)
+    }
+
+    /// A pass saved with its step reports and seconds (seed 0's, or a partial one) by an
+    /// identical computation, and its file (for further metadata); nil otherwise.
+    private func readPass(_ path: String, seed: Int) -> (SamplingPass, SafeTensorsFile)? {
+        // An unreadable binary ("unknown") reuses nothing: two unreadable binaries could differ.
+        guard MachineRecord.executableDigest != "unknown", FileReader.exists(path), let file = try? SafeTensorsFile(path: path),
               file.metadata["fingerprint"] == fingerprint, file.metadata["seed"] == String(seed),
-              let batches = file.metadata["batches"].flatMap(Int.init), batches > 0,
-              let samples = (try? file.tensor("samples"))?.floats(), samples.count % imageValues == 0,
+              let samples = (try? file.tensor("samples"))?.floats(),
               let table = try? file.tensor("reports"), table.shape.count == 2, table.shape[1] == Self.reportColumns,
               let seconds = file.metadata["seconds"].flatMap(Double.init),
               let preparation = file.metadata["preparation_seconds"].flatMap(Double.init) else { return nil }
-        return (SamplingPass(samples: samples, reports: Self.reports(table), seconds: seconds, preparation: preparation), batches)
+        return (SamplingPass(samples: samples, reports: Self.reports(table), seconds: seconds, preparation: preparation), file)
     }
 
     /// Saves the first `batches` batches of seed `seed`'s pass (replacing what was saved):

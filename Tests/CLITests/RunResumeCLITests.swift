@@ -148,12 +148,26 @@ final class RunResumeCLITests: XCTestCase {
         XCTAssertFalse(resumed.stderr.contains("sample batch"), "the run's own pass was sampled again: \(resumed.stderr)")
         XCTAssertTrue(resumed.stderr.contains("timed batch"), "the rounds are measured again: \(resumed.stderr)")
         XCTAssertEqual(try perSeed("killed", spec: "timed"), try perSeed("whole", spec: "timed"))
-        func section(_ out: String, _ key: String) throws -> JSONValue? {
-            try JSONParser.parse(try String(contentsOfFile: "\(dir)/\(out)/timed/metrics.json", encoding: .utf8))[key]
-        }
-        XCTAssertEqual(try section("killed", "flops"), try section("whole", "flops"))
-        XCTAssertNotNil(try section("killed", "flops"))
-        XCTAssertEqual(try section("killed", "memory")?["step_cache_bytes"], try section("whole", "memory")?["step_cache_bytes"])
+        XCTAssertEqual(try section("killed", spec: "timed", "flops"), try section("whole", spec: "timed", "flops"))
+        XCTAssertNotNil(try section("killed", spec: "timed", "flops"))
+        XCTAssertEqual(try section("killed", spec: "timed", "memory")?["step_cache_bytes"],
+                       try section("whole", spec: "timed", "memory")?["step_cache_bytes"])
+    }
+
+    /// Runs `spec` whole into "whole", then into "killed" stopped once its log shows `marker`
+    /// and run again; returns the resumed run's log.
+    func wholeThenResumed(spec: String, killedAt marker: String) throws -> String {
+        let whole = try runSpec(out: "whole", spec: spec)
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+        try killRun(out: "killed", spec: spec, when: marker)
+        let resumed = try runSpec(out: "killed", spec: spec)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        return resumed.stderr
+    }
+
+    /// A section of a run's metrics.json.
+    func section(_ out: String, spec: String, _ key: String) throws -> JSONValue? {
+        try JSONParser.parse(try String(contentsOfFile: "\(dir)/\(out)/\(spec)/metrics.json", encoding: .utf8))[key]
     }
 
     /// The batches a seed had finished when it was stopped, from the resumed run's log line.
@@ -171,10 +185,11 @@ final class RunResumeCLITests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/killed/seeds/.seeds/seed-2.partial.safetensors"))
         let resumed = try runSpec(out: "killed")
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        let reused = try XCTUnwrap(batchesReused(resumed.stderr, seed: 2), resumed.stderr)
-        XCTAssertGreaterThanOrEqual(reused, 4, resumed.stderr)
-        XCTAssertFalse(resumed.stderr.contains("seed 2 batch \(reused)/8"), "a finished batch was drawn again: \(resumed.stderr)")
-        XCTAssertTrue(resumed.stderr.contains("seed 2 batch 8/8"), resumed.stderr)
+        let log = resumed.stderr
+        let reused = try XCTUnwrap(batchesReused(log, seed: 2), log)
+        XCTAssertGreaterThanOrEqual(reused, 4, log)
+        XCTAssertFalse(log.contains("seed 2 batch \(reused)/8"), "a finished batch was drawn again: \(log)")
+        XCTAssertTrue(log.contains("seed 2 batch 8/8"), log)
         XCTAssertEqual(try perSeed("killed"), try perSeed("whole"), "a resumed seed must equal the uninterrupted one")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(dir)/killed/seeds/.seeds"))
     }
@@ -182,20 +197,13 @@ final class RunResumeCLITests: XCTestCase {
     /// The run's own pass (seed 0, kept when the rounds time a subset) stopped part-way goes on
     /// from its next batch too, with its step reports: the FLOPs equal the uninterrupted run's.
     func testTheRunsOwnPassStoppedPartWayGoesOnFromItsNextBatch() throws {
-        let whole = try runSpec(out: "whole", spec: "timed")
-        XCTAssertEqual(whole.status, 0, whole.stderr)
-        try killRun(out: "killed", spec: "timed", when: "sample batch 5/8")
-        let resumed = try runSpec(out: "killed", spec: "timed")
-        XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        let reused = try XCTUnwrap(batchesReused(resumed.stderr, seed: 0), resumed.stderr)
-        XCTAssertFalse(resumed.stderr.contains("sample batch \(reused)/8"), resumed.stderr)
-        XCTAssertTrue(resumed.stderr.contains("sample batch 8/8"), resumed.stderr)
+        let log = try wholeThenResumed(spec: "timed", killedAt: "sample batch 5/8")
+        let reused = try XCTUnwrap(batchesReused(log, seed: 0), log)
+        XCTAssertFalse(log.contains("sample batch \(reused)/8"), log)
+        XCTAssertTrue(log.contains("sample batch 8/8"), log)
         XCTAssertEqual(try perSeed("killed", spec: "timed"), try perSeed("whole", spec: "timed"))
-        func flops(_ out: String) throws -> JSONValue? {
-            try JSONParser.parse(try String(contentsOfFile: "\(dir)/\(out)/timed/metrics.json", encoding: .utf8))["flops"]
-        }
-        XCTAssertNotNil(try flops("whole"))
-        XCTAssertEqual(try flops("killed"), try flops("whole"))
+        XCTAssertNotNil(try section("whole", spec: "timed", "flops"))
+        XCTAssertEqual(try section("killed", spec: "timed", "flops"), try section("whole", spec: "timed", "flops"))
     }
 
     /// A token router whose choices depend on the calls before (the random router's one
@@ -203,13 +211,9 @@ final class RunResumeCLITests: XCTestCase {
     /// its stopped seed is drawn again from the first batch, and the numbers still equal the
     /// uninterrupted run's.
     func testASequentialRouterDrawsAStoppedSeedWhole() throws {
-        let whole = try runSpec(out: "whole", spec: "routed")
-        XCTAssertEqual(whole.status, 0, whole.stderr)
-        try killRun(out: "killed", spec: "routed", when: "seed 2 batch 5/8")
-        let resumed = try runSpec(out: "killed", spec: "routed")
-        XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertNil(batchesReused(resumed.stderr, seed: 2), resumed.stderr)
-        XCTAssertTrue(resumed.stderr.contains("seed 2 batch 1/8"), resumed.stderr)
+        let log = try wholeThenResumed(spec: "routed", killedAt: "seed 2 batch 5/8")
+        XCTAssertNil(batchesReused(log, seed: 2), log)
+        XCTAssertTrue(log.contains("seed 2 batch 1/8"), log)
         XCTAssertEqual(try perSeed("killed", spec: "routed"), try perSeed("whole", spec: "routed"))
     }
 }
