@@ -92,10 +92,11 @@ struct BenchPeak: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let ctx = try compute.context()
+            // The usage error first: it is wrong on every CPU, whatever this one lacks.
+            if int8 && bf16 { throw ValidationError("--int8 and --bf16: measure one instruction at a time") }
             if bf16 && !BF16Path.avx512bf16.isSupported() {
                 throw ValidationError("--bf16 measures vdpbf16ps, which this CPU lacks (no AVX512_BF16: \(CPUFeatures.current.brand))")
             }
-            if int8 && bf16 { throw ValidationError("--int8 and --bf16: measure one instruction at a time") }
             if int8 && !Int8Path.vnni.isSupported() {
                 throw ValidationError("--int8 measures vpdpbusd, which this CPU lacks (no AVX-512 VNNI: \(CPUFeatures.current.brand))")
             }
