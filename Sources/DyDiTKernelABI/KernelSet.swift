@@ -13,6 +13,10 @@ public protocol KernelSet {
     static var nr: Int { get }
     /// Floats per vector register.
     static var lanes: Int { get }
+    /// Vector registers of the build (16 for SSE2 and AVX2, 32 for AVX-512).
+    static var vectorRegisters: Int { get }
+    /// Independent accumulators of `peakLoop`: they and its two operands stay in registers.
+    static var peakChains: Int { get }
     static var gemmScratchBytes: Int { get }
 
     // GEMM

@@ -103,6 +103,12 @@ extension Dispatch {
         let sink = k.peakLoop(iterations: iterations, seed: 1)
         return (Double(iterations) * 24 * 2 * Double(k.lanes), sink)
     }
+
+    /// The peak loop's independent chains and the build's vector registers: the loop measures
+    /// FMAs only while the chains and its two operands fit in the registers.
+    public static func peakLoopRegisters(_ isa: ISA) -> (chains: Int, registers: Int) {
+        (kernels(isa).peakChains, kernels(isa).vectorRegisters)
+    }
 }
 
 extension Dispatch {

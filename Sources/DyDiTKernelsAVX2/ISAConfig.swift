@@ -33,6 +33,8 @@ typealias VHalf = SIMD8<Float16>
 /// dispatcher can switch between them.
 public enum ISAKernels {
     public static let name = "avx2"
+    /// Vector registers the build may name (ymm0–15): what a register-only loop must fit in.
+    public static let vectorRegisters = 16
     /// Register tile: 6 rows × 16 columns = 12 ymm accumulators of the 16 registers.
     public static let mr = 6
     public static let nr = 16

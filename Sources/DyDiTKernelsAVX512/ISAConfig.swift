@@ -39,6 +39,8 @@ typealias VHalf = SIMD16<Float16>
 /// dispatcher can switch between them.
 public enum ISAKernels {
     public static let name = "avx512"
+    /// Vector registers the build may name (zmm0–31): what a register-only loop must fit in.
+    public static let vectorRegisters = 32
     /// Register tile: `mr` rows of A times `nr` columns of B (24 zmm accumulators).
     public static let mr = 6
     public static let nr = 64

@@ -295,10 +295,22 @@ extension ISAKernels {
 }
 
 extension ISAKernels {
-    /// `iterations` rounds of 24 independent vector multiply-adds on registers only: the
-    /// arithmetic peak of one core for this build (2·24·lanes flops per round).
+    /// Independent multiply-add chains of `peakLoop`: 24 where 32 registers hold them and the
+    /// two operands; 12 (each advanced twice a round) where there are 16 — 24 chains there
+    /// spilled to the stack and the loop timed stores, not FMAs (half the AVX2 peak). 12 still
+    /// cover FMA latency × issue width (4 cycles × 2 pipes on Zen 3, Skylake).
+    public static var peakChains: Int { vectorRegisters >= 32 ? 24 : 12 }
+
+    /// `iterations` rounds of 24 vector multiply-adds on registers only, in `peakChains`
+    /// independent chains: the arithmetic peak of one core for this build (2·24·lanes flops
+    /// per round).
     @inline(never)
     public static func peakLoop(iterations: Int, seed: Float) -> Float {
+        vectorRegisters >= 32 ? peakLoop24(iterations: iterations, seed: seed) : peakLoop12(iterations: iterations, seed: seed)
+    }
+
+    @inline(never)
+    static func peakLoop24(iterations: Int, seed: Float) -> Float {
         let a = V(repeating: 1.000_000_1), b = V(repeating: seed * 1e-7)
         var r0 = V(repeating: seed), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0, r7 = r0
         var r8 = r0, r9 = r0, r10 = r0, r11 = r0, r12 = r0, r13 = r0, r14 = r0, r15 = r0
@@ -313,6 +325,23 @@ extension ISAKernels {
         }
         let s = r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7 + r8 + r9 + r10 + r11
             + r12 + r13 + r14 + r15 + r16 + r17 + r18 + r19 + r20 + r21 + r22 + r23
+        return s.sum()
+    }
+
+    @inline(never)
+    static func peakLoop12(iterations: Int, seed: Float) -> Float {
+        let a = V(repeating: 1.000_000_1), b = V(repeating: seed * 1e-7)
+        var r0 = V(repeating: seed), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0
+        var r6 = r0, r7 = r0, r8 = r0, r9 = r0, r10 = r0, r11 = r0
+        for _ in 0..<iterations {
+            r0 = madd(r0, a, b); r1 = madd(r1, a, b); r2 = madd(r2, a, b); r3 = madd(r3, a, b)
+            r4 = madd(r4, a, b); r5 = madd(r5, a, b); r6 = madd(r6, a, b); r7 = madd(r7, a, b)
+            r8 = madd(r8, a, b); r9 = madd(r9, a, b); r10 = madd(r10, a, b); r11 = madd(r11, a, b)
+            r0 = madd(r0, a, b); r1 = madd(r1, a, b); r2 = madd(r2, a, b); r3 = madd(r3, a, b)
+            r4 = madd(r4, a, b); r5 = madd(r5, a, b); r6 = madd(r6, a, b); r7 = madd(r7, a, b)
+            r8 = madd(r8, a, b); r9 = madd(r9, a, b); r10 = madd(r10, a, b); r11 = madd(r11, a, b)
+        }
+        let s = r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7 + r8 + r9 + r10 + r11
         return s.sum()
     }
 

@@ -45,4 +45,33 @@ final class DispatchTests: XCTestCase {
     func testInvalidThreadCount() {
         XCTAssertThrowsError(try ComputeContext(threads: 0))
     }
+
+    /// `bench peak` times FMAs only while the loop's chains and its two operands stay in
+    /// registers: with 24 chains the AVX2 and SSE2 builds (16 registers) spilled them to the
+    /// stack and reported half the AVX2 peak (87.8 against 100.8 GFLOP/s for a DiT-S/2 forward).
+    func testPeakLoopFitsTheRegisterFile() {
+        for isa in supportedISAs {
+            let (chains, registers) = Dispatch.peakLoopRegisters(isa)
+            XCTAssertLessThanOrEqual(chains + 2, registers, "\(isa): \(chains) chains and 2 operands in \(registers) registers")
+            // Enough chains to cover FMA latency (4 cycles) × 2 pipes.
+            XCTAssertGreaterThanOrEqual(chains, 8, "\(isa)")
+        }
+    }
+
+    /// The flops the peak loop reports are the ones it performs: every chain of every lane ends
+    /// where 24·iterations / chains scalar fused multiply-adds from the seed end.
+    func testPeakLoopPerformsTheFlopsItCounts() {
+        let iterations = 1000
+        for isa in supportedISAs {
+            let (chains, _) = Dispatch.peakLoopRegisters(isa)
+            let r = Dispatch.peakLoop(isa, iterations: iterations)
+            let lanes = Int((r.flops / Double(iterations * 24 * 2)).rounded())
+            // madd(r, a, b) = r·a + b from r = seed = 1, with a = 1.0000001 and b = seed·1e-7.
+            let a: Float = 1.000_000_1, b: Float = 1e-7
+            var y: Float = 1
+            for _ in 0..<(24 * iterations / chains) { y = b.addingProduct(y, a) }
+            let expected = Double(y) * Double(chains * lanes)
+            XCTAssertEqual(Double(r.sink), expected, accuracy: expected * 1e-5, "\(isa): \(chains) chains × \(lanes) lanes")
+        }
+    }
 }
