@@ -334,12 +334,11 @@ extension ISAKernels {
         var r0 = V(repeating: seed), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0
         var r6 = r0, r7 = r0, r8 = r0, r9 = r0, r10 = r0, r11 = r0
         for _ in 0..<iterations {
-            r0 = madd(r0, a, b); r1 = madd(r1, a, b); r2 = madd(r2, a, b); r3 = madd(r3, a, b)
-            r4 = madd(r4, a, b); r5 = madd(r5, a, b); r6 = madd(r6, a, b); r7 = madd(r7, a, b)
-            r8 = madd(r8, a, b); r9 = madd(r9, a, b); r10 = madd(r10, a, b); r11 = madd(r11, a, b)
-            r0 = madd(r0, a, b); r1 = madd(r1, a, b); r2 = madd(r2, a, b); r3 = madd(r3, a, b)
-            r4 = madd(r4, a, b); r5 = madd(r5, a, b); r6 = madd(r6, a, b); r7 = madd(r7, a, b)
-            r8 = madd(r8, a, b); r9 = madd(r9, a, b); r10 = madd(r10, a, b); r11 = madd(r11, a, b)
+            for _ in 0..<2 {  // unrolled by the compiler: 24 multiply-adds a round
+                r0 = madd(r0, a, b); r1 = madd(r1, a, b); r2 = madd(r2, a, b); r3 = madd(r3, a, b)
+                r4 = madd(r4, a, b); r5 = madd(r5, a, b); r6 = madd(r6, a, b); r7 = madd(r7, a, b)
+                r8 = madd(r8, a, b); r9 = madd(r9, a, b); r10 = madd(r10, a, b); r11 = madd(r11, a, b)
+            }
         }
         let s = r0 + r1 + r2 + r3 + r4 + r5 + r6 + r7 + r8 + r9 + r10 + r11
         return s.sum()
