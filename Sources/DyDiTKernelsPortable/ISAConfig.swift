@@ -15,7 +15,7 @@ typealias VHalf = SIMD8<Float16>
 /// dispatcher can switch between them.
 public enum ISAKernels {
     public static let name = "portable"
-    /// Vector registers the build may name (xmm0–15 (SSE2)): what a register-only loop must fit in.
+    /// Vector registers the build may name (SSE2's xmm0–15): what a register-only loop must fit in.
     public static let vectorRegisters = 16
     public static let mr = 6
     public static let nr = 16

@@ -77,7 +77,8 @@ public struct TrainSpec {
         let before = d.issues.count
         guard let t = d.object(value, path, allowed: keys) else { return nil }
         let dataset = DatasetChoice.decode(t["dataset"], JSONLocator.child(path, "dataset"), d, split: "train")
-        var (s, names) = decodeOptimisation(t, d, path, seed: seed, dydit: dydit)
+        let (optimisation, names) = decodeOptimisation(t, d, path, seed: seed, dydit: dydit)
+        var s = optimisation
         let routers = decodeFineTuning(t, d, path, settings: s, dydit: dydit)
         s.dydit = routers.fineTuning
         let exit = decodeEarlyExit(t, d, path, dydit: dydit)
