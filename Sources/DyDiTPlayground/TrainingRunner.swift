@@ -322,12 +322,12 @@ public final class TrainingRunner {
                 mean(\.gradientNorm), String(format: "%.2f", imagesPerSecond), String(format: "%.1f", elapsed)].joined(separator: ",")
     }
 
-    /// A grid of the EMA model's samples: one column per class, `samples_per_class` rows, the
-    /// same starting noise every time so grids from different steps compare.
-    public func sampleGrid(_ trainer: Trainer, to path: String) throws {
+    /// The loop the grids sample with: the EMA weights with their routers, the spec's sampler
+    /// and guidance, and an early-exit fine-tune's depth schedule — the model is trained to run
+    /// only those blocks (all six at every step drew noise-covered grids the whole run).
+    public func gridLoop(_ trainer: Trainer) throws -> SamplingLoop {
         let m = trainer.model
         let c = m.config
-        guard c.inChannels == 1 || c.inChannels == 3 else { return }
         let params = TrainableDiT.ditParameters(from: trainer.ema, config: c, hasNullClass: m.hasNullClass)
         let model = DiT(params, ctx: m.ctx)
         var routing = Routing()
@@ -337,7 +337,16 @@ public final class TrainingRunner {
         }
         let sampler = try spec.sampler.make(config: c, source: "sampler")
         let guidance = m.hasNullClass ? spec.guidance : nil
-        let loop = SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance)
+        let caching = train.settings.earlyExit.map { EarlyExitPolicy(schedule: $0) }
+        return SamplingLoop(model: model, sampler: sampler, routing: routing, guidance: guidance, caching: caching)
+    }
+
+    /// A grid of the EMA model's samples: one column per class, `samples_per_class` rows, the
+    /// same starting noise every time so grids from different steps compare.
+    public func sampleGrid(_ trainer: Trainer, to path: String) throws {
+        let c = trainer.model.config
+        guard c.inChannels == 1 || c.inChannels == 3 else { return }
+        let loop = try gridLoop(trainer)
         let labels = (0..<train.samplesPerClass).flatMap { _ in 0..<c.numClasses }
         var rng = RandomGenerator(seed: spec.seed)
         let xT = rng.normals(labels.count * c.imageSize)

@@ -1,5 +1,6 @@
 import DyDiTDiffusion
 import DyDiTIO
+import DyDiTModels
 import DyDiTPlayground
 import DyDiTTraining
 import Foundation
@@ -27,7 +28,7 @@ final class TrainingRunTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: dir) }
 
-    func spec(_ backbone: String, out: String, steps: Int = 12, lr: Double = 1e-3) throws -> ExperimentSpec {
+    func spec(_ backbone: String, out: String, steps: Int = 12, lr: Double = 1e-3, trainExtra: String = "") throws -> ExperimentSpec {
         let dydit = backbone == "dydit"
         let text = """
         {"name": "resume-\(backbone)", "seed": 3,
@@ -38,7 +39,7 @@ final class TrainingRunTests: XCTestCase {
          "train": {"dataset": {"type": "fashion-mnist", "path": "\(dir)/data"}, "steps": \(steps), "batch": 4, "lr": \(lr),
                    "flip": true, "grad_clip": 1.0, "warmup_steps": 3, "ema_decay": 0.9,
                    "checkpoint_every": 5, "log_every": 2, "sample_every": 10, "samples_per_class": 1
-                   \(dydit ? #", "lambda": 0.6, "lambda_hold_steps": 2, "lambda_ramp_steps": 5, "complete_model_steps": 6"# : "")}}
+                   \(dydit ? #", "lambda": 0.6, "lambda_hold_steps": 2, "lambda_ramp_steps": 5, "complete_model_steps": 6"# : "")\(trainExtra)}}
         """
         let runs = try SpecFile(text: text, path: "\(dir)/\(backbone).json").expand()
         return runs[0].spec
@@ -65,6 +66,19 @@ final class TrainingRunTests: XCTestCase {
     /// The CSV without its timing columns (images/s, elapsed).
     func rows(_ path: String) throws -> [String] {
         try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).dropLast(2).joined(separator: ",") }
+    }
+
+    /// An early-exit fine-tune's sample grids run the blocks it is trained to run: they had
+    /// sampled the whole model at every step (early-exit.json's grids were noise throughout).
+    func testEarlyExitGridsSampleWithTheTrainedSchedule() throws {
+        let exit = #", "early_exit": {"boundaries": [500], "depths": [2, 1]}"#
+        let runner = try TrainingRunner(spec: try spec("dit", out: "\(dir)/exit", steps: 2, trainExtra: exit))
+        try runner.run(events: events())
+        let policy = try XCTUnwrap(try runner.gridLoop(runner.trainer).caching as? EarlyExitPolicy, "no early-exit schedule")
+        XCTAssertEqual(policy.schedule, EarlyExitSchedule(boundaries: [500], depths: [2, 1]))
+        let plain = try TrainingRunner(spec: try spec("dit", out: "\(dir)/plain", steps: 2))
+        try plain.run(events: events())
+        XCTAssertNil(try plain.gridLoop(plain.trainer).caching)
     }
 
     func testStoppedAndKilledRunsResumeBitIdentically() throws {
