@@ -306,7 +306,7 @@ extension ISAKernels {
     /// per round).
     @inline(never)
     public static func peakLoop(iterations: Int, seed: Float) -> Float {
-        vectorRegisters >= 32 ? peakLoop24(iterations: iterations, seed: seed) : peakLoop12(iterations: iterations, seed: seed)
+        peakChains == 24 ? peakLoop24(iterations: iterations, seed: seed) : peakLoop12(iterations: iterations, seed: seed)
     }
 
     @inline(never)
