@@ -48,6 +48,8 @@ extension ISAKernels {
             zeroOrKeep(p, rows: rows, cols: cols)
             return
         }
+        // One or two rows (adaLN at batch 1–2) stream the weights: a path of their own.
+        if rows.count <= 2, !p.aTransposed, fewRowsProduct(p, rows: rows, cols: cols, tile: tile) { return }
         // A packed fp32 B needs no packing buffer, so its columns are done in one chunk.
         let chunk = p.bLayout == .packed ? cols.count : ncMax
         var c0 = cols.lowerBound

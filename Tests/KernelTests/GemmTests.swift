@@ -12,6 +12,9 @@ final class GemmTests: XCTestCase {
         (31, 100, 257), (150, 70, 300), (145, 129, 513), (2, 300, 64), (300, 3, 40),
         // Last panels of 16, 24, 32 and 48 columns: the AVX-512 build's narrow edge tiles.
         (12, 80, 70), (7, 88, 33), (6, 32, 20), (19, 112, 17),
+        // One or two rows over several K blocks, odd panel counts, a partial last panel: the
+        // 6×16 builds' two-row path (adaLN at batch 1–2).
+        (2, 100, 600), (1, 45, 300), (2, 16, 513),
     ]
 
     /// Elementwise bound for a K-term fp32 dot product against a Double reference:
@@ -109,6 +112,49 @@ final class GemmTests: XCTestCase {
             }
             XCTAssertEqual(outputs[0], outputs[1], "\(isa): 1 vs 2 threads")
             XCTAssertEqual(outputs[0], outputs[2], "\(isa): 1 vs 3 threads")
+        }
+    }
+
+    /// A product of one or two rows (the 6×16 builds' two-row path) gives those rows exactly as
+    /// they come out of a taller product (the blocked path): same K blocks, same sums, same
+    /// epilogue — fp32 and fp16 panels, accumulating or not, on 1 and 2 threads (2 threads give
+    /// each task single panels, 1 thread panel pairs and a partial last panel).
+    func testOneOrTwoRowsMatchTheBlockedPathExactly() {
+        var rng = TestRNG(seed: 4)
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
+        let (m, n, k) = (14, 100, 600)
+        let a = rng.normals(m * k), w = rng.normals(n * k), bias = rng.normals(n), c0 = rng.normals(m * n)
+        for isa in supportedISAs {
+            coverage.ran(isa.rawValue)
+            for precision in [WeightPrecision.fp32, .fp16] {
+                let packed = PackedMatrix.packing(w, n: n, k: k, isa: isa, precision: precision)
+                for (accumulate, activation) in [(false, Activation.gelu), (true, Activation.none)] {
+                    for threads in [1, 2] {
+                        let ctx = context(isa, threads: threads)
+                        // `rows` rows of A from row `first`, into the same rows of C.
+                        func product(first: Int, rows: Int) -> [Float] {
+                            var c = c0
+                            a.withUnsafeBufferPointer { ap in bias.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                                let (b, layout) = packed.operand
+                                Gemm.run(GemmOperands(m: rows, n: n, k: k, a: ap.baseAddress! + first * k, lda: k, b: b, ldb: k,
+                                                      bLayout: layout, c: cp.baseAddress! + first * n, ldc: n,
+                                                      accumulate: accumulate, bias: bp.baseAddress!, activation: activation),
+                                         ctx: ctx)
+                            } } }
+                            return c
+                        }
+                        let tall = product(first: 0, rows: m)
+                        XCTAssertFalse(tall.contains { !$0.isFinite }, "\(isa): the taller product is finite")
+                        for (first, rows) in [(0, 2), (5, 1), (12, 2)] {
+                            let few = product(first: first, rows: rows)
+                            let span = (first * n)..<((first + rows) * n)
+                            XCTAssertEqual(Array(few[span]), Array(tall[span]),
+                                           "\(isa) \(precision) acc=\(accumulate) \(threads) threads: rows \(first)..<\(first + rows)")
+                        }
+                    }
+                }
+            }
         }
     }
 

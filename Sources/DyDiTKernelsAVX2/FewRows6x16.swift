@@ -1,0 +1,1 @@
+../DyDiTKernelsPortable/FewRows6x16.swift
