@@ -155,6 +155,20 @@ public enum BF16Path: String, Sendable, CaseIterable {
 }
 
 extension BF16Path {
+    /// A line for a run's log when bf16 products on a context of `isa` take the fallback tile
+    /// (nil when they run in hardware): someone choosing bf16 for speed learns that here they
+    /// cost several times what fp32 products do (4.7× in the GEMM on an AVX2-only EPYC,
+    /// BENCHMARKS.md) — `what` names them ("the linear layers' products").
+    public static func fallbackNote(isa: ISA, what: String, cpu: CPUFeatures = .current) -> String? {
+        guard best(for: isa, cpu: cpu) == .portable else { return nil }
+        let why = cpu.avx512bf16 || cpu.amxBF16
+            ? "the \(isa.rawValue) kernel build was chosen (DYDIT_ISA or --isa), which has no bf16 instructions"
+            : "this CPU (\(cpu.brand)) has neither AVX512_BF16 nor AMX-BF16"
+        return "note: \(what) run in bf16 on the fallback tile: \(why), so they take several times as long as fp32 ones; the arithmetic (bf16 operands, fp32 sums in vdpbf16ps's order) is that of the hardware tiles"
+    }
+}
+
+extension BF16Path {
     /// The register-only `vdpbf16ps` loop (AVX512_BF16 CPUs only): flops performed (and a value
     /// to keep it alive) — `dydit bench peak --bf16`.
     public static func dotProductPeakLoop(iterations: Int) -> (flops: Double, sink: Float) {
@@ -200,24 +214,30 @@ public enum BF16Gemm {
     }
 }
 
-/// The bf16 tile in scalar fp32 arithmetic, in `vdpbf16ps`'s order (per pair, the odd k's
-/// product added first, then the even one's; every product of two bf16 is exact in fp32): the
-/// fallback, and the reference of the SIMD tile.
+/// The bf16 tile without bf16 instructions (CPUs without AVX512_BF16 or AMX, e.g. AVX2-only
+/// ones), in `vdpbf16ps`'s order: per pair, the odd k's product added first, then the even
+/// one's; every product of two bf16 is exact in fp32, so each addition is the only rounding.
+/// The sixteen columns of a panel are one `SIMD16<Float>` (the compiler's widest registers for
+/// the baseline target), each lane doing the same additions in the same order as
+/// `Reference.bf16Product`, its scalar reference; a column at a time, this fallback ran
+/// 35–42× slower than fp32 on an AVX2 EPYC (measured in BENCHMARKS.md).
 enum BF16PortableTiles: BF16TileKernels {
     static func tile(kPairs: Int, a: UnsafePointer<UInt32>, lda: Int, b: UnsafePointer<UInt32>, panelStride: Int, panels: Int,
                      out: UnsafeMutablePointer<Float>, ldo: Int) {
+        let high = SIMD16<UInt32>(repeating: 0xFFFF_0000)
         for r in 0..<6 {
+            let row = a + r * lda
             for p in 0..<panels {
-                for c in 0..<16 {
-                    var sum: Float = 0
-                    let w = b + p * panelStride + c
-                    for q in 0..<kPairs {
-                        let x = a[r * lda + q], y = w[q * 16]
-                        sum += Float(bitPattern: x & 0xFFFF_0000) * Float(bitPattern: y & 0xFFFF_0000)
-                        sum += Float(bitPattern: x << 16) * Float(bitPattern: y << 16)
-                    }
-                    out[r * ldo + p * 16 + c] = sum
+                var sum = SIMD16<Float>()
+                var w = UnsafeRawPointer(b + p * panelStride)
+                for q in 0..<kPairs {
+                    let x = row[q], y = w.loadUnaligned(as: SIMD16<UInt32>.self)
+                    sum += SIMD16(repeating: Float(bitPattern: x & 0xFFFF_0000)) * unsafeBitCast(y & high, to: SIMD16<Float>.self)
+                    sum += SIMD16(repeating: Float(bitPattern: x &<< 16)) * unsafeBitCast(y &<< 16, to: SIMD16<Float>.self)
+                    w += 64
                 }
+                let o = out + r * ldo + p * 16
+                for c in 0..<16 { o[c] = sum[c] }
             }
         }
     }

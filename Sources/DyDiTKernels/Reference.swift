@@ -26,6 +26,27 @@ public enum Reference {
         }
     }
 
+    /// `out[m, n] = bf16(x) · bf16(w)ᵀ` as every bf16 tile adds it (`vdpbf16ps`'s order): for
+    /// each pair of k (2q, 2q+1), from a zero sum, the odd k's product, then the even one's;
+    /// past an odd K the missing element counts as a zero product. `x` is rounded to bf16 here;
+    /// `w` (`[n, k]`) must hold bf16 values already. No bias or activation.
+    public static func bf16Product(_ x: [Float], rows m: Int, _ w: [Float], n: Int, k: Int) -> [Float] {
+        let a = x.map(BFloat16.rounded)
+        var out = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum: Float = 0
+                for q in 0..<((k + 1) / 2) {
+                    let odd = 2 * q + 1 < k ? a[i * k + 2 * q + 1] * w[j * k + 2 * q + 1] : 0
+                    sum += odd
+                    sum += a[i * k + 2 * q] * w[j * k + 2 * q]
+                }
+                out[i * n + j] = sum
+            }
+        }
+        return out
+    }
+
     public static func activate(_ x: Float, _ activation: Activation) -> Float {
         switch activation {
         case .none: return x

@@ -157,6 +157,9 @@ public final class ExperimentRunner {
         let denseSampler = try spec.eval.denseSampler.map { try $0.make(config: c, source: "eval.dense_sampler") } ?? sampler
         let guidance = spec.guidance
         say("run \(run.id): \(spec.backbone.type)\(spec.backbone.model.map { " \($0)" } ?? ""), routers \(spec.width.type)/\(spec.token.type), \(sampler.name) \(sampler.steps) steps, guidance \(spec.guidanceScale), \(spec.eval.samples) samples, \(model.ctx.threadCount) thread(s) on \(model.ctx.isa)")
+        if spec.precisionPlan.base == .bf16, let note = BF16Path.fallbackNote(isa: model.ctx.isa, what: "the model's products") {
+            say(note)
+        }
 
         let images = RunImages(spec: spec, config: c, runID: run.id)
         let labels = images.labels

@@ -148,6 +148,9 @@ public final class TrainingRunner {
         self.trainer = trainer
         say("data: \(dataset.name), \(dataset.count) images of \(dataset.width)×\(dataset.height)×\(dataset.channels), \(dataset.classNames.count) classes; \(loader.batchesPerEpoch) batches of \(train.settings.batch) per epoch")
         say("model: \(c), \(model.parameters.entries.filter(\.trainable).reduce(0) { $0 + $1.count }) trainable parameters; \(ctx.threadCount) thread(s) on \(ctx.isa); \(train.settings.products == .bf16 ? "bf16 products (fp32 sums)" : "fp32 products")")
+        if train.settings.products == .bf16, let note = BF16Path.fallbackNote(isa: ctx.isa, what: "the linear layers' products") {
+            say(note)
+        }
         say(Self.machineLine(isa: ctx.isa, threads: ctx.threadCount))
 
         // Steps since the last log row: saved with checkpoints, so a resumed run logs the same rows.

@@ -112,6 +112,7 @@ struct SampleCommand: ParsableCommand {
             let ctx = try compute.context()
             if let mb = sliceBudgetMb, mb < 0 { throw ValidationError("--slice-budget-mb must be ≥ 0") }
             let plan = ckpt.plan(asking: precision)
+            if plan.base == .bf16, let note = BF16Path.fallbackNote(isa: ctx.isa, what: "the model's products") { printError(note) }
             let model = DiT(try ckpt.parameters(for: plan), ctx: ctx, sliceBudgetBytes: sliceBudgetMb.map { $0 << 20 },
                             precision: plan)
             let routing = try makeRouting(ckpt, isa: ctx.isa, seed: seed)

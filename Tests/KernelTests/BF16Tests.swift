@@ -131,6 +131,45 @@ final class BF16Tests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 2 * Self.shapes.count)
     }
 
+    /// A run whose bf16 products take the fallback tile says so and why (no bf16 instructions
+    /// on the CPU, or a kernel build chosen without them); on bf16 hardware it says nothing.
+    func testFallbackNoteNamesTheReason() {
+        var avx2Only = CPUFeatures()
+        (avx2Only.avx2, avx2Only.fma, avx2Only.f16c, avx2Only.brand) = (true, true, true, "Test AVX2 CPU")
+        let note = BF16Path.fallbackNote(isa: .avx2, what: "the products", cpu: avx2Only) ?? "nil"
+        XCTAssertTrue(note.contains("neither AVX512_BF16 nor AMX-BF16") && note.contains("Test AVX2 CPU"), note)
+        var zen4 = avx2Only
+        (zen4.avx512f, zen4.avx512bw, zen4.avx512vl, zen4.avx512dq, zen4.avx512bf16) = (true, true, true, true, true)
+        XCTAssertNil(BF16Path.fallbackNote(isa: .avx512, what: "the products", cpu: zen4))
+        let forced = BF16Path.fallbackNote(isa: .avx2, what: "the products", cpu: zen4) ?? "nil"
+        XCTAssertTrue(forced.contains("the avx2 kernel build was chosen"), forced)
+    }
+
+    /// The fallback tile (the bf16 path of CPUs without AVX512_BF16 or AMX: sixteen columns in
+    /// SIMD lanes) equals the scalar definition of the bf16 product's additions
+    /// (`Reference.bf16Product`) bit for bit, on every kernel build and odd shapes.
+    func testFallbackTileEqualsTheScalarReferenceBitForBit() throws {
+        for isa in CPUFeatures.current.supported {
+            let ctx = try ComputeContext(threads: 2, isa: isa)
+            for (seed, (m, n, k)) in Self.shapes.enumerated() {
+                var rng = TestRNG(seed: UInt64(300 + seed))
+                let a = (0..<(m * k)).map { _ in Float(rng.uniform()) * 4 - 2 }
+                let w = (0..<(n * k)).map { _ in BFloat16.rounded(Float(rng.uniform()) * 2 - 1) }
+                let weight = BF16Matrix.rounding(w, n: n, k: k)
+                var out = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { ap in
+                    out.withUnsafeMutableBufferPointer { op in
+                        BF16Gemm.linear(ap.baseAddress!, rows: m, weight: weight, bias: nil, out: op.baseAddress!,
+                                        workspace: BF16Activations(), ctx: ctx, path: .portable)
+                    }
+                }
+                let want = Reference.bf16Product(a, rows: m, w, n: n, k: k)
+                XCTAssertFalse(out.contains { !$0.isFinite }, "\(isa) \(m)×\(n)×\(k): every output written")
+                XCTAssertEqual(out.map(\.bitPattern), want.map(\.bitPattern), "\(isa) \(m)×\(n)×\(k)")
+            }
+        }
+    }
+
     /// The AVX512_BF16 tile adds in `vdpbf16ps`'s order, which the scalar tile reproduces: the
     /// two agree bit for bit (normal operands: no denormal flushing involved).
     func testTileAgreesWithTheScalarTileBitForBit() throws {
