@@ -8,8 +8,9 @@ import DyDiTKernelsBF16
 /// `Attention.forward`: one task per (sample, head), K and V packed once as B operands, queries
 /// in blocks whose scores stay in cache, so memory grows linearly in tokens.
 ///
-/// The scalar tile path (`BF16Path.portable`) is the reference: the same roundings and the
-/// same operand layouts, added in `vdpbf16ps`'s order (the AVX512_BF16 path equals it bit for
+/// The fallback tile's path (`BF16Path.portable`, equal bit for bit to `Reference.bf16Product`'s
+/// scalar additions) is the reference: the same roundings and the same operand layouts, added
+/// in `vdpbf16ps`'s order (the AVX512_BF16 path equals it bit for
 /// bit; AMX adds in its own order, within fp32 summation error).
 public enum BF16Attention {
     /// Queries per block: AMX's 32 rows, or 8 of the 6-row tiles; a block's scores (32 × 256

@@ -179,7 +179,7 @@ extension BF16Path {
 }
 
 /// `out = act(bf16(x) · Wᵀ + bias)` with W in bf16: the activations rounded to bf16 at the
-/// input, products exact, sums in fp32 (AMX's `tdpbf16ps`, `vdpbf16ps`, or the scalar tile).
+/// input, products exact, sums in fp32 (AMX's `tdpbf16ps`, `vdpbf16ps`, or the fallback tile).
 public enum BF16Gemm {
     public static func linear(_ x: UnsafePointer<Float>, rows m: Int, ldx: Int? = nil, weight: BF16Matrix,
                               bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>, ldo: Int? = nil,

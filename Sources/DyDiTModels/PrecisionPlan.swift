@@ -26,7 +26,7 @@ public struct PrecisionPlan: Sendable, Equatable, CustomStringConvertible {
     /// Whether attention's products run in bf16 on a context of `isa`: under a bf16 plan, and
     /// under an int8 plan where the bf16 product runs in hardware — AMX (1.46× the fp32
     /// attention on the Intel host) or `vdpbf16ps` (1.74× on an AMD Zen 4; BENCHMARKS.md, "bf16
-    /// without AMX"); the scalar tile is slower than fp32 — unless the plan keeps `attention`
+    /// without AMX"); the fallback tile (no bf16 instructions) is slower than fp32 — unless the plan keeps `attention`
     /// in fp32. (Sapphire Rapids' `vdpbf16ps` runs at half its FMA rate, but every such CPU
     /// has AMX, which wins; only `DYDIT_NO_AMX=1` there picks the slower tile.) So an int8
     /// model's attention, and its outputs' last bits, depend on the CPU's bf16 support.

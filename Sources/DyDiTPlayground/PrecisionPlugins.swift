@@ -34,7 +34,7 @@ public enum FP16Precision: PrecisionPlugin {
 
 public enum BF16Precision: PrecisionPlugin {
     public static let name = "bf16"
-    public static let summary = "bf16 weights, activations rounded to bf16 at each GEMM's input, fp32 sums (AMX tiles or AVX512_BF16 where the CPU has them, scalar elsewhere)"
+    public static let summary = "bf16 weights, activations rounded to bf16 at each GEMM's input, fp32 sums (AMX tiles or AVX512_BF16 where the CPU has them; elsewhere a fallback tile several times slower than fp32)"
     public static var options: [PluginOption] { [PrecisionOptions.fp32Layers] }
     public static func plan(_ o: PluginOptions) -> PrecisionPlan { PrecisionPlan(.bf16, fp32Layers: PrecisionOptions.layers(o)) }
 }

@@ -84,7 +84,7 @@ final class BF16AttentionTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(checked, 2 * Self.shapes.count)
     }
 
-    /// `vdpbf16ps` adds in the scalar tile's order: the two paths agree bit for bit.
+    /// `vdpbf16ps` adds in the fallback tile's order: the two paths agree bit for bit.
     func testAVX512BF16PathEqualsTheScalarPathBitForBit() throws {
         guard BF16Path.avx512bf16.isSupported() else { throw XCTSkip("this CPU has no AVX512_BF16") }
         let ctx = try ComputeContext(threads: 2, isa: .avx512)

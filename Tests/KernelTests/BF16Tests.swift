@@ -2,7 +2,7 @@ import DyDiTKernels
 import XCTest
 
 /// The bf16 product on every (kernel build, bf16 tile) pair this CPU runs: the rounding
-/// against its definition, the AVX512_BF16 tile against the scalar tile (the same fp32
+/// against its definition, the AVX512_BF16 tile against the fallback tile (the same fp32
 /// additions in `vdpbf16ps`'s order), and the whole product against a Double product of the
 /// bf16-rounded operands within fp32 summation error, on random and odd shapes.
 final class BF16Tests: XCTestCase {
@@ -170,7 +170,7 @@ final class BF16Tests: XCTestCase {
         }
     }
 
-    /// The AVX512_BF16 tile adds in `vdpbf16ps`'s order, which the scalar tile reproduces: the
+    /// The AVX512_BF16 tile adds in `vdpbf16ps`'s order, which the fallback tile reproduces: the
     /// two agree bit for bit (normal operands: no denormal flushing involved).
     func testTileAgreesWithTheScalarTileBitForBit() throws {
         guard BF16Path.avx512bf16.isSupported() else { throw XCTSkip("this CPU has no AVX512_BF16") }

@@ -11,7 +11,7 @@ struct BenchAttention: ParsableCommand {
     @Option var tokens: Int = 256
     @Option var heads: Int = 6
     @Option var headDim: Int = 64
-    @Option(help: "fp32, or bf16 (both products on bf16 operands with fp32 sums: AMX, AVX512_BF16 or the scalar tile).")
+    @Option(help: "fp32, or bf16 (both products on bf16 operands with fp32 sums: AMX, AVX512_BF16 or the fallback tile).")
     var precision: WeightPrecision = .fp32
     @Option(help: "fp32 kernel: auto (by length), blocked (a block of queries against every key) or tiled (online softmax over key tiles).")
     var kernel: AttentionKernel = .auto
