@@ -4,7 +4,7 @@
 // blocked driver reads them badly: K block by K block (a 192-deep piece of each panel, then a
 // second sweep for the next piece) through a 6-row tile two thirds empty. Measured on the
 // AVX2 EPYC, one thread, 2 × 28416 × 384 (DiT-S/2's stacked adaLN, 43.6 MB): 9.6 GB/s, where
-// a plain read of the same bytes runs at 20–24 GB/s.
+// a plain read of the same bytes runs at 19–24 GB/s (scripts/read_bandwidth.c).
 
 import DyDiTKernelABI
 
