@@ -5,8 +5,10 @@
 /// Each ISA target declares `ISAKernels` from the same templates (symlinked from
 /// DyDiTKernelsPortable) and conforms it in the shared `KernelSetConformance.swift`. Static
 /// requirements called through the metatype cost one indirect call per kernel call, not per
-/// element: the loops stay inside each build, compiled with its own target features.
-public protocol KernelSet {
+/// element: the loops stay inside each build, compiled with its own target features. Every
+/// build is also the bf16 fallback tile of its ISA (`BF16TileKernels`, for CPUs with no bf16
+/// instructions).
+public protocol KernelSet: BF16TileKernels {
     static var name: String { get }
     /// Rows × columns of the GEMM register tile.
     static var mr: Int { get }

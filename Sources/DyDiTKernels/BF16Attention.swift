@@ -130,7 +130,7 @@ public enum BF16Attention {
                           rounding: rounding, prefetch: true)
                 (qWords + qn * l.kPairsPadded).update(repeating: 0, count: (padded - qn) * l.kPairsPadded)
                 let ldS = l.tokenPanels * 16
-                product(path, a: qWords, lda: l.kPairsPadded, rows: padded, b: packedK, panelStride: l.kPairsPadded * 16,
+                product(path, isa: isa, a: qWords, lda: l.kPairsPadded, rows: padded, b: packedK, panelStride: l.kPairsPadded * 16,
                         panels: l.tokenPanels, kPairs: l.kPairs, out: scores, ldo: ldS)
                 Dispatch.softmaxRows(isa, scores, ld: ldS, rows: qn, cols: tokens, scale: scale)
                 // P: rows of probabilities rounded to pairs; an odd count's last pair and the
@@ -142,7 +142,7 @@ public enum BF16Attention {
                 // the tile was a tenth of the attention's time); a ragged one through the tile.
                 let direct = qn == padded && hd == l.headPanels * 16
                 let target = direct ? out + (b * tokens + q0) * ldo + h * hd : oTile, ldT = direct ? ldo : l.headPanels * 16
-                product(path, a: pWords, lda: l.tokenPairsPadded, rows: padded, b: packedV, panelStride: l.tokenPairsPadded * 16,
+                product(path, isa: isa, a: pWords, lda: l.tokenPairsPadded, rows: padded, b: packedV, panelStride: l.tokenPairsPadded * 16,
                         panels: l.headPanels, kPairs: l.tokenPairs, out: target, ldo: ldT)
                 if !direct {
                     for r in 0..<qn { (out + (b * tokens + q0 + r) * ldo + h * hd).update(from: oTile + r * ldT, count: hd) }
@@ -207,7 +207,7 @@ public enum BF16Attention {
 
     /// `out[rows, panels·16] = a · b` for A rows of `lda` words (k-pairs, padded to 16) and B
     /// panels of `panelStride` words; `rows` a multiple of the path's tile rows.
-    static func product(_ path: BF16Path, a: UnsafePointer<UInt32>, lda: Int, rows: Int, b: UnsafePointer<UInt32>,
+    static func product(_ path: BF16Path, isa: ISA, a: UnsafePointer<UInt32>, lda: Int, rows: Int, b: UnsafePointer<UInt32>,
                         panelStride: Int, panels: Int, kPairs: Int, out: UnsafeMutablePointer<Float>, ldo: Int) {
         if path == .amx {
             let kBlocks = Int32(lda / 16)
@@ -216,7 +216,7 @@ public enum BF16Attention {
             }
             return
         }
-        let kernels = path.kernels
+        let kernels = path.kernels(isa)
         for r0 in stride(from: 0, to: rows, by: 6) {
             for p0 in stride(from: 0, to: panels, by: 4) {
                 kernels.tile(kPairs: kPairs, a: a + r0 * lda, lda: lda, b: b + p0 * panelStride, panelStride: panelStride,

@@ -126,7 +126,7 @@ public final class BF16Activations {
 }
 
 /// The bf16 product's tiles: AMX (`tdpbf16ps` on 16×16 tiles), AVX512_BF16 (`vdpbf16ps`), or
-/// plain Swift.
+/// the fallback tile of the context's ISA build (fp32 arithmetic in `vdpbf16ps`'s order).
 public enum BF16Path: String, Sendable, CaseIterable {
     case amx, avx512bf16, portable
 
@@ -137,11 +137,12 @@ public enum BF16Path: String, Sendable, CaseIterable {
         return cpu.amxBF16 ? .amx : cpu.avx512bf16 ? .avx512bf16 : .portable
     }
 
-    /// The 6-row tiles (AMX has its own driver).
-    var kernels: any BF16TileKernels.Type {
+    /// The 6-row tiles on a context of `isa` (AMX has its own driver): the fallback is each ISA
+    /// build's `tile` (`BF16FallbackTile.swift`), so it runs with that build's vectors.
+    func kernels(_ isa: ISA) -> any BF16TileKernels.Type {
         switch self {
         case .avx512bf16: return BF16Kernels.self
-        case .portable, .amx: return BF16PortableTiles.self
+        case .portable, .amx: return Dispatch.kernels(isa)
         }
     }
 
@@ -157,14 +158,14 @@ public enum BF16Path: String, Sendable, CaseIterable {
 extension BF16Path {
     /// A line for a run's log when bf16 products on a context of `isa` take the fallback tile
     /// (nil when they run in hardware): someone choosing bf16 for speed learns that here they
-    /// cost several times what fp32 products do (4.7× in the GEMM on an AVX2-only EPYC,
+    /// cost more than fp32 products do (1.5× the fp32 GEMM's time on an AVX2-only EPYC,
     /// BENCHMARKS.md) — `what` names them ("the linear layers' products").
     public static func fallbackNote(isa: ISA, what: String, cpu: CPUFeatures = .current) -> String? {
         guard best(for: isa, cpu: cpu) == .portable else { return nil }
         let why = cpu.avx512bf16 || cpu.amxBF16
             ? "the \(isa.rawValue) kernel build was chosen (DYDIT_ISA or --isa), which has no bf16 instructions"
             : "this CPU (\(cpu.brand)) has neither AVX512_BF16 nor AMX-BF16"
-        return "note: \(what) run in bf16 on the fallback tile: \(why), so they take several times as long as fp32 ones; the arithmetic (bf16 operands, fp32 sums in vdpbf16ps's order) is that of the hardware tiles"
+        return "note: \(what) run in bf16 on the fallback tile: \(why), so they are slower than fp32 ones, not faster; the arithmetic (bf16 operands, fp32 sums in vdpbf16ps's order) is that of the hardware tiles"
     }
 }
 
@@ -195,7 +196,7 @@ public enum BF16Gemm {
         let a = UnsafePointer(workspace.values.pointer), b = UnsafePointer(weight.packed.pointer)
         let kp = weight.kPairs, lda = workspace.stride, stride = weight.panelStride, n = weight.n, totalPanels = weight.panels
         let isa = ctx.isa, kBlocks = Int32(weight.kPairsPadded / 16)
-        let kernels = path.kernels
+        let kernels = path.kernels(isa)
         // The int8 product's work order: weights reused across rows, rows across groups.
         Int8Gemm.forEachUnit(tiles: tiles, groups: groups, ctx: ctx) { scratch, i, g in
             let tile = scratch.bindMemory(to: Float.self, capacity: tileRows * 64)
@@ -210,35 +211,6 @@ public enum BF16Gemm {
             let dst = out + r0 * ldo + c0
             for r in 0..<rows { (dst + r * ldo).update(from: tile + r * 64, count: cols) }
             Dispatch.epilogue(isa, dst, ldc: ldo, rows: rows, cols: cols, bias: bias.map { $0 + c0 }, activation: activation)
-        }
-    }
-}
-
-/// The bf16 tile without bf16 instructions (CPUs without AVX512_BF16 or AMX, e.g. AVX2-only
-/// ones), in `vdpbf16ps`'s order: per pair, the odd k's product added first, then the even
-/// one's; every product of two bf16 is exact in fp32, so each addition is the only rounding.
-/// The sixteen columns of a panel are one `SIMD16<Float>` (the compiler's widest registers for
-/// the baseline target), each lane doing the same additions in the same order as
-/// `Reference.bf16Product`, its scalar reference; a column at a time, this fallback ran
-/// 35–42× slower than fp32 on an AVX2 EPYC (measured in BENCHMARKS.md).
-enum BF16PortableTiles: BF16TileKernels {
-    static func tile(kPairs: Int, a: UnsafePointer<UInt32>, lda: Int, b: UnsafePointer<UInt32>, panelStride: Int, panels: Int,
-                     out: UnsafeMutablePointer<Float>, ldo: Int) {
-        let high = SIMD16<UInt32>(repeating: 0xFFFF_0000)
-        for r in 0..<6 {
-            let row = a + r * lda
-            for p in 0..<panels {
-                var sum = SIMD16<Float>()
-                var w = UnsafeRawPointer(b + p * panelStride)
-                for q in 0..<kPairs {
-                    let x = row[q], y = w.loadUnaligned(as: SIMD16<UInt32>.self)
-                    sum += SIMD16(repeating: Float(bitPattern: x & 0xFFFF_0000)) * unsafeBitCast(y & high, to: SIMD16<Float>.self)
-                    sum += SIMD16(repeating: Float(bitPattern: x &<< 16)) * unsafeBitCast(y &<< 16, to: SIMD16<Float>.self)
-                    w += 64
-                }
-                let o = out + r * ldo + p * 16
-                for c in 0..<16 { o[c] = sum[c] }
-            }
         }
     }
 }

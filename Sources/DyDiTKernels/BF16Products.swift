@@ -51,7 +51,7 @@ extension BF16Gemm {
 
         let a = UnsafePointer(buffers.a.pointer), b = UnsafePointer(buffers.b.pointer)
         let tiles = paddedRows / tileRows, groups = (panels + 3) / 4, stride = kpp * 16
-        let kernels = path.kernels, isa = ctx.isa, kBlocks = Int32(kpp / 16)
+        let isa = ctx.isa, kernels = path.kernels(isa), kBlocks = Int32(kpp / 16)
         Int8Gemm.forEachUnit(tiles: tiles, groups: groups, ctx: ctx) { scratch, i, g in
             let tile = scratch.bindMemory(to: Float.self, capacity: tileRows * 64)
             let r0 = i * tileRows, p0 = g * 4, count = min(4, panels - p0)

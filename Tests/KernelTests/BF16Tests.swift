@@ -145,9 +145,10 @@ final class BF16Tests: XCTestCase {
         XCTAssertTrue(forced.contains("the avx2 kernel build was chosen"), forced)
     }
 
-    /// The fallback tile (the bf16 path of CPUs without AVX512_BF16 or AMX: sixteen columns in
-    /// SIMD lanes) equals the scalar definition of the bf16 product's additions
-    /// (`Reference.bf16Product`) bit for bit, on every kernel build and odd shapes.
+    /// The fallback tile (the bf16 path of CPUs without AVX512_BF16 or AMX: each kernel build's
+    /// `tile`, A's pairs split 16 at a time) equals the scalar definition of the bf16 product's
+    /// additions (`Reference.bf16Product`) bit for bit, on every kernel build and odd shapes
+    /// (k from 1 to 300: blocks of 16 pairs continued, and partial ones).
     func testFallbackTileEqualsTheScalarReferenceBitForBit() throws {
         for isa in CPUFeatures.current.supported {
             let ctx = try ComputeContext(threads: 2, isa: isa)

@@ -1,0 +1,1 @@
+../DyDiTKernelsPortable/BF16FallbackTile.swift
