@@ -128,18 +128,30 @@ public enum Gemm {
         // forward, and this one scales best on the isolated GEMM. Weights too large to stay
         // in cache (DiT-XL's 16–21 MB layers) are split by columns only, so each weight is
         // read from memory once per product instead of once per row block.
-        let mr = Dispatch.tile(isa).mr
+        let (rowBlocks, rowsPerBlock, colChunks) = taskGrid(m: p.m, n: p.n, k: p.k, isa: isa, threads: threads)
         let panels = (p.n + nr - 1) / nr
-        let streamsWeights = p.n * p.k * MemoryLayout<Float>.stride > Self.cachedWeightBytes
-        let rowBlocks = streamsWeights ? 1 : (p.m + rowBlock - 1) / rowBlock
-        let rowsPerBlock = ((p.m + mr - 1) / mr + rowBlocks - 1) / rowBlocks * mr
-        let colChunks = min(panels, max(1, (threads * 4 + rowBlocks - 1) / rowBlocks))
         ctx.pool.run(tasks: rowBlocks * colChunks) { task, thread in
             let rb = task / colChunks, cb = task % colChunks
             let rows = min(p.m, rb * rowsPerBlock)..<min(p.m, (rb + 1) * rowsPerBlock)
             let cols = min(p.n, cb * panels / colChunks * nr)..<min(p.n, (cb + 1) * panels / colChunks * nr)
             Dispatch.gemm(isa, p, rows: rows, cols: cols, scratch: ctx.gemmScratch(thread: thread))
         }
+    }
+
+    /// How `run` cuts an m × n × k product into tasks: `rowBlocks` blocks of `rowsPerBlock` rows
+    /// (whole register tiles) times `colChunks` runs of whole panels.
+    public static func taskGrid(m: Int, n: Int, k: Int, isa: ISA, threads: Int) -> (rowBlocks: Int, rowsPerBlock: Int, colChunks: Int) {
+        let (mr, nr) = (Dispatch.tile(isa).mr, Dispatch.tile(isa).nr)
+        let panels = (n + nr - 1) / nr
+        let streamsWeights = n * k * MemoryLayout<Float>.stride > cachedWeightBytes
+        let rowBlocks = streamsWeights ? 1 : (m + rowBlock - 1) / rowBlock
+        let rowsPerBlock = ((m + mr - 1) / mr + rowBlocks - 1) / rowBlocks * mr
+        var colChunks = min(panels, max(1, (threads * 4 + rowBlocks - 1) / rowBlocks))
+        // A whole number of tasks per thread: three row blocks (DyDiT's MLP on ~300 gathered
+        // rows) made nine tasks, so one of two threads ran five while the other waited (the MLP
+        // at 3.04–3.14 of its 3.33 MAC ratio in `bench forward --profile`; 3.19–3.34 after).
+        while (rowBlocks * colChunks) % threads != 0 && colChunks < panels { colChunks += 1 }
+        return (rowBlocks, rowsPerBlock, colChunks)
     }
 
     /// Computes `p` on the calling thread only, with thread `thread`'s scratch: for GEMMs

@@ -294,6 +294,12 @@ final class CLITests: XCTestCase {
         XCTAssertNotNil(fv["ms"])
         // DiT-S/8 at 32×32: 16 tokens; 12 blocks × (9.63 M attention + 18.87 M MLP + 0.88 M adaLN) + embeddings and final layer.
         assertClose(fv["gmacs"]?.doubleValue ?? .nan, 0.35797, absolute: 0.0001, "bench forward gmacs")
+        // --profile with routers: each operation's dynamic and dense time from the same alternating run.
+        let p = try run(["bench", "forward", "--model", "DiT-S/8", "--batch", "2", "--iters", "2", "--warmup", "0",
+                         "--width-keep", "0.5", "--token-keep", "0.6", "--profile"])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        XCTAssertTrue(p.stderr.contains("dense/dynamic") && p.stderr.contains("routers") && p.stderr.contains("token gather")
+                      && p.stderr.contains("fc1+gelu") && p.stderr.contains("total"), p.stderr)
     }
 
     /// `dydit metrics`, `dydit features` and `dydit bench metrics` with the shipped classifier:

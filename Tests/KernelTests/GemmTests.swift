@@ -199,6 +199,29 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    /// `Gemm.run`'s tasks come in whole shares per thread wherever the panels allow it: nine
+    /// tasks on two threads (three row blocks, DyDiT's MLP on ~300 gathered rows) left one
+    /// thread a task more than the other, the product waiting for it. Every row and panel is
+    /// still covered.
+    func testTaskGridGivesEveryThreadWholeShares() {
+        for isa in supportedISAs {
+            let (mr, nr) = (Dispatch.tile(isa).mr, Dispatch.tile(isa).nr)
+            for threads in [2, 3, 4] {
+                for m in [1, 7, 144, 145, 301, 307, 433, 512, 1000, 32000] {
+                    for (n, k) in [(16, 384), (48, 384), (384, 768), (768, 384), (1152, 384), (4608, 1152)] {
+                        let g = Gemm.taskGrid(m: m, n: n, k: k, isa: isa, threads: threads)
+                        let panels = (n + nr - 1) / nr, at = "\(isa) \(threads) threads, \(m)×\(n)×\(k)"
+                        XCTAssertTrue(g.colChunks >= 1 && g.colChunks <= panels, at)
+                        XCTAssertTrue(g.rowsPerBlock % mr == 0 && g.rowBlocks * g.rowsPerBlock >= m, at)
+                        if g.colChunks < panels {
+                            XCTAssertEqual((g.rowBlocks * g.colChunks) % threads, 0, "\(at): \(g.rowBlocks) × \(g.colChunks) tasks")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// K = 0 is an empty sum: C becomes bias (or keeps C when accumulating).
     func testEmptyK() {
         var coverage = BuildCoverage(name)

@@ -20,7 +20,7 @@ struct BenchForward: ParsableCommand {
     var precision: WeightPrecision = .fp32
     @Option(help: "Layers kept in fp32 under a reduced precision, comma-separated (\(PrecisionPlan.layerNames.joined(separator: ", "))); 'attention' keeps a bf16 model's attention products in fp32.")
     var fp32Layers: String = ""
-    @Flag(help: "Also print the time of each operation kind (per forward, summed over blocks).")
+    @Flag(help: "Also print the time of each operation kind (per forward, summed over blocks); with --width-keep or --token-keep, the dynamic and the dense model's side by side, alternating.")
     var profile = false
     @Option(help: "DyDiT width keep ratio in (0, 1]: also time the model with random TDW masks keeping this share of heads and MLP groups (fast path).")
     var widthKeep: Double?
@@ -97,11 +97,20 @@ struct BenchForward: ParsableCommand {
             if i >= repetitions.warmup { dense.append(ms(a)); routed.append(ms(b)) }
         }
         if profile {
-            let profiler = OpProfiler()
-            dit.profiler = profiler
-            for _ in 0..<repetitions.iters { dit.forward(x: x, t: t, y: y, out: out, routing: routing) }
+            // Dense and dynamic alternate here too, each with its own profiler: per-operation
+            // ratios from one process and the same minutes (separate runs differ by more than
+            // the few per cent being looked for).
+            let denseProfile = OpProfiler(), routedProfile = OpProfiler()
+            var denseWall = 0.0, routedWall = 0.0
+            for _ in 0..<repetitions.iters {
+                dit.profiler = denseProfile
+                denseWall += ms(clock.measure { dit.forward(x: x, t: t, y: y, out: out) })
+                dit.profiler = routedProfile
+                routedWall += ms(clock.measure { dit.forward(x: x, t: t, y: y, out: out, routing: routing) })
+            }
             dit.profiler = nil
-            printError(ProfileTable.single(profiler, calls: repetitions.iters))
+            printError(ProfileTable.compare(routedProfile, dense: denseProfile, routedWall: routedWall, denseWall: denseWall,
+                                            preparation: 0, calls: repetitions.iters))
         }
         let denseMs = median(dense), dynamicMs = median(routed)
         let denseG = dynamic.dense.total / 1e9, dynamicG = dynamic.total / 1e9
