@@ -121,13 +121,6 @@ public enum Gemm {
             Dispatch.gemm(isa, p, rows: 0..<p.m, cols: 0..<p.n, scratch: ctx.gemmScratch(thread: 0))
             return
         }
-        // Balanced pieces: row blocks of whole register tiles, columns in whole panels,
-        // about four per thread so that uneven pieces (and a core slowed by a neighbour on
-        // this shared machine) even out. Measured against fewer, taller pieces and against
-        // traffic-minimising shapes, in the same process: none was faster in the DiT-S
-        // forward, and this one scales best on the isolated GEMM. Weights too large to stay
-        // in cache (DiT-XL's 16–21 MB layers) are split by columns only, so each weight is
-        // read from memory once per product instead of once per row block.
         let (rowBlocks, rowsPerBlock, colChunks) = taskGrid(m: p.m, n: p.n, k: p.k, isa: isa, threads: threads)
         let panels = (p.n + nr - 1) / nr
         ctx.pool.run(tasks: rowBlocks * colChunks) { task, thread in
@@ -140,8 +133,15 @@ public enum Gemm {
 
     /// How `run` cuts an m × n × k product into tasks: `rowBlocks` blocks of `rowsPerBlock` rows
     /// (whole register tiles) times `colChunks` runs of whole panels.
+    ///
+    /// Balanced pieces, about four per thread, so that uneven pieces (and a core slowed by a
+    /// neighbour on this shared machine) even out. Measured against fewer, taller pieces and
+    /// against traffic-minimising shapes, in the same process: none was faster in the DiT-S
+    /// forward, and this one scales best on the isolated GEMM. Weights too large to stay in
+    /// cache (DiT-XL's 16–21 MB layers) are split by columns only, so each weight is read from
+    /// memory once per product instead of once per row block.
     public static func taskGrid(m: Int, n: Int, k: Int, isa: ISA, threads: Int) -> (rowBlocks: Int, rowsPerBlock: Int, colChunks: Int) {
-        let (mr, nr) = (Dispatch.tile(isa).mr, Dispatch.tile(isa).nr)
+        let (mr, nr) = Dispatch.tile(isa)
         let panels = (n + nr - 1) / nr
         let streamsWeights = n * k * MemoryLayout<Float>.stride > cachedWeightBytes
         let rowBlocks = streamsWeights ? 1 : (m + rowBlock - 1) / rowBlock
@@ -149,7 +149,7 @@ public enum Gemm {
         var colChunks = min(panels, max(1, (threads * 4 + rowBlocks - 1) / rowBlocks))
         // A whole number of tasks per thread: three row blocks (DyDiT's MLP on ~300 gathered
         // rows) made nine tasks, so one of two threads ran five while the other waited (the MLP
-        // at 3.04–3.14 of its 3.33 MAC ratio in `bench forward --profile`; 3.19–3.34 after).
+        // at 3.08 of its 3.33 MAC ratio in `bench forward --profile`, 3.25 after; BENCHMARKS.md).
         while (rowBlocks * colChunks) % threads != 0 && colChunks < panels { colChunks += 1 }
         return (rowBlocks, rowsPerBlock, colChunks)
     }
