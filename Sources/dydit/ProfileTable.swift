@@ -27,7 +27,8 @@ enum ProfileTable {
         let per = 1 / Double(max(calls, 1))
         let inside = routed.totals.values.reduce(0, +) * per, denseInside = dense.totals.values.reduce(0, +) * per
         let total = max(routedWall * per, inside), denseTotal = max(denseWall * per, denseInside)
-        for name in names + ["slice weights", "outside model", "total"] {
+        // `bench forward` slices its weights in the warm-up: no preparation, so no empty row.
+        for name in names + (preparation > 0 ? ["slice weights"] : []) + ["outside model", "total"] {
             let r = name == "total" ? total : name == "outside model" ? total - inside - preparation * per
                 : name == "slice weights" ? preparation * per : (routed.totals[name] ?? 0) * per
             let d = name == "total" ? denseTotal : name == "outside model" ? denseTotal - denseInside
