@@ -41,11 +41,11 @@ template=DyDiTKernelsPortable
 # and power of two of `vexp`, vrndscaleps and vscalefps, are in its ISAConfig.swift under
 # DYDIT_VSCALEF, which ExponentBits.swift yields to; PortableVectorOps.swift likewise yields to
 # the x86 helpers under DYDIT_X86_ISA: both are linked, so a non-x86 host has a portable form.)
-# Its 6×64 tile also takes the products of one or two rows (FewRows6x16.swift's two-row path
-# in the 6×16 builds): Microkernel6x64.swift's `fewRowsProduct` declines them.
+# Its products of one or two rows (FewRows6x16.swift's two-row path in the 6×16 builds) go
+# through a 2 × 64 tile of its own, FewRows2x64.swift.
 replacements='
 DyDiTKernelsAVX512 Microkernel6x16.swift Microkernel6x64.swift
-DyDiTKernelsAVX512 FewRows6x16.swift Microkernel6x64.swift
+DyDiTKernelsAVX512 FewRows6x16.swift FewRows2x64.swift
 '
 
 problems=()

@@ -4,15 +4,6 @@ import CSupport
 import DyDiTKernelABI
 
 extension ISAKernels {
-    /// The 6×16 builds stream products of one or two rows through a two-row tile
-    /// (FewRows6x16.swift); this build keeps its blocked path for them. With kc = 384 a product
-    /// with K ≤ 384 (DiT-S/B's adaLN) is one K block here, so its panels are already read once
-    /// and in address order, and no AVX-512 host was at hand to measure a two-row tile on.
-    @inline(__always)
-    static func fewRowsProduct(_ p: GemmOperands, rows: Range<Int>, cols: Range<Int>, tile: UnsafeMutablePointer<Float>) -> Bool {
-        false
-    }
-
     /// `C[6, 64] (+)= A[6, k] · B[k, 64]` with A strided (see below) and B packed
     /// k-major (64 floats or halves per k, 64-byte aligned: split cache-line loads cost ~30%).
     /// 24 zmm accumulators; per k, 4 loads, 6 broadcasts and 24 FMAs (12 cycles on 2 ports).

@@ -13,7 +13,7 @@ final class GemmTests: XCTestCase {
         // Last panels of 16, 24, 32 and 48 columns: the AVX-512 build's narrow edge tiles.
         (12, 80, 70), (7, 88, 33), (6, 32, 20), (19, 112, 17),
         // One or two rows over several K blocks, odd panel counts, a partial last panel: the
-        // 6×16 builds' two-row path (adaLN at batch 1–2).
+        // two-row paths (adaLN at batch 1–2).
         (2, 100, 600), (1, 45, 300), (2, 16, 513),
     ]
 
@@ -115,7 +115,7 @@ final class GemmTests: XCTestCase {
         }
     }
 
-    /// A product of one or two rows (the 6×16 builds' two-row path) gives those rows exactly as
+    /// A product of one or two rows (the two-row paths, 2 × 64 on AVX-512) gives those rows exactly as
     /// they come out of a taller product (the blocked path): same K blocks, same sums, same
     /// epilogue — fp32 and fp16 panels, accumulating or not, on 1 and 2 threads (2 threads give
     /// each task single panels, 1 thread panel pairs and a partial last panel).
