@@ -86,6 +86,57 @@ extension ISAKernels {
         }
     }
 
+    /// Computes `p` for `rows` (one or two rows, A read in place) and columns `cols` when B is
+    /// packed (fp32 or fp16 panels) and returns true; false for other layouts. Such a product
+    /// (adaLN's modulations at batch 1–2) only streams its weights, which the blocked path reads
+    /// badly: K block by K block, through a 6-row tile with four rows empty. Here each build's
+    /// two-row tile (`twoRowTile`, `fewRowsColumns` wide: FewRows6x16.swift, FewRows2x64.swift)
+    /// takes its panels with every K block before the next, so the weights are read once, in
+    /// address order. The K blocks, each block's FMA order and the addition of each block's sum
+    /// to C are those of `rowBlocks`: the result is bit-identical to the blocked path's.
+    @inline(__always)
+    static func fewRowsProduct(_ p: GemmOperands, rows: Range<Int>, cols: Range<Int>, tile: UnsafeMutablePointer<Float>) -> Bool {
+        switch p.bLayout {
+        case .packed: fewRows(p, rows, cols, p.bFloats, tile)
+        case .packedHalf: fewRows(p, rows, cols, p.bHalves, tile)
+        case .rowsNK, .rowsKN: return false
+        }
+        return true
+    }
+
+    static func fewRows<B: PanelElement>(_ p: GemmOperands, _ rows: Range<Int>, _ cols: Range<Int>, _ b: UnsafePointer<B>,
+                                         _ tile: UnsafeMutablePointer<Float>) {
+        let blocks = (p.k + kc - 1) / kc, kBlock = (p.k + blocks - 1) / blocks   // `gemm`'s K blocks
+        let a0 = p.a + rows.lowerBound * p.lda
+        let a1 = rows.count == 2 ? a0 + p.lda : a0   // one row: computed twice, the copy dropped
+        let panelStride = p.k * nr
+        var j0 = cols.lowerBound
+        while j0 < cols.upperBound {
+            let nb = min(fewRowsColumns, cols.upperBound - j0)
+            let first = b + (j0 / nr) * panelStride
+            // A tile two panels wide given a last single panel computes it twice.
+            let second = nb > nr ? first + panelStride : first
+            var k0 = 0
+            while k0 < p.k {
+                let kb = min(kBlock, p.k - k0)
+                twoRowTile(kb, a0 + k0, a1 + k0, first + k0 * nr, second + k0 * nr, tile)
+                let accumulate = k0 > 0 || p.accumulate
+                for r in 0..<rows.count {
+                    let c = p.c + (rows.lowerBound + r) * p.ldc + j0, t = UnsafePointer(tile + r * fewRowsColumns)
+                    if accumulate {
+                        for j in 0..<nb { c[j] = t[j] + c[j] }
+                    } else {
+                        c.update(from: t, count: nb)
+                    }
+                }
+                k0 += kb
+            }
+            epilogue(p.c + rows.lowerBound * p.ldc + j0, ldc: p.ldc, rows: rows.count, cols: nb,
+                     bias: p.bias.map { $0 + j0 }, activation: p.activation)
+            j0 += nb
+        }
+    }
+
     /// Columns `c0 ..< c1` and depth `k0 ..< k0+kb` of one product (`last`: the final K block,
     /// which applies the epilogue).
     struct Block {
