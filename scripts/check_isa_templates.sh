@@ -41,8 +41,8 @@ template=DyDiTKernelsPortable
 # and power of two of `vexp`, vrndscaleps and vscalefps, are in its ISAConfig.swift under
 # DYDIT_VSCALEF, which ExponentBits.swift yields to; PortableVectorOps.swift likewise yields to
 # the x86 helpers under DYDIT_X86_ISA: both are linked, so a non-x86 host has a portable form.)
-# Its products of one or two rows (FewRows6x16.swift's two-row path in the 6×16 builds) go
-# through a 2 × 64 tile of its own, FewRows2x64.swift.
+# Its two-row tile for products of one or two rows (GemmDriver.swift's `fewRows`) is its own
+# too: FewRows2x64.swift, one 64-wide panel, where FewRows6x16.swift takes two 16-wide ones.
 replacements='
 DyDiTKernelsAVX512 Microkernel6x16.swift Microkernel6x64.swift
 DyDiTKernelsAVX512 FewRows6x16.swift FewRows2x64.swift
