@@ -27,10 +27,10 @@ extension ISAKernels {
             let ahead = UnsafeRawPointer(pb) + 16 * 64 * MemoryLayout<B>.stride
             dydit_prefetch_read(ahead); dydit_prefetch_read(ahead + 64)
             dydit_prefetch_read(ahead + 128); dydit_prefetch_read(ahead + 192)
-            let b0 = B.vector(pb), b1 = B.vector(pb + 16), b2 = B.vector(pb + 32), b3 = B.vector(pb + 48)
+            let w0 = B.vector(pb), w1 = B.vector(pb + 16), w2 = B.vector(pb + 32), w3 = B.vector(pb + 48)
             let x = V(repeating: a0[i]), y = V(repeating: a1[i])
-            c00 = madd(x, b0, c00); c01 = madd(x, b1, c01); c02 = madd(x, b2, c02); c03 = madd(x, b3, c03)
-            c10 = madd(y, b0, c10); c11 = madd(y, b1, c11); c12 = madd(y, b2, c12); c13 = madd(y, b3, c13)
+            c00 = madd(x, w0, c00); c01 = madd(x, w1, c01); c02 = madd(x, w2, c02); c03 = madd(x, w3, c03)
+            c10 = madd(y, w0, c10); c11 = madd(y, w1, c11); c12 = madd(y, w2, c12); c13 = madd(y, w3, c13)
             pb += 64
         }
         store(c00, t); store(c01, t + 16); store(c02, t + 32); store(c03, t + 48)
