@@ -25,8 +25,16 @@ typealias VHalf = SIMD8<Float16>
 /// The largest lane.
 @inline(__always) func horizontalMax(_ v: V) -> Float { dydit_hmax8(v) }
 
+/// The sum of the lanes, by a tree of halves.
+@inline(__always) func horizontalSum(_ v: V) -> Float { dydit_hsum8(v) }
+
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
+
+/// `dst[c·ldd + r] = src[r·lds + c]` for an 8 × 8 block: 8 loads, 24 shuffles, 8 stores.
+@inline(__always) func transposeSquare(_ src: UnsafePointer<Float>, lds: Int, _ dst: UnsafeMutablePointer<Float>, ldd: Int) {
+    dydit_transpose8x8(src, lds, dst, ldd)
+}
 #endif
 
 /// The kernels of one instruction set. Every ISA target declares the same surface, so the

@@ -31,8 +31,17 @@ typealias VHalf = SIMD16<Float16>
 /// The largest lane.
 @inline(__always) func horizontalMax(_ v: V) -> Float { dydit_hmax16(v) }
 
+/// The sum of the lanes, by a tree of halves.
+@inline(__always) func horizontalSum(_ v: V) -> Float { dydit_hsum16(v) }
+
 /// `a·b + c` as one fused multiply-add instruction (FMA is enabled for this target).
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { c.addingProduct(a, b) }
+
+/// `dst[c·ldd + r] = src[r·lds + c]` for a 16 × 16 block: 16 loads, 64 shuffles, 16 stores.
+@inline(__always) func transposeSquare(_ src: UnsafePointer<Float>, lds: Int, _ dst: UnsafeMutablePointer<Float>, ldd: Int) {
+    dydit_transpose16x16(UnsafeRawPointer(src).assumingMemoryBound(to: UInt32.self), lds,
+                         UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt32.self), ldd)
+}
 #endif
 
 /// The kernels of one instruction set. Every ISA target declares the same surface, so the

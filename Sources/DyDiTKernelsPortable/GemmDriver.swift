@@ -305,8 +305,26 @@ extension ISAKernels {
                     out += nr
                 }
             } else {
-                // Transposing copy, four source rows at a time so stores come in runs of four.
+                // Transposing copy (attention's keys, training's Wᵀ): whole w × w blocks through
+                // the build's register transpose (16 × 16 on AVX-512, 8 × 8 on AVX2), then the
+                // rest of K and of the columns element by element.
+                let w = V.scalarCount
+                let squareCols = cols / w &* w, squareK = kb / w &* w
                 var j = 0
+                while j < squareCols {
+                    let s0 = b + ((n0 &+ j0 &+ j) &* ldb &+ k0)
+                    var kk = 0
+                    while kk < squareK {
+                        transposeSquare(s0 + kk, lds: ldb, panel + (kk &* nr &+ j), ldd: nr)
+                        kk &+= w
+                    }
+                    while kk < kb {
+                        for r in 0..<w { panel[kk &* nr &+ j &+ r] = s0[r &* ldb &+ kk] }
+                        kk &+= 1
+                    }
+                    j &+= w
+                }
+                // The remaining columns, four source rows at a time so stores come in runs of four.
                 while j &+ 4 <= cols {
                     let s0 = b + ((n0 &+ j0 &+ j) &* ldb &+ k0)
                     let s1 = s0 + ldb, s2 = s1 + ldb, s3 = s2 + ldb

@@ -17,6 +17,26 @@
 /// The largest lane.
 @inline(__always) func horizontalMax(_ v: V) -> Float { v.max() }
 
+/// The sum of the lanes by a tree of halves (lane i + lane i + n/2, then again), like the x86
+/// builds' shuffle trees.
+@inline(__always) func horizontalSum(_ v: V) -> Float {
+    var t = v, n = V.scalarCount
+    while n > 1 {
+        n /= 2
+        for i in 0..<n { t[i] += t[i &+ n] }
+    }
+    return t[0]
+}
+
 /// `a·b + c`. Not fused: without the FMA feature, `addingProduct` becomes a libm call per lane.
 @inline(__always) func madd(_ a: V, _ b: V, _ c: V) -> V { a * b + c }
+
+/// `dst[c·ldd + r] = src[r·lds + c]` for a `V.scalarCount`-square block, element by element
+/// (the ISA builds use register shuffles).
+@inline(__always) func transposeSquare(_ src: UnsafePointer<Float>, lds: Int, _ dst: UnsafeMutablePointer<Float>, ldd: Int) {
+    let w = V.scalarCount
+    for r in 0..<w {
+        for c in 0..<w { dst[c &* ldd &+ r] = src[r &* lds &+ c] }
+    }
+}
 #endif

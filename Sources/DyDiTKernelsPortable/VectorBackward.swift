@@ -43,19 +43,11 @@ extension ISAKernels {
                                                  _ dx: UnsafeMutablePointer<Float>, lddx: Int, accumulate: Bool,
                                                  dShift: UnsafeMutablePointer<Float>?, dScale: UnsafeMutablePointer<Float>?) {
         let one = V(repeating: 1)
+        let tailMask = laneMask(d % V.scalarCount)
         for r in 0..<rows {
             let src = x + r * ldx, grad = dy + r * ldy, out = dx + r * lddx
-            var acc = V()
-            forChunks(d) { j, n in acc += loadN(src + j, n) }
-            let mean = acc.sum() / Float(d)
-            let vmean = V(repeating: mean)
-            acc = V()
-            forChunks(d) { j, n in
-                var t = loadN(src + j, n) - vmean
-                if n < V.scalarCount { t = t.replacing(with: 0, where: .!laneMask(n)) }
-                acc = madd(t, t, acc)
-            }
-            let rstd = V(repeating: 1 / (acc.sum() / Float(d) + eps).squareRoot())
+            let (mean, rstdValue) = rowStatistics(src, d: d, eps: eps, tailMask: tailMask)
+            let vmean = V(repeating: mean), rstd = V(repeating: rstdValue)
             var sumG = V(), sumGX = V()
             forChunks(d) { j, n in
                 let xhat = (loadN(src + j, n) - vmean) * rstd

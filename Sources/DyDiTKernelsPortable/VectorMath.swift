@@ -137,24 +137,9 @@ extension ISAKernels {
                              shift sh: UnsafePointer<Float>?, scale sc: UnsafePointer<Float>?,
                              tailMask: SIMDMask<VInt.MaskStorage>) {
         let w = V.scalarCount
-        let full = d / w * w
-        let tail = d - full
-        var acc = V()
+        let (mean, rstdValue) = rowStatistics(src, d: d, eps: eps, tailMask: tailMask)
+        let vmean = V(repeating: mean), rstd = V(repeating: rstdValue)
         var j = 0
-        while j < full { acc += load(src + j); j += w }
-        if tail > 0 { acc += loadPartial(src + full, tail) }
-        let mean = acc.sum() / Float(d)
-        let vmean = V(repeating: mean)
-        acc = V()
-        j = 0
-        while j < full { let t = load(src + j) - vmean; acc = madd(t, t, acc); j += w }
-        if tail > 0 {
-            let t = (loadPartial(src + full, tail) - vmean).replacing(with: 0, where: .!tailMask)
-            acc = madd(t, t, acc)
-        }
-        let variance = acc.sum() / Float(d)
-        let rstd = V(repeating: 1 / (variance + eps).squareRoot())
-        j = 0
         while j < d {
             let n = min(w, d - j)
             let v = n == w ? load(src + j) : loadPartial(src + j, n)
@@ -167,6 +152,44 @@ extension ISAKernels {
             if n == w { store(out, dst + j) } else { storePartial(out, dst + j, n) }
             j += w
         }
+    }
+
+    /// A row's mean and `1/√(variance + eps)` (biased variance) as LayerNorm takes them, in two
+    /// passes (the mean, then the squared deviations, so a large mean does not cancel). Four
+    /// running sums per pass and a tree for the lanes: with one sum, each pass was a chain of
+    /// dependent adds (3–4 cycles a vector) and the lanes were added one after another.
+    /// `tailMask` selects the `d % V.scalarCount` lanes of the last partial vector.
+    @inline(__always)
+    static func rowStatistics(_ src: UnsafePointer<Float>, d: Int, eps: Float,
+                              tailMask: SIMDMask<VInt.MaskStorage>) -> (mean: Float, rstd: Float) {
+        let w = V.scalarCount, w4 = 4 &* V.scalarCount
+        let full = d / w &* w, tail = d &- full
+        var a0 = V(), a1 = V(), a2 = V(), a3 = V()
+        var j = 0
+        while j &+ w4 <= full {
+            a0 += load(src + j); a1 += load(src + (j &+ w))
+            a2 += load(src + (j &+ 2 &* w)); a3 += load(src + (j &+ 3 &* w))
+            j &+= w4
+        }
+        while j < full { a0 += load(src + j); j &+= w }
+        if tail > 0 { a1 += loadPartial(src + full, tail) }
+        let mean = horizontalSum((a0 + a1) + (a2 + a3)) / Float(d)
+        let vmean = V(repeating: mean)
+        a0 = V(); a1 = V(); a2 = V(); a3 = V()
+        j = 0
+        while j &+ w4 <= full {
+            let t0 = load(src + j) - vmean, t1 = load(src + (j &+ w)) - vmean
+            let t2 = load(src + (j &+ 2 &* w)) - vmean, t3 = load(src + (j &+ 3 &* w)) - vmean
+            a0 = madd(t0, t0, a0); a1 = madd(t1, t1, a1); a2 = madd(t2, t2, a2); a3 = madd(t3, t3, a3)
+            j &+= w4
+        }
+        while j < full { let t = load(src + j) - vmean; a0 = madd(t, t, a0); j &+= w }
+        if tail > 0 {
+            let t = (loadPartial(src + full, tail) - vmean).replacing(with: 0, where: .!tailMask)
+            a1 = madd(t, t, a1)
+        }
+        let variance = horizontalSum((a0 + a1) + (a2 + a3)) / Float(d)
+        return (mean, 1 / (variance + eps).squareRoot())
     }
 
     /// Row-wise softmax of `scale · s` in place, for `rows` rows of `cols` values.

@@ -115,6 +115,47 @@ final class GemmTests: XCTestCase {
         }
     }
 
+    /// Packing a right operand moves values, so it must be exact: every panel element is its
+    /// source element and every padding column is zero. Shapes cover whole register-transpose
+    /// blocks (8 × 8 on AVX2, 16 × 16 on AVX-512), K and column tails, a partial last panel and
+    /// rows wider than K (attention's keys sit `ld` = 3·d floats apart in the qkv rows).
+    func testPackedRightOperandIsExactInEveryLayout() {
+        var rng = TestRNG(seed: 5)
+        var coverage = BuildCoverage(name)
+        defer { coverage.finish() }
+        for isa in supportedISAs {
+            coverage.ran(isa.rawValue)
+            let kernels = Dispatch.kernels(isa), nr = kernels.nr
+            for (n, k, pad) in [(256, 64, 1088), (64, 72, 0), (16, 16, 3), (79, 37, 5), (8, 9, 0), (3, 100, 1), (130, 17, 0)] {
+                for layout in [RightOperandLayout.rowsNK, .rowsKN] {
+                    // Row-major source: n rows of k (rowsNK) or k rows of n (rowsKN), each `ld` apart.
+                    let (rows, width) = layout == .rowsNK ? (n, k) : (k, n)
+                    let ld = width + pad
+                    let src = (0..<(rows * ld)).map { _ in rng.normal() }
+                    let panels = (n + nr - 1) / nr
+                    var dst = [Float](repeating: .nan, count: kernels.packedWeightCount(n: n, k: k))
+                    src.withUnsafeBufferPointer { sp in
+                        dst.withUnsafeMutableBufferPointer {
+                            kernels.packRightOperand(sp.baseAddress!, layout: layout, n: n, k: k, ld: ld, into: $0.baseAddress!)
+                        }
+                    }
+                    var mismatches = 0
+                    for p in 0..<panels {
+                        for kk in 0..<k {
+                            for c in 0..<nr {
+                                let j = p * nr + c
+                                let want: Float = j >= n ? 0 : layout == .rowsNK ? src[j * ld + kk] : src[kk * ld + j]
+                                let got = dst[(p * k + kk) * nr + c]
+                                if got.bitPattern != want.bitPattern { mismatches += 1 }
+                            }
+                        }
+                    }
+                    XCTAssertEqual(mismatches, 0, "\(isa) \(layout) n=\(n) k=\(k) ld=\(ld): packed elements differ from their source")
+                }
+            }
+        }
+    }
+
     /// A product of one or two rows (the two-row paths, 2 × 64 on AVX-512) gives those rows exactly as
     /// they come out of a taller product (the blocked path): same K blocks, same sums, same
     /// epilogue — fp32 and fp16 panels, accumulating or not, on 1 and 2 threads (2 threads give

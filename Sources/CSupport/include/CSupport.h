@@ -59,6 +59,9 @@ static inline dydit_float16v dydit_int_to_float16(dydit_int16v v) {
 }
 /// The largest lane, by a shuffle tree (Swift's SIMD `max()` compares lane by lane).
 static inline float dydit_hmax16(dydit_float16v v) { return _mm512_reduce_max_ps((__m512)v); }
+/// The sum of the lanes by a tree of halves (16 → 8 → 4 → 2 → 1): four dependent adds, where
+/// Swift's SIMD `sum()` adds the sixteen lanes one after another.
+static inline float dydit_hsum16(dydit_float16v v) { return _mm512_reduce_add_ps((__m512)v); }
 /// Lanes rounded to the nearest integer, ties to even (vrndscaleps).
 static inline dydit_float16v dydit_round16(dydit_float16v v) {
     return (dydit_float16v)_mm512_roundscale_ps((__m512)v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -141,6 +144,33 @@ static inline float dydit_hmax8(dydit_float8v v) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128((__m256)v), _mm256_extractf128_ps((__m256)v, 1));
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));
     return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+}
+/// The sum of the lanes by a tree of halves (see dydit_hsum16).
+static inline float dydit_hsum8(dydit_float8v v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128((__m256)v), _mm256_extractf128_ps((__m256)v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+/// `dst[c][r] = src[r][c]` for an 8 × 8 block of floats (rows `lds` and `ldd` floats apart):
+/// unpack 32-bit, then 64-bit halves within 128-bit lanes, then swap lanes (AVX only).
+static inline void dydit_transpose8x8(const float *src, long lds, float *dst, long ldd) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    // r[4g + j], lane L: column 4L + j of rows 4g … 4g + 3.
+    for (int g = 0; g < 8; g += 4) {
+        r[g] = _mm256_shuffle_ps(t[g], t[g + 2], 0x44);
+        r[g + 1] = _mm256_shuffle_ps(t[g], t[g + 2], 0xee);
+        r[g + 2] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0x44);
+        r[g + 3] = _mm256_shuffle_ps(t[g + 1], t[g + 3], 0xee);
+    }
+    for (int j = 0; j < 4; j++) {
+        _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[4 + j], 0x20));
+        _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[4 + j], 0x31));
+    }
 }
 #if defined(__FMA__)
 /// 1/d from the 12-bit estimate and one Newton step (see dydit_reciprocal16). d must be finite.
