@@ -280,6 +280,15 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let v = try JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         for key in ["ms", "gflops", "isa", "threads"] { XCTAssertNotNil(v[key], "missing \(key) in \(r.stdout)") }
+        // --weight-copies: accepted for fp32, echoed in the JSON; 0 and the int8 product are refused.
+        let c = try run(["bench", "gemm", "--m", "7", "--n", "9", "--k", "5", "--weight-copies", "3", "--iters", "4", "--json"])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let cv = try JSONParser.parse(c.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertEqual(cv["weight_copies"]?.doubleValue, 3, c.stdout)
+        XCTAssertEqual(cv["iters"]?.doubleValue, 4, c.stdout)
+        try expectFailure(["bench", "gemm", "--weight-copies", "0", "--iters", "1"], mentions: ["--weight-copies must be at least 1"])
+        try expectFailure(["bench", "gemm", "--weight-copies", "2", "--precision", "int8", "--iters", "1"],
+                          mentions: ["--weight-copies", "fp32 and fp16", "int8"])
         for (precision, activations) in [("fp16", "token"), ("int8", "token"), ("int8", "q8_0")] {
             let q = try run(["bench", "gemm", "--m", "7", "--n", "9", "--k", "37", "--precision", precision, "--activations", activations,
                              "--iters", "2", "--json"])

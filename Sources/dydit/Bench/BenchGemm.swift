@@ -20,12 +20,18 @@ struct BenchGemm: ParsableCommand {
     var precision: GemmPrecision = .fp32
     @Option(help: "int8 activation scales: token (one per row) or q8_0 (one per row and block of 32 along K).")
     var activations: Int8ActivationScheme = .perRow
+    @Option(help: "fp32 and fp16: rotate through this many copies of the weights, one per run. With copies × weights larger than the last-level cache, each product reads its weights from memory, as in a model's forward; with 1 they stay in cache.")
+    var weightCopies: Int = 1
     @OptionGroup var compute: ComputeOptions
     @OptionGroup var repetitions: RepetitionOptions
 
     func run() throws {
         try reportingErrors {
             guard m >= 1, n >= 1, k >= 1 else { throw ValidationError("--m, --n and --k must be at least 1") }
+            guard weightCopies >= 1 else { throw ValidationError("--weight-copies must be at least 1") }
+            if weightCopies > 1 && (precision == .int8 || precision == .bf16) {
+                throw ValidationError("--weight-copies works with --precision fp32 and fp16; \(precision.rawValue) keeps one copy")
+            }
             let ctx = try compute.context()
             var rng = RandomGenerator(seed: 0)
             let a = AlignedBuffer<Float>(count: m * k)
@@ -42,9 +48,13 @@ struct BenchGemm: ParsableCommand {
                     BF16Gemm.linear(a.pointer, rows: m, weight: weights, bias: nil, out: c.pointer, workspace: workspace, ctx: ctx)
                 }
             } else if precision != .int8, let fp = WeightPrecision(rawValue: precision.rawValue) {
-                let packed = PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa, precision: fp)
-                weightBytes = packed.byteCount
-                times = repetitions.measure { Gemm.linear(a.pointer, rows: m, weight: packed, bias: nil, out: c.pointer, ctx: ctx) }
+                let copies = (0..<weightCopies).map { _ in PackedMatrix.packing(w, n: n, k: k, isa: ctx.isa, precision: fp) }
+                weightBytes = copies[0].byteCount
+                var next = 0
+                times = repetitions.measure {
+                    Gemm.linear(a.pointer, rows: m, weight: copies[next], bias: nil, out: c.pointer, ctx: ctx)
+                    next = (next + 1) % copies.count
+                }
             } else {
                 let weights = Int8Matrix.quantizing(w, n: n, k: k), workspace = Int8Activations()
                 // Block sums belong with the weights, like the column sums: built before timing.
@@ -63,6 +73,7 @@ struct BenchGemm: ParsableCommand {
                 print(jsonLine([("ms", .double(ms)), ("ms_min", .double(times.min()!)), ("gflops", .double(gflops)),
                                 ("isa", .string(ctx.isa.rawValue)), ("threads", .int(Int64(ctx.threadCount))),
                                 ("precision", .string(precision.rawValue)), ("weight_bytes", .int(Int64(weightBytes))),
+                                ("weight_copies", .int(Int64(weightCopies))),
                                 ("int8_path", precision == .int8 ? path.map { .string($0) } ?? .null : .null),
                                 ("int8_activations", precision == .int8 ? .string(activations.rawValue) : .null),
                                 ("bf16_path", precision == .bf16 ? path.map { .string($0) } ?? .null : .null),
