@@ -305,9 +305,10 @@ extension ISAKernels {
                     out += nr
                 }
             } else {
-                // Transposing copy (attention's keys, training's Wᵀ): whole w × w blocks through
-                // the build's register transpose (16 × 16 on AVX-512, 8 × 8 on AVX2), then the
-                // rest of K and of the columns element by element.
+                // Transposing copy (weights being packed, attention's keys, training's products
+                // on its unpacked weights): whole w × w blocks through the build's register
+                // transpose (16 × 16 on AVX-512, 8 × 8 on AVX2), then the rest of K and of the
+                // columns element by element.
                 let w = V.scalarCount
                 let squareCols = cols / w &* w, squareK = kb / w &* w
                 var j = 0
